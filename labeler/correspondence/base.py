@@ -1,0 +1,193 @@
+"""The one small interface every correspondence engine implements.
+
+Conventions shared by all engines, the store and the GUI:
+
+* Images are ``(H, W, 3) uint8`` RGB numpy arrays, already EXIF-transposed, i.e. exactly what
+  the annotator sees (see :mod:`labeler.imaging`).
+* Coordinates are continuous pixel coordinates in the ORIGINAL image: pixel column ``i`` covers
+  ``[i, i + 1)``, so its centre is ``i + 0.5``. Resizing an image by ``s`` maps ``x -> x * s``
+  exactly; a horizontal flip maps ``x -> W - x``.
+* Engines know nothing of Qt or the database. They are given images and points, and give back
+  points and confidences.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from labeler.errors import Cancelled, LabelerError
+
+#: ``progress(done, total)``; called from the engine's thread.
+ProgressFn = Callable[[int, int], None]
+#: Polled between batches / optimisation steps; returning True makes the engine raise Cancelled.
+StopFn = Callable[[], bool]
+
+
+class DeviceOutOfMemory(LabelerError):
+    """The accelerator ran out of memory; the caller may retry with a smaller batch or on CPU."""
+
+
+def check_stop(should_stop: StopFn | None) -> None:
+    if should_stop is not None and should_stop():
+        raise Cancelled("stopped on request")
+
+
+@dataclass
+class ReferenceState:
+    """What an engine keeps from one reference image so it never has to recompute it.
+
+    ``arrays`` holds the engine's payload (DIFT: per-keypoint descriptors ``(K, C)``; attention
+    method: optimised embeddings ``(K, E, 77, D)``); row ``k`` of every array belongs to
+    ``names[k]``. ``signature`` identifies the engine settings that make two states compatible
+    (method, model, the preset parameters that shape the payload).
+    """
+
+    method: str
+    signature: str
+    names: tuple[str, ...]
+    points: np.ndarray  # (K, 2) float, original reference pixels
+    image_size: tuple[int, int]  # (width, height) of the reference image
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.names = tuple(self.names)
+        self.points = np.asarray(self.points, dtype=np.float64).reshape(len(self.names), 2)
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def subset(self, names: Sequence[str]) -> ReferenceState:
+        """The state restricted to ``names`` (in that order)."""
+        rows = [self.names.index(n) for n in names]
+        return ReferenceState(
+            method=self.method,
+            signature=self.signature,
+            names=tuple(names),
+            points=self.points[rows],
+            image_size=self.image_size,
+            arrays={k: v[rows] for k, v in self.arrays.items()},
+            meta=dict(self.meta),
+        )
+
+    def to_bytes(self) -> bytes:
+        """Self-describing serialisation (an ``.npz`` archive with a JSON header)."""
+        header = {
+            "format": 1,
+            "method": self.method,
+            "signature": self.signature,
+            "names": list(self.names),
+            "image_size": list(self.image_size),
+            "meta": self.meta,
+        }
+        buf = io.BytesIO()
+        payload = {f"array:{k}": np.ascontiguousarray(v) for k, v in self.arrays.items()}
+        np.savez(
+            buf,
+            header=np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
+            points=self.points,
+            **payload,
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ReferenceState:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            header = json.loads(npz["header"].tobytes().decode("utf-8"))
+            if header.get("format") != 1:
+                raise ValueError(f"unknown reference state format {header.get('format')!r}")
+            arrays = {k[len("array:"):]: npz[k] for k in npz.files if k.startswith("array:")}
+            return cls(
+                method=header["method"],
+                signature=header["signature"],
+                names=tuple(header["names"]),
+                points=npz["points"],
+                image_size=tuple(header["image_size"]),
+                arrays=arrays,
+                meta=header["meta"],
+            )
+
+
+@dataclass
+class Prediction:
+    """Predicted positions for one target image.
+
+    ``xy[k]`` is in original target pixels; ``confidence[k]`` in ``[0, 1]`` (each engine documents
+    what it measures). Only keypoints that at least one reference provides appear.
+    """
+
+    names: tuple[str, ...]
+    xy: np.ndarray  # (K, 2) float64
+    confidence: np.ndarray  # (K,) float64
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.names = tuple(self.names)
+        self.xy = np.asarray(self.xy, dtype=np.float64).reshape(len(self.names), 2)
+        self.confidence = np.asarray(self.confidence, dtype=np.float64).reshape(len(self.names))
+
+    def as_dict(self) -> dict[str, tuple[float, float, float]]:
+        return {
+            n: (float(self.xy[i, 0]), float(self.xy[i, 1]), float(self.confidence[i]))
+            for i, n in enumerate(self.names)
+        }
+
+
+class Matcher(ABC):
+    """A correspondence engine: reference state once, then predictions for batches of targets."""
+
+    #: "dift", "attention" or "classical"
+    method: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def signature(self) -> str:
+        """Identifies method, model and the parameters that change predictions.
+
+        The propagation layer stores it with every prediction, to skip finished work on a re-run
+        and to recognise stale predictions.
+        """
+
+    @property
+    @abstractmethod
+    def device(self) -> str:
+        """The torch device string the engine computes on ("cpu", "cuda", "cuda:1", "mps")."""
+
+    @abstractmethod
+    def prepare_reference(
+        self,
+        image: np.ndarray,
+        points: Mapping[str, tuple[float, float]],
+        *,
+        progress: ProgressFn | None = None,
+        should_stop: StopFn | None = None,
+    ) -> ReferenceState:
+        """Build the reusable state for the keypoints ``points`` (name -> (x, y)) of ``image``."""
+
+    @abstractmethod
+    def predict(
+        self,
+        references: Sequence[ReferenceState],
+        images: Sequence[np.ndarray],
+        *,
+        should_stop: StopFn | None = None,
+    ) -> list[Prediction]:
+        """Predict every keypoint that any reference provides, for each image of the batch.
+
+        Several references are combined (each engine documents how); a keypoint is predicted
+        from the references that contain it.
+        """
+
+    def to(self, device: str) -> None:
+        """Move the engine to another device (used to fall back to the CPU after GPU OOM)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot change device")
+
+    def close(self) -> None:
+        """Free model memory. The matcher is unusable afterwards."""

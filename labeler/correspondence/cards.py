@@ -1,0 +1,74 @@
+"""Model cards: which checkpoint, where it lives today, and its per-method layer settings.
+
+Cards are TOML files in ``models/cards``; they are the single place that names checkpoints.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from labeler.paths import models_dir
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    key: str
+    name: str
+    hub_id: str
+    mirrors: tuple[str, ...]
+    revision: str
+    family: str  # "sd1" | "sd2"
+    resolution: int
+    text_dim: int
+    notes: str = ""
+    seed: int = 0
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """Hub ids to try, in order: the original, then the known mirrors."""
+        return tuple(i for i in (self.hub_id, *self.mirrors) if i)
+
+    def method_settings(self, method: str) -> dict[str, Any]:
+        return dict(self.methods.get(method, {}))
+
+
+def _card_from_toml(data: dict[str, Any]) -> ModelCard:
+    methods = {k: v for k, v in data.items() if isinstance(v, dict)}
+    return ModelCard(
+        key=data["key"],
+        name=data.get("name", data["key"]),
+        hub_id=data.get("hub_id", ""),
+        mirrors=tuple(data.get("mirrors", ())),
+        revision=data.get("revision", "") or "",
+        family=data["family"],
+        resolution=int(data["resolution"]),
+        text_dim=int(data["text_dim"]),
+        notes=data.get("notes", ""),
+        seed=int(data.get("seed", 0)),
+        methods=methods,
+    )
+
+
+@lru_cache(maxsize=1)
+def all_cards() -> dict[str, ModelCard]:
+    cards = {}
+    for path in sorted((models_dir() / "cards").glob("*.toml")):
+        with path.open("rb") as fh:
+            card = _card_from_toml(tomllib.load(fh))
+        cards[card.key] = card
+    return cards
+
+
+def find_card(model: str) -> ModelCard | None:
+    """The card for a card key ("sd-2-1"), a hub id or one of its mirrors; None if unknown."""
+    cards = all_cards()
+    if model in cards:
+        return cards[model]
+    for card in cards.values():
+        if model in card.candidates:
+            return card
+    return None

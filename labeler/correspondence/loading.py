@@ -1,0 +1,198 @@
+"""Loading Stable Diffusion components through diffusers' ``from_pretrained``.
+
+``model`` may be a model-card key (``sd-2-1``), a hub id, a local diffusers folder, a single
+``.safetensors`` checkpoint file (web-UI style) or ``tiny-random``. Weights load as safetensors
+only. Every failure becomes a :class:`ModelLoadError` that says how to get the checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from labeler.correspondence.cards import ModelCard, find_card
+from labeler.correspondence.tiny import tiny_model_dir
+from labeler.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+ALL_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+@dataclass
+class SDComponents:
+    """The pieces of an SD pipeline an engine needs; absent parts are None."""
+
+    model_id: str  # what the user asked for, as given
+    source: str  # the hub id or folder the weights actually came from
+    family: str
+    card: ModelCard | None
+    unet: Any = None
+    vae: Any = None
+    text_encoder: Any = None
+    tokenizer: Any = None
+    scheduler: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> None:
+        for part in (self.unet, self.vae, self.text_encoder):
+            if part is not None:
+                if dtype is None or part.dtype == dtype:
+                    part.to(device=device)
+                else:
+                    part.to(device=device, dtype=dtype)
+
+
+def _how_to_get(card: ModelCard | None, model: str) -> str:
+    ids = card.candidates if card else (model,)
+    example = ids[-1] if ids else model
+    return (
+        "To use it without network access, download it once on a machine that has it, e.g.\n"
+        f"    hf download {example} --local-dir ./{example.split('/')[-1]}\n"
+        "(older huggingface_hub: huggingface-cli download ...), copy the folder here and pass "
+        "--model PATH/TO/FOLDER. A single .safetensors checkpoint file also works as --model. "
+        "For tests and timing without any download use --model tiny-random."
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _load_folder_parts(
+    location: str, parts: Iterable[str], dtype: torch.dtype, revision: str | None
+) -> dict[str, Any]:
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    kw: dict[str, Any] = {}
+    if revision:
+        kw["revision"] = revision
+    out: dict[str, Any] = {}
+    for part in parts:
+        if part == "unet":
+            out[part] = UNet2DConditionModel.from_pretrained(
+                location, subfolder="unet", torch_dtype=dtype, use_safetensors=True, **kw
+            )
+        elif part == "vae":
+            out[part] = AutoencoderKL.from_pretrained(
+                location, subfolder="vae", torch_dtype=dtype, use_safetensors=True, **kw
+            )
+        elif part == "text_encoder":
+            out[part] = CLIPTextModel.from_pretrained(
+                location, subfolder="text_encoder", dtype=dtype, use_safetensors=True, **kw
+            )
+        elif part == "tokenizer":
+            out[part] = CLIPTokenizer.from_pretrained(location, subfolder="tokenizer", **kw)
+        elif part == "scheduler":
+            out[part] = DDIMScheduler.from_pretrained(location, subfolder="scheduler", **kw)
+        else:
+            raise ValueError(f"unknown SD part {part!r}")
+    return out
+
+
+def _load_single_file(path: Path, parts: Iterable[str], dtype: torch.dtype) -> dict[str, Any]:
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_single_file(str(path), torch_dtype=dtype, use_safetensors=True)
+    out = {}
+    for part in parts:
+        if part == "scheduler":
+            out[part] = DDIMScheduler.from_config(pipe.scheduler.config)
+        else:
+            out[part] = getattr(pipe, part)
+    return out
+
+
+def _family_of(unet: Any, card: ModelCard | None) -> str:
+    if card is not None:
+        return card.family
+    if unet is None:
+        return "unknown"
+    return "sd2" if getattr(unet.config, "cross_attention_dim", 768) == 1024 else "sd1"
+
+
+def load_sd(
+    model: str,
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    parts: Iterable[str] = ALL_PARTS,
+) -> SDComponents:
+    """Load ``parts`` of the SD model ``model`` onto ``device``; raise ModelLoadError if impossible."""
+    parts = tuple(parts)
+    device = torch.device(device)
+    card = find_card(model)
+    path = Path(model).expanduser()
+    attempts: list[tuple[str, str | None]]
+    if card is not None and card.key == "tiny-random":
+        attempts = [(str(tiny_model_dir(card.seed)), None)]
+    elif path.is_dir():
+        missing = [p for p in parts if not (path / p).is_dir()]
+        if missing:
+            raise ModelLoadError(
+                f"{path} is not a diffusers model folder: it lacks {', '.join(missing)}/. "
+                "Point --model at the folder that holds unet/, vae/, text_encoder/, tokenizer/ "
+                "and scheduler/ (what `hf download` or save_pretrained writes)."
+            )
+        attempts = [(str(path), None)]
+    elif path.suffix in {".safetensors", ".ckpt", ".pt", ".bin"}:
+        if path.suffix != ".safetensors":
+            raise ModelLoadError(
+                f"{path}: only .safetensors checkpoints are loaded (pickled {path.suffix} files can "
+                "run arbitrary code). Convert it to safetensors first."
+            )
+        if not path.is_file():
+            raise ModelLoadError(f"checkpoint file {path} does not exist")
+        try:
+            loaded = _load_single_file(path, parts, dtype)
+        except Exception as exc:  # noqa: BLE001 - any failure becomes a user message
+            raise ModelLoadError(
+                f"could not load the single-file checkpoint {path} ({_short(exc)}). diffusers needs "
+                "the matching model configuration for single files; without network access, "
+                "download the diffusers folder of the base model instead and pass it as --model."
+            ) from exc
+        comps = SDComponents(model, str(path), _family_of(loaded.get("unet"), card), card, **loaded)
+        comps.to(device, dtype)
+        return comps
+    elif card is not None:
+        attempts = [(hub_id, card.revision or None) for hub_id in card.candidates]
+    elif "/" in model and not model.startswith((".", "/", "~")):
+        attempts = [(model, None)]
+    else:
+        raise ModelLoadError(
+            f"--model {model!r} is neither a folder, a .safetensors file, a hub id (owner/name) nor a "
+            "known model card. Known cards: " + ", ".join(sorted(_known_keys()))
+        )
+
+    failures = []
+    for location, revision in attempts:
+        try:
+            loaded = _load_folder_parts(location, parts, dtype, revision)
+        except Exception as exc:  # noqa: BLE001 - collected into one clear message
+            log.debug("loading %s failed", location, exc_info=True)
+            failures.append(f"  {location}: {_short(exc)}")
+            continue
+        if location != attempts[0][0]:
+            log.warning("loaded %s from mirror %s", model, location)
+        comps = SDComponents(model, location, _family_of(loaded.get("unet"), card), card, **loaded)
+        comps.to(device, dtype)
+        for part in (comps.unet, comps.vae, comps.text_encoder):
+            if part is not None:
+                part.eval().requires_grad_(False)
+        return comps
+    raise ModelLoadError(
+        f"could not load model {model!r}. Tried:\n" + "\n".join(failures) + "\n" + _how_to_get(card, model)
+    )
+
+
+def _known_keys() -> list[str]:
+    from labeler.correspondence.cards import all_cards
+
+    return list(all_cards())
