@@ -73,13 +73,17 @@ def _fingerprint(seed: int) -> str:
     return h.hexdigest()[:12]
 
 
-def build_tiny_sd(dest: Path, seed: int = 0) -> Path:
-    """Instantiate every component from ``models/tiny-sd`` with seeded init and save it to ``dest``."""
+def build_random_sd(source: Path, dest: Path, seed: int = 0) -> Path:
+    """Instantiate every component from the configs in ``source`` with seeded init; save to ``dest``.
+
+    Used for the tiny test model (``models/tiny-sd``) and for real-size random models
+    (``models/real-size/*``) that benchmarks time with the real FLOPs.
+    """
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    src = _source_dir()
+    src = Path(source)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
 
@@ -105,6 +109,11 @@ def build_tiny_sd(dest: Path, seed: int = 0) -> Path:
     write_tiny_tokenizer(dest / "tokenizer")
     shutil.copy(src / "model_index.json", dest / "model_index.json")
     return dest
+
+
+def build_tiny_sd(dest: Path, seed: int = 0) -> Path:
+    """The tiny test model from ``models/tiny-sd``."""
+    return build_random_sd(_source_dir(), dest, seed)
 
 
 def tiny_model_dir(seed: int = 0) -> Path:
