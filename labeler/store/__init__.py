@@ -1,0 +1,93 @@
+"""The project store: one SQLite file per project (no torch, no Qt).
+
+    from labeler.store import Project
+    with Project.open("birds.labeler") as project:
+        image = project.image_by_path("nest/001.jpg")
+        project.set_point(image.id, "beak", 120.5, 88.0)   # committed when the call returns
+
+See :class:`Project` for the whole API; every value it returns is a frozen dataclass from
+:mod:`labeler.store.records`.
+"""
+
+from labeler.store.merge_ops import MergeConflict, OnConflict
+from labeler.store.migrations import SCHEMA_VERSION
+from labeler.store.point_ops import PointValue
+from labeler.store.prediction_ops import PredictedPoints, PredictionItem
+from labeler.store.project import PROJECT_SUFFIX, Project
+from labeler.store.records import (
+    ABSENT,
+    ACCEPTED,
+    CONFIRMED_STATUSES,
+    CORRECTED,
+    MANUAL,
+    OCCLUDED,
+    PARTIAL,
+    POINT_STATUSES,
+    PREDICTED,
+    REVIEW_PREDICTED,
+    REVIEW_STATUSES,
+    REVIEWED,
+    UNLABELED,
+    VISIBLE,
+    AddImagesReport,
+    ImportedPoint,
+    MergeConflictItem,
+    MergeReport,
+    ImageRecord,
+    PointRecord,
+    PredictionReport,
+    QueueImage,
+    ReferenceImage,
+    Schema,
+    SkippedFile,
+    StatusCounts,
+)
+from labeler.store.relpaths import escapes, normalise_rel, relative_to_root
+from labeler.store.scanning import ProbedImage, find_image_files, format_skipped, no_images_message, probe_files
+from labeler.store.schema_ops import validate_schema
+
+__all__ = [
+    "ABSENT",
+    "ACCEPTED",
+    "CONFIRMED_STATUSES",
+    "CORRECTED",
+    "MANUAL",
+    "OCCLUDED",
+    "PARTIAL",
+    "POINT_STATUSES",
+    "PREDICTED",
+    "PROJECT_SUFFIX",
+    "REVIEWED",
+    "REVIEW_PREDICTED",
+    "REVIEW_STATUSES",
+    "SCHEMA_VERSION",
+    "UNLABELED",
+    "VISIBLE",
+    "AddImagesReport",
+    "ImportedPoint",
+    "MergeConflict",
+    "MergeConflictItem",
+    "MergeReport",
+    "OnConflict",
+    "ImageRecord",
+    "PointRecord",
+    "PointValue",
+    "PredictedPoints",
+    "PredictionItem",
+    "PredictionReport",
+    "ProbedImage",
+    "Project",
+    "QueueImage",
+    "ReferenceImage",
+    "Schema",
+    "SkippedFile",
+    "StatusCounts",
+    "escapes",
+    "find_image_files",
+    "format_skipped",
+    "no_images_message",
+    "normalise_rel",
+    "probe_files",
+    "relative_to_root",
+    "validate_schema",
+]

@@ -1,0 +1,163 @@
+"""What every part of :class:`~labeler.store.project.Project` shares: sessions and lookups.
+
+Each public method opens one short transaction and commits it before returning, so every edit
+is on disk the moment the call returns (there is no "save").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select, update
+from sqlalchemy.orm import Session
+
+from labeler.errors import UserInputError
+from labeler.store.database import ChangePoller, Sessions
+from labeler.store.models import ImageRow, KeypointRow, PointRow
+from labeler.store.records import (
+    PARTIAL,
+    PREDICTED,
+    REVIEW_PREDICTED,
+    REVIEWED,
+    UNLABELED,
+    ImageRecord,
+    PointRecord,
+)
+
+IMAGE_T = ImageRow.__table__
+POINT_T = PointRow.__table__
+
+
+def now() -> float:
+    return time.time()
+
+
+def in_values(column: ColumnElement, values: Iterable[int | str]) -> ColumnElement[bool]:
+    """``column IN (values)`` with one bound parameter however many (SQLite's json_each).
+
+    SQLite caps the number of bound parameters; a JSON array has no such limit.
+    """
+    table = func.json_each(json.dumps(list(values))).table_valued("value")
+    return column.in_(select(table.c.value))
+
+
+def in_ids(column: ColumnElement[int], ids: Iterable[int]) -> ColumnElement[bool]:
+    return in_values(column, [int(i) for i in ids])
+
+
+def check_xy(name: str, x: float, y: float, width: int, height: int) -> tuple[float, float]:
+    try:
+        fx, fy = float(x), float(y)
+    except (TypeError, ValueError):
+        raise UserInputError(f"{name}: coordinates must be numbers, got {x!r}, {y!r}") from None
+    if not (math.isfinite(fx) and math.isfinite(fy)):
+        raise UserInputError(f"{name}: coordinates must be finite numbers, got {x!r}, {y!r}")
+    if not (0.0 <= fx <= width and 0.0 <= fy <= height):
+        raise UserInputError(
+            f"{name}: ({fx:g}, {fy:g}) is outside the image "
+            f"(x must be within 0..{width}, y within 0..{height})"
+        )
+    return fx, fy
+
+
+def image_record(row: ImageRow) -> ImageRecord:
+    return ImageRecord(
+        id=row.id,
+        path=row.path,
+        width=row.width,
+        height=row.height,
+        orientation=row.orientation,
+        sha256=row.sha256,
+        size_bytes=row.size_bytes,
+        review_status=row.review_status,
+        missing=bool(row.missing),
+        added_at=row.added_at,
+        pred_signature=row.pred_signature,
+        pred_method=row.pred_method,
+        pred_model=row.pred_model,
+        pred_preset=row.pred_preset,
+        pred_flipped=None if row.pred_flipped is None else bool(row.pred_flipped),
+        predicted_at=row.predicted_at,
+    )
+
+
+def point_record(row: PointRow, name: str) -> PointRecord:
+    return PointRecord(
+        image_id=row.image_id,
+        name=name,
+        x=row.x,
+        y=row.y,
+        visibility=row.visibility,
+        status=row.status,
+        confidence=row.confidence,
+        method=row.method,
+        model=row.model,
+        pred_x=row.pred_x,
+        pred_y=row.pred_y,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def keypoint_ids(s: Session) -> dict[str, int]:
+    """name -> id, in schema order."""
+    return dict(s.execute(select(KeypointRow.name, KeypointRow.id).order_by(KeypointRow.position)).tuples().all())
+
+
+def unknown_keypoint(name: str, known: Iterable[str]) -> UserInputError:
+    names = ", ".join(known) or "(none yet)"
+    return UserInputError(f"unknown keypoint {name!r}; the schema has: {names}")
+
+
+def keypoint_id(s: Session, name: str) -> int:
+    found = s.execute(select(KeypointRow.id).where(KeypointRow.name == name)).scalar()
+    if found is None:
+        raise unknown_keypoint(name, keypoint_ids(s))
+    return found
+
+
+def image_row(s: Session, image_id: int) -> ImageRow:
+    row = s.get(ImageRow, int(image_id))
+    if row is None:
+        raise UserInputError(f"no image with id {image_id} in this project")
+    return row
+
+
+def recompute_review(s: Session, image_ids: Iterable[int] | None = None) -> None:
+    """Set ``image.review_status`` from the point rows (all images when ``image_ids`` is None)."""
+    k = s.execute(select(func.count()).select_from(KeypointRow)).scalar_one()
+    mine = POINT_T.c.image_id == IMAGE_T.c.id
+    n_rows = select(func.count()).where(mine).scalar_subquery()
+    status = case(
+        (exists().where(mine, POINT_T.c.status == PREDICTED), REVIEW_PREDICTED),
+        (and_(literal(k) > 0, n_rows >= k), REVIEWED),
+        (exists().where(mine), PARTIAL),
+        else_=UNLABELED,
+    )
+    stmt = update(IMAGE_T).values(review_status=status)
+    if image_ids is not None:
+        ids = list(image_ids)
+        if not ids:
+            return
+        stmt = stmt.where(in_ids(IMAGE_T.c.id, ids))
+    s.execute(stmt)
+
+
+class ProjectCore:
+    """State shared by the Project mixins (set up by Project.open)."""
+
+    path: Path
+    _sessions: Sessions
+    _poller: ChangePoller | None
+    _root: Path
+
+    def _write(self) -> Session:
+        """A session whose transaction starts with BEGIN IMMEDIATE (use as ``with ... .begin()``)."""
+        return self._sessions.write()
+
+    def _read(self) -> Session:
+        return self._sessions.read()

@@ -1,0 +1,120 @@
+"""Connections to one project file: WAL, foreign keys, FULL sync, IMMEDIATE write transactions.
+
+pysqlite's own transaction handling is switched off (``isolation_level=None``) and SQLAlchemy's
+``begin`` event emits BEGIN itself, as SQLAlchemy documents for pysqlite. Writes use
+``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes can fail with SQLITE_BUSY
+without the busy handler ever retrying, while an immediate one waits for the write lock up front.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
+
+from labeler.errors import ProjectError
+
+BUSY_TIMEOUT_S = 30.0
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def sqlite_uri(path: Path, *, create: bool) -> str:
+    """A ``file:`` URI (spaces, unicode, ``?`` and ``#`` escaped) that never creates by accident."""
+    return f"{path.absolute().as_uri()}?mode={'rwc' if create else 'rw'}"
+
+
+def connect_raw(path: Path, *, create: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        sqlite_uri(path, create=create),
+        uri=True,
+        timeout=BUSY_TIMEOUT_S,
+        check_same_thread=False,  # the pool hands a connection to one thread at a time
+        isolation_level=None,  # SQLAlchemy's "begin" event emits BEGIN
+    )
+    return conn
+
+
+def check_is_sqlite(path: Path) -> None:
+    """Refuse anything that is not an SQLite file before SQLite gets to see it."""
+    if not path.exists():
+        raise ProjectError(f"{path}: no such project file (create one with `labeler init`)")
+    if path.is_dir():
+        raise ProjectError(f"{path}: is a folder, not a labeler project file")
+    with open(path, "rb") as fh:
+        head = fh.read(len(SQLITE_HEADER))
+    if len(head) == 0:
+        raise ProjectError(f"{path}: file is empty, not a labeler project")
+    if head != SQLITE_HEADER:
+        raise ProjectError(f"{path}: not a labeler project (not an SQLite database)")
+
+
+def make_engine(path: Path, *, create: bool = False, wal: bool = True) -> Engine:
+    engine = create_engine(
+        "sqlite+pysqlite://",
+        creator=lambda: connect_raw(path, create=create),
+        poolclass=QueuePool,
+        pool_size=4,
+        max_overflow=8,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            if wal:
+                cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = FULL")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:  # noqa: ANN001 - sqlalchemy.Connection
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class Sessions:
+    """Two session factories on one engine: ``write`` begins IMMEDIATE, ``read`` DEFERRED."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.read: sessionmaker[Session] = sessionmaker(bind=engine, expire_on_commit=False)
+        self.write: sessionmaker[Session] = sessionmaker(
+            bind=engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
+        )
+
+
+class ChangePoller:
+    """Tells whether another connection committed since the last call (``PRAGMA data_version``).
+
+    It has its own connection: data_version only moves for commits made through *other*
+    connections, which includes this process's own writes (they go through the pool).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._conn = connect_raw(path)
+        self._lock = threading.Lock()
+        self._last = self._version()
+
+    def _version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def changed(self) -> bool:
+        with self._lock:
+            now = self._version()
+            moved = now != self._last
+            self._last = now
+            return moved
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,234 @@
+"""Registering images, listing them (fast, for 100k), finding them, noticing missing files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from sqlalchemy import Select, bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from labeler.errors import UserInputError
+from labeler.imaging import is_image_path
+from labeler.store.core import IMAGE_T, ProjectCore, image_record, image_row, in_ids, in_values, now
+from labeler.store.models import CacheRow, ImageRow
+from labeler.store.records import REVIEW_STATUSES, AddImagesReport, ImageRecord, SkippedFile
+from labeler.store.relpaths import absolute, escapes, normalise_rel, relative_to_root
+from labeler.store.scanning import ProbedImage, check_folder, find_image_files, probe_files
+
+StatusFilter = str | Iterable[str] | None
+
+
+def _statuses(status: StatusFilter) -> list[str] | None:
+    if status is None:
+        return None
+    wanted = [status] if isinstance(status, str) else list(status)
+    for st in wanted:
+        if st not in REVIEW_STATUSES:
+            raise UserInputError(f"unknown review status {st!r}; choose from {', '.join(REVIEW_STATUSES)}")
+    return wanted
+
+
+def _filtered(stmt: Select, status: StatusFilter, missing: bool | None) -> Select:
+    wanted = _statuses(status)
+    if wanted is not None:
+        stmt = stmt.where(ImageRow.review_status.in_(wanted))
+    if missing is not None:
+        stmt = stmt.where(ImageRow.missing == missing)
+    return stmt
+
+
+def insert_probed(s: Session, probed: Sequence[ProbedImage]) -> list[str]:
+    """Insert images not yet present (inside the caller's write transaction); returns their paths."""
+    if not probed:
+        return []
+    present = set(s.execute(select(ImageRow.path).where(in_values(ImageRow.path, [p.rel for p in probed]))).scalars())
+    t = now()
+    rows = [
+        {
+            "path": p.rel,
+            "width": p.info.width,
+            "height": p.info.height,
+            "orientation": p.info.orientation,
+            "sha256": p.info.sha256,
+            "size_bytes": p.info.size_bytes,
+            "review_status": "unlabeled",
+            "missing": False,
+            "added_at": t,
+        }
+        for p in probed
+        if p.rel not in present
+    ]
+    if rows:
+        s.execute(sqlite_insert(IMAGE_T).on_conflict_do_nothing(index_elements=["path"]), rows)
+    return [r["path"] for r in rows]
+
+
+class ImageOps(ProjectCore):
+    @property
+    def images_root(self) -> Path:
+        return self._root
+
+    # -- registering ---------------------------------------------------------------------------
+    def _candidates(self, source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> tuple[list[tuple[Path, str]], list[SkippedFile]]:
+        root = self._root
+        if isinstance(source, (str, os.PathLike)):
+            src = absolute(source)
+            if not src.exists():
+                raise UserInputError(f"{src} does not exist")
+            if src.is_dir():
+                check_folder(src)
+                if src != absolute(root) and relative_to_root(src, root) is None:
+                    raise UserInputError(f"{src} is not inside the project's images root {root}")
+                files: list[Path] = find_image_files(src)
+            else:
+                files = [src]
+        else:
+            files = [absolute(f) for f in source]
+        outside = [str(f) for f in files if relative_to_root(f, root) is None]
+        if outside:
+            listed = "\n  ".join(outside[:20]) + ("\n  ..." if len(outside) > 20 else "")
+            raise UserInputError(f"these files are not inside the images root {root}:\n  {listed}")
+        pairs: list[tuple[Path, str]] = []
+        skipped: list[SkippedFile] = []
+        seen: set[str] = set()
+        for f in files:
+            rel = relative_to_root(f, root)
+            assert rel is not None
+            if rel in seen:
+                continue
+            seen.add(rel)
+            if not f.is_file():
+                skipped.append(SkippedFile(rel, "file not found" if not f.exists() else "not a file"))
+            elif not is_image_path(f):
+                skipped.append(SkippedFile(rel, "not an image file type"))
+            else:
+                pairs.append((f, rel))
+        return pairs, skipped
+
+    def add_images(
+        self,
+        source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        progress: bool | None = None,
+        workers: int | None = None,
+    ) -> AddImagesReport:
+        """Register a folder (recursively) or a list of files under the images root.
+
+        Idempotent: known paths are not probed again (a known image marked missing whose file
+        is back is un-marked). Unreadable files are skipped and listed with the reason.
+        """
+        pairs, skipped = self._candidates(source)
+        with self._read() as s:
+            known = dict(
+                s.execute(select(ImageRow.path, ImageRow.missing).where(in_values(ImageRow.path, [r for _, r in pairs]))).tuples().all()
+            )
+        new = [(f, r) for f, r in pairs if r not in known]
+        probed, bad = probe_files(new, progress=progress, workers=workers)
+        reappeared = [r for _, r in pairs if known.get(r)]
+        with self._write() as s, s.begin():
+            added = insert_probed(s, probed)
+            if reappeared:
+                s.execute(update(IMAGE_T).where(in_values(IMAGE_T.c.path, reappeared)).values(missing=False))
+        return AddImagesReport(
+            added=tuple(added),
+            already_present=tuple(sorted(set(known) | ({p.rel for p in probed} - set(added)))),
+            skipped=tuple(sorted(skipped + bad, key=lambda x: x.path)),
+            reappeared=tuple(reappeared),
+        )
+
+    def remove_images(self, image_ids: Iterable[int]) -> int:
+        """Forget images (their points and cache entries go with them); files are not touched."""
+        ids = list(image_ids)
+        with self._write() as s, s.begin():
+            s.execute(delete(CacheRow).where(in_ids(CacheRow.image_id, ids)))
+            return s.execute(delete(ImageRow).where(in_ids(ImageRow.id, ids))).rowcount
+
+    # -- listing -------------------------------------------------------------------------------
+    def image_count(self, status: StatusFilter = None, *, missing: bool | None = None) -> int:
+        with self._read() as s:
+            return s.execute(_filtered(select(func.count()).select_from(ImageRow), status, missing)).scalar_one()
+
+    def image_index(self, status: StatusFilter = None, *, missing: bool | None = None) -> list[tuple[int, str, str]]:
+        """``(id, path, review_status)`` of every matching image, ordered by path: one query."""
+        stmt = _filtered(select(ImageRow.id, ImageRow.path, ImageRow.review_status), status, missing)
+        with self._read() as s:
+            return [tuple(r) for r in s.execute(stmt.order_by(ImageRow.path)).tuples()]
+
+    def list_images(
+        self,
+        status: StatusFilter = None,
+        *,
+        missing: bool | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[ImageRecord]:
+        stmt = _filtered(select(ImageRow), status, missing).order_by(ImageRow.path).offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._read() as s:
+            return [image_record(r) for r in s.execute(stmt).scalars()]
+
+    # -- single images -------------------------------------------------------------------------
+    def image(self, image_id: int) -> ImageRecord:
+        with self._read() as s:
+            return image_record(image_row(s, image_id))
+
+    def find_image(self, rel_path: str) -> ImageRecord | None:
+        """The image at ``rel_path`` (relative to the images root), or None."""
+        if not rel_path or escapes(rel_path):
+            return None
+        rel = normalise_rel(rel_path)
+        with self._read() as s:
+            row = s.execute(select(ImageRow).where(ImageRow.path == rel)).scalar()
+            return None if row is None else image_record(row)
+
+    def image_by_path(self, path: str | os.PathLike[str]) -> ImageRecord:
+        """Like :meth:`find_image` but also takes a path on disk under the root; raises if unknown."""
+        text = os.fspath(path)
+        found = self.find_image(text)
+        if found is None and Path(text).exists():
+            rel = relative_to_root(text, self._root)
+            found = self.find_image(rel) if rel else None
+        if found is not None:
+            return found
+        hint = ""
+        name = Path(text.replace("\\", "/")).name
+        with self._read() as s:
+            similar = s.execute(
+                select(ImageRow.path)
+                .where(or_(ImageRow.path == name, ImageRow.path.endswith("/" + name)))
+                .order_by(ImageRow.path)
+                .limit(3)
+            ).scalars().all()
+        if similar:
+            hint = f"; did you mean {' or '.join(similar)}?"
+        raise UserInputError(
+            f"no image {text!r} in this project (paths are relative to the images root {self._root}){hint}"
+        )
+
+    def image_path(self, image: int | ImageRecord) -> Path:
+        """Absolute path of an image file (it may be missing: see :meth:`check_missing`)."""
+        rel = image.path if isinstance(image, ImageRecord) else self.image(image).path
+        return self._root.joinpath(*rel.split("/"))
+
+    def check_missing(self) -> list[ImageRecord]:
+        """Look for every image file; flag the ones gone (and un-flag returned ones).
+
+        Returns the images missing now. Never raises for a missing file or images root.
+        """
+        with self._read() as s:
+            rows = s.execute(select(ImageRow.id, ImageRow.path, ImageRow.missing)).tuples().all()
+        changes = []
+        for image_id, rel, was_missing in rows:
+            gone = not self._root.joinpath(*rel.split("/")).is_file()
+            if gone != bool(was_missing):
+                changes.append({"i": image_id, "m": gone})
+        if changes:
+            with self._write() as s, s.begin():
+                stmt = update(IMAGE_T).where(IMAGE_T.c.id == bindparam("i")).values(missing=bindparam("m"))
+                s.execute(stmt, changes)
+        return self.list_images(missing=True)
+

@@ -1,0 +1,125 @@
+"""The project file's tables (SQLAlchemy 2.0 typed ORM).
+
+Rows reference keypoints by id, so renaming a keypoint touches one row. Every constraint that
+protects the data (visibility range, absent-means-no-position, cascades) lives in SQL, so it
+also holds for writes from another process.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from labeler.store.records import POINT_STATUSES, REVIEW_STATUSES, UNLABELED
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaRow(Base):
+    """Key/value facts about the file: format marker, schema version, images root, name."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(String)
+
+
+class KeypointRow(Base):
+    __tablename__ = "keypoint"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String, unique=True)
+    position: Mapped[int] = mapped_column(Integer)  # display/COCO order; not unique so reorders are one UPDATE
+
+
+class EdgeRow(Base):
+    __tablename__ = "skeleton_edge"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    a_id: Mapped[int] = mapped_column(ForeignKey("keypoint.id", ondelete="CASCADE"), index=True)
+    b_id: Mapped[int] = mapped_column(ForeignKey("keypoint.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (CheckConstraint("a_id <> b_id", name="edge_distinct"),)
+
+
+class FlipPairRow(Base):
+    __tablename__ = "flip_pair"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    left_id: Mapped[int] = mapped_column(ForeignKey("keypoint.id", ondelete="CASCADE"), unique=True)
+    right_id: Mapped[int] = mapped_column(ForeignKey("keypoint.id", ondelete="CASCADE"), unique=True)
+    __table_args__ = (CheckConstraint("left_id <> right_id", name="flip_distinct"),)
+
+
+class ImageRow(Base):
+    __tablename__ = "image"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String, unique=True)  # POSIX, relative to the images root
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    orientation: Mapped[int] = mapped_column(Integer, default=1)
+    sha256: Mapped[str] = mapped_column(String, default="")
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    review_status: Mapped[str] = mapped_column(String, default=UNLABELED)
+    missing: Mapped[bool] = mapped_column(Boolean, default=False)
+    added_at: Mapped[float] = mapped_column(Float)
+    pred_signature: Mapped[str | None] = mapped_column(String)
+    pred_method: Mapped[str | None] = mapped_column(String)
+    pred_model: Mapped[str | None] = mapped_column(String)
+    pred_preset: Mapped[str | None] = mapped_column(String)
+    pred_flipped: Mapped[bool | None] = mapped_column(Boolean)
+    predicted_at: Mapped[float | None] = mapped_column(Float)
+    __table_args__ = (
+        CheckConstraint("width > 0 AND height > 0", name="image_size_positive"),
+        CheckConstraint(_in("review_status", REVIEW_STATUSES), name="image_review_status"),
+        Index("ix_image_review_status_path", "review_status", "path"),
+    )
+
+
+class PointRow(Base):
+    __tablename__ = "point"
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), primary_key=True)
+    keypoint_id: Mapped[int] = mapped_column(ForeignKey("keypoint.id", ondelete="CASCADE"), primary_key=True)
+    x: Mapped[float | None] = mapped_column(Float)
+    y: Mapped[float | None] = mapped_column(Float)
+    visibility: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    method: Mapped[str | None] = mapped_column(String)
+    model: Mapped[str | None] = mapped_column(String)
+    pred_x: Mapped[float | None] = mapped_column(Float)
+    pred_y: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    __table_args__ = (
+        CheckConstraint("visibility IN (0, 1, 2)", name="point_visibility"),
+        CheckConstraint(_in("status", POINT_STATUSES), name="point_status"),
+        CheckConstraint(
+            "(visibility = 0 AND x IS NULL AND y IS NULL)"
+            " OR (visibility > 0 AND x IS NOT NULL AND y IS NOT NULL)",
+            name="point_absent_has_no_position",
+        ),
+        Index("ix_point_keypoint", "keypoint_id"),
+        Index("ix_point_status_confidence", "status", "confidence"),
+    )
+
+
+class CacheRow(Base):
+    """Engine reference states and other derived bytes; safe to delete at any time."""
+
+    __tablename__ = "cache"
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Float)

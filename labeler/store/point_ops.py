@@ -1,0 +1,332 @@
+"""Confirmed points: what a person sets, corrects, accepts, marks absent/occluded, or undoes.
+
+Provenance is kept consistent by the store: a row that came from a prediction keeps the
+engine's original position (pred_x, pred_y), confidence, method and model, and its status says
+whether the person kept it (accepted) or moved it (corrected); a point placed from scratch is
+manual and carries no prediction data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from labeler.errors import UserInputError
+from labeler.store.core import (
+    POINT_T,
+    ProjectCore,
+    check_xy,
+    image_row,
+    in_ids,
+    keypoint_id,
+    keypoint_ids,
+    now,
+    point_record,
+    recompute_review,
+    unknown_keypoint,
+)
+from labeler.store.models import FlipPairRow, ImageRow, KeypointRow, PointRow
+from labeler.store.records import (
+    ABSENT,
+    ACCEPTED,
+    CONFIRMED_STATUSES,
+    CORRECTED,
+    MANUAL,
+    OCCLUDED,
+    POINT_STATUSES,
+    PREDICTED,
+    VISIBLE,
+    PointRecord,
+)
+
+#: What :meth:`PointOps.set_points` takes per keypoint: ``(x, y)``, ``(x, y, visibility)``,
+#: ``"absent"``, or ``"occluded"`` (keeps the point's current position).
+PointValue = tuple[float, float] | tuple[float, float, int] | str
+
+_COLUMNS = ("x", "y", "visibility", "status", "confidence", "method", "model", "pred_x", "pred_y", "created_at", "updated_at")
+
+
+def upsert_rows(s: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert or fully overwrite point rows (caller holds the write lock and decided it may)."""
+    if not rows:
+        return
+    ins = sqlite_insert(POINT_T)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[POINT_T.c.image_id, POINT_T.c.keypoint_id],
+        set_={c: ins.excluded[c] for c in _COLUMNS},
+    )
+    s.execute(stmt, rows)
+
+
+def existing_row(s: Session, image_id: int, kp_id: int) -> PointRow | None:
+    return s.get(PointRow, (image_id, kp_id), populate_existing=True)
+
+
+def confirmed_values(
+    existing: PointRow | None,
+    *,
+    x: float | None,
+    y: float | None,
+    visibility: int,
+    status: str,
+    t: float,
+    method: str | None = None,
+) -> dict[str, Any]:
+    """The row a person's edit produces, keeping prediction provenance (see module docstring)."""
+    if status not in CONFIRMED_STATUSES:
+        raise UserInputError(f"a confirmed point's status is one of {', '.join(CONFIRMED_STATUSES)}, not {status!r}")
+    if visibility == ABSENT:
+        x = y = None
+    pred = None
+    if existing is not None and existing.status == PREDICTED:
+        pred = (existing.x, existing.y)
+    elif existing is not None and existing.pred_x is not None:
+        pred = (existing.pred_x, existing.pred_y)
+    if pred is None:
+        status = MANUAL
+        keep: dict[str, Any] = {"confidence": None, "method": method, "model": None}
+    else:
+        unchanged = (x, y) == pred
+        if status == MANUAL or (status == ACCEPTED and not unchanged):
+            status = ACCEPTED if unchanged else CORRECTED
+        assert existing is not None
+        keep = {"confidence": existing.confidence, "method": existing.method, "model": existing.model}
+    return {
+        "x": x,
+        "y": y,
+        "visibility": visibility,
+        "status": status,
+        **keep,
+        "pred_x": None if pred is None else pred[0],
+        "pred_y": None if pred is None else pred[1],
+        "created_at": existing.created_at if existing is not None else t,
+        "updated_at": t,
+    }
+
+
+def _check_visibility(v: object, name: str) -> int:
+    if v not in (ABSENT, OCCLUDED, VISIBLE) or isinstance(v, bool):
+        raise UserInputError(f"{name}: visibility must be 0 (absent), 1 (occluded) or 2 (visible), got {v!r}")
+    return int(v)  # type: ignore[call-overload]
+
+
+class PointOps(ProjectCore):
+    # -- reading -------------------------------------------------------------------------------
+    def points(self, image_id: int) -> dict[str, PointRecord]:
+        """Every row of one image, name -> record, in schema order (unlabelled keypoints absent)."""
+        with self._read() as s:
+            image_row(s, image_id)
+            rows = s.execute(
+                select(PointRow, KeypointRow.name)
+                .join(KeypointRow, PointRow.keypoint_id == KeypointRow.id)
+                .where(PointRow.image_id == image_id)
+                .order_by(KeypointRow.position)
+            ).tuples().all()
+            return {name: point_record(row, name) for row, name in rows}
+
+    def all_points(self, *, statuses: Iterable[str] | None = None) -> list[PointRecord]:
+        """Every row of the project (one query), ordered by image path then schema order."""
+        stmt = (
+            select(PointRow, KeypointRow.name)
+            .join(KeypointRow, PointRow.keypoint_id == KeypointRow.id)
+            .join(ImageRow, PointRow.image_id == ImageRow.id)
+            .order_by(ImageRow.path, KeypointRow.position)
+        )
+        if statuses is not None:
+            wanted = list(statuses)
+            bad = [st for st in wanted if st not in POINT_STATUSES]
+            if bad:
+                raise UserInputError(f"unknown point status {bad[0]!r}; choose from {', '.join(POINT_STATUSES)}")
+            stmt = stmt.where(PointRow.status.in_(wanted))
+        with self._read() as s:
+            return [point_record(row, name) for row, name in s.execute(stmt).tuples()]
+
+    # -- a person's edits ----------------------------------------------------------------------
+    def set_points(self, image_id: int, points: Mapping[str, PointValue], *, status: str = MANUAL) -> dict[str, PointRecord]:
+        """Set several confirmed points of one image at once: all are checked, then all written.
+
+        Values: ``(x, y)`` (visible), ``(x, y, visibility)``, ``"absent"``, or ``"occluded"``
+        (keeps the current position, confirmed or predicted; an error if there is none).
+        ``status`` is the intent (manual, accepted or corrected); rows that came from a
+        prediction become accepted or corrected, others manual.
+        """
+        if status not in CONFIRMED_STATUSES:
+            raise UserInputError(f"status must be one of {', '.join(CONFIRMED_STATUSES)}, not {status!r}")
+        t = now()
+        with self._write() as s, s.begin():
+            image = image_row(s, image_id)
+            ids = keypoint_ids(s)
+            rows = []
+            for name, value in points.items():
+                if name not in ids:
+                    raise unknown_keypoint(name, ids)
+                existing = existing_row(s, image.id, ids[name])
+                x: float | None
+                y: float | None
+                if value == "absent":
+                    x = y = None
+                    vis = ABSENT
+                elif value == "occluded":
+                    if existing is None or existing.x is None:
+                        raise UserInputError(
+                            f"{name}: has no position yet to mark occluded; give one (x,y and visibility 1)"
+                        )
+                    x, y, vis = existing.x, existing.y, OCCLUDED
+                elif isinstance(value, (tuple, list)) and len(value) in (2, 3):
+                    vis = _check_visibility(value[2], name) if len(value) == 3 else VISIBLE
+                    if vis == ABSENT:
+                        x = y = None
+                    else:
+                        x, y = check_xy(name, value[0], value[1], image.width, image.height)
+                else:
+                    raise UserInputError(f"{name}: expected (x, y), 'absent' or 'occluded', got {value!r}")
+                row = confirmed_values(existing, x=x, y=y, visibility=vis, status=status, t=t)
+                rows.append({"image_id": image.id, "keypoint_id": ids[name], **row})
+            upsert_rows(s, rows)
+            recompute_review(s, [image.id])
+        return self.points(image_id)
+
+    def set_point(
+        self,
+        image_id: int,
+        name: str,
+        x: float,
+        y: float,
+        *,
+        visibility: int = VISIBLE,
+        status: str = MANUAL,
+    ) -> PointRecord:
+        """Place a confirmed point (bounds: ``0 <= x <= width``, ``0 <= y <= height``)."""
+        if _check_visibility(visibility, name) == ABSENT:
+            return self.set_absent(image_id, name)
+        return self.set_points(image_id, {name: (x, y, visibility)}, status=status)[name]
+
+    def correct_point(self, image_id: int, name: str, x: float, y: float, *, visibility: int | None = None) -> PointRecord:
+        """Move a point (typically a prediction) to where it belongs.
+
+        The prediction's position stays in pred_x/pred_y; visibility defaults to the current
+        one (visible when there is none).
+        """
+        if visibility is None:
+            current = self.points(image_id).get(name)
+            visibility = current.visibility if current is not None and current.visibility != ABSENT else VISIBLE
+        return self.set_points(image_id, {name: (x, y, visibility)}, status=CORRECTED)[name]
+
+    def set_absent(self, image_id: int, name: str) -> PointRecord:
+        """The person says this keypoint is not in the image (a confirmed row, visibility 0)."""
+        return self.set_points(image_id, {name: "absent"})[name]
+
+    def set_occluded(self, image_id: int, name: str, x: float | None = None, y: float | None = None) -> PointRecord:
+        """Occluded at (x, y), or at the point's current position when no position is given."""
+        value: PointValue = "occluded" if x is None or y is None else (x, y, OCCLUDED)
+        return self.set_points(image_id, {name: value})[name]
+
+    def delete_point(self, image_id: int, name: str) -> bool:
+        """Back to "not labelled" (no row). Returns whether there was a row."""
+        with self._write() as s, s.begin():
+            image_row(s, image_id)
+            kp = keypoint_id(s, name)
+            gone = s.execute(delete(PointRow).where(PointRow.image_id == image_id, PointRow.keypoint_id == kp)).rowcount
+            recompute_review(s, [image_id])
+            return bool(gone)
+
+    def accept_predictions(
+        self,
+        image_ids: Iterable[int] | None = None,
+        *,
+        names: Iterable[str] | None = None,
+        min_confidence: float | None = None,
+    ) -> int:
+        """Accept predicted points as they are; returns how many.
+
+        ``image_ids`` None means every image; ``names`` None every keypoint; with
+        ``min_confidence`` only predictions at or above it (unknown confidence never qualifies).
+        """
+        t = now()
+        with self._write() as s, s.begin():
+            stmt = (
+                update(POINT_T)
+                .where(POINT_T.c.status == PREDICTED)
+                .values(status=ACCEPTED, pred_x=POINT_T.c.x, pred_y=POINT_T.c.y, updated_at=t)
+                .returning(POINT_T.c.image_id)
+            )
+            if image_ids is not None:
+                stmt = stmt.where(in_ids(POINT_T.c.image_id, image_ids))
+            if names is not None:
+                ids = keypoint_ids(s)
+                wanted = list(names)
+                for n in wanted:
+                    if n not in ids:
+                        raise unknown_keypoint(n, ids)
+                stmt = stmt.where(in_ids(POINT_T.c.keypoint_id, [ids[n] for n in wanted]))
+            if min_confidence is not None:
+                stmt = stmt.where(POINT_T.c.confidence >= float(min_confidence))
+            touched = s.execute(stmt).scalars().all()
+            recompute_review(s, set(touched))
+            return len(touched)
+
+    def swap_flip_pair(self, image_id: int, name: str) -> dict[str, PointRecord]:
+        """Swap ``name`` and its flip counterpart on one image (a left/right mix-up).
+
+        Positions and visibilities trade places; each keypoint keeps its own prediction data
+        (so the error of the original prediction can still be measured), and both rows become
+        confirmed: corrected when they came from a prediction, manual otherwise.
+        """
+        t = now()
+        with self._write() as s, s.begin():
+            image_row(s, image_id)
+            ids = keypoint_ids(s)
+            if name not in ids:
+                raise unknown_keypoint(name, ids)
+            pair = s.execute(
+                select(FlipPairRow.left_id, FlipPairRow.right_id).where(
+                    (FlipPairRow.left_id == ids[name]) | (FlipPairRow.right_id == ids[name])
+                )
+            ).tuples().first()
+            if pair is None:
+                raise UserInputError(f"keypoint {name!r} is not in a flip pair")
+            a, b = pair
+            ra, rb = existing_row(s, image_id, a), existing_row(s, image_id, b)
+            if ra is None and rb is None:
+                raise UserInputError(f"neither {name!r} nor its counterpart is labelled on this image")
+            rows = []
+            for own, other, kp in ((ra, rb, a), (rb, ra, b)):
+                if other is None:
+                    s.execute(delete(PointRow).where(PointRow.image_id == image_id, PointRow.keypoint_id == kp))
+                    continue
+                values = confirmed_values(own, x=other.x, y=other.y, visibility=other.visibility, status=CORRECTED, t=t)
+                rows.append({"image_id": image_id, "keypoint_id": kp, **values})
+            upsert_rows(s, rows)
+            recompute_review(s, [image_id])
+        return self.points(image_id)
+
+    # -- undo / redo ---------------------------------------------------------------------------
+    def snapshot_point(self, image_id: int, name: str) -> PointRecord | None:
+        """The row exactly as it is (None: not labelled), for :meth:`restore_point`."""
+        return self.points(image_id).get(name)
+
+    def restore_point(self, image_id: int, name: str, snapshot: PointRecord | None) -> None:
+        """Put one (image, keypoint) row back exactly as snapshotted; None deletes it.
+
+        This is the GUI's undo/redo: it may turn a confirmed row back into a prediction.
+        """
+        with self._write() as s, s.begin():
+            image = image_row(s, image_id)
+            kp = keypoint_id(s, name)
+            s.execute(delete(PointRow).where(PointRow.image_id == image.id, PointRow.keypoint_id == kp))
+            if snapshot is not None:
+                if snapshot.status not in POINT_STATUSES:
+                    raise UserInputError(f"unknown point status {snapshot.status!r}")
+                vis = _check_visibility(snapshot.visibility, name)
+                if vis != ABSENT:
+                    assert snapshot.x is not None and snapshot.y is not None
+                    if not (math.isfinite(snapshot.x) and math.isfinite(snapshot.y)):
+                        raise UserInputError(f"{name}: snapshot has no valid position")
+                values = {c: getattr(snapshot, c) for c in _COLUMNS}
+                upsert_rows(s, [{"image_id": image.id, "keypoint_id": kp, **values}])
+            recompute_review(s, [image.id])

@@ -1,0 +1,283 @@
+"""Engine output: predicted points, what they were predicted with, and the review queue.
+
+The rule "a prediction never overwrites a person's point" is enforced by SQL: the upsert's
+UPDATE branch only fires ``WHERE point.status = 'predicted'``, so it holds even when the GUI
+and a CLI run write to the same file from two processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from labeler.errors import UserInputError
+from labeler.store.core import (
+    IMAGE_T,
+    POINT_T,
+    ProjectCore,
+    in_ids,
+    keypoint_ids,
+    now,
+    point_record,
+    recompute_review,
+    unknown_keypoint,
+)
+from labeler.store.models import ImageRow, KeypointRow, PointRow
+from labeler.store.records import (
+    ABSENT,
+    CONFIRMED_STATUSES,
+    PREDICTED,
+    REVIEWED,
+    VISIBLE,
+    PointRecord,
+    PredictionReport,
+    QueueImage,
+    ReferenceImage,
+)
+
+#: ``{name: (x, y, confidence)}`` for one image; confidence may be None.
+PredictedPoints = Mapping[str, tuple[float, float, float | None]]
+#: ``(image_id, points)`` or ``(image_id, points, flipped)``.
+PredictionItem = tuple[int, PredictedPoints] | tuple[int, PredictedPoints, bool]
+
+_PRED_COLUMNS = ("x", "y", "visibility", "status", "confidence", "method", "model", "pred_x", "pred_y", "updated_at")
+
+
+def upsert_predictions_stmt():  # noqa: ANN202 - a SQLAlchemy Insert
+    ins = sqlite_insert(POINT_T)
+    return ins.on_conflict_do_update(
+        index_elements=[POINT_T.c.image_id, POINT_T.c.keypoint_id],
+        set_={c: ins.excluded[c] for c in _PRED_COLUMNS},
+        where=POINT_T.c.status == PREDICTED,
+    )
+
+
+def _clip(v: float, hi: int) -> tuple[float, bool]:
+    c = min(max(v, 0.0), float(hi))
+    return c, c != v
+
+
+class PredictionOps(ProjectCore):
+    def write_predictions(
+        self,
+        items: Iterable[PredictionItem],
+        *,
+        method: str,
+        model: str | None,
+        preset: str = "",
+        signature: str = "",
+        flipped: bool = False,
+        partial: bool = False,
+    ) -> PredictionReport:
+        """Store one batch of engine output atomically.
+
+        Confirmed rows are never touched; older predicted rows of the same keypoints are
+        replaced. Unless ``partial``, each image's batch is its complete new prediction: its
+        older predicted rows for keypoints not in the batch are removed. Each image records
+        ``signature``/``method``/``model``/``preset``/flipped (per item or the ``flipped``
+        default) so a re-run can skip finished images and recognise stale ones. Positions
+        slightly outside the image are clipped onto its border.
+        """
+        batch: list[tuple[int, PredictedPoints, bool]] = []
+        for item in items:
+            if len(item) == 3:
+                batch.append((int(item[0]), item[1], bool(item[2])))  # type: ignore[misc]
+            else:
+                batch.append((int(item[0]), item[1], flipped))
+        ids = [b[0] for b in batch]
+        if len(set(ids)) != len(ids):
+            raise UserInputError("a prediction batch lists the same image twice")
+        t = now()
+        with self._write() as s, s.begin():
+            kp = keypoint_ids(s)
+            sizes = {
+                i: (w, h)
+                for i, w, h in s.execute(
+                    select(ImageRow.id, ImageRow.width, ImageRow.height).where(in_ids(ImageRow.id, ids))
+                ).tuples()
+            }
+            unknown = [i for i in ids if i not in sizes]
+            if unknown:
+                raise UserInputError(f"no image with id {unknown[0]} in this project")
+            confirmed = set(
+                s.execute(
+                    select(PointRow.image_id, PointRow.keypoint_id).where(
+                        in_ids(PointRow.image_id, ids), PointRow.status.in_(CONFIRMED_STATUSES)
+                    )
+                ).tuples()
+            )
+            rows: list[dict[str, Any]] = []
+            keep: list[dict[str, Any]] = []
+            kept_confirmed = clipped = 0
+            for image_id, points, _ in batch:
+                w, h = sizes[image_id]
+                kps: list[int] = []
+                for name, value in points.items():
+                    if name not in kp:
+                        raise unknown_keypoint(name, kp)
+                    x, y, conf = (float(value[0]), float(value[1]), value[2])
+                    if not (math.isfinite(x) and math.isfinite(y)):
+                        raise UserInputError(f"prediction for {name!r} on image {image_id} is not a finite position")
+                    x, cx = _clip(x, w)
+                    y, cy = _clip(y, h)
+                    clipped += cx or cy
+                    conf_f = None if conf is None or not math.isfinite(float(conf)) else float(conf)
+                    kps.append(kp[name])
+                    if (image_id, kp[name]) in confirmed:
+                        kept_confirmed += 1
+                        continue
+                    rows.append(
+                        {
+                            "image_id": image_id,
+                            "keypoint_id": kp[name],
+                            "x": x,
+                            "y": y,
+                            "visibility": VISIBLE,
+                            "status": PREDICTED,
+                            "confidence": conf_f,
+                            "method": method,
+                            "model": model,
+                            "pred_x": None,
+                            "pred_y": None,
+                            "created_at": t,
+                            "updated_at": t,
+                        }
+                    )
+                keep.append({"img": image_id, "kps": json.dumps(kps)})
+            if rows:
+                s.execute(upsert_predictions_stmt(), rows)
+            removed = 0
+            if not partial and keep:
+                listed = func.json_each(bindparam("kps")).table_valued("value")
+                stmt = delete(POINT_T).where(
+                    POINT_T.c.image_id == bindparam("img"),
+                    POINT_T.c.status == PREDICTED,
+                    POINT_T.c.keypoint_id.not_in(select(listed.c.value)),
+                )
+                removed = s.execute(stmt, keep).rowcount or 0
+            for flag in (False, True):
+                chosen = [i for i, _, f in batch if f == flag]
+                if chosen:
+                    s.execute(
+                        update(IMAGE_T)
+                        .where(in_ids(IMAGE_T.c.id, chosen))
+                        .values(
+                            pred_signature=signature,
+                            pred_method=method,
+                            pred_model=model,
+                            pred_preset=preset,
+                            pred_flipped=flag,
+                            predicted_at=t,
+                        )
+                    )
+            recompute_review(s, ids)
+        return PredictionReport(
+            images=len(batch), written=len(rows), kept_confirmed=kept_confirmed, removed=removed, clipped=clipped
+        )
+
+    def clear_predictions(self, image_ids: Iterable[int] | None = None) -> int:
+        """Delete predicted rows (all images, or these) and their run records; returns how many."""
+        with self._write() as s, s.begin():
+            stmt = delete(POINT_T).where(POINT_T.c.status == PREDICTED)
+            reset = update(IMAGE_T).values(
+                pred_signature=None, pred_method=None, pred_model=None, pred_preset=None, pred_flipped=None, predicted_at=None
+            )
+            ids = None if image_ids is None else list(image_ids)
+            if ids is not None:
+                stmt = stmt.where(in_ids(POINT_T.c.image_id, ids))
+                reset = reset.where(in_ids(IMAGE_T.c.id, ids))
+            n = s.execute(stmt).rowcount
+            s.execute(reset)
+            recompute_review(s, ids)
+            return int(n)
+
+    def prediction_signatures(self) -> dict[int, str | None]:
+        """image id -> signature of its latest prediction run (None: never predicted)."""
+        with self._read() as s:
+            return dict(s.execute(select(ImageRow.id, ImageRow.pred_signature)).tuples().all())
+
+    def images_to_predict(self, signature: str) -> list[int]:
+        """Images (ordered by path) not yet predicted with ``signature``: never, or with another
+        (stale) one. Reviewed and missing images are left out."""
+        with self._read() as s:
+            return list(
+                s.execute(
+                    select(ImageRow.id)
+                    .where(
+                        ImageRow.review_status != REVIEWED,
+                        ImageRow.missing.is_(False),
+                        (ImageRow.pred_signature.is_(None)) | (ImageRow.pred_signature != signature),
+                    )
+                    .order_by(ImageRow.path)
+                ).scalars()
+            )
+
+    def references(self, *, image_ids: Iterable[int] | None = None, include_absent: bool = False) -> list[ReferenceImage]:
+        """Images with confirmed points and those points, ordered by path.
+
+        Absent points are left out unless ``include_absent`` (they then have NaN coordinates).
+        """
+        stmt = (
+            select(
+                PointRow.image_id, ImageRow.path, ImageRow.width, ImageRow.height,
+                KeypointRow.name, PointRow.x, PointRow.y, PointRow.visibility,
+            )
+            .join(ImageRow, PointRow.image_id == ImageRow.id)
+            .join(KeypointRow, PointRow.keypoint_id == KeypointRow.id)
+            .where(PointRow.status.in_(CONFIRMED_STATUSES))
+            .order_by(ImageRow.path, KeypointRow.position)
+        )
+        if not include_absent:
+            stmt = stmt.where(PointRow.visibility != ABSENT)
+        if image_ids is not None:
+            stmt = stmt.where(in_ids(PointRow.image_id, image_ids))
+        grouped: dict[int, tuple[str, int, int, dict[str, tuple[float, float, int]]]] = {}
+        with self._read() as s:
+            for image_id, path, w, h, name, x, y, v in s.execute(stmt).tuples():
+                entry = grouped.setdefault(image_id, (path, w, h, {}))
+                nan = float("nan")
+                entry[3][name] = (nan if x is None else x, nan if y is None else y, v)
+        return [ReferenceImage(i, p, w, h, pts) for i, (p, w, h, pts) in grouped.items()]
+
+    def review_queue(self, limit: int | None = None) -> list[QueueImage]:
+        """Images with predictions awaiting review, least confident first (by their minimum
+        confidence; images with a prediction of unknown confidence come first). Missing
+        images are left out."""
+        n_all = func.count()
+        n_conf = func.count(PointRow.confidence)
+        lowest = func.min(PointRow.confidence)
+        stmt = (
+            select(ImageRow.id, ImageRow.path, lowest, n_all, n_conf)
+            .join(PointRow, PointRow.image_id == ImageRow.id)
+            .where(PointRow.status == PREDICTED, ImageRow.missing.is_(False))
+            .group_by(ImageRow.id)
+            .order_by((n_conf < n_all).desc(), lowest, ImageRow.path)
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._read() as s:
+            return [
+                QueueImage(i, p, None if nc < na else lo, na)
+                for i, p, lo, na, nc in s.execute(stmt).tuples()
+            ]
+
+    def review_points(self, limit: int | None = None, *, image_ids: Sequence[int] | None = None) -> list[PointRecord]:
+        """Predicted points, least confident first (unknown confidence first)."""
+        stmt = (
+            select(PointRow, KeypointRow.name)
+            .join(KeypointRow, PointRow.keypoint_id == KeypointRow.id)
+            .join(ImageRow, PointRow.image_id == ImageRow.id)
+            .where(PointRow.status == PREDICTED)
+            .order_by(PointRow.confidence.is_not(None), PointRow.confidence, ImageRow.path, KeypointRow.position)
+        )
+        if image_ids is not None:
+            stmt = stmt.where(in_ids(PointRow.image_id, image_ids))
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._read() as s:
+            return [point_record(r, n) for r, n in s.execute(stmt).tuples()]

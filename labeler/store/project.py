@@ -1,0 +1,243 @@
+"""One labeling project = one SQLite file. Creating, opening and closing it.
+
+The file records its images root twice: as an absolute path and relative to the project
+file's folder. Opening prefers the relative one, so a project moved together with its images
+keeps working, and falls back to the absolute one when only the project file moved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select, text, update
+from sqlalchemy.engine import Engine
+
+from labeler import __version__
+from labeler.errors import ProjectError, UserInputError
+from labeler.store.cache_ops import CacheOps
+from labeler.store.database import ChangePoller, Sessions, check_is_sqlite, connect_raw, make_engine
+from labeler.store.image_ops import ImageOps, insert_probed
+from labeler.store.merge_ops import MergeOps
+from labeler.store.migrations import APPLICATION_ID, FORMAT_MARKER, SCHEMA_VERSION, migrate
+from labeler.store.models import Base, MetaRow
+from labeler.store.point_ops import PointOps
+from labeler.store.prediction_ops import PredictionOps
+from labeler.store.relpaths import absolute
+from labeler.store.scanning import ProbedImage, check_folder
+from labeler.store.schema_ops import SchemaOps, check_edges, check_flip_pairs, check_keypoints, write_new_schema
+
+PROJECT_SUFFIX = ".labeler"
+
+
+def _root_meta(project_path: Path, root: Path) -> dict[str, str]:
+    try:
+        rel = Path(os.path.relpath(root, project_path.parent)).as_posix()
+    except ValueError:  # another drive on Windows
+        rel = ""
+    return {"images_root": str(root), "images_root_rel": rel}
+
+
+def _resolve_root(project_path: Path, meta: dict[str, str]) -> Path:
+    candidates = []
+    if meta.get("images_root_rel"):
+        candidates.append(absolute(project_path.parent / meta["images_root_rel"]))
+    if meta.get("images_root"):
+        candidates.append(Path(meta["images_root"]))
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return candidates[0] if candidates else project_path.parent
+
+
+def _retire(path: Path) -> None:
+    """Before --force replaces ``path``: fold its WAL back in (refusing if another program has it
+    open) so no stale ``-wal`` file could ever be replayed into the new project."""
+    try:
+        head = path.open("rb").read(16)
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot replace it ({exc.strerror})") from None
+    if head.startswith(b"SQLite format 3"):
+        conn = sqlite3.connect(path, timeout=2.0, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = DELETE")
+        except sqlite3.Error:
+            raise ProjectError(f"{path} is open in another program; close it before replacing it") from None
+        finally:
+            conn.close()
+    for side in ("-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{side}")
+
+
+class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
+    """A labeling project. Every method runs and commits its own short transaction and returns
+    plain frozen values, so one Project may be used from several threads at once, and several
+    processes may open the same file."""
+
+    def __init__(self, path: Path, engine: Engine, meta: dict[str, str]) -> None:
+        self.path = path
+        self._engine = engine
+        self._sessions = Sessions(engine)
+        self._poller = ChangePoller(path)
+        self._root = _resolve_root(path, meta)
+        self.name: str = meta.get("name") or path.stem
+        self.schema_version = int(meta["schema_version"])
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        images_root: str | os.PathLike[str],
+        keypoints: Sequence[str] = (),
+        skeleton: Iterable[Sequence[str]] = (),
+        flip_pairs: Iterable[Sequence[str]] = (),
+        *,
+        images: Sequence[ProbedImage] = (),
+        name: str | None = None,
+        force: bool = False,
+    ) -> Project:
+        """Create a project file (atomically: built beside the target, then renamed) and open it.
+
+        Refuses an existing file unless ``force``. ``images`` (from
+        :func:`labeler.store.scanning.probe_files`) are registered in the same step.
+        """
+        target = absolute(path)
+        root = absolute(images_root)
+        check_folder(root)
+        names = check_keypoints(keypoints)
+        skeleton = check_edges(skeleton, names)
+        flip_pairs = check_flip_pairs(flip_pairs, names)
+        if target.is_dir():
+            raise ProjectError(f"{target} is a folder; give a project file name such as {target / ('project' + PROJECT_SUFFIX)}")
+        if target.exists() and not force:
+            raise ProjectError(f"{target} already exists; refusing to overwrite it (use --force to replace it)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            engine = make_engine(tmp, create=True, wal=False)
+            try:
+                Base.metadata.create_all(engine)
+                meta = {
+                    "format": FORMAT_MARKER,
+                    "schema_version": str(SCHEMA_VERSION),
+                    "created_by": f"labeler {__version__}",
+                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "name": name or target.stem,
+                    **_root_meta(target, root),
+                }
+                sessions = Sessions(engine)
+                with sessions.write() as s, s.begin():
+                    s.execute(text(f"PRAGMA application_id = {APPLICATION_ID}"))
+                    s.add_all(MetaRow(key=k, value=v) for k, v in meta.items())
+                    write_new_schema(s, names, skeleton, flip_pairs)
+                    insert_probed(s, images)
+            finally:
+                engine.dispose()
+            if force and target.exists():
+                _retire(target)
+            os.replace(tmp, target)
+        except BaseException:
+            for leftover in (tmp, Path(f"{tmp}-journal")):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+            raise
+        return cls.open(target)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Project:
+        """Open an existing project; upgrades an older file, refuses a newer one."""
+        target = absolute(path)
+        check_is_sqlite(target)
+        engine = make_engine(target)
+        try:
+            meta = cls._read_meta(target, engine)
+            found = int(meta["schema_version"])
+            if found > SCHEMA_VERSION:
+                raise ProjectError(
+                    f"{target} was created by a newer labeler (schema {found} > {SCHEMA_VERSION}); upgrade labeler"
+                )
+            if found < SCHEMA_VERSION:
+                with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+                    again = int(conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one())
+                    if again < SCHEMA_VERSION:
+                        migrate(conn, again)
+                meta = cls._read_meta(target, engine)
+            return cls(target, engine, meta)
+        except ProjectError:
+            engine.dispose()
+            raise
+        except (sa_exc.DBAPIError, sqlite3.Error) as exc:
+            engine.dispose()
+            reason = getattr(exc, "orig", exc)
+            raise ProjectError(f"{target}: cannot open it as a labeler project ({reason})") from None
+
+    @staticmethod
+    def _read_meta(target: Path, engine: Engine) -> dict[str, str]:
+        with engine.connect() as conn:
+            has_meta = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")).first()
+            if not has_meta:
+                raise ProjectError(f"{target}: not a labeler project (an SQLite database without labeler's tables)")
+            meta = dict(conn.execute(text("SELECT key, value FROM meta")).tuples().all())
+        if meta.get("format") != FORMAT_MARKER:
+            raise ProjectError(f"{target}: not a labeler project (its meta table is not labeler's)")
+        try:
+            int(meta["schema_version"])
+        except (KeyError, ValueError):
+            raise ProjectError(f"{target}: damaged labeler project (no valid schema version)") from None
+        return meta
+
+    def close(self) -> None:
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
+        self._engine.dispose()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.path)!r})"
+
+    # -- project-level facts -------------------------------------------------------------------
+    @property
+    def images_root_found(self) -> bool:
+        return self._root.is_dir()
+
+    def set_images_root(self, root: str | os.PathLike[str]) -> None:
+        """Point the project at its images' new location (paths inside stay relative)."""
+        new = absolute(root)
+        check_folder(new)
+        with self._write() as s, s.begin():
+            for key, value in _root_meta(self.path, new).items():
+                s.execute(update(MetaRow).where(MetaRow.key == key).values(value=value))
+        self._root = new
+
+    def meta(self) -> dict[str, str]:
+        with self._read() as s:
+            return dict(s.execute(select(MetaRow.key, MetaRow.value)).tuples().all())
+
+    def has_changed(self) -> bool:
+        """True when any connection (another process, or this Project's own writes) committed
+        since the previous call. Cheap enough to poll every few hundred milliseconds."""
+        if self._poller is None:
+            raise UserInputError("the project is closed")
+        return self._poller.changed()
+
+
+def raw_connection(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """A plain sqlite3 connection to a project file (for tests and debugging)."""
+    return connect_raw(absolute(path))

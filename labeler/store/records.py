@@ -1,0 +1,194 @@
+"""Plain, frozen values the store hands out (never ORM objects, so threads can share them).
+
+Coordinates follow the project-wide convention of :mod:`labeler.correspondence.base`:
+continuous pixels of the image as displayed (EXIF orientation applied); pixel ``i`` covers
+``[i, i + 1)``; a valid point has ``0 <= x <= width`` and ``0 <= y <= height``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+# Point status: who decided where the point is.
+MANUAL: Final = "manual"  # placed by a person
+PREDICTED: Final = "predicted"  # written by an engine, awaiting review
+ACCEPTED: Final = "accepted"  # a prediction a person accepted as it was
+CORRECTED: Final = "corrected"  # a prediction a person moved (pred_x/pred_y keep the original)
+POINT_STATUSES: Final = (MANUAL, PREDICTED, ACCEPTED, CORRECTED)
+CONFIRMED_STATUSES: Final = (MANUAL, ACCEPTED, CORRECTED)
+
+# Visibility, as in COCO. "Not labelled yet" is the absence of a row, never visibility 0.
+ABSENT: Final = 0  # a person says the keypoint is not in the image
+OCCLUDED: Final = 1  # at a known position but hidden
+VISIBLE: Final = 2
+
+# Image review status, kept up to date in the same transaction as every point change.
+UNLABELED: Final = "unlabeled"  # no point rows at all
+PARTIAL: Final = "partial"  # some confirmed points, no predictions, not every keypoint confirmed
+REVIEW_PREDICTED: Final = "predicted"  # at least one prediction awaits review
+REVIEWED: Final = "reviewed"  # every schema keypoint has a confirmed row
+REVIEW_STATUSES: Final = (UNLABELED, PARTIAL, REVIEW_PREDICTED, REVIEWED)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The keypoint schema: ordered names, skeleton edges and left/right flip pairs (by name)."""
+
+    keypoints: tuple[str, ...] = ()
+    skeleton: tuple[tuple[str, str], ...] = ()
+    flip_pairs: tuple[tuple[str, str], ...] = ()
+
+    def index(self, name: str) -> int:
+        return self.keypoints.index(name)
+
+    def flip_of(self, name: str) -> str | None:
+        """The counterpart of ``name`` in a flip pair, or None."""
+        for a, b in self.flip_pairs:
+            if a == name:
+                return b
+            if b == name:
+                return a
+        return None
+
+    def flip_permutation(self) -> tuple[int, ...]:
+        """``perm[i]`` = index of keypoint i's flip counterpart (itself when unpaired)."""
+        perm = list(range(len(self.keypoints)))
+        for a, b in self.flip_pairs:
+            ia, ib = self.index(a), self.index(b)
+            perm[ia], perm[ib] = ib, ia
+        return tuple(perm)
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: int
+    path: str  # POSIX path relative to the images root
+    width: int  # as displayed (EXIF orientation applied)
+    height: int
+    orientation: int  # EXIF orientation tag of the file (1 = none)
+    sha256: str
+    size_bytes: int
+    review_status: str
+    missing: bool  # the file was not found at the last check
+    added_at: float
+    pred_signature: str | None = None  # engine signature of the latest prediction run
+    pred_method: str | None = None
+    pred_model: str | None = None
+    pred_preset: str | None = None
+    pred_flipped: bool | None = None
+    predicted_at: float | None = None
+
+
+@dataclass(frozen=True)
+class PointRecord:
+    """One (image, keypoint) row. x and y are None exactly when visibility is ABSENT."""
+
+    image_id: int
+    name: str
+    x: float | None
+    y: float | None
+    visibility: int
+    status: str
+    confidence: float | None = None
+    method: str | None = None
+    model: str | None = None
+    pred_x: float | None = None  # the engine's original position, kept when a person confirms it
+    pred_y: float | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status in CONFIRMED_STATUSES
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AddImagesReport:
+    added: tuple[str, ...] = ()
+    already_present: tuple[str, ...] = ()
+    skipped: tuple[SkippedFile, ...] = ()  # unreadable, truncated, empty, not an image
+    reappeared: tuple[str, ...] = ()  # known images that had been marked missing
+
+
+@dataclass(frozen=True)
+class PredictionReport:
+    images: int  # images of the batch (their signature is recorded)
+    written: int  # predicted rows inserted or replaced
+    kept_confirmed: int  # predictions not written because a person already confirmed the point
+    removed: int = 0  # older predicted rows dropped because the new run did not predict them
+    clipped: int = 0  # predictions pulled back inside the image bounds
+
+
+@dataclass(frozen=True)
+class ReferenceImage:
+    """An image with confirmed points: ``points[name] = (x, y, visibility)``.
+
+    Absent points (visibility 0) are left out unless asked for; they then carry NaN coordinates.
+    """
+
+    image_id: int
+    path: str
+    width: int
+    height: int
+    points: Mapping[str, tuple[float, float, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueueImage:
+    """An image awaiting review; ``min_confidence`` is its least confident prediction."""
+
+    image_id: int
+    path: str
+    min_confidence: float | None
+    n_predicted: int
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    images: int
+    images_by_status: Mapping[str, int]
+    missing_images: int
+    points: int
+    points_by_status: Mapping[str, int]
+    points_by_visibility: Mapping[int, int]
+
+
+@dataclass(frozen=True)
+class ImportedPoint:
+    """One point from an external file, for :meth:`Project.merge_points`.
+
+    ``status`` may be any point status; x and y are ignored (stored as None) when visibility is 0.
+    """
+
+    x: float | None
+    y: float | None
+    visibility: int
+    status: str = MANUAL
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class MergeConflictItem:
+    path: str
+    name: str
+    project: PointRecord
+    incoming: ImportedPoint
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    images_added: tuple[str, ...] = ()
+    written: int = 0  # confirmed rows inserted or replaced
+    predictions_written: int = 0
+    unchanged: int = 0  # identical to what the project already had
+    kept_confirmed: int = 0  # incoming predictions not written over a person's point
+    conflicts: tuple[MergeConflictItem, ...] = ()  # confirmed in both, different (kept or replaced)
+    schema_created: bool = False

@@ -1,0 +1,93 @@
+"""Finding image files under a folder and probing them (size, orientation, hash) in parallel.
+
+Probing decodes every file (JPEGs at 1/8 scale, which still reads every byte) so truncated
+files are caught when they are registered, not when the annotator opens them. Decoding releases
+the GIL, so a small thread pool scales with cores.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from labeler.errors import ImageReadError, UserInputError
+from labeler.imaging import IMAGE_SUFFIXES, ImageInfo, is_image_path, probe
+from labeler.store.records import SkippedFile
+
+
+@dataclass(frozen=True)
+class ProbedImage:
+    rel: str  # POSIX path relative to the images root
+    info: ImageInfo
+
+
+def check_folder(folder: Path) -> None:
+    if not folder.exists():
+        raise UserInputError(f"image folder {folder} does not exist")
+    if not folder.is_dir():
+        raise UserInputError(f"{folder} is not a folder")
+
+
+def find_image_files(folder: Path) -> list[Path]:
+    """Every image file under ``folder`` (recursively, hidden files and folders skipped), sorted."""
+    check_folder(folder)
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if is_image_path(path) and not path.is_dir():
+                found.append(path)
+    return found
+
+
+def no_images_message(folder: Path) -> str:
+    return f"no images found in {folder} (looked for {', '.join(IMAGE_SUFFIXES)}, in sub-folders too)"
+
+
+def _reason(path: Path, exc: Exception) -> str:
+    message = str(exc)
+    prefix = f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def probe_files(
+    files: Sequence[tuple[Path, str]],
+    *,
+    progress: bool | None = None,
+    workers: int | None = None,
+) -> tuple[list[ProbedImage], list[SkippedFile]]:
+    """Probe ``(absolute path, relative path)`` pairs; unreadable files come back as skipped.
+
+    ``progress``: True shows a tqdm bar on stderr, None shows it only on a terminal.
+    """
+    workers = workers or min(8, os.cpu_count() or 1)
+
+    def one(item: tuple[Path, str]) -> ProbedImage | SkippedFile:
+        path, rel = item
+        try:
+            return ProbedImage(rel=rel, info=probe(path))
+        except ImageReadError as exc:
+            return SkippedFile(rel, _reason(path, exc))
+        except OSError as exc:  # permission denied, vanished while scanning
+            return SkippedFile(rel, f"cannot read ({exc.strerror or exc})")
+
+    probed: list[ProbedImage] = []
+    skipped: list[SkippedFile] = []
+    disable = False if progress else (None if progress is None else True)
+    with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(
+        total=len(files), desc="reading images", unit="img", disable=disable, leave=False
+    ) as bar:
+        for result in pool.map(one, files):
+            (probed if isinstance(result, ProbedImage) else skipped).append(result)
+            bar.update(1)
+    return probed, skipped
+
+
+def format_skipped(skipped: Iterable[SkippedFile]) -> str:
+    return "\n".join(f"  {s.path}: {s.reason}" for s in skipped)

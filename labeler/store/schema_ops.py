@@ -1,0 +1,220 @@
+"""The keypoint schema: ordered names, skeleton edges, left/right flip pairs, and edits to them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from labeler.errors import UserInputError
+from labeler.store.core import ProjectCore, keypoint_ids, recompute_review, unknown_keypoint
+from labeler.store.models import EdgeRow, FlipPairRow, KeypointRow, PointRow
+from labeler.store.records import Schema
+
+_FORBIDDEN_IN_NAMES = ",=:"
+
+
+def check_keypoint_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise UserInputError(f"keypoint names must be non-empty text, got {name!r}")
+    if name != name.strip():
+        raise UserInputError(f"keypoint name {name!r} must not start or end with spaces")
+    bad = sorted(set(_FORBIDDEN_IN_NAMES) & set(name))
+    if bad:
+        raise UserInputError(f"keypoint name {name!r} must not contain {' '.join(bad)}")
+    return name
+
+
+def check_keypoints(names: Iterable[str]) -> tuple[str, ...]:
+    out = tuple(check_keypoint_name(n) for n in names)
+    seen: set[str] = set()
+    for n in out:
+        if n in seen:
+            raise UserInputError(f"keypoint {n!r} is listed twice")
+        seen.add(n)
+    return out
+
+
+def check_edges(edges: Iterable[Sequence[str]], names: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    seen: set[frozenset[str]] = set()
+    for edge in edges:
+        if len(edge) != 2:
+            raise UserInputError(f"a skeleton edge joins two keypoints, got {tuple(edge)!r}")
+        a, b = edge
+        for n in (a, b):
+            if n not in names:
+                raise unknown_keypoint(n, names)
+        if a == b:
+            raise UserInputError(f"skeleton edge {a}-{b} joins a keypoint to itself")
+        key = frozenset((a, b))
+        if key in seen:
+            raise UserInputError(f"skeleton edge {a}-{b} is listed twice")
+        seen.add(key)
+        out.append((a, b))
+    return tuple(out)
+
+
+def check_flip_pairs(pairs: Iterable[Sequence[str]], names: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    used: set[str] = set()
+    for pair in pairs:
+        if len(pair) != 2:
+            raise UserInputError(f"a flip pair names two keypoints, got {tuple(pair)!r}")
+        a, b = pair
+        for n in (a, b):
+            if n not in names:
+                raise unknown_keypoint(n, names)
+        if a == b:
+            raise UserInputError(f"flip pair {a}:{b} pairs a keypoint with itself")
+        for n in (a, b):
+            if n in used:
+                raise UserInputError(f"keypoint {n!r} is in more than one flip pair")
+            used.add(n)
+        out.append((a, b))
+    return tuple(out)
+
+
+def validate_schema(
+    keypoints: Iterable[str], skeleton: Iterable[Sequence[str]] = (), flip_pairs: Iterable[Sequence[str]] = ()
+) -> Schema:
+    """Check a whole schema without a project (names, edges and pairs); returns it canonical."""
+    names = check_keypoints(keypoints)
+    return Schema(names, check_edges(skeleton, names), check_flip_pairs(flip_pairs, names))
+
+
+def read_schema(s: Session) -> Schema:
+    names = tuple(keypoint_ids(s))
+    ka, kb = aliased(KeypointRow), aliased(KeypointRow)
+    edges = s.execute(
+        select(ka.name, kb.name).select_from(EdgeRow).join(ka, EdgeRow.a_id == ka.id).join(kb, EdgeRow.b_id == kb.id).order_by(EdgeRow.position)
+    ).tuples().all()
+    flips = s.execute(
+        select(ka.name, kb.name)
+        .select_from(FlipPairRow)
+        .join(ka, FlipPairRow.left_id == ka.id)
+        .join(kb, FlipPairRow.right_id == kb.id)
+        .order_by(FlipPairRow.id)
+    ).tuples().all()
+    return Schema(keypoints=names, skeleton=tuple(edges), flip_pairs=tuple(flips))
+
+
+def _write_edges(s: Session, edges: Sequence[tuple[str, str]]) -> None:
+    ids = keypoint_ids(s)
+    s.execute(delete(EdgeRow))
+    s.add_all(EdgeRow(a_id=ids[a], b_id=ids[b], position=i) for i, (a, b) in enumerate(edges))
+
+
+def _write_flips(s: Session, pairs: Sequence[tuple[str, str]]) -> None:
+    ids = keypoint_ids(s)
+    s.execute(delete(FlipPairRow))
+    s.add_all(FlipPairRow(left_id=ids[a], right_id=ids[b]) for a, b in pairs)
+
+
+def write_new_schema(s: Session, keypoints: Sequence[str], skeleton: Iterable[Sequence[str]], flips: Iterable[Sequence[str]]) -> Schema:
+    """Validate and store a whole schema into a project that has no keypoints yet."""
+    names = check_keypoints(keypoints)
+    edges = check_edges(skeleton, names)
+    pairs = check_flip_pairs(flips, names)
+    s.add_all(KeypointRow(name=n, position=i) for i, n in enumerate(names))
+    s.flush()
+    _write_edges(s, edges)
+    _write_flips(s, pairs)
+    s.flush()
+    return Schema(names, edges, pairs)
+
+
+class SchemaOps(ProjectCore):
+    def schema(self) -> Schema:
+        with self._read() as s:
+            return read_schema(s)
+
+    def define_schema(
+        self,
+        keypoints: Sequence[str],
+        skeleton: Iterable[Sequence[str]] = (),
+        flip_pairs: Iterable[Sequence[str]] = (),
+    ) -> Schema:
+        """Set the whole schema of a project that has none yet (e.g. from an imported file)."""
+        with self._write() as s, s.begin():
+            if keypoint_ids(s):
+                raise UserInputError("this project already has a keypoint schema; edit it instead")
+            schema = write_new_schema(s, keypoints, skeleton, flip_pairs)
+            recompute_review(s)
+            return schema
+
+    def add_keypoint(self, name: str, *, position: int | None = None) -> Schema:
+        """Append (or insert at ``position``) a keypoint; reviewed images become partial."""
+        check_keypoint_name(name)
+        with self._write() as s, s.begin():
+            ids = keypoint_ids(s)
+            if name in ids:
+                raise UserInputError(f"keypoint {name!r} already exists")
+            order = list(ids)
+            order.insert(len(order) if position is None else max(0, min(position, len(order))), name)
+            s.add(KeypointRow(name=name, position=order.index(name)))
+            s.flush()
+            self._apply_order(s, order)
+            recompute_review(s)
+            return read_schema(s)
+
+    def rename_keypoint(self, old: str, new: str) -> Schema:
+        check_keypoint_name(new)
+        with self._write() as s, s.begin():
+            ids = keypoint_ids(s)
+            if old not in ids:
+                raise unknown_keypoint(old, ids)
+            if new in ids and new != old:
+                raise UserInputError(f"keypoint {new!r} already exists")
+            s.execute(update(KeypointRow).where(KeypointRow.id == ids[old]).values(name=new))
+            return read_schema(s)
+
+    def reorder_keypoints(self, names: Sequence[str]) -> Schema:
+        with self._write() as s, s.begin():
+            ids = keypoint_ids(s)
+            if sorted(names) != sorted(ids) or len(set(names)) != len(names):
+                raise UserInputError(
+                    f"a new order must list every keypoint exactly once: {', '.join(ids)}"
+                )
+            self._apply_order(s, list(names))
+            return read_schema(s)
+
+    def remove_keypoint(self, name: str, *, delete_points: bool = False) -> int:
+        """Remove a keypoint, its edges and flip pair; returns how many points went with it.
+
+        Points are labels somebody made: unless ``delete_points`` is True, a keypoint that has
+        any is refused.
+        """
+        with self._write() as s, s.begin():
+            ids = keypoint_ids(s)
+            if name not in ids:
+                raise unknown_keypoint(name, ids)
+            n_points = s.execute(
+                select(func.count()).select_from(PointRow).where(PointRow.keypoint_id == ids[name])
+            ).scalar_one()
+            if n_points and not delete_points:
+                raise UserInputError(
+                    f"keypoint {name!r} has {n_points} points; confirm to delete them with it"
+                )
+            s.execute(delete(KeypointRow).where(KeypointRow.id == ids[name]))  # cascades
+            self._apply_order(s, [n for n in ids if n != name])
+            recompute_review(s)
+            return int(n_points)
+
+    def set_skeleton(self, edges: Iterable[Sequence[str]]) -> Schema:
+        with self._write() as s, s.begin():
+            checked = check_edges(edges, list(keypoint_ids(s)))
+            _write_edges(s, checked)
+            return read_schema(s)
+
+    def set_flip_pairs(self, pairs: Iterable[Sequence[str]]) -> Schema:
+        with self._write() as s, s.begin():
+            checked = check_flip_pairs(pairs, list(keypoint_ids(s)))
+            _write_flips(s, checked)
+            return read_schema(s)
+
+    @staticmethod
+    def _apply_order(s: Session, order: Sequence[str]) -> None:
+        for i, n in enumerate(order):
+            s.execute(update(KeypointRow).where(KeypointRow.name == n).values(position=i))
