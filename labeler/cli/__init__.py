@@ -1,0 +1,62 @@
+"""The ``labeler`` command line. One module per subcommand, registered from :data:`COMMANDS`.
+
+To add a subcommand, write ``labeler/cli/cmd_<name>.py`` with ``register(subparsers)`` (which
+calls ``parser.set_defaults(run=run)``; ``run(args) -> int``) and add one line to COMMANDS.
+Import heavy dependencies inside ``run`` so ``labeler --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from labeler import __version__
+from labeler.errors import LabelerError
+
+COMMANDS: list[str] = [
+    "labeler.cli.cmd_init",
+    "labeler.cli.cmd_add_images",
+    "labeler.cli.cmd_label",
+    "labeler.cli.cmd_status",
+    "labeler.cli.cmd_export",
+    "labeler.cli.cmd_import",
+]
+
+#: Exit codes: a LabelerError (bad input, explained on stderr) and Ctrl-C.
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="labeler",
+        description="Keypoint labeling with zero-shot Stable Diffusion correspondence.",
+        epilog="Run `labeler COMMAND --help` for a command's options. A project is one file (e.g. birds.labeler).",
+    )
+    parser.add_argument("--version", action="version", version=f"labeler {__version__}")
+    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    run = getattr(args, "run", None)
+    if run is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(run(args) or 0)
+    except LabelerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,47 @@
+"""``labeler add-images PROJECT [DIR|FILE ...]``: register images added later."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "add-images",
+        help="register new images (idempotent)",
+        description=(
+            "Register images under DIR (recursively) or the given files; they must lie inside the "
+            "project's images root. Images already registered are left alone."
+        ),
+    )
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("paths", nargs="*", metavar="DIR", help="folders or files (default: the whole images root)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from labeler.cli.common import print_skipped
+    from labeler.errors import UserInputError
+    from labeler.store import Project, no_images_message
+
+    with Project.open(args.project) as project:
+        sources = args.paths or [project.images_root]
+        added: list[str] = []
+        present = reappeared = 0
+        skipped = []
+        for src in sources:
+            path = Path(src)
+            report = project.add_images(path)
+            if path.is_dir() and not (report.added or report.already_present or report.skipped):
+                raise UserInputError(no_images_message(path))
+            added += report.added
+            present += len(report.already_present)
+            reappeared += len(report.reappeared)
+            skipped += report.skipped
+        print(f"added {len(added)} image(s); {present} already in the project")
+        if reappeared:
+            print(f"{reappeared} image(s) previously missing are back")
+        print_skipped(skipped)
+    return 0

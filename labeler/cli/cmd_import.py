@@ -1,0 +1,61 @@
+"""``labeler import PROJECT --coco FILE.json``: merge a COCO keypoint file."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "import",
+        help="merge a COCO keypoint file into the project",
+        description="Merge a COCO keypoint file. file_name is matched to images by their path relative to "
+        "the images root; images not yet in the project are registered when the file exists. The "
+        "keypoint names must match the project's (a project without keypoints takes the file's). "
+        "A point marked 0,0,0 means 'not labelled' unless the file's keypoint_status says otherwise. "
+        "Nothing is written if anything in the file is wrong.",
+    )
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--coco", required=True, metavar="FILE.json")
+    p.add_argument("--category", metavar="NAME", help="the category to read when the file has several")
+    p.add_argument(
+        "--on-conflict",
+        choices=("error", "keep", "replace"),
+        default="error",
+        help="when a point is confirmed in both the project and the file with different values: "
+        "stop and import nothing (default), keep the project's, or replace it with the file's",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from labeler.cli.common import eprint
+    from labeler.errors import UserInputError
+    from labeler.formats.coco import import_coco
+    from labeler.store import MergeConflict, Project
+
+    with Project.open(args.project) as project:
+        try:
+            report = import_coco(project, args.coco, category=args.category, on_conflict=args.on_conflict)
+        except MergeConflict as exc:
+            raise UserInputError(f"{exc}\nuse --on-conflict keep or --on-conflict replace to choose") from None
+    m = report.merge
+    print(f"imported {args.coco}: {report.matched} images matched, {len(report.registered)} newly registered")
+    print(
+        f"  points: {m.written} confirmed written, {m.predictions_written} predictions written, "
+        f"{m.unchanged} unchanged"
+    )
+    if m.schema_created:
+        print("  the project's keypoint schema was taken from the file")
+    if m.kept_confirmed:
+        print(f"  {m.kept_confirmed} predictions in the file were not written over confirmed points")
+    if m.conflicts:
+        verb = "replaced" if args.on_conflict == "replace" else "kept"
+        print(f"  {len(m.conflicts)} confirmed points differed; the project's were {verb}")
+    for note in report.notes:
+        print(f"  note: {note}")
+    if report.not_imported:
+        eprint(f"warning: {report.points_not_imported} points of {len(report.not_imported)} images were NOT imported:")
+        for file_name, why, n in report.not_imported:
+            eprint(f"  {file_name}: {why} ({n} points)")
+    return 0

@@ -1,0 +1,77 @@
+"""``labeler label PROJECT IMAGE name=x,y ...``: set confirmed points on one image."""
+
+from __future__ import annotations
+
+import argparse
+
+from labeler.errors import UserInputError
+
+_HELP = """\
+assignments:
+  name=x,y            visible point at (x, y), in original image pixels as displayed
+  name=x,y,occluded   occluded point at (x, y)
+  name=occluded       mark the point occluded where it is (it needs a position already)
+  name=absent         the keypoint is not in the image
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "label",
+        help="set confirmed points on one image",
+        description="Set confirmed keypoints on IMAGE (a path relative to the images root). "
+        "All assignments are checked first; then all are saved together.",
+        epilog=_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("image", metavar="IMAGE", help="image path relative to the images root")
+    p.add_argument("points", nargs="+", metavar="name=x,y", help="see below")
+    p.set_defaults(run=run)
+
+
+def parse_assignment(text: str) -> tuple[str, object]:
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or not value:
+        raise UserInputError(f"{text!r}: expected name=x,y, name=x,y,occluded, name=occluded or name=absent")
+    if value in ("absent", "occluded"):
+        return name, value
+    parts = [p.strip() for p in value.split(",")]
+    visibility = 2
+    if len(parts) == 3 and parts[2] in ("occluded", "visible"):
+        visibility = 1 if parts[2] == "occluded" else 2
+        parts = parts[:2]
+    if len(parts) != 2:
+        raise UserInputError(f"{text!r}: expected name=x,y, name=x,y,occluded, name=occluded or name=absent")
+    try:
+        x, y = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise UserInputError(f"{text!r}: coordinates must be numbers") from None
+    return name, (x, y, visibility)
+
+
+def run(args: argparse.Namespace) -> int:
+    from labeler.store import Project
+
+    assignments: dict[str, object] = {}
+    for text in args.points:
+        name, value = parse_assignment(text)
+        if name in assignments:
+            raise UserInputError(f"keypoint {name!r} is given twice")
+        assignments[name] = value
+    with Project.open(args.project) as project:
+        image = project.image_by_path(args.image)
+        points = project.set_points(image.id, assignments)  # type: ignore[arg-type]
+        print(f"{image.path} ({image.width}x{image.height}, {project.image(image.id).review_status}):")
+        for name in project.schema().keypoints:
+            row = points.get(name)
+            if row is None:
+                text = "not labelled"
+            elif row.visibility == 0:
+                text = f"absent [{row.status}]"
+            else:
+                occluded = " occluded" if row.visibility == 1 else ""
+                text = f"{row.x:g},{row.y:g}{occluded} [{row.status}]"
+            print(f"  {name}: {text}")
+    return 0

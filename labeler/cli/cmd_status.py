@@ -1,0 +1,33 @@
+"""``labeler status PROJECT``: counts of images and points by status."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("status", help="print counts of images and points by status")
+    p.add_argument("project", metavar="PROJECT")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from labeler.store import Project
+
+    with Project.open(args.project) as project:
+        schema = project.schema()
+        counts = project.counts()
+        root_note = "" if project.images_root_found else "  (NOT FOUND: see `labeler add-images`)"
+        print(f"project: {project.path} (schema version {project.schema_version})")
+        print(f"images root: {project.images_root}{root_note}")
+        print(f"keypoints ({len(schema.keypoints)}): {', '.join(schema.keypoints) or '(none yet)'}")
+        if schema.skeleton:
+            print(f"skeleton: {', '.join(f'{a}-{b}' for a, b in schema.skeleton)}")
+        if schema.flip_pairs:
+            print(f"flip pairs: {', '.join(f'{a}:{b}' for a, b in schema.flip_pairs)}")
+        by_image = ", ".join(f"{k} {v}" for k, v in counts.images_by_status.items())
+        print(f"images: {counts.images} ({by_image}; missing files {counts.missing_images})")
+        by_point = ", ".join(f"{k} {v}" for k, v in counts.points_by_status.items())
+        vis = counts.points_by_visibility
+        print(f"points: {counts.points} ({by_point}; visible {vis[2]}, occluded {vis[1]}, absent {vis[0]})")
+    return 0

@@ -1,0 +1,59 @@
+"""Helpers shared by the subcommands: parsing schema arguments, printing reports."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+
+from labeler.errors import UserInputError
+from labeler.store import SkippedFile
+
+
+def eprint(*lines: str) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def split_list(text: str, what: str) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``; empty items are an error."""
+    items = [t.strip() for t in text.split(",")]
+    if any(not t for t in items):
+        raise UserInputError(f"{what} {text!r} has an empty item (check the commas)")
+    return items
+
+
+def parse_edge(text: str, names: Sequence[str]) -> tuple[str, str]:
+    """``"a-b"``; names may contain '-' themselves, so every split point is tried."""
+    splits = [(text[:i], text[i + 1 :]) for i, ch in enumerate(text) if ch == "-"]
+    valid = [(a, b) for a, b in splits if a in names and b in names]
+    if len(valid) == 1:
+        return valid[0]
+    if len(valid) > 1:
+        raise UserInputError(f"skeleton edge {text!r} can be read in several ways; rename the keypoints")
+    raise UserInputError(
+        f"skeleton edge {text!r} must join two keypoints as NAME-NAME (keypoints: {', '.join(names)})"
+    )
+
+
+def parse_skeleton(text: str | None, names: Sequence[str]) -> list[tuple[str, str]]:
+    return [] if not text else [parse_edge(e, names) for e in split_list(text, "--skeleton")]
+
+
+def parse_flips(values: Iterable[str] | None) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values or []:
+        for item in split_list(value, "--flip"):
+            parts = item.split(":")
+            if len(parts) != 2 or not all(p.strip() for p in parts):
+                raise UserInputError(f"flip pair {item!r} must be LEFT:RIGHT, e.g. left_eye:right_eye")
+            pairs.append((parts[0].strip(), parts[1].strip()))
+    return pairs
+
+
+def print_skipped(skipped: Sequence[SkippedFile], *, stream=None) -> None:  # noqa: ANN001
+    if not skipped:
+        return
+    out = stream or sys.stderr
+    print(f"skipped {len(skipped)} file(s) that cannot be read:", file=out)
+    for s in skipped:
+        print(f"  {s.path}: {s.reason}", file=out)

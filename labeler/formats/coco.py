@@ -1,0 +1,546 @@
+"""COCO keypoint JSON: export a project, merge a file into one.
+
+What we write is exactly what pycocotools reads: one category (the schema) with its keypoint
+names, a 1-based ``skeleton`` and a ``flip_idx`` (0-based: entry i is the index of keypoint i's
+left/right counterpart, i itself when unpaired, as Ultralytics uses it); one annotation per
+image with ``keypoints`` ``[x, y, v] * K``, ``num_keypoints`` (count of v > 0), ``bbox``,
+``area`` and ``iscrowd`` 0. Unlabelled and absent keypoints are both written ``0, 0, 0``.
+
+Beside the COCO fields each annotation carries ``keypoint_status`` (K strings: manual, accepted,
+corrected, predicted, or "unlabeled" where there is no row), so that an absent point (a person
+said "not in the image") survives a round trip; with ``predicted=True`` predictions are
+exported too and ``keypoint_scores`` (K floats) holds their confidence (1.0 for manual points,
+0.0 where there is no row or no confidence).
+
+Importing maps ``file_name`` to the project's image by its path relative to the images root.
+Names that point outside the root are refused. Images the project does not know are registered
+when the file exists under the root (and is readable); the others are reported with the number
+of points that could not be imported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labeler.errors import FormatError, UserInputError
+from labeler.store import (
+    ABSENT,
+    CONFIRMED_STATUSES,
+    MANUAL,
+    POINT_STATUSES,
+    PREDICTED,
+    ImportedPoint,
+    MergeReport,
+    OnConflict,
+    PointRecord,
+    Project,
+    Schema,
+    escapes,
+    normalise_rel,
+    probe_files,
+    relative_to_root,
+)
+
+#: keypoint_status value for a keypoint without a row.
+UNLABELED = "unlabeled"
+#: The bbox is the tight box of the labelled points, grown on every side by this fraction of
+#: its longer side plus BBOX_MIN_PADDING pixels, then clipped to the image.
+BBOX_PADDING = 0.1
+BBOX_MIN_PADDING = 2.0
+_MAX_LISTED = 10
+
+
+# -- export ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CocoExportReport:
+    path: Path
+    images: int
+    annotations: int
+    visible_or_occluded: int  # points written with v > 0
+    absent: int
+    predicted: int
+
+
+def bbox_from_points(xy: Sequence[tuple[float, float]], width: int, height: int) -> list[float]:
+    """``[x, y, w, h]`` around the points (see BBOX_PADDING); all zeros without points."""
+    if not xy:
+        return [0.0, 0.0, 0.0, 0.0]
+    xs = [p[0] for p in xy]
+    ys = [p[1] for p in xy]
+    pad = BBOX_PADDING * max(max(xs) - min(xs), max(ys) - min(ys)) + BBOX_MIN_PADDING
+    x0, y0 = max(0.0, min(xs) - pad), max(0.0, min(ys) - pad)
+    x1, y1 = min(float(width), max(xs) + pad), min(float(height), max(ys) + pad)
+    return [round(x0, 3), round(y0, 3), round(x1 - x0, 3), round(y1 - y0, 3)]
+
+
+def _score(row: PointRecord | None) -> float:
+    if row is None:
+        return 0.0
+    if row.confidence is not None:
+        return float(row.confidence)
+    return 1.0 if row.status == MANUAL else 0.0
+
+
+def to_coco(project: Project, *, predicted: bool = False, category: str | None = None) -> dict[str, Any]:
+    """The project as a COCO keypoint dataset (confirmed points; predictions too if asked)."""
+    schema = project.schema()
+    names = schema.keypoints
+    if not names:
+        raise UserInputError("the project has no keypoints yet; nothing to export")
+    statuses = list(CONFIRMED_STATUSES) + ([PREDICTED] if predicted else [])
+    by_image: dict[int, dict[str, PointRecord]] = {}
+    for row in project.all_points(statuses=statuses):
+        by_image.setdefault(row.image_id, {})[row.name] = row
+    category_name = category or project.name
+    images_out: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for image in project.list_images():
+        rows = by_image.get(image.id)
+        if not rows:
+            continue
+        coco_id = len(images_out) + 1
+        images_out.append({"id": coco_id, "file_name": image.path, "width": image.width, "height": image.height})
+        keypoints: list[float | int] = []
+        status: list[str] = []
+        scores: list[float] = []
+        labelled: list[tuple[float, float]] = []
+        for name in names:
+            row = rows.get(name)
+            if row is None or row.visibility == ABSENT or row.x is None or row.y is None:
+                keypoints += [0, 0, 0]
+            else:
+                keypoints += [row.x, row.y, row.visibility]
+                labelled.append((row.x, row.y))
+            status.append(UNLABELED if row is None else row.status)
+            scores.append(_score(row))
+        bbox = bbox_from_points(labelled, image.width, image.height)
+        annotation: dict[str, Any] = {
+            "id": coco_id,
+            "image_id": coco_id,
+            "category_id": 1,
+            "keypoints": keypoints,
+            "num_keypoints": len(labelled),
+            "bbox": bbox,
+            "area": round(bbox[2] * bbox[3], 3),
+            "iscrowd": 0,
+            "keypoint_status": status,
+        }
+        if predicted:
+            annotation["keypoint_scores"] = scores
+        annotations.append(annotation)
+    index = {n: i for i, n in enumerate(names)}
+    return {
+        "info": {"description": f"{category_name} keypoints", "contributor": "labeler"},
+        "licenses": [],
+        "images": images_out,
+        "annotations": annotations,
+        "categories": [
+            {
+                "id": 1,
+                "name": category_name,
+                "supercategory": category_name,
+                "keypoints": list(names),
+                "skeleton": [[index[a] + 1, index[b] + 1] for a, b in schema.skeleton],
+                "flip_idx": list(schema.flip_permutation()),
+            }
+        ],
+    }
+
+
+def write_json_atomically(data: Any, out: Path) -> None:
+    """Write to a temporary file beside ``out`` and rename it: a crash never leaves half a file."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise UserInputError(f"cannot write {out}: folder {out.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            # ASCII escapes keep the file readable by tools that open it with the locale's encoding.
+            json.dump(data, fh, ensure_ascii=True, allow_nan=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def export_coco(project: Project, out: str | os.PathLike[str], *, predicted: bool = False, category: str | None = None) -> CocoExportReport:
+    data = to_coco(project, predicted=predicted, category=category)
+    out_path = Path(out)
+    write_json_atomically(data, out_path)
+    statuses = [s for a in data["annotations"] for s in a["keypoint_status"]]
+    vis = [v for a in data["annotations"] for v in a["keypoints"][2::3]]
+    return CocoExportReport(
+        path=out_path,
+        images=len(data["images"]),
+        annotations=len(data["annotations"]),
+        visible_or_occluded=sum(1 for v in vis if v > 0),
+        absent=sum(1 for s, v in zip(statuses, vis) if v == 0 and s in CONFIRMED_STATUSES),
+        predicted=sum(1 for s in statuses if s == PREDICTED),
+    )
+
+
+# -- reading -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CocoImage:
+    coco_id: int
+    file_name: str
+    width: int | None
+    height: int | None
+    points: dict[str, ImportedPoint] | None  # None: no annotation for this image
+    where: str  # "images[3]", for messages
+
+
+@dataclass(frozen=True)
+class CocoFile:
+    category: str
+    schema: Schema
+    images: tuple[CocoImage, ...]
+    notes: tuple[str, ...]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _int(value: Any) -> int | None:
+    if _number(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+class _Problems:
+    """Collects every problem of a file, so the user sees them all at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.items: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.items.append(message)
+
+    def raise_if_any(self, what: str = "") -> None:
+        if not self.items:
+            return
+        shown = "\n  ".join(self.items[:_MAX_LISTED])
+        more = f"\n  ... and {len(self.items) - _MAX_LISTED} more" if len(self.items) > _MAX_LISTED else ""
+        raise FormatError(f"{self.path}: {what or 'not a valid COCO keypoint file'}:\n  {shown}{more}")
+
+
+def _load_json(path: Path) -> Any:
+    if not path.is_file():
+        raise FormatError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            return json.load(fh)
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: not a JSON text file (not UTF-8)") from None
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read it ({exc.strerror})") from None
+
+
+def _category(data: dict[str, Any], path: Path, wanted: str | None, problems: _Problems) -> tuple[dict[str, Any], Schema]:
+    cats = data["categories"]
+    with_kps = [c for c in cats if isinstance(c, dict) and isinstance(c.get("keypoints"), list)]
+    if wanted is not None:
+        chosen = [c for c in with_kps if c.get("name") == wanted]
+        if not chosen:
+            names = ", ".join(str(c.get("name")) for c in with_kps) or "none"
+            raise FormatError(f"{path}: no keypoint category named {wanted!r} (categories with keypoints: {names})")
+    else:
+        chosen = with_kps
+    if not chosen:
+        raise FormatError(f"{path}: no category with a 'keypoints' list; this is not a COCO keypoint file")
+    if len(chosen) > 1:
+        names = ", ".join(repr(c.get("name")) for c in chosen)
+        raise FormatError(f"{path}: several keypoint categories ({names}); choose one with --category")
+    cat = chosen[0]
+    names = cat["keypoints"]
+    if not names or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+        raise FormatError(f"{path}: category {cat.get('name')!r}: 'keypoints' must be distinct non-empty names")
+    if _int(cat.get("id")) is None:
+        problems.add(f"category {cat.get('name')!r}: 'id' must be an integer")
+    k = len(names)
+    edges: list[tuple[str, str]] = []
+    for i, edge in enumerate(cat.get("skeleton") or []):
+        ends = [_int(e) for e in edge] if isinstance(edge, list) else []
+        if len(ends) != 2 or any(e is None or not 1 <= e <= k for e in ends):
+            problems.add(f"categories skeleton[{i}] = {edge!r}: expected two 1-based keypoint indices in 1..{k}")
+            continue
+        edges.append((names[ends[0] - 1], names[ends[1] - 1]))  # type: ignore[operator]
+    pairs: list[tuple[str, str]] = []
+    flip = cat.get("flip_idx")
+    if flip is not None:
+        idx = [_int(f) for f in flip] if isinstance(flip, list) else []
+        if len(idx) != k or any(f is None or not 0 <= f < k for f in idx) or any(idx[idx[i]] != i for i in range(k)):  # type: ignore[index]
+            problems.add(f"category flip_idx {flip!r}: expected {k} 0-based indices that pair keypoints")
+        else:
+            pairs = [(names[i], names[j]) for i, j in enumerate(idx) if j is not None and i < j]
+    return cat, Schema(tuple(names), tuple(edges), tuple(pairs))
+
+
+def _points(ann: dict[str, Any], names: Sequence[str], where: str, problems: _Problems) -> dict[str, ImportedPoint]:
+    k = len(names)
+    kps = ann.get("keypoints")
+    if not isinstance(kps, list) or len(kps) != 3 * k or not all(_number(v) for v in kps):
+        problems.add(f"{where}: 'keypoints' must be a list of {3 * k} numbers (x, y, v for {k} keypoints)")
+        return {}
+    status = ann.get("keypoint_status")
+    if status is not None and (
+        not isinstance(status, list) or len(status) != k or any(s not in (*POINT_STATUSES, UNLABELED) for s in status)
+    ):
+        problems.add(f"{where}: 'keypoint_status' must list {k} of: {', '.join((*POINT_STATUSES, UNLABELED))}")
+        return {}
+    scores = ann.get("keypoint_scores")
+    if scores is not None and (
+        not isinstance(scores, list) or len(scores) != k or any(s is not None and not _number(s) for s in scores)
+    ):
+        problems.add(f"{where}: 'keypoint_scores' must list {k} numbers")
+        return {}
+    out: dict[str, ImportedPoint] = {}
+    for i, name in enumerate(names):
+        x, y, v = kps[3 * i : 3 * i + 3]
+        vis = _int(v)
+        if vis not in (0, 1, 2):
+            problems.add(f"{where} {name}: visibility must be 0, 1 or 2, got {v!r}")
+            continue
+        st = status[i] if status is not None else (MANUAL if vis > 0 else UNLABELED)
+        score = None if scores is None or scores[i] is None else float(scores[i])
+        if vis == 0:
+            if st == PREDICTED:
+                problems.add(f"{where} {name}: a prediction with visibility 0")
+            elif st != UNLABELED:
+                out[name] = ImportedPoint(None, None, ABSENT, st, None if st == MANUAL else score)
+            continue
+        if st == UNLABELED:
+            problems.add(f"{where} {name}: has a position but keypoint_status says 'unlabeled'")
+            continue
+        out[name] = ImportedPoint(float(x), float(y), vis, st, None if st == MANUAL else score)
+    return out
+
+
+def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> CocoFile:
+    """Parse and check a COCO keypoint file; every problem is reported in one FormatError."""
+    path = Path(path)
+    data = _load_json(path)
+    if not isinstance(data, dict) or not all(isinstance(data.get(key), list) for key in ("images", "annotations", "categories")):
+        raise FormatError(f"{path}: not a COCO file (needs 'images', 'annotations' and 'categories' lists)")
+    problems = _Problems(path)
+    cat, schema = _category(data, path, category, problems)
+    cat_id = cat.get("id")
+    images: dict[int, dict[str, Any]] = {}
+    where_image: dict[int, str] = {}
+    for i, im in enumerate(data["images"]):
+        where = f"images[{i}]"
+        if not isinstance(im, dict) or _int(im.get("id")) is None or not isinstance(im.get("file_name"), str) or not im["file_name"]:
+            problems.add(f"{where}: needs an integer 'id' and a 'file_name'")
+            continue
+        for key in ("width", "height"):
+            if key in im and (_int(im[key]) is None or im[key] <= 0):
+                problems.add(f"{where} ({im['file_name']}): '{key}' must be a positive integer")
+        image_id = int(im["id"])
+        if image_id in images:
+            problems.add(f"{where}: image id {image_id} is used twice")
+            continue
+        images[image_id] = im
+        where_image[image_id] = f"{where} ({im['file_name']})"
+    notes: list[str] = []
+    other = crowd = 0
+    annotated: dict[int, dict[str, ImportedPoint]] = {}
+    for i, ann in enumerate(data["annotations"]):
+        where = f"annotations[{i}]"
+        if not isinstance(ann, dict):
+            problems.add(f"{where}: not an object")
+            continue
+        if ann.get("category_id") != cat_id:
+            other += 1
+            continue
+        if ann.get("iscrowd", 0) not in (0, False):
+            crowd += 1
+            continue
+        image_id = _int(ann.get("image_id"))
+        if image_id is None or image_id not in images:
+            problems.add(f"{where}: 'image_id' {ann.get('image_id')!r} is not in 'images'")
+            continue
+        where = f"{where} of {images[image_id]['file_name']}"
+        if image_id in annotated:
+            problems.add(f"{where}: a second annotation for the same image (a project holds one instance per image)")
+            continue
+        annotated[image_id] = _points(ann, schema.keypoints, where, problems)
+    problems.raise_if_any()
+    if other:
+        notes.append(f"ignored {other} annotations of other categories")
+    if crowd:
+        notes.append(f"ignored {crowd} crowd annotations (iscrowd 1)")
+    entries = tuple(
+        CocoImage(
+            coco_id=image_id,
+            file_name=im["file_name"],
+            width=_int(im.get("width")),
+            height=_int(im.get("height")),
+            points=annotated.get(image_id),
+            where=where_image[image_id],
+        )
+        for image_id, im in images.items()
+    )
+    return CocoFile(category=str(cat.get("name")), schema=schema, images=entries, notes=tuple(notes))
+
+
+# -- import ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CocoImportReport:
+    merge: MergeReport
+    matched: int  # file images found in the project or registered now
+    registered: tuple[str, ...]  # images registered because the file named them
+    not_imported: tuple[tuple[str, str, int], ...]  # (file_name, why, points it had) per image left out
+    notes: tuple[str, ...]
+
+    @property
+    def points_not_imported(self) -> int:
+        return sum(n for _, _, n in self.not_imported)
+
+
+def _rel_path(file_name: str, root: Path) -> str | None:
+    """The file name as a path under the root, or None when it points outside."""
+    if os.path.isabs(file_name) or file_name.startswith(("/", "\\")):
+        return relative_to_root(file_name, root)
+    if escapes(file_name):
+        return None
+    return normalise_rel(file_name)
+
+
+def _compare_schema(project_schema: Schema, file_schema: Schema, path: Path) -> list[str]:
+    mine, theirs = project_schema.keypoints, file_schema.keypoints
+    if set(mine) != set(theirs):
+        missing = [n for n in mine if n not in theirs]
+        extra = [n for n in theirs if n not in mine]
+        detail = "; ".join(
+            part
+            for part in (
+                f"not in the file: {', '.join(missing)}" if missing else "",
+                f"not in the project: {', '.join(extra)}" if extra else "",
+            )
+            if part
+        )
+        raise FormatError(
+            f"{path}: its keypoints ({', '.join(theirs)}) do not match the project's ({', '.join(mine)}); {detail}"
+        )
+    notes = []
+    if mine != theirs:
+        notes.append("the file lists the keypoints in another order; points were matched by name")
+    if {frozenset(e) for e in project_schema.skeleton} != {frozenset(e) for e in file_schema.skeleton}:
+        notes.append("the file's skeleton differs from the project's; the project's was kept")
+    if {frozenset(p) for p in project_schema.flip_pairs} != {frozenset(p) for p in file_schema.flip_pairs}:
+        notes.append("the file's flip pairs differ from the project's; the project's were kept")
+    return notes
+
+
+def import_coco(
+    project: Project,
+    path: str | os.PathLike[str],
+    *,
+    category: str | None = None,
+    on_conflict: OnConflict = "error",
+    progress: bool | None = None,
+) -> CocoImportReport:
+    """Merge a COCO keypoint file into the project; all of it, or (on any error) nothing."""
+    path = Path(path)
+    coco = read_coco(path, category=category)
+    project_schema = project.schema()
+    notes = list(coco.notes)
+    create_schema = not project_schema.keypoints
+    if not create_schema:
+        notes += _compare_schema(project_schema, coco.schema, path)
+
+    root = project.images_root
+    problems = _Problems(path)
+    rel_of: dict[int, str] = {}
+    seen: dict[str, str] = {}
+    for entry in coco.images:
+        rel = _rel_path(entry.file_name, root)
+        if rel is None:
+            problems.add(f"{entry.where}: file_name points outside the images root {root}")
+            continue
+        if rel in seen:
+            problems.add(f"{entry.where}: names the same image as {seen[rel]}")
+            continue
+        seen[rel] = entry.where
+        rel_of[entry.coco_id] = rel
+    problems.raise_if_any("refusing to import")
+
+    known = {im.path: im for im in project.list_images()}
+    candidates = []
+    why_not: dict[str, str] = {}
+    for entry in coco.images:
+        rel = rel_of[entry.coco_id]
+        if rel in known:
+            continue
+        full = root.joinpath(*rel.split("/"))
+        if full.is_file():
+            candidates.append((full, rel))
+        else:
+            why_not[rel] = "no such file under the images root"
+    probed, unreadable = probe_files(candidates, progress=progress) if candidates else ([], [])
+    why_not.update({skipped.path: skipped.reason for skipped in unreadable})
+    sizes = {rel: (im.width, im.height) for rel, im in known.items()}
+    sizes.update({p.rel: (p.info.width, p.info.height) for p in probed})
+
+    labels: dict[str, dict[str, ImportedPoint]] = {}
+    not_imported: list[tuple[str, str, int]] = []
+    for entry in coco.images:
+        rel = rel_of[entry.coco_id]
+        if rel in why_not:
+            not_imported.append((entry.file_name, why_not[rel], len(entry.points or {})))
+            continue
+        w, h = sizes[rel]
+        if entry.width is not None and entry.height is not None and (entry.width, entry.height) != (w, h):
+            hint = " (EXIF orientation? sizes here are as the image is displayed)" if (entry.width, entry.height) == (h, w) else ""
+            problems.add(f"{entry.where}: size {entry.width}x{entry.height} in the file, {w}x{h} on disk{hint}")
+            continue
+        for name, pt in (entry.points or {}).items():
+            if pt.visibility != ABSENT and not (0 <= (pt.x or 0.0) <= w and 0 <= (pt.y or 0.0) <= h):
+                problems.add(f"{entry.where} {name}: ({pt.x:g}, {pt.y:g}) is outside the {w}x{h} image")
+        if entry.points:
+            labels[rel] = entry.points
+    problems.raise_if_any("refusing to import")
+
+    merge = project.merge_points(
+        labels,
+        new_images=probed,
+        schema=coco.schema if create_schema else None,
+        on_conflict=on_conflict,
+    )
+    return CocoImportReport(
+        merge=merge,
+        matched=len(coco.images) - len(not_imported),
+        registered=merge.images_added,
+        not_imported=tuple(not_imported),
+        notes=tuple(notes),
+    )
+
+
+__all__ = [
+    "BBOX_MIN_PADDING",
+    "BBOX_PADDING",
+    "UNLABELED",
+    "CocoExportReport",
+    "CocoFile",
+    "CocoImage",
+    "CocoImportReport",
+    "bbox_from_points",
+    "export_coco",
+    "import_coco",
+    "read_coco",
+    "to_coco",
+]
