@@ -52,10 +52,10 @@ class CacheOps(ProjectCore):
     def counts(self) -> StatusCounts:
         """Images by review status and points by status and visibility (for ``labeler status``)."""
         with self._read() as s:
-            by_review = dict(s.execute(select(ImageRow.review_status, func.count()).group_by(ImageRow.review_status)).tuples().all())
+            by_review = dict(s.execute(select(ImageRow.review_status, func.count()).group_by(ImageRow.review_status)).all())
             missing = s.execute(select(func.count()).select_from(ImageRow).where(ImageRow.missing.is_(True))).scalar_one()
-            by_status = dict(s.execute(select(PointRow.status, func.count()).group_by(PointRow.status)).tuples().all())
-            by_vis = dict(s.execute(select(PointRow.visibility, func.count()).group_by(PointRow.visibility)).tuples().all())
+            by_status = dict(s.execute(select(PointRow.status, func.count()).group_by(PointRow.status)).all())
+            by_vis = dict(s.execute(select(PointRow.visibility, func.count()).group_by(PointRow.visibility)).all())
         return StatusCounts(
             images=sum(by_review.values()),
             images_by_status={k: int(by_review.get(k, 0)) for k in REVIEW_STATUSES},

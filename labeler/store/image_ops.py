@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -123,7 +124,7 @@ class ImageOps(ProjectCore):
         pairs, skipped = self._candidates(source)
         with self._read() as s:
             known = dict(
-                s.execute(select(ImageRow.path, ImageRow.missing).where(in_values(ImageRow.path, [r for _, r in pairs]))).tuples().all()
+                s.execute(select(ImageRow.path, ImageRow.missing).where(in_values(ImageRow.path, [r for _, r in pairs]))).all()
             )
         new = [(f, r) for f, r in pairs if r not in known]
         probed, bad = probe_files(new, progress=progress, workers=workers)
@@ -155,7 +156,7 @@ class ImageOps(ProjectCore):
         """``(id, path, review_status)`` of every matching image, ordered by path: one query."""
         stmt = _filtered(select(ImageRow.id, ImageRow.path, ImageRow.review_status), status, missing)
         with self._read() as s:
-            return [tuple(r) for r in s.execute(stmt.order_by(ImageRow.path)).tuples()]
+            return [tuple(r) for r in s.execute(stmt.order_by(ImageRow.path))]
 
     def list_images(
         self,
@@ -165,11 +166,16 @@ class ImageOps(ProjectCore):
         offset: int = 0,
         limit: int | None = None,
     ) -> list[ImageRecord]:
-        stmt = _filtered(select(ImageRow), status, missing).order_by(ImageRow.path).offset(offset)
+        columns = [IMAGE_T.c[f.name] for f in fields(ImageRecord)]
+        stmt = _filtered(select(*columns), status, missing).order_by(ImageRow.path).offset(offset)
         if limit is not None:
             stmt = stmt.limit(limit)
         with self._read() as s:
-            return [image_record(r) for r in s.execute(stmt).scalars()]
+            rows = s.execute(stmt).all()
+        return [
+            ImageRecord(*r[:8], bool(r[8]), *r[9:14], None if r[14] is None else bool(r[14]), r[15])
+            for r in rows
+        ]
 
     # -- single images -------------------------------------------------------------------------
     def image(self, image_id: int) -> ImageRecord:
@@ -220,7 +226,7 @@ class ImageOps(ProjectCore):
         Returns the images missing now. Never raises for a missing file or images root.
         """
         with self._read() as s:
-            rows = s.execute(select(ImageRow.id, ImageRow.path, ImageRow.missing)).tuples().all()
+            rows = s.execute(select(ImageRow.id, ImageRow.path, ImageRow.missing)).all()
         changes = []
         for image_id, rel, was_missing in rows:
             gone = not self._root.joinpath(*rel.split("/")).is_file()

@@ -85,7 +85,7 @@ class MergeOps(ProjectCore):
                     select(ImageRow.id, ImageRow.path, ImageRow.width, ImageRow.height).where(
                         in_values(ImageRow.path, list(labels))
                     )
-                ).tuples()
+                )
             }
             unknown = [p for p in labels if p not in images]
             if unknown:
@@ -96,7 +96,7 @@ class MergeOps(ProjectCore):
                     select(PointRow, KeypointRow.name)
                     .join(KeypointRow, PointRow.keypoint_id == KeypointRow.id)
                     .where(in_ids(PointRow.image_id, [v[0] for v in images.values()]))
-                ).tuples()
+                )
             }
             confirmed_rows: list[dict[str, Any]] = []
             predicted_rows: list[dict[str, Any]] = []

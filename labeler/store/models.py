@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -83,7 +84,10 @@ class ImageRow(Base):
     __table_args__ = (
         CheckConstraint("width > 0 AND height > 0", name="image_size_positive"),
         CheckConstraint(_in("review_status", REVIEW_STATUSES), name="image_review_status"),
+        # Both cover (id, path, review_status): listing 100k images, filtered or not, never
+        # touches the table itself.
         Index("ix_image_review_status_path", "review_status", "path"),
+        Index("ix_image_path_review_status", "path", "review_status"),
     )
 
 
@@ -111,7 +115,9 @@ class PointRow(Base):
             name="point_absent_has_no_position",
         ),
         Index("ix_point_keypoint", "keypoint_id"),
-        Index("ix_point_status_confidence", "status", "confidence"),
+        # Only the predictions (the review queue). A plain index on status would tempt SQLite's
+        # planner away from the primary key for "this image's predicted rows".
+        Index("ix_point_predicted", "image_id", "confidence", sqlite_where=text("status = 'predicted'")),
     )
 
 

@@ -126,7 +126,7 @@ class PointOps(ProjectCore):
                 .join(KeypointRow, PointRow.keypoint_id == KeypointRow.id)
                 .where(PointRow.image_id == image_id)
                 .order_by(KeypointRow.position)
-            ).tuples().all()
+            ).all()
             return {name: point_record(row, name) for row, name in rows}
 
     def all_points(self, *, statuses: Iterable[str] | None = None) -> list[PointRecord]:
@@ -144,7 +144,7 @@ class PointOps(ProjectCore):
                 raise UserInputError(f"unknown point status {bad[0]!r}; choose from {', '.join(POINT_STATUSES)}")
             stmt = stmt.where(PointRow.status.in_(wanted))
         with self._read() as s:
-            return [point_record(row, name) for row, name in s.execute(stmt).tuples()]
+            return [point_record(row, name) for row, name in s.execute(stmt)]
 
     # -- a person's edits ----------------------------------------------------------------------
     def set_points(self, image_id: int, points: Mapping[str, PointValue], *, status: str = MANUAL) -> dict[str, PointRecord]:
@@ -287,7 +287,7 @@ class PointOps(ProjectCore):
                 select(FlipPairRow.left_id, FlipPairRow.right_id).where(
                     (FlipPairRow.left_id == ids[name]) | (FlipPairRow.right_id == ids[name])
                 )
-            ).tuples().first()
+            ).first()
             if pair is None:
                 raise UserInputError(f"keypoint {name!r} is not in a flip pair")
             a, b = pair

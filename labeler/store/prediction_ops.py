@@ -99,7 +99,7 @@ class PredictionOps(ProjectCore):
                 i: (w, h)
                 for i, w, h in s.execute(
                     select(ImageRow.id, ImageRow.width, ImageRow.height).where(in_ids(ImageRow.id, ids))
-                ).tuples()
+                )
             }
             unknown = [i for i in ids if i not in sizes]
             if unknown:
@@ -109,7 +109,7 @@ class PredictionOps(ProjectCore):
                     select(PointRow.image_id, PointRow.keypoint_id).where(
                         in_ids(PointRow.image_id, ids), PointRow.status.in_(CONFIRMED_STATUSES)
                     )
-                ).tuples()
+                )
             )
             rows: list[dict[str, Any]] = []
             keep: list[dict[str, Any]] = []
@@ -199,7 +199,7 @@ class PredictionOps(ProjectCore):
     def prediction_signatures(self) -> dict[int, str | None]:
         """image id -> signature of its latest prediction run (None: never predicted)."""
         with self._read() as s:
-            return dict(s.execute(select(ImageRow.id, ImageRow.pred_signature)).tuples().all())
+            return dict(s.execute(select(ImageRow.id, ImageRow.pred_signature)).all())
 
     def images_to_predict(self, signature: str) -> list[int]:
         """Images (ordered by path) not yet predicted with ``signature``: never, or with another
@@ -238,7 +238,7 @@ class PredictionOps(ProjectCore):
             stmt = stmt.where(in_ids(PointRow.image_id, image_ids))
         grouped: dict[int, tuple[str, int, int, dict[str, tuple[float, float, int]]]] = {}
         with self._read() as s:
-            for image_id, path, w, h, name, x, y, v in s.execute(stmt).tuples():
+            for image_id, path, w, h, name, x, y, v in s.execute(stmt):
                 entry = grouped.setdefault(image_id, (path, w, h, {}))
                 nan = float("nan")
                 entry[3][name] = (nan if x is None else x, nan if y is None else y, v)
@@ -263,7 +263,7 @@ class PredictionOps(ProjectCore):
         with self._read() as s:
             return [
                 QueueImage(i, p, None if nc < na else lo, na)
-                for i, p, lo, na, nc in s.execute(stmt).tuples()
+                for i, p, lo, na, nc in s.execute(stmt)
             ]
 
     def review_points(self, limit: int | None = None, *, image_ids: Sequence[int] | None = None) -> list[PointRecord]:
@@ -280,4 +280,4 @@ class PredictionOps(ProjectCore):
         if limit is not None:
             stmt = stmt.limit(limit)
         with self._read() as s:
-            return [point_record(r, n) for r, n in s.execute(stmt).tuples()]
+            return [point_record(r, n) for r, n in s.execute(stmt)]

@@ -188,7 +188,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
             has_meta = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")).first()
             if not has_meta:
                 raise ProjectError(f"{target}: not a labeler project (an SQLite database without labeler's tables)")
-            meta = dict(conn.execute(text("SELECT key, value FROM meta")).tuples().all())
+            meta = dict(conn.execute(text("SELECT key, value FROM meta")).all())
         if meta.get("format") != FORMAT_MARKER:
             raise ProjectError(f"{target}: not a labeler project (its meta table is not labeler's)")
         try:
@@ -228,7 +228,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
 
     def meta(self) -> dict[str, str]:
         with self._read() as s:
-            return dict(s.execute(select(MetaRow.key, MetaRow.value)).tuples().all())
+            return dict(s.execute(select(MetaRow.key, MetaRow.value)).all())
 
     def has_changed(self) -> bool:
         """True when any connection (another process, or this Project's own writes) committed

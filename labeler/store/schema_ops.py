@@ -89,14 +89,14 @@ def read_schema(s: Session) -> Schema:
     ka, kb = aliased(KeypointRow), aliased(KeypointRow)
     edges = s.execute(
         select(ka.name, kb.name).select_from(EdgeRow).join(ka, EdgeRow.a_id == ka.id).join(kb, EdgeRow.b_id == kb.id).order_by(EdgeRow.position)
-    ).tuples().all()
+    ).all()
     flips = s.execute(
         select(ka.name, kb.name)
         .select_from(FlipPairRow)
         .join(ka, FlipPairRow.left_id == ka.id)
         .join(kb, FlipPairRow.right_id == kb.id)
         .order_by(FlipPairRow.id)
-    ).tuples().all()
+    ).all()
     return Schema(keypoints=names, skeleton=tuple(edges), flip_pairs=tuple(flips))
 
 

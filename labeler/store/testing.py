@@ -109,3 +109,26 @@ def make_image_folder(root: Path, *, broken: bool = True) -> SampleFolder:
     write_image(root / ".hidden/secret.jpg", "rgb", (16, 16))
     sample.ignored += ["README.txt", ".hidden/secret.jpg"]
     return sample
+
+
+#: A small schema with a flip pair and a skeleton, used by tests across the project.
+KEYPOINTS = ("nose", "left_eye", "right_eye", "tail")
+SKELETON = (("nose", "left_eye"), ("nose", "right_eye"), ("nose", "tail"))
+FLIP_PAIRS = (("left_eye", "right_eye"),)
+
+
+def make_project(folder: Path, *, broken: bool = False, name: str = "test.labeler"):  # noqa: ANN201 - Project
+    """A project over :func:`make_image_folder` (``folder/images``), file ``folder/name``.
+
+    Returns ``(project, sample)``; the caller closes the project.
+    """
+    from labeler.store.project import Project
+    from labeler.store.relpaths import relative_to_root
+    from labeler.store.scanning import find_image_files, probe_files
+
+    folder = Path(folder)
+    sample = make_image_folder(folder / "images", broken=broken)
+    files = find_image_files(sample.root)
+    probed, _ = probe_files([(f, relative_to_root(f, sample.root) or f.name) for f in files], progress=False)
+    project = Project.create(folder / name, sample.root, KEYPOINTS, SKELETON, FLIP_PAIRS, images=probed)
+    return project, sample

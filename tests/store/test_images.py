@@ -1,0 +1,132 @@
+"""Registering images: every format, EXIF orientation, broken files, idempotence, missing files."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from labeler.errors import UserInputError
+from labeler.store import PREDICTED, REVIEWED, UNLABELED, Project
+from labeler.store.scanning import ProbedImage
+from labeler.imaging import ImageInfo
+from labeler.store.testing import make_image_folder, write_image
+
+
+def test_sizes_are_as_displayed(project, sample):
+    for im in project.list_images():
+        assert (im.width, im.height) == sample.good[im.path], im.path
+    rot = project.image_by_path("exif/rot6.jpg")
+    assert (rot.width, rot.height, rot.orientation) == (40, 60, 6)
+    assert project.image_by_path("exif/rot8.jpeg").orientation == 8
+    assert len(rot.sha256) == 64 and rot.size_bytes > 0
+
+
+def test_add_images_lists_broken_files_and_is_idempotent(tmp_path):
+    sample = make_image_folder(tmp_path / "imgs", broken=True)
+    (tmp_path / "imgs" / "sub").mkdir()
+    with Project.create(tmp_path / "p.labeler", sample.root, ["a"]) as p:
+        report = p.add_images(sample.root, progress=False)
+        assert set(report.added) == set(sample.good)
+        reasons = {s.path: s.reason for s in report.skipped}
+        assert set(reasons) == set(sample.broken)
+        assert "empty" in reasons["broken/empty.jpg"]
+        assert "not an image" in reasons["broken/notes.jpg"]
+        assert "truncated" in reasons["broken/truncated.jpg"].lower()
+        assert not any(".hidden" in a or a.endswith(".txt") for a in report.added)
+        again = p.add_images(sample.root, progress=False)
+        assert again.added == () and set(again.already_present) == set(sample.good)
+        write_image(sample.root / "sub" / "new one.png", "rgb", (20, 10))
+        third = p.add_images(sample.root / "sub", progress=False)
+        assert third.added == ("sub/new one.png",)
+        assert p.image_count() == len(sample.good) + 1
+
+
+def test_add_images_from_a_file_list(project, sample):
+    extra = write_image(sample.root / "late" / "x.png", "rgb", (10, 10))
+    report = project.add_images([extra, sample.root / "plain" / "a.jpg", sample.root / "late" / "gone.png", sample.root / "README.txt"])
+    assert report.added == ("late/x.png",)
+    assert report.already_present == ("plain/a.jpg",)
+    assert {s.path: s.reason for s in report.skipped} == {
+        "late/gone.png": "file not found",
+        "README.txt": "not an image file type",
+    }
+
+
+def test_add_images_refuses_paths_outside_the_root(project, tmp_path):
+    outside = write_image(tmp_path / "elsewhere" / "o.png", "rgb", (10, 10))
+    with pytest.raises(UserInputError, match="not inside the images root"):
+        project.add_images([outside])
+    with pytest.raises(UserInputError, match="not inside the project's images root"):
+        project.add_images(tmp_path / "elsewhere")
+    with pytest.raises(UserInputError, match="does not exist"):
+        project.add_images(tmp_path / "nope")
+    assert project.find_image("o.png") is None
+
+
+def test_image_lookup(project, sample):
+    a = project.image_by_path("plain/a.jpg")
+    assert project.image(a.id) == a
+    assert project.find_image("plain/./a.jpg") == a
+    assert project.image_by_path(sample.root / "plain" / "a.jpg") == a  # a path on disk under the root
+    assert project.image_path(a.id) == sample.root / "plain" / "a.jpg"
+    uni = project.image_by_path("Ünïcødé folder with spaces/猫 the cat.jpg")
+    assert project.image_path(uni).is_file()
+    with pytest.raises(UserInputError, match="did you mean plain/a.jpg"):
+        project.image_by_path("a.jpg")
+    assert project.find_image("../images/plain/a.jpg") is None
+    with pytest.raises(UserInputError, match="no image with id 9999"):
+        project.image(9999)
+
+
+def test_listing_filters_by_review_status_in_path_order(project, img):
+    project.set_points(img, {"nose": (1, 1), "left_eye": (2, 2), "right_eye": (3, 3), "tail": "absent"})
+    other = project.image_by_path("plain/b.png").id
+    project.write_predictions([(other, {"nose": (1, 1, 0.5)})], method="m", model=None)
+    index = project.image_index()
+    assert [p for _, p, _ in index] == sorted(p for _, p, _ in index)
+    assert project.image_index(REVIEWED) == [(img, "plain/a.jpg", REVIEWED)]
+    assert [i for i, _, _ in project.image_index([REVIEWED, PREDICTED])] == [img, other]
+    assert project.image_count(UNLABELED) == project.image_count() - 2
+    assert [r.path for r in project.list_images(offset=1, limit=2)] == [p for _, p, _ in index[1:3]]
+    with pytest.raises(UserInputError, match="unknown review status"):
+        project.image_index("done")
+
+
+def test_missing_files_are_flagged_not_fatal(project, sample):
+    (sample.root / "plain" / "b.png").unlink()
+    missing = project.check_missing()
+    assert [m.path for m in missing] == ["plain/b.png"]
+    assert project.image_by_path("plain/b.png").missing
+    write_image(sample.root / "plain" / "b.png", "rgb", (50, 40))
+    report = project.add_images(sample.root / "plain")
+    assert report.reappeared == ("plain/b.png",)
+    assert not project.image_by_path("plain/b.png").missing
+
+
+def test_remove_images(project, img):
+    project.set_point(img, "nose", 1, 1)
+    project.cache_put("k", b"v", image_id=img)
+    assert project.remove_images([img]) == 1
+    assert project.find_image("plain/a.jpg") is None
+    assert project.cache_get("k") is None
+    assert project.counts().points == 0
+
+
+def test_listing_100k_images_is_fast(tmp_path):
+    (tmp_path / "i").mkdir()
+    info = ImageInfo(width=640, height=480, orientation=1, sha256="", size_bytes=1)
+    probed = [ProbedImage(f"d{i % 100:03d}/img{i:06d}.jpg", info) for i in range(100_000)]
+    with Project.create(tmp_path / "big.labeler", tmp_path / "i", ["a", "b"], images=probed) as p:
+        ids = [i for i, _, _ in p.image_index()[:5000]]
+        p.write_predictions([(i, {"a": (1.0, 2.0, 0.5)}) for i in ids], method="m", model=None)
+        t0 = time.perf_counter()
+        index = p.image_index()
+        t_all = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        predicted = p.image_index(PREDICTED)
+        n = p.image_count(UNLABELED)
+        t_filter = time.perf_counter() - t0
+    assert len(index) == 100_000 and len(predicted) == 5000 and n == 95_000
+    assert t_all < 2.0, t_all
+    assert t_filter < 0.5, t_filter

@@ -1,0 +1,198 @@
+"""Creating, opening and refusing project files."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+import pytest
+
+from labeler.errors import ProjectError, UserInputError
+from labeler.store import SCHEMA_VERSION, Project
+from labeler.store import migrations
+from labeler.store.testing import make_image_folder
+
+
+def test_create_records_root_schema_and_images(made, tmp_path):
+    project, sample = made
+    assert project.images_root == sample.root
+    assert project.schema().keypoints == ("nose", "left_eye", "right_eye", "tail")
+    assert project.schema().flip_pairs == (("left_eye", "right_eye"),)
+    assert {im.path for im in project.list_images()} == set(sample.good)
+    meta = project.meta()
+    assert meta["format"] == "labeler-project"
+    assert meta["schema_version"] == str(SCHEMA_VERSION)
+    assert meta["images_root_rel"] == "images"
+
+
+def test_file_is_wal_with_foreign_keys(made):
+    project, _ = made
+    with project._engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA application_id").scalar() == migrations.APPLICATION_ID
+
+
+def test_create_refuses_existing_file_unless_forced(made, tmp_path):
+    project, sample = made
+    project.close()
+    with pytest.raises(ProjectError, match="already exists"):
+        Project.create(project.path, sample.root, ["a"])
+    with Project.open(project.path) as again:  # untouched
+        assert again.schema().keypoints[0] == "nose"
+    with Project.create(project.path, sample.root, ["a", "b"], force=True) as replaced:
+        assert replaced.schema().keypoints == ("a", "b")
+        assert replaced.image_count() == 0
+
+
+def test_force_refuses_a_project_open_elsewhere(made):
+    project, sample = made
+    with pytest.raises(ProjectError, match="open in another program"):
+        Project.create(project.path, sample.root, ["a"], force=True)
+    assert project.schema().keypoints[0] == "nose"
+
+
+def test_failed_create_leaves_nothing(tmp_path):
+    root = tmp_path / "imgs"
+    root.mkdir()
+    target = tmp_path / "p.labeler"
+    with pytest.raises(UserInputError):
+        Project.create(target, root, ["a", "a"])
+    with pytest.raises(UserInputError, match="does not exist"):
+        Project.create(target, tmp_path / "nope", ["a"])
+    with pytest.raises(UserInputError):
+        Project.create(target, root, ["a", "b"], skeleton=[("a", "c")])
+    assert list(tmp_path.iterdir()) == [root]
+
+
+def test_create_is_atomic_when_interrupted(tmp_path, monkeypatch):
+    root = tmp_path / "imgs"
+    root.mkdir()
+    target = tmp_path / "p.labeler"
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("labeler.store.project.os.replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        Project.create(target, root, ["a"])
+    assert list(tmp_path.iterdir()) == [root]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such project file"),
+        (b"", "empty"),
+        (b"hello, I am a text file\n", "not an SQLite database"),
+    ],
+)
+def test_open_refuses_non_projects(tmp_path, content, message):
+    path = tmp_path / "x.labeler"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ProjectError, match=message):
+        Project.open(path)
+    assert content is not None or not path.exists()  # opening never creates a file
+
+
+def test_open_refuses_foreign_sqlite_and_folders(tmp_path):
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (a)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ProjectError, match="not a labeler project"):
+        Project.open(other)
+    with pytest.raises(ProjectError, match="folder"):
+        Project.open(tmp_path)
+
+
+def test_open_refuses_newer_schema(made):
+    project, _ = made
+    project.close()
+    conn = sqlite3.connect(project.path)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 2),))
+    conn.commit()
+    conn.close()
+    with pytest.raises(ProjectError, match=rf"newer labeler \(schema {SCHEMA_VERSION + 2} > {SCHEMA_VERSION}\); upgrade labeler"):
+        Project.open(project.path)
+
+
+def test_older_schema_runs_migrations(made, monkeypatch):
+    project, _ = made
+    project.close()
+    conn = sqlite3.connect(project.path)
+    conn.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    ran = []
+    monkeypatch.setitem(migrations._STEPS, 0, lambda c: ran.append(c))
+    with Project.open(project.path) as again:
+        assert again.schema_version == SCHEMA_VERSION
+    assert len(ran) == 1
+    with Project.open(project.path):
+        assert len(ran) == 1  # already upgraded
+
+
+def test_damaged_meta_is_a_project_error(made):
+    project, _ = made
+    project.close()
+    conn = sqlite3.connect(project.path)
+    conn.execute("UPDATE meta SET value = 'x' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ProjectError, match="damaged"):
+        Project.open(project.path)
+
+
+def test_moving_project_with_images_keeps_working(made, tmp_path):
+    project, sample = made
+    project.close()
+    moved = tmp_path / "moved elsewhere ü"
+    moved.mkdir()
+    shutil.move(str(project.path), moved / "p.labeler")
+    shutil.move(str(sample.root), moved / "images")
+    with Project.open(moved / "p.labeler") as again:
+        assert again.images_root == moved / "images"
+        im = again.image_by_path("plain/a.jpg")
+        assert again.image_path(im.id).is_file()
+        assert again.check_missing() == []
+
+
+def test_moving_only_the_project_file_uses_the_absolute_root(made, tmp_path):
+    project, sample = made
+    project.close()
+    other = tmp_path / "deep" / "er"
+    other.mkdir(parents=True)
+    shutil.move(str(project.path), other / "p.labeler")
+    with Project.open(other / "p.labeler") as again:
+        assert again.images_root == sample.root
+
+
+def test_missing_images_root_does_not_crash(made, tmp_path):
+    project, sample = made
+    project.close()
+    shutil.rmtree(sample.root)
+    with Project.open(project.path) as again:
+        assert not again.images_root_found
+        missing = again.check_missing()
+        assert len(missing) == len(sample.good)
+        assert again.image_count(missing=True) == len(sample.good)
+        new_root = tmp_path / "new root"
+        make_image_folder(new_root, broken=False)
+        again.set_images_root(new_root)
+        assert again.check_missing() == []
+    with Project.open(project.path) as third:
+        assert third.images_root == new_root
+
+
+def test_unicode_and_spaces_in_project_path(tmp_path):
+    folder = tmp_path / "Прое кт ü"
+    sample = make_image_folder(folder / "ima ges", broken=False)
+    with Project.create(folder / "my project?#.labeler", sample.root, ["a"]) as p:
+        p.add_images(sample.root, progress=False)
+        assert p.image_count() == len(sample.good)
+    with Project.open(folder / "my project?#.labeler") as p:
+        assert p.image_count() == len(sample.good)
