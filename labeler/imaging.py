@@ -60,7 +60,8 @@ def _open(path: Path) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageReadError(f"{path}: image too large to open safely ({exc})") from None
     except OSError as exc:
-        raise ImageReadError(f"{path}: cannot read ({exc})") from None
+        what = "damaged or truncated image" if "truncat" in str(exc).lower() else "cannot read"
+        raise ImageReadError(f"{path}: {what} ({exc})") from None
 
 
 def _orientation(im: Image.Image) -> int:
