@@ -1,0 +1,222 @@
+"""DIFT (Tang et al. 2023): Stable Diffusion UNet features of a noised image, matched by cosine.
+
+Feature extraction, as in the authors' ``SDFeaturizer``: resize to the card's resolution (aspect
+not kept, PIL bicubic), scale to [-1, 1], VAE-encode, sample the latent and scale it, add DDIM
+noise at ``timestep``, run the UNet once with the prompt embedding and keep the output of
+``feature_block`` (``up_blocks.1`` after its upsampler; 1280 channels at 1/16 resolution on
+SD2.1). ``ensemble`` noisy copies are averaged. Matching lives in :mod:`features`.
+
+Differences from the authors' code that do not change the distribution of the result:
+
+* the image is VAE-encoded once and the ``ensemble`` latents are drawn from that one posterior
+  (the authors encode the repeated image ``ensemble`` times, which draws from the same one);
+* the UNet stops after ``feature_block`` through :func:`truncation.run_until` (no copied forward);
+* several target images share one VAE and one UNet pass;
+* every image draws its latent sample and its noise from its own generator seeded with
+  ``seed``, so results do not depend on batch composition and a run is reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from labeler.correspondence.cards import find_card
+from labeler.correspondence.config import (
+    ALGORITHM_VERSION,
+    DIFT_PRESETS,
+    DiftConfig,
+    config_dict,
+    stable_hash,
+    with_overrides,
+)
+from labeler.correspondence.device import resolve_device, resolve_dtype
+from labeler.correspondence.features import DenseFeatureMatcher, translate_oom
+from labeler.correspondence.loading import SDComponents, load_sd
+from labeler.correspondence.truncation import run_until
+from labeler.errors import UserInputError
+
+DEFAULT_MODEL = "sd-2-1"
+METHOD = "dift"
+SD_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+def config_for(preset: str, card_settings: dict[str, Any], card_resolution: int | None, **overrides: Any) -> DiftConfig:
+    """Preset, then the model card's resolution/timestep/feature_block, then explicit overrides."""
+    try:
+        base = DIFT_PRESETS[preset]
+    except KeyError:
+        raise UserInputError(f"unknown preset {preset!r}; choose one of {', '.join(DIFT_PRESETS)}") from None
+    from_card: dict[str, Any] = {k: card_settings[k] for k in ("timestep", "feature_block") if k in card_settings}
+    if card_resolution is not None:
+        from_card["resolution"] = card_resolution
+    return with_overrides(base, {**from_card, **overrides})
+
+
+def model_identity(comps: SDComponents) -> tuple[str, str]:
+    """(source, revision) naming the weights, stable across runs: hub id + revision, folder path,
+    or for tiny-random its build fingerprint (not the cache path)."""
+    card = comps.card
+    if card is not None and card.key == "tiny-random":
+        return Path(comps.source).name, ""
+    if card is not None and comps.source in card.candidates:
+        return comps.source, card.revision
+    path = Path(comps.source)
+    return (str(path.resolve()) if path.exists() else comps.source), ""
+
+
+def preprocess(images: Sequence[np.ndarray], resolution: int) -> torch.Tensor:
+    """``(B, 3, r, r)`` float32 in [-1, 1]: PIL bicubic resize to r x r (aspect not kept), as the authors."""
+    out = []
+    for image in images:
+        im = Image.fromarray(image).resize((resolution, resolution), Image.Resampling.BICUBIC)
+        out.append(torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1))
+    return torch.stack(out).float() / 255.0 * 2.0 - 1.0
+
+
+class DiftFeaturizer:
+    """SD components plus the cached prompt embedding; ``(B, C, h, w)`` features for a batch of images."""
+
+    def __init__(self, comps: SDComponents, config: DiftConfig, device: torch.device, dtype: torch.dtype) -> None:
+        self.comps = comps
+        self.config = config
+        self.device = device
+        self.dtype = dtype
+        try:
+            comps.unet.get_submodule(config.feature_block)
+        except AttributeError:
+            raise UserInputError(
+                f"the UNet of {comps.model_id} has no block {config.feature_block!r}"
+            ) from None
+        self.prompt_embeds = self._encode_prompt(config.effective_prompt)
+        # Only the encoder half of the VAE and the prompt embedding are needed from now on.
+        comps.vae.decoder = None
+        comps.text_encoder = None
+        comps.tokenizer = None
+
+    def _encode_prompt(self, prompt: str) -> torch.Tensor:
+        tok = self.comps.tokenizer
+        ids = tok(
+            prompt, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt"
+        ).input_ids.to(self.device)
+        with torch.inference_mode():
+            return self.comps.text_encoder(ids)[0].to(self.dtype).clone()  # (1, 77, D)
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> None:
+        self.comps.to(device, dtype)
+        self.prompt_embeds = self.prompt_embeds.to(device=device, dtype=dtype)
+        self.device, self.dtype = device, dtype
+
+    def _noise(self, n_images: int, latent_shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per image, from its own CPU generator: posterior samples and diffusion noise, ``(B*E, ...)``."""
+        e = self.config.ensemble
+        eps, noise = [], []
+        for _ in range(n_images):
+            gen = torch.Generator().manual_seed(self.config.seed)
+            eps.append(torch.randn((e, *latent_shape), generator=gen))
+            noise.append(torch.randn((e, *latent_shape), generator=gen))
+        to = {"device": self.device, "dtype": self.dtype}
+        return torch.cat(eps).to(**to), torch.cat(noise).to(**to)
+
+    @torch.inference_mode()
+    def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        cfg, vae, unet = self.config, self.comps.vae, self.comps.unet
+        x = preprocess(images, cfg.resolution).to(self.device, self.dtype)
+        b, e = x.shape[0], cfg.ensemble
+        posterior = vae.encode(x).latent_dist
+        eps, noise = self._noise(b, tuple(posterior.mean.shape[1:]))
+        mean = posterior.mean.repeat_interleave(e, dim=0)
+        std = posterior.std.repeat_interleave(e, dim=0)
+        latents = (mean + std * eps) * vae.config.scaling_factor
+        t = torch.full((b * e,), cfg.timestep, dtype=torch.long, device=self.device)
+        noisy = self.comps.scheduler.add_noise(latents, noise, t)
+        context = self.prompt_embeds.expand(b * e, -1, -1)
+        feats = run_until(unet, cfg.feature_block, noisy, t, encoder_hidden_states=context)
+        if isinstance(feats, tuple):
+            feats = feats[0]
+        return feats.float().reshape(b, e, *feats.shape[1:]).mean(1)
+
+
+class DiftMatcher(DenseFeatureMatcher):
+    """DIFT engine. Confidence: relative margin of the cosine-similarity peak (see :mod:`peaks`)."""
+
+    method = METHOD
+
+    def __init__(self, comps: SDComponents, config: DiftConfig, device: torch.device, dtype_request: str) -> None:
+        super().__init__(config.matching, config.batch_size)
+        self.config = config
+        self._dtype_request = dtype_request
+        dtype = resolve_dtype(dtype_request, device)
+        self.model_source, self.model_revision = model_identity(comps)
+        self.featurizer = DiftFeaturizer(comps, config, device, dtype)
+
+    @property
+    def device(self) -> str:
+        return str(self.featurizer.device)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.featurizer.dtype
+
+    def _model_identity(self) -> dict[str, Any]:
+        return {"method": METHOD, "version": ALGORITHM_VERSION, "model": self.model_source, "revision": self.model_revision}
+
+    @property
+    def reference_signature(self) -> str:
+        c = self.config
+        payload = {
+            **self._model_identity(),
+            "resolution": c.resolution,
+            "timestep": c.timestep,
+            "feature_block": c.feature_block,
+            "ensemble": c.ensemble,
+            "prompt": c.effective_prompt,
+            "seed": c.seed,
+        }
+        return f"{METHOD}:{stable_hash(payload)}"
+
+    @property
+    def signature(self) -> str:
+        return f"{METHOD}:{stable_hash({**self._model_identity(), **config_dict(self.config)})}"
+
+    def _feature_maps(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        return list(self.featurizer(images))
+
+    def _reference_meta(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "model": self.model_source,
+            "resolution": c.resolution,
+            "timestep": c.timestep,
+            "feature_block": c.feature_block,
+            "ensemble": c.ensemble,
+            "prompt": c.effective_prompt,
+        }
+
+    def to(self, device: str) -> None:
+        dev = resolve_device(device)
+        with translate_oom(f"moving the model to {dev}"):
+            self.featurizer.to(dev, resolve_dtype(self._dtype_request, dev))
+
+    def close(self) -> None:
+        self.featurizer.comps = None  # type: ignore[assignment]
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def build(model: str, preset: str, device: str = "auto", dtype: str = "auto", **overrides: Any) -> DiftMatcher:
+    """A DIFT matcher for ``model`` (card key, hub id, local folder, .safetensors or tiny-random)."""
+    card = find_card(model)
+    card_settings = card.method_settings(METHOD) if card is not None else {}
+    config = config_for(preset, card_settings, card.resolution if card is not None else None, **overrides)
+    dev = resolve_device(device)
+    comps = load_sd(model, device=dev, dtype=resolve_dtype(dtype, dev), parts=SD_PARTS)
+    if card is None and "resolution" not in overrides:
+        # No card: SD2.x checkpoints were trained at 768 px, SD1.x at 512 px.
+        config = with_overrides(config, {"resolution": 768 if comps.family == "sd2" else 512})
+    return DiftMatcher(comps, config, dev, dtype)
