@@ -22,6 +22,7 @@ COMMANDS: list[str] = [
     "labeler.cli.cmd_status",
     "labeler.cli.cmd_export",
     "labeler.cli.cmd_import",
+    "labeler.cli.cmd_eval",
 ]
 
 #: Exit codes: a LabelerError (bad input, explained on stderr) and Ctrl-C.

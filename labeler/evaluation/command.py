@@ -1,0 +1,104 @@
+"""``labeler eval``: its arguments and its body (registered by :mod:`labeler.cli.cmd_eval`).
+
+``add_eval_arguments(parser)`` fills an argparse (sub)parser; ``run_eval(args)`` runs it and
+returns the exit status. User errors are raised as :class:`~labeler.errors.LabelerError` for
+the CLI front end to print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from labeler.errors import UserInputError
+from labeler.evaluation.pck import DEFAULT_ALPHAS, alpha_key
+from labeler.evaluation.thresholds import THRESHOLDS
+
+DATASET_CHOICES = ("spair", "pf-willow", "cub")
+
+
+def _alphas(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError("alphas must be positive numbers, e.g. 0.05,0.1,0.15")
+    return values
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from labeler.correspondence.registry import DEFAULT_METHOD, DEFAULT_PRESET, METHODS, PRESETS
+
+    parser.description = (
+        "Measure PCK of a correspondence method on a public benchmark (SPair-71k, PF-Willow, "
+        "CUB-200-2011) or on an SPair-style export of your own labels."
+    )
+    parser.add_argument("--dataset", required=True, choices=DATASET_CHOICES,
+                        help="benchmark layout; a `labeler export --pairs` folder reads as spair")
+    parser.add_argument("--root", required=True, type=Path, help="the extracted dataset folder")
+    parser.add_argument("--split", default="test", help="spair: trn/val/test; cub: test/trn; pf-willow: test")
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=tuple(METHODS))
+    parser.add_argument("--model", default=None, help="model card name or local checkpoint (default: the method's)")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=PRESETS)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="evaluate N pairs taken round-robin over categories (quick estimate)")
+    parser.add_argument("--alphas", type=_alphas, default=DEFAULT_ALPHAS, metavar="A,B,..",
+                        help=f"PCK alphas (default {','.join(alpha_key(a) for a in DEFAULT_ALPHAS)})")
+    parser.add_argument("--threshold", choices=tuple(THRESHOLDS), default=None,
+                        help="PCK threshold protocol (default: the dataset's official one; "
+                             "spair/cub: bbox, pf-willow: bbox-kps)")
+    parser.add_argument("--batch-size", type=int, default=4, help="target images per engine call")
+    parser.add_argument("--spair-layout", choices=("large", "small"), default="large",
+                        help="which SPair Layout/ list to read")
+    parser.add_argument("--cub-classes", type=int, default=3, metavar="N",
+                        help="CUB: use classes 1..N (Hedlin et al. evaluate 3; 200 = all)")
+    parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the report as JSON")
+    parser.add_argument("--plot", type=Path, default=None, metavar="OUT.png",
+                        help="PCK-vs-alpha per category and qualitative pairs")
+    parser.add_argument("--examples", type=int, default=4, help="qualitative pairs in the plot")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from labeler.evaluation.datasets import load_dataset
+    from labeler.evaluation.report import format_table, write_json
+    from labeler.evaluation.runner import EvalOptions, run
+
+    if args.split not in ("test", "trn", "val", "train"):
+        raise UserInputError(f"unknown split {args.split!r}; use test, trn or val")
+    dataset = load_dataset(args.dataset, args.root, args.split, layout=args.spair_layout, classes=args.cub_classes)
+    options = EvalOptions(alphas=tuple(args.alphas), threshold=args.threshold, limit=args.limit,
+                          batch_size=args.batch_size)
+    bar = None
+    progress = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(dataset.pairs) if args.limit is None else min(args.limit, len(dataset.pairs)),
+                   unit="pair", desc=f"{args.dataset} {args.method}", file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            bar.n = done
+            bar.refresh()
+
+    try:
+        result = run(dataset, args.method, model=args.model, preset=args.preset, device=args.device,
+                     dtype=args.dtype, options=options, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(format_table(result))
+    if args.json is not None:
+        write_json(result, args.json)
+        print(f"report written to {args.json}")
+    if args.plot is not None:
+        from labeler.evaluation.plotting import plot_result
+
+        plot_result(result, args.plot, examples=args.examples)
+        print(f"plot written to {args.plot}")
+    return 0

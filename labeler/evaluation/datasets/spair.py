@@ -1,0 +1,69 @@
+"""SPair-71k (Min et al. 2019) and labeler exports of the same layout.
+
+Pairs: the names listed in ``Layout/{layout}/{split}.txt`` (the order Hedlin et al.'s loader
+uses), or every file of ``PairAnnotation/{split}/`` sorted by name when there is no Layout
+folder (DIFT, GeoAware-SC). Each pair's ``src_kps``/``trg_kps`` are already the co-visible
+keypoints; their ids (``kps_ids``) are the keypoint names. Coordinates are integer pixel
+indices; +0.5 puts them at pixel centres in the project's convention.
+
+Official threshold (the default, ``bbox``): max side of the target ``trg_bndbox`` in original
+pixels (the SPair paper; DIFT's eval_spair.py computes exactly this). GeoAware-SC computes the
+same box in padded-resized coordinates, which scales T and distances alike. Hedlin et al.'s
+loader instead uses the SOURCE box with both images resized to 512x512 (aspect not kept);
+``bbox-src`` gives the source box in original pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from labeler.errors import FormatError
+from labeler.evaluation.pairs import EvalDataset, EvalPair
+from labeler.formats import spair as fmt
+
+PROTOCOL = (
+    "SPair-71k {split} split, {n} pairs from {source}. Keypoints: the co-visible points stored "
+    "with each pair (ids = kps_ids). PCK threshold '{threshold}' (official: max side of the "
+    "target bounding box in original pixels)."
+)
+
+
+def load(root: Path, split: str = "test", layout: str = "large") -> EvalDataset:
+    root = fmt.find_root(Path(root))
+    names = fmt.list_pairs(root, split, layout)
+    listing = root / "Layout" / layout / f"{split}.txt"
+    pairs = []
+    for name in names:
+        rec = fmt.read_pair(fmt.pair_path(root, split, name))
+        off = fmt.PIXEL_CENTRE
+        pairs.append(
+            EvalPair(
+                pair_id=rec.name,
+                category=rec.category,
+                src_path=fmt.image_path(root, rec.category, rec.src_imname),
+                trg_path=fmt.image_path(root, rec.category, rec.trg_imname),
+                names=rec.kps_ids,
+                src_xy=[(x + off, y + off) for x, y in rec.src_kps],
+                trg_xy=[(x + off, y + off) for x, y in rec.trg_kps],
+                src_bbox=rec.src_bndbox,
+                trg_bbox=rec.trg_bndbox,
+                src_size=(rec.src_imsize[0], rec.src_imsize[1]),
+                trg_size=(rec.trg_imsize[0], rec.trg_imsize[1]),
+            )
+        )
+    if not pairs:
+        raise FormatError(f"{root}: the {split} split lists no pairs")
+    source = f"{listing.relative_to(root)}" if listing.is_file() else f"PairAnnotation/{split}/ (sorted)"
+    notes = []
+    if fmt.read_export_meta(root) is not None:
+        notes.append("labeler export: boxes are spanned by each image's visible keypoints")
+    return EvalDataset(
+        name="spair",
+        split=split,
+        root=root,
+        pairs=pairs,
+        thresholds=("bbox", "bbox-src", "bbox-kps", "img"),
+        default_threshold="bbox",
+        protocol=PROTOCOL.format(split=split, n=len(pairs), source=source, threshold="{threshold}"),
+        notes=notes,
+    )

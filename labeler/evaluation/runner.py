@@ -1,0 +1,295 @@
+"""Run a correspondence engine over a benchmark's pairs and score it with PCK.
+
+Only the engine interface is used (:class:`~labeler.correspondence.base.Matcher`): each source
+image's reference is prepared once for all the pairs that share it (SPair's pairs share
+sources), and its targets are predicted in batches.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labeler.correspondence.base import Matcher, Prediction, StopFn, check_stop
+from labeler.errors import FormatError, UserInputError
+from labeler.evaluation.pairs import EvalDataset, EvalPair
+from labeler.evaluation.pck import DEFAULT_ALPHAS, PairScore, PCKTable, alpha_key, per_category, score_pair, summarize
+from labeler.evaluation.thresholds import THRESHOLDS, pck_threshold
+from labeler.imaging import load_rgb
+
+#: How targets of one source are batched. "union": the reference holds every keypoint any of
+#: its pairs needs and each batch predicts them all (cheap when a keypoint costs little, DIFT);
+#: "exact": targets predict only their pair's keypoints and share a batch only with targets
+#: needing the same set (the attention method pays per keypoint and target). Scores are the same.
+GROUPINGS = ("auto", "union", "exact")
+_EXACT_METHODS = ("attention",)
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    alphas: tuple[float, ...] = DEFAULT_ALPHAS
+    threshold: str | None = None  # None: the dataset's default protocol
+    limit: int | None = None
+    batch_size: int = 4
+    grouping: str = "auto"
+
+    def __post_init__(self) -> None:
+        alphas = tuple(float(a) for a in self.alphas)
+        if not alphas or any(not (a > 0 and math.isfinite(a)) for a in alphas):
+            raise UserInputError(f"alphas must be positive numbers (got {self.alphas!r})")
+        object.__setattr__(self, "alphas", tuple(sorted(set(alphas))))
+        if self.limit is not None and self.limit < 1:
+            raise UserInputError(f"--limit must be at least 1 (got {self.limit})")
+        if self.batch_size < 1:
+            raise UserInputError(f"--batch-size must be at least 1 (got {self.batch_size})")
+        if self.grouping not in GROUPINGS:
+            raise UserInputError(f"unknown grouping {self.grouping!r}; choose one of {', '.join(GROUPINGS)}")
+
+
+@dataclass
+class PairResult:
+    pair: EvalPair
+    predicted: np.ndarray  # (K, 2), NaN where the engine gave nothing
+    score: PairScore
+
+
+@dataclass
+class EvalResult:
+    dataset: str
+    split: str
+    method: str
+    model: str | None
+    preset: str | None
+    device: str
+    threshold: str
+    alphas: tuple[float, ...]
+    protocol: str
+    seconds: float
+    pair_results: list[PairResult]
+    overall: PCKTable
+    categories: dict[str, PCKTable]
+    limit: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pairs_per_second(self) -> float:
+        return len(self.pair_results) / self.seconds if self.seconds > 0 else float("inf")
+
+    def to_json(self) -> dict[str, Any]:
+        """The report schema (PCK in percent, keyed by alpha as in "0.1"; None where undefined)."""
+        return {
+            "dataset": self.dataset,
+            "split": self.split,
+            "method": self.method,
+            "model": self.model,
+            "preset": self.preset,
+            "device": self.device,
+            "threshold": self.threshold,
+            "threshold_description": THRESHOLDS[self.threshold],
+            "protocol": self.protocol,
+            "alphas": [alpha_key(a) for a in self.alphas],
+            "unit": "percent",
+            "pairs": self.overall.pairs,
+            "empty_pairs": self.overall.empty_pairs,
+            "points": self.overall.points,
+            "per_point": dict(self.overall.per_point),
+            "per_image": dict(self.overall.per_image),
+            "per_category": {c: t.as_dict() for c, t in self.categories.items()},
+            "seconds": round(self.seconds, 3),
+            "pairs_per_second": round(self.pairs_per_second, 4) if self.seconds > 0 else None,
+            "limit": self.limit,
+            "notes": list(self.notes),
+        }
+
+
+def select_pairs(pairs: Sequence[EvalPair], limit: int | None) -> list[EvalPair]:
+    """All pairs, or the first ``limit`` of a round-robin over categories (each in file order),
+    so that a quick run still sees every category."""
+    if limit is None or limit >= len(pairs):
+        return list(pairs)
+    queues: dict[str, list[EvalPair]] = {}
+    for p in pairs:
+        queues.setdefault(p.category, []).append(p)
+    chosen: list[EvalPair] = []
+    depth = 0
+    while len(chosen) < limit:
+        for queue in queues.values():
+            if depth < len(queue) and len(chosen) < limit:
+                chosen.append(queue[depth])
+        depth += 1
+    return chosen
+
+
+def _check_size(path: Path, image: np.ndarray, annotated: tuple[int, int] | None) -> tuple[int, int]:
+    size = (int(image.shape[1]), int(image.shape[0]))
+    if annotated is not None and tuple(annotated) != size:
+        raise FormatError(
+            f"{path}: image is {size[0]}x{size[1]} but its annotation says {annotated[0]}x{annotated[1]}"
+        )
+    return size
+
+
+@dataclass
+class _Bucket:
+    """Pairs of one source image whose source keypoints agree, served by one reference."""
+
+    points: dict[str, tuple[float, float]]
+    members: list[int]  # indices into the selected pairs
+
+    def accepts(self, pair: EvalPair) -> bool:
+        return all(
+            self.points.get(n, tuple(xy)) == tuple(xy) for n, xy in zip(pair.names, pair.src_xy.tolist())
+        )
+
+
+def _buckets(pairs: Sequence[EvalPair]) -> list[tuple[Path, _Bucket]]:
+    by_source: dict[Path, list[_Bucket]] = {}
+    for i, pair in enumerate(pairs):
+        if pair.num_points == 0:
+            continue
+        buckets = by_source.setdefault(Path(pair.src_path), [])
+        bucket = next((b for b in buckets if b.accepts(pair)), None)
+        if bucket is None:
+            bucket = _Bucket(points={}, members=[])
+            buckets.append(bucket)
+        bucket.points.update({n: tuple(xy) for n, xy in zip(pair.names, pair.src_xy.tolist())})
+        bucket.members.append(i)
+    return [(src, b) for src, bs in by_source.items() for b in bs]
+
+
+def _inside(points: dict[str, tuple[float, float]], size: tuple[int, int]) -> dict[str, tuple[float, float]]:
+    """Queries clamped into the image (a few dataset points sit on or past the border)."""
+    w, h = size
+    return {n: (min(max(x, 0.0), w - 1e-3), min(max(y, 0.0), h - 1e-3)) for n, (x, y) in points.items()}
+
+
+def _pick(prediction: Prediction, names: Sequence[str]) -> np.ndarray:
+    index = {n: i for i, n in enumerate(prediction.names)}
+    out = np.full((len(names), 2), np.nan)
+    for k, n in enumerate(names):
+        if n in index:
+            out[k] = prediction.xy[index[n]]
+    return out
+
+
+def evaluate(
+    dataset: EvalDataset,
+    matcher: Matcher,
+    options: EvalOptions = EvalOptions(),
+    *,
+    model: str | None = None,
+    preset: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: StopFn | None = None,
+) -> EvalResult:
+    threshold = options.threshold or dataset.default_threshold
+    if threshold not in dataset.thresholds:
+        raise UserInputError(
+            f"threshold {threshold!r} is not available for {dataset.name}; choose one of {', '.join(dataset.thresholds)}"
+        )
+    pairs = select_pairs(dataset.pairs, options.limit)
+    grouping = options.grouping
+    if grouping == "auto":
+        grouping = "exact" if matcher.method in _EXACT_METHODS else "union"
+
+    predicted: list[np.ndarray | None] = [None] * len(pairs)
+    trg_sizes: list[tuple[int, int] | None] = [None] * len(pairs)
+    done = sum(1 for p in pairs if p.num_points == 0)
+    started = time.perf_counter()
+    if progress is not None:
+        progress(done, len(pairs))
+    for src_path, bucket in _buckets(pairs):
+        check_stop(should_stop)
+        src_image = load_rgb(src_path)
+        src_size = _check_size(src_path, src_image, pairs[bucket.members[0]].src_size)
+        state = matcher.prepare_reference(src_image, _inside(bucket.points, src_size), should_stop=should_stop)
+        del src_image
+        if grouping == "union":
+            groups = [(tuple(state.names), bucket.members)]
+        else:
+            by_names: dict[tuple[str, ...], list[int]] = {}
+            for i in bucket.members:
+                by_names.setdefault(tuple(pairs[i].names), []).append(i)
+            groups = list(by_names.items())
+        for names, members in groups:
+            ref = state if names == tuple(state.names) else state.subset(names)
+            for start in range(0, len(members), options.batch_size):
+                check_stop(should_stop)
+                chunk = members[start:start + options.batch_size]
+                images = []
+                for i in chunk:
+                    image = load_rgb(pairs[i].trg_path)
+                    trg_sizes[i] = _check_size(pairs[i].trg_path, image, pairs[i].trg_size)
+                    images.append(image)
+                outputs = matcher.predict([ref], images, should_stop=should_stop)
+                if len(outputs) != len(chunk):
+                    raise RuntimeError(f"{matcher.method} returned {len(outputs)} predictions for {len(chunk)} images")
+                for i, out in zip(chunk, outputs):
+                    predicted[i] = _pick(out, pairs[i].names)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, len(pairs))
+    seconds = time.perf_counter() - started
+
+    results = []
+    for i, pair in enumerate(pairs):
+        pred = predicted[i] if predicted[i] is not None else np.zeros((0, 2))
+        t = pck_threshold(pair, threshold, trg_sizes[i]) if pair.num_points else 0.0
+        results.append(PairResult(pair, pred, score_pair(pair.pair_id, pair.category, pred, pair.trg_xy, t)))
+    scores = [r.score for r in results]
+    notes = list(dataset.notes)
+    if options.limit is not None and options.limit < len(dataset.pairs):
+        notes.append(f"--limit {options.limit}: first pairs of a round-robin over categories, not the whole split")
+    return EvalResult(
+        dataset=dataset.name,
+        split=dataset.split,
+        method=matcher.method,
+        model=model,
+        preset=preset,
+        device=str(matcher.device),
+        threshold=threshold,
+        alphas=options.alphas,
+        protocol=dataset.protocol.format(threshold=threshold),
+        seconds=seconds,
+        pair_results=results,
+        overall=summarize(scores, options.alphas),
+        categories=per_category(scores, options.alphas),
+        limit=options.limit,
+        notes=notes,
+    )
+
+
+def run(
+    dataset: EvalDataset,
+    method: str,
+    *,
+    model: str | None = None,
+    preset: str = "fast",
+    device: str = "auto",
+    dtype: str = "auto",
+    options: EvalOptions = EvalOptions(),
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: StopFn | None = None,
+    **overrides: Any,
+) -> EvalResult:
+    """Build the engine through the registry, evaluate, and free it."""
+    from labeler.correspondence import registry
+
+    if model is None:
+        model = registry.default_model(method)
+    loaded = time.perf_counter()
+    matcher = registry.create_matcher(method, model=model, preset=preset, device=device, dtype=dtype, **overrides)
+    load_seconds = time.perf_counter() - loaded
+    try:
+        result = evaluate(dataset, matcher, options, model=model, preset=preset, progress=progress,
+                          should_stop=should_stop)
+    finally:
+        matcher.close()
+    result.notes.append(f"engine built in {load_seconds:.1f} s (not counted in 'seconds')")
+    return result
