@@ -132,3 +132,16 @@ def make_project(folder: Path, *, broken: bool = False, name: str = "test.labele
     probed, _ = probe_files([(f, relative_to_root(f, sample.root) or f.name) for f in files], progress=False)
     project = Project.create(folder / name, sample.root, KEYPOINTS, SKELETON, FLIP_PAIRS, images=probed)
     return project, sample
+
+
+def copy_project(template: Path, folder: Path, *, name: str = "test.labeler"):  # noqa: ANN201 - Project
+    """Copy a closed project made by :func:`make_project` (file and images) and open the copy.
+
+    Much faster than building one per test; the copy finds its images through the relative root.
+    """
+    import shutil
+
+    from labeler.store.project import Project
+
+    shutil.copytree(template, folder, dirs_exist_ok=True)
+    return Project.open(Path(folder) / name)

@@ -161,8 +161,8 @@ def test_moving_project_with_images_keeps_working(made, tmp_path):
         assert again.check_missing() == []
 
 
-def test_moving_only_the_project_file_uses_the_absolute_root(made, tmp_path):
-    project, sample = made
+def test_moving_only_the_project_file_uses_the_absolute_root(made_here, tmp_path):
+    project, sample = made_here
     project.close()
     other = tmp_path / "deep" / "er"
     other.mkdir(parents=True)
@@ -171,8 +171,8 @@ def test_moving_only_the_project_file_uses_the_absolute_root(made, tmp_path):
         assert again.images_root == sample.root
 
 
-def test_missing_images_root_does_not_crash(made, tmp_path):
-    project, sample = made
+def test_missing_images_root_does_not_crash(made_here, tmp_path):
+    project, sample = made_here
     project.close()
     shutil.rmtree(sample.root)
     with Project.open(project.path) as again:
