@@ -1,0 +1,83 @@
+"""`labeler export` and `labeler import`."""
+
+from __future__ import annotations
+
+import json
+
+from pycocotools.coco import COCO
+
+from labeler.store import Project
+
+
+def test_export_import_round_trip(cli, project, images, tmp_path):
+    cli("label", project, "plain/a.jpg", "nose=10,20", "left_eye=1,2,occluded", "right_eye=absent")
+    with Project.open(project) as p:
+        b = p.image_by_path("plain/b.png").id
+        p.write_predictions([(b, {"nose": (3, 4, 0.25)})], method="dift", model="m")
+    out = tmp_path / "labels.json"
+    r = cli("export", project, "--coco", out)
+    assert r.code == 0 and "1 images, 2 points with a position, 1 absent" in r.out
+    coco = COCO(str(out))
+    assert len(coco.getAnnIds()) == 1
+    r = cli("export", project, "--coco", out, "--predicted", "--category", "bird")
+    assert r.code == 0 and "1 predicted" in r.out
+    data = json.loads(out.read_text())
+    assert data["categories"][0]["name"] == "bird"
+    assert all("keypoint_scores" in a for a in data["annotations"])
+
+    fresh = tmp_path / "fresh.labeler"
+    assert cli("init", fresh, "--images", images.root).code == 0  # no keypoints: the import brings them
+    r = cli("import", fresh, "--coco", out)
+    assert r.code == 0, r.err
+    assert "schema was taken from the file" in r.out
+    again = tmp_path / "again.json"
+    assert cli("export", fresh, "--coco", again, "--predicted", "--category", "bird").code == 0
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_import_conflicts_need_a_choice(cli, project, tmp_path):
+    cli("label", project, "plain/a.jpg", "nose=10,20")
+    out = tmp_path / "l.json"
+    cli("export", project, "--coco", out)
+    cli("label", project, "plain/a.jpg", "nose=11,20")
+    r = cli("import", project, "--coco", out)
+    assert r.code == 2 and "--on-conflict keep" in r.err and "plain/a.jpg nose" in r.err
+    r = cli("import", project, "--coco", out, "--on-conflict", "replace")
+    assert r.code == 0 and "the project's were replaced" in r.out
+    with Project.open(project) as p:
+        assert p.points(p.image_by_path("plain/a.jpg").id)["nose"].x == 10
+
+
+def test_import_reports_images_it_could_not_find(cli, project, tmp_path):
+    cli("label", project, "plain/a.jpg", "nose=10,20")
+    out = tmp_path / "l.json"
+    cli("export", project, "--coco", out)
+    data = json.loads(out.read_text())
+    data["images"][0]["file_name"] = "gone/away.jpg"
+    out.write_text(json.dumps(data))
+    r = cli("import", project, "--coco", out)
+    assert r.code == 0
+    assert "1 points of 1 images were NOT imported" in r.err and "gone/away.jpg" in r.err
+
+
+def test_import_bad_files(cli, project, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    r = cli("import", project, "--coco", bad)
+    assert r.code == 2 and "not valid JSON" in r.err
+    cli("label", project, "plain/a.jpg", "nose=10,20")
+    out = tmp_path / "l.json"
+    cli("export", project, "--coco", out)
+    data = json.loads(out.read_text())
+    data["images"][0]["file_name"] = "../../etc/passwd"
+    out.write_text(json.dumps(data))
+    r = cli("import", project, "--coco", out)
+    assert r.code == 2 and "outside the images root" in r.err
+    data["images"][0]["file_name"] = "plain/a.jpg"
+    data["categories"][0]["keypoints"][0] = "beak"
+    out.write_text(json.dumps(data))
+    r = cli("import", project, "--coco", out)
+    assert r.code == 2 and "do not match the project's" in r.err
+    assert cli("import", project, "--coco", tmp_path / "missing.json").code == 2
+    r = cli("export", project, "--coco", tmp_path / "no such dir" / "x.json")
+    assert r.code == 2 and "does not exist" in r.err

@@ -1,0 +1,110 @@
+"""`labeler init` and `labeler add-images`."""
+
+from __future__ import annotations
+
+import pytest
+
+from labeler.store import Project
+from labeler.store.testing import write_image
+
+
+def test_init_registers_readable_images_and_lists_the_rest(cli, images, tmp_path):
+    path = tmp_path / "p.labeler"
+    r = cli("init", path, "--images", images.root, "--keypoints", "a,b", "--skeleton", "a-b", "--flip", "a:b")
+    assert r.code == 0
+    assert f"images: {len(images.good)}" in r.out
+    assert "skipped 3 file(s)" in r.err
+    for rel in images.broken:
+        assert rel in r.err
+    assert "damaged or truncated" in r.err and "empty" in r.err and "not an image" in r.err
+    with Project.open(path) as p:
+        assert p.image_count() == len(images.good)
+        assert p.schema().skeleton == (("a", "b"),) and p.schema().flip_pairs == (("a", "b"),)
+        rot = p.image_by_path("exif/rot8.jpeg")
+        assert (rot.width, rot.height) == (40, 60)
+
+
+def test_init_never_clobbers(cli, project, images):
+    before = project.read_bytes()
+    r = cli("init", project, "--images", images.root, "--keypoints", "x")
+    assert r.code == 2 and "already exists" in r.err and "--force" in r.err
+    assert project.read_bytes() == before
+    r = cli("init", project, "--images", images.root, "--keypoints", "x", "--force")
+    assert r.code == 0
+    with Project.open(project) as p:
+        assert p.schema().keypoints == ("x",)
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", "does not exist"),
+        ("empty", "no images found"),
+        ("only-broken", "none of the 3 image files"),
+        ("a-file", "is not a folder"),
+    ],
+)
+def test_init_writes_nothing_without_readable_images(cli, tmp_path, setup, message):
+    folder = tmp_path / "imgs"
+    if setup == "empty":
+        (folder / "sub").mkdir(parents=True)
+        (folder / "notes.txt").write_text("x")
+    elif setup == "only-broken":
+        for kind in ("truncated", "empty", "text"):
+            write_image(folder / f"{kind}.jpg", kind, (64, 48))
+    elif setup == "a-file":
+        folder.write_text("x")
+    r = cli("init", tmp_path / "p.labeler", "--images", folder, "--keypoints", "a")
+    assert r.code == 2 and message in r.err
+    assert r.err.startswith("error: ")
+    assert not (tmp_path / "p.labeler").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".p.labeler")]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--keypoints", "a,a"], "listed twice"),
+        (["--keypoints", "a,,b"], "empty item"),
+        (["--keypoints", "a,b", "--skeleton", "a-c"], "NAME-NAME"),
+        (["--keypoints", "a,b", "--skeleton", "a"], "NAME-NAME"),
+        (["--keypoints", "a,b", "--flip", "a-b"], "LEFT:RIGHT"),
+        (["--keypoints", "a,b", "--flip", "a:c"], "unknown keypoint 'c'"),
+        (["--keypoints", "a,b,c", "--flip", "a:b", "--flip", "b:c"], "more than one flip pair"),
+    ],
+)
+def test_init_refuses_bad_schemas(cli, images, tmp_path, args, message):
+    r = cli("init", tmp_path / "p.labeler", "--images", images.root, *args)
+    assert r.code == 2 and message in r.err
+    assert not (tmp_path / "p.labeler").exists()
+
+
+def test_keypoint_names_may_contain_dashes(cli, images, tmp_path):
+    path = tmp_path / "p.labeler"
+    r = cli("init", path, "--images", images.root, "--keypoints", "left-eye,right-eye,nose",
+            "--skeleton", "left-eye-nose,nose-right-eye", "--flip", "left-eye:right-eye")
+    assert r.code == 0, r.err
+    with Project.open(path) as p:
+        assert p.schema().skeleton == (("left-eye", "nose"), ("nose", "right-eye"))
+
+
+def test_add_images_is_idempotent(cli, project, images):
+    r = cli("add-images", project, images.root)
+    assert r.code == 0 and f"added 0 image(s); {len(images.good)} already" in r.out
+    write_image(images.root / "new dir ü" / "n.png", "rgb", (20, 10))
+    r = cli("add-images", project, images.root / "new dir ü")
+    assert r.code == 0 and "added 1 image(s)" in r.out
+    r = cli("add-images", project)  # the whole root
+    assert r.code == 0 and "added 0 image(s)" in r.out
+    with Project.open(project) as p:
+        assert p.image_count() == len(images.good) + 1
+
+
+def test_add_images_bad_folders(cli, project, images, tmp_path):
+    assert "does not exist" in cli("add-images", project, images.root / "nope").err
+    (images.root / "empty").mkdir()
+    r = cli("add-images", project, images.root / "empty")
+    assert r.code == 2 and "no images found" in r.err
+    write_image(tmp_path / "outside" / "o.png", "rgb", (8, 8))
+    r = cli("add-images", project, tmp_path / "outside")
+    assert r.code == 2 and "not inside the project's images root" in r.err

@@ -1,0 +1,70 @@
+"""`labeler label` and `labeler status`."""
+
+from __future__ import annotations
+
+import pytest
+
+from labeler.store import Project
+
+UNICODE = "Ünïcødé folder with spaces/猫 the cat.jpg"
+
+
+def _points(project, rel):
+    with Project.open(project) as p:
+        return p.points(p.image_by_path(rel).id)
+
+
+def test_label_sets_confirmed_points(cli, project):
+    r = cli("label", project, "plain/a.jpg", "nose=10.5,20", "left_eye=1,2,occluded", "right_eye=absent", "tail=64,48")
+    assert r.code == 0, r.err
+    assert "nose: 10.5,20 [manual]" in r.out and "right_eye: absent" in r.out and "reviewed" in r.out
+    pts = _points(project, "plain/a.jpg")
+    assert (pts["nose"].x, pts["nose"].y, pts["nose"].visibility) == (10.5, 20, 2)
+    assert pts["left_eye"].visibility == 1 and pts["right_eye"].visibility == 0
+    r = cli("label", project, "plain/a.jpg", "nose=occluded")
+    assert r.code == 0 and _points(project, "plain/a.jpg")["nose"].visibility == 1
+
+
+def test_label_unicode_and_rotated_images(cli, project):
+    assert cli("label", project, UNICODE, "nose=47.5,35.5").code == 0
+    assert _points(project, UNICODE)["nose"].x == 47.5
+    assert cli("label", project, "exif/rot6.jpg", "tail=39,59").code == 0  # displayed 40 x 60
+    r = cli("label", project, "exif/rot6.jpg", "tail=59,39")
+    assert r.code == 2 and "outside the image" in r.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["plain/a.jpg", "nose=1,2", "tail=65,1"], "outside the image (x must be within 0..64"),
+        (["plain/a.jpg", "nose=1,2", "ear=1,1"], "unknown keypoint 'ear'; the schema has: nose, left_eye, right_eye, tail"),
+        (["plain/a.jpg", "nose=1,2", "tail=occluded"], "no position yet"),
+        (["plain/a.jpg", "nose=1"], "expected name=x,y"),
+        (["plain/a.jpg", "nose"], "expected name=x,y"),
+        (["plain/a.jpg", "nose=a,b"], "must be numbers"),
+        (["plain/a.jpg", "nose=1,2", "nose=3,4"], "given twice"),
+        (["plain/a.jpg", "nose=-1,2"], "outside the image"),
+        (["a.jpg", "nose=1,2"], "did you mean plain/a.jpg"),
+        (["../my images ü/plain/a.jpg", "nose=1,2"], "no image"),
+    ],
+)
+def test_label_bad_input_writes_nothing(cli, project, args, message):
+    r = cli("label", project, *args)
+    assert r.code == 2
+    assert message in r.err
+    with Project.open(project) as p:
+        assert p.counts().points == 0
+
+
+def test_status_counts(cli, project, images):
+    cli("label", project, "plain/a.jpg", "nose=1,2", "tail=absent")
+    with Project.open(project) as p:
+        b = p.image_by_path("plain/b.png").id
+        p.write_predictions([(b, {"nose": (1, 1, 0.5)})], method="dift", model="m")
+    r = cli("status", project)
+    assert r.code == 0
+    n = len(images.good)
+    assert f"images: {n} (unlabeled {n - 2}, partial 1, predicted 1, reviewed 0; missing files 0)" in r.out
+    assert "points: 3 (manual 2, predicted 1, accepted 0, corrected 0; visible 2, occluded 0, absent 1)" in r.out
+    assert "keypoints (4): nose, left_eye, right_eye, tail" in r.out
+    assert "flip pairs: left_eye:right_eye" in r.out
