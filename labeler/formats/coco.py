@@ -184,7 +184,7 @@ def export_coco(project: Project, out: str | os.PathLike[str], *, predicted: boo
         images=len(data["images"]),
         annotations=len(data["annotations"]),
         visible_or_occluded=sum(1 for v in vis if v > 0),
-        absent=sum(1 for s, v in zip(statuses, vis) if v == 0 and s in CONFIRMED_STATUSES),
+        absent=sum(1 for s, v in zip(statuses, vis, strict=True) if v == 0 and s in CONFIRMED_STATUSES),
         predicted=sum(1 for s in statuses if s == PREDICTED),
     )
 

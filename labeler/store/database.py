@@ -19,12 +19,20 @@ from sqlalchemy.pool import QueuePool
 from labeler.errors import ProjectError
 
 BUSY_TIMEOUT_S = 30.0
+#: RETURNING (3.35) and json_each (built in since 3.38, in JSON1 builds before) are used.
+MIN_SQLITE = (3, 35, 0)
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def sqlite_uri(path: Path, *, create: bool) -> str:
     """A ``file:`` URI (spaces, unicode, ``?`` and ``#`` escaped) that never creates by accident."""
     return f"{path.absolute().as_uri()}?mode={'rwc' if create else 'rw'}"
+
+
+def check_sqlite_version() -> None:
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        need = ".".join(map(str, MIN_SQLITE))
+        raise ProjectError(f"labeler needs SQLite {need} or newer; this Python has {sqlite3.sqlite_version}")
 
 
 def connect_raw(path: Path, *, create: bool = False) -> sqlite3.Connection:
@@ -40,6 +48,7 @@ def connect_raw(path: Path, *, create: bool = False) -> sqlite3.Connection:
 
 def check_is_sqlite(path: Path) -> None:
     """Refuse anything that is not an SQLite file before SQLite gets to see it."""
+    check_sqlite_version()
     if not path.exists():
         raise ProjectError(f"{path}: no such project file (create one with `labeler init`)")
     if path.is_dir():

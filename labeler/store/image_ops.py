@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import fields
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from pathlib import Path
 
 from sqlalchemy import Select, bindparam, delete, func, or_, select, update

@@ -9,7 +9,17 @@ from typing import Any, Literal
 from sqlalchemy import select
 
 from labeler.errors import UserInputError
-from labeler.store.core import ProjectCore, check_xy, in_ids, in_values, keypoint_ids, now, point_record, recompute_review, unknown_keypoint
+from labeler.store.core import (
+    ProjectCore,
+    check_xy,
+    in_ids,
+    in_values,
+    keypoint_ids,
+    now,
+    point_record,
+    recompute_review,
+    unknown_keypoint,
+)
 from labeler.store.image_ops import insert_probed
 from labeler.store.models import ImageRow, KeypointRow, PointRow
 from labeler.store.point_ops import upsert_rows

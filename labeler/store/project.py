@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from labeler import __version__
 from labeler.errors import ProjectError, UserInputError
 from labeler.store.cache_ops import CacheOps
-from labeler.store.database import ChangePoller, Sessions, check_is_sqlite, connect_raw, make_engine
+from labeler.store.database import ChangePoller, Sessions, check_is_sqlite, check_sqlite_version, connect_raw, make_engine
 from labeler.store.image_ops import ImageOps, insert_probed
 from labeler.store.merge_ops import MergeOps
 from labeler.store.migrations import APPLICATION_ID, FORMAT_MARKER, SCHEMA_VERSION, migrate
@@ -110,6 +110,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
         Refuses an existing file unless ``force``. ``images`` (from
         :func:`labeler.store.scanning.probe_files`) are registered in the same step.
         """
+        check_sqlite_version()
         target = absolute(path)
         root = absolute(images_root)
         check_folder(root)

@@ -31,14 +31,15 @@ def escapes(rel: str) -> bool:
 
 def relative_to_root(path: str | os.PathLike[str], root: Path) -> str | None:
     """``path`` as a POSIX path under ``root``, or None when it lies outside."""
-    full = absolute(path)
-    try:
-        rel = os.path.relpath(full, absolute(root))
-    except ValueError:  # another drive on Windows
-        return None
-    if rel == "." or escapes(rel):
-        return None
-    return PurePosixPath(Path(rel).as_posix()).as_posix()
+    for full, base in ((absolute(path), absolute(root)), (Path(os.path.realpath(path)), Path(os.path.realpath(root)))):
+        # the second try sees through symlinks (e.g. /tmp and /private/tmp on macOS)
+        try:
+            rel = os.path.relpath(full, base)
+        except ValueError:  # another drive on Windows
+            continue
+        if rel != "." and not escapes(rel):
+            return PurePosixPath(Path(rel).as_posix()).as_posix()
+    return None
 
 
 def normalise_rel(rel: str) -> str:

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from labeler.errors import UserInputError
+from labeler.imaging import ImageInfo
 from labeler.store import PREDICTED, REVIEWED, UNLABELED, Project
 from labeler.store.scanning import ProbedImage
-from labeler.imaging import ImageInfo
 from labeler.store.testing import make_image_folder, write_image
 
 

@@ -8,8 +8,7 @@ import sqlite3
 import pytest
 
 from labeler.errors import ProjectError, UserInputError
-from labeler.store import SCHEMA_VERSION, Project
-from labeler.store import migrations
+from labeler.store import SCHEMA_VERSION, Project, migrations
 from labeler.store.testing import make_image_folder
 
 
@@ -196,3 +195,25 @@ def test_unicode_and_spaces_in_project_path(tmp_path):
         assert p.image_count() == len(sample.good)
     with Project.open(folder / "my project?#.labeler") as p:
         assert p.image_count() == len(sample.good)
+
+
+def test_too_old_sqlite_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr("labeler.store.database.sqlite3.sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr("labeler.store.database.sqlite3.sqlite_version", "3.31.1")
+    (tmp_path / "i").mkdir()
+    with pytest.raises(ProjectError, match=r"needs SQLite 3.35.0 or newer; this Python has 3.31.1"):
+        Project.create(tmp_path / "p.labeler", tmp_path / "i", ["a"])
+    with pytest.raises(ProjectError, match="needs SQLite"):
+        Project.open(tmp_path / "p.labeler")
+
+
+def test_symlinked_root_paths_are_recognised(tmp_path):
+    from labeler.store import relative_to_root
+
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real)
+    assert relative_to_root(tmp_path / "link" / "sub" / "a.jpg", real) == "sub/a.jpg"
+    assert relative_to_root(real / "sub" / "a.jpg", tmp_path / "link") == "sub/a.jpg"
+    assert relative_to_root(tmp_path / "other.jpg", real) is None
+    assert relative_to_root(real, real) is None
