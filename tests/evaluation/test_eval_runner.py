@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from labeler.errors import Cancelled, FormatError, UserInputError
@@ -190,3 +191,52 @@ def test_error_free_engine_lands_exactly_on_the_truth(name, spair_fixture, pf_wi
     distances = [d for pr in r.pair_results for d in pr.score.distances]
     assert len(distances) == r.overall.points > 0
     assert max(distances) == 0.0
+
+
+@pytest.mark.slow
+def test_real_dift_engine_runs_through_the_runner(spair_fixture, tiny_model_dir):
+    """The DIFT engine (tiny random weights: bookkeeping, not accuracy) behind the same runner."""
+    from labeler.correspondence.registry import create_matcher
+
+    ds = load_dataset("spair", spair_fixture.root, "test")
+    matcher = create_matcher("dift", model="tiny-random", preset="fast", device="cpu", resolution=256,
+                             ensemble=2, match_side=256)
+    try:
+        union = evaluate(ds, matcher, EvalOptions(grouping="union"), model="tiny-random", preset="fast")
+        exact = evaluate(ds, matcher, EvalOptions(grouping="exact", batch_size=1))
+    finally:
+        matcher.close()
+    assert union.method == "dift" and (union.overall.pairs, union.overall.points) == (4, 7)
+    for pr in union.pair_results:
+        w, h = pr.pair.trg_size
+        assert pr.predicted.shape == (pr.pair.num_points, 2)
+        assert np.all((pr.predicted >= 0) & (pr.predicted <= [w, h]))
+    assert all(0.0 <= v <= 100.0 for v in union.overall.per_point.values())
+    # a keypoint's prediction does not depend on which other keypoints or images share the batch
+    for a, b in zip(union.pair_results, exact.pair_results):
+        np.testing.assert_allclose(a.predicted, b.predicted, atol=1e-3)
+
+
+@pytest.mark.parametrize(("name", "extra", "per_image_05"), [
+    ("pf-willow", [], 100 * 7 / 10),  # ids 0, 4-9 within 4.5 px; T = 90
+    ("cub", ["--cub-classes", "2", "--plot", "PLOT"], 100 * (2 / 3) / 3),
+])
+def test_command_line_on_the_other_layouts(name, extra, per_image_05, pf_willow_fixture, cub_fixture, tmp_path,
+                                           monkeypatch, capsys):
+    from labeler.cli import main
+    from labeler.correspondence import registry
+
+    fixture = {"pf-willow": pf_willow_fixture, "cub": cub_fixture}[name]
+    errors = {"pf-willow": {"1": (3.0, 4.0), "2": (6.0, -8.0), "3": (-30.0, 40.0)},
+              "cub": {"1": (3.0, 4.0), "2": (6.0, -8.0), "3": (-30.0, 40.0)}}[name]
+    monkeypatch.setattr(registry, "create_matcher", lambda method, **kw: fixture.oracle(errors))
+    monkeypatch.setattr(registry, "default_model", lambda method: None)
+    out = tmp_path / "r.json"
+    plot = tmp_path / "p.png"
+    argv = ["eval", "--dataset", name, "--root", str(fixture.root), "--method", "classical", "--quiet",
+            "--json", str(out)] + [str(plot) if a == "PLOT" else a for a in extra]
+    assert main(argv) == 0, capsys.readouterr().err
+    data = json.loads(out.read_text())
+    assert data["dataset"] == name and data["per_image"]["0.05"] == pytest.approx(per_image_05)
+    assert data["threshold"] == {"pf-willow": "bbox-kps", "cub": "bbox"}[name]
+    assert plot.is_file() == ("--plot" in extra)
