@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from labeler.errors import UserInputError
-from labeler.store import SkippedFile
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only when a command runs
+    from labeler.store import SkippedFile
 
 
 def eprint(*lines: str) -> None:
