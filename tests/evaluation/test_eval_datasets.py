@@ -112,3 +112,13 @@ def test_fixture_images_are_the_named_warps(spair_fixture, photos):
     b = load_rgb(spair_fixture.root / "JPEGImages" / "cat" / "cat_b.jpg").astype(int)
     assert SPAIR_IMAGES["cat_b"][2].kind == "flip"
     assert np.abs(a[:, ::-1] - b).mean() < 3.0 < np.abs(a - b).mean()
+
+
+def test_pf_willow_cnngeometric_file_name_and_folder(pf_willow_fixture):
+    """Rocco et al.'s download names the list test_pairs_pf.csv and the folder PF-dataset."""
+    root = pf_willow_fixture.root
+    (root / "test_pairs.csv").rename(root / "test_pairs_pf.csv")
+    renamed = root.parent / "PF-dataset"
+    root.rename(renamed)
+    ds = load_dataset("pf-willow", renamed.parent)
+    assert len(ds.pairs) == 3 and ds.pairs[0].src_path == renamed / "car(G)" / "img_000a.png"

@@ -1,6 +1,7 @@
 """PF-Willow (Ham et al., Proposal Flow) through the test_pairs.csv of Rocco et al.
 
-Layout: ``ROOT/test_pairs.csv`` beside the category folders (``car(G)/``, ``duck(S)/``, ...).
+Layout: ``ROOT/test_pairs.csv`` beside the category folders (``car(G)/``, ``duck(S)/``, ...);
+the same list is distributed as ``test_pairs_pf.csv`` (cnngeometric), also accepted.
 Each CSV row is ``imageA, imageB`` followed by 10 source x, 10 source y, 10 target x, 10
 target y. Image paths carry a leading folder (``PF-dataset/car(G)/Cars_006a.png``) that the
 public loaders drop; so do we (and fall back to the path as written). Category = the folder
@@ -24,7 +25,7 @@ from pathlib import Path
 from labeler.errors import FormatError, UserInputError
 from labeler.evaluation.pairs import EvalDataset, EvalPair
 
-PAIRS_FILE = "test_pairs.csv"
+PAIRS_FILES = ("test_pairs.csv", "test_pairs_pf.csv")
 NUM_POINTS = 10
 PIXEL_CENTRE = 0.5
 
@@ -35,25 +36,27 @@ PROTOCOL = (
 )
 
 
-def find_root(root: Path) -> Path:
+def find_pairs_file(root: Path) -> Path:
+    """The pair list under ``root`` or its usual sub-folder."""
     root = Path(root)
-    for candidate in (root, root / "PF-WILLOW", root / "PF-Willow", root / "pf-willow"):
-        if (candidate / PAIRS_FILE).is_file():
-            return candidate
+    for candidate in (root, root / "PF-WILLOW", root / "PF-Willow", root / "pf-willow", root / "PF-dataset"):
+        for name in PAIRS_FILES:
+            if (candidate / name).is_file():
+                return candidate / name
     raise UserInputError(
-        f"{root}: no {PAIRS_FILE} here. Point --root at the PF-WILLOW folder holding {PAIRS_FILE} "
-        "and the category folders (car(G)/, duck(S)/, ...)."
+        f"{root}: no {' or '.join(PAIRS_FILES)} here. Point --root at the PF-Willow folder holding "
+        "the pair list and the category folders (car(G)/, duck(S)/, ...)."
     )
 
 
-def _resolve_image(root: Path, written: str) -> Path:
+def _resolve_image(root: Path, written: str, listing: Path) -> Path:
     parts = Path(written.replace("\\", "/")).parts
     candidates = [root.joinpath(*parts[1:])] if len(parts) > 1 else []
     candidates += [root / written, root.parent / written]
     for c in candidates:
         if c.is_file():
             return c
-    raise FormatError(f"{root / PAIRS_FILE}: image {written!r} not found (looked for {candidates[0]})")
+    raise FormatError(f"{listing}: image {written!r} not found (looked for {candidates[0]})")
 
 
 def _is_number(text: str) -> bool:
@@ -67,8 +70,8 @@ def _is_number(text: str) -> bool:
 def load(root: Path, split: str = "test") -> EvalDataset:
     if split != "test":
         raise UserInputError("PF-Willow has only a test split (--split test)")
-    root = find_root(Path(root))
-    path = root / PAIRS_FILE
+    path = find_pairs_file(Path(root))
+    root = path.parent
     with open(path, newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
     if rows and not _is_number(rows[0][2] if len(rows[0]) > 2 else ""):
@@ -90,8 +93,8 @@ def load(root: Path, split: str = "test") -> EvalDataset:
             EvalPair(
                 pair_id=f"{line - 1:04d}",
                 category=category,
-                src_path=_resolve_image(root, row[0]),
-                trg_path=_resolve_image(root, row[1]),
+                src_path=_resolve_image(root, row[0], path),
+                trg_path=_resolve_image(root, row[1], path),
                 names=[str(k) for k in keep],
                 src_xy=[(xa[k] + PIXEL_CENTRE, ya[k] + PIXEL_CENTRE) for k in keep],
                 trg_xy=[(xb[k] + PIXEL_CENTRE, yb[k] + PIXEL_CENTRE) for k in keep],
