@@ -44,6 +44,8 @@ LAYOUTS = ("large", "small")
 PIXEL_CENTRE = 0.5
 #: Written at the export root: keypoint names per category and where every image came from.
 EXPORT_META = "labeler_export.json"
+#: Above this many candidate image pairs, pairs are sampled (``max_pairs`` required), not listed.
+ENUMERATE_LIMIT = 500_000
 #: Share of each split listed in Layout/small (the official small layout holds about a fifth).
 SMALL_LAYOUT_SHARE = 0.2
 
@@ -254,7 +256,7 @@ class SPairExportSummary:
     root: Path
     images: dict[str, int]  # split -> number of images
     pairs: dict[str, int]  # split -> number of pairs written
-    pairs_available: int  # before --max-pairs
+    pairs_available: int | None  # before --max-pairs; None when sampled without counting
     skipped_images: list[str]  # relative paths without any visible keypoint
     image_names: dict[str, str]  # relative path -> "category/name.jpg"
     warnings: list[str] = field(default_factory=list)
@@ -384,36 +386,103 @@ def _assign_splits(entries: list[_Entry], cfg: SPairExportConfig) -> None:
             e.split = "trn" if i < n_trn else "val" if i < n_trn + n_val else "test"
 
 
-def _make_pairs(entries: list[_Entry], order: Mapping[str, Sequence[str]]) -> dict[str, list[tuple[_Entry, _Entry, list[str]]]]:
-    pairs: dict[str, list[tuple[_Entry, _Entry, list[str]]]] = {s: [] for s in SPLITS}
+_Pair = tuple["_Entry", "_Entry", list[str]]
+
+
+def _groups(entries: list[_Entry]) -> list[tuple[str, str, list[_Entry]]]:
+    """(split, category, images sorted by name), in split then category order."""
     groups: dict[tuple[str, str], list[_Entry]] = {}
     for e in entries:
         groups.setdefault((e.split, e.image.category), []).append(e)
-    for (split, cat) in sorted(groups, key=lambda k: (SPLITS.index(k[0]), k[1])):
-        group = sorted(groups[(split, cat)], key=lambda e: e.name)
-        schema = list(order[cat])
+    return [(split, cat, sorted(groups[(split, cat)], key=lambda e: e.name))
+            for split, cat in sorted(groups, key=lambda k: (SPLITS.index(k[0]), k[1]))]
+
+
+def _common(src: _Entry, trg: _Entry, schema: Sequence[str]) -> list[str]:
+    return [k for k in schema if k in src.kps and k in trg.kps]
+
+
+def _shares(total: int, weights: Sequence[int]) -> list[int]:
+    """``total`` split in proportion to ``weights`` (largest remainders get the leftovers)."""
+    whole = sum(weights)
+    if whole == 0:
+        return [0] * len(weights)
+    exact = [total * w / whole for w in weights]
+    shares = [int(math.floor(x)) for x in exact]
+    for i in sorted(range(len(weights)), key=lambda i: -(exact[i] - shares[i]))[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def nth_pair(k: int, n: int) -> tuple[int, int]:
+    """The ``k``-th element of ``itertools.combinations(range(n), 2)``, without listing them."""
+    lo, hi = 0, n - 1  # largest i with i*(2n - i - 1)/2 <= k
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if mid * (2 * n - mid - 1) // 2 <= k:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo, k - lo * (2 * n - lo - 1) // 2 + lo + 1
+
+
+def _sample_group(group: list[_Entry], schema: Sequence[str], quota: int, rng: random.Random) -> list[_Pair]:
+    """Up to ``quota`` pairs with a co-visible keypoint, drawn at random from all C(n, 2)."""
+    n = len(group)
+    candidates = n * (n - 1) // 2
+    seen: set[int] = set()
+    kept: list[tuple[int, _Pair]] = []
+    budget = 20 * quota + 1000  # give up on groups whose pairs rarely share a keypoint
+    while len(kept) < quota and len(seen) < candidates and budget > 0:
+        budget -= 1
+        k = rng.randrange(candidates)
+        if k in seen:
+            continue
+        seen.add(k)
+        i, j = nth_pair(k, n)
+        common = _common(group[i], group[j], schema)
+        if common:
+            kept.append((k, (group[i], group[j], common)))
+    return [p for _, p in sorted(kept, key=lambda t: t[0])]
+
+
+def _choose_pairs(
+    entries: list[_Entry], order: Mapping[str, Sequence[str]], cfg: SPairExportConfig
+) -> tuple[dict[str, list[_Pair]], int | None]:
+    """Pairs per split and how many were available (None when sampled without counting).
+
+    Up to :data:`ENUMERATE_LIMIT` candidate image pairs, every pair is listed and ``max_pairs``
+    keeps a seeded sample (proportional across splits). Beyond it (large projects: 10k images
+    of one category give 50M candidates) ``max_pairs`` is required and pairs are drawn at random
+    per split and category, proportional to their candidate counts, without listing them all.
+    """
+    groups = _groups(entries)
+    candidates = sum(len(g) * (len(g) - 1) // 2 for _, _, g in groups)
+    pairs: dict[str, list[_Pair]] = {s: [] for s in SPLITS}
+    rng = random.Random(cfg.seed)
+    if candidates > ENUMERATE_LIMIT:
+        if cfg.max_pairs is None:
+            raise UserInputError(
+                f"{len(entries)} labelled images give {candidates:,} candidate pairs; pass --max-pairs N "
+                "(for example 50000) to write a seeded sample of them"
+            )
+        quotas = _shares(cfg.max_pairs, [len(g) * (len(g) - 1) // 2 for _, _, g in groups])
+        for (split, cat, group), quota in zip(groups, quotas):
+            pairs[split].extend(_sample_group(group, order[cat], quota, rng))
+        return pairs, None
+    for split, cat, group in groups:
         for i, src in enumerate(group):
             for trg in group[i + 1:]:
-                common = [k for k in schema if k in src.kps and k in trg.kps]
+                common = _common(src, trg, order[cat])
                 if common:
                     pairs[split].append((src, trg, common))
-    return pairs
-
-
-def _cap_pairs(pairs: dict[str, list], cfg: SPairExportConfig) -> None:
-    total = sum(len(v) for v in pairs.values())
-    if cfg.max_pairs is None or total <= cfg.max_pairs:
-        return
-    rng = random.Random(cfg.seed)
-    quotas = {s: int(math.floor(cfg.max_pairs * len(pairs[s]) / total)) for s in SPLITS}
-    # hand out what flooring left over to the splits with the largest remainders
-    left = cfg.max_pairs - sum(quotas.values())
-    by_rest = sorted(SPLITS, key=lambda s: -(cfg.max_pairs * len(pairs[s]) / total - quotas[s]))
-    for s in by_rest[:left]:
-        quotas[s] += 1
-    for s in SPLITS:
-        keep = sorted(rng.sample(range(len(pairs[s])), quotas[s]))
-        pairs[s] = [pairs[s][i] for i in keep]
+    available = sum(len(v) for v in pairs.values())
+    if cfg.max_pairs is not None and available > cfg.max_pairs:
+        quotas = _shares(cfg.max_pairs, [len(pairs[s]) for s in SPLITS])
+        for s, quota in zip(SPLITS, quotas):
+            keep = sorted(rng.sample(range(len(pairs[s])), quota))
+            pairs[s] = [pairs[s][i] for i in keep]
+    return pairs, available
 
 
 def _image_json(e: _Entry, schema: Sequence[str]) -> dict[str, Any]:
@@ -510,9 +579,7 @@ def write_spair(
 
     entries, skipped = _prepare(images, config, order)
     _assign_splits(entries, config)
-    pairs = _make_pairs(entries, order)
-    available = sum(len(v) for v in pairs.values())
-    _cap_pairs(pairs, config)
+    pairs, available = _choose_pairs(entries, order, config)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

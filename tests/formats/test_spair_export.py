@@ -226,3 +226,27 @@ def test_split_ratio_parsing():
     for bad in ("0.8,0.2", "a,b,c", "-1,1,1", "0,0,0"):
         with pytest.raises(UserInputError):
             parse_split_ratio(bad)
+
+
+def test_nth_pair_matches_combinations():
+    import itertools
+
+    for n in (2, 3, 7, 50):
+        assert [spair.nth_pair(k, n) for k in range(n * (n - 1) // 2)] == list(itertools.combinations(range(n), 2))
+    assert spair.nth_pair(10**9 * (10**5 - 1) // 10**5, 10**5)[1] < 10**5  # huge n, no listing
+
+
+def test_large_projects_are_sampled_without_listing_every_pair(tmp_path, photos, monkeypatch):
+    images = _cats(tmp_path, photos, n=12)  # 66 + 3 candidate pairs, all sharing a keypoint
+    monkeypatch.setattr(spair, "ENUMERATE_LIMIT", 20)
+    with pytest.raises(UserInputError, match="69 candidate pairs; pass --max-pairs"):
+        write_spair(images, ORDER, tmp_path / "none", SPairExportConfig(split_ratio=(1, 0, 0)))
+    cfg = SPairExportConfig(split_ratio=(1, 0, 0), max_pairs=12, seed=4)
+    a = write_spair(images, ORDER, tmp_path / "a", cfg)
+    write_spair(images, ORDER, tmp_path / "b", cfg)
+    assert _tree(tmp_path / "a") == _tree(tmp_path / "b")  # seeded: same sample every time
+    assert a.pairs["trn"] == 12 and a.pairs_available is None
+    names = (tmp_path / "a" / "Layout" / "large" / "trn.txt").read_text().split()
+    cats = [n for n in names if n.endswith(":cat")]
+    assert len(cats) == 11 and len(names) - len(cats) == 1  # 12 shared 66:3 = 11.48:0.52 -> 11:1
+    assert len({n.split("-", 1)[1] for n in names}) == 12  # no pair twice
