@@ -11,9 +11,10 @@ Coordinates in these files are integer pixel indices (DIFT indexes feature maps 
 directly), i.e. the pixel whose centre is ``i + 0.5`` in the project's continuous convention
 (:mod:`labeler.correspondence.base`). :data:`PIXEL_CENTRE` converts between the two.
 
-Image names carry no ``-`` or ``:`` because loaders split the pair name on them, and end in
-``.jpg`` because loaders append that suffix. The pair file names contain ``:`` as in the official
-dataset, so an export cannot be written on Windows file systems.
+Image and category names carry no ``-`` or ``:`` (the writer replaces them with ``_``) because
+loaders split the pair name on them; images end in ``.jpg`` because loaders append that
+suffix. The pair file names contain ``:`` as in the official dataset, so an export cannot be
+written on Windows file systems.
 
 No torch and no Qt here (a test enforces it): the writer takes plain data, so any front end
 (the project store, a script) can feed it.
@@ -29,7 +30,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -299,12 +300,9 @@ def _unique_names(entries: Sequence[LabelledImage]) -> list[str]:
     return names
 
 
-def _category_dir(category: str) -> str:
-    if not category or category in (".", "..") or any(c in category for c in '/\\:-'):
-        raise UserInputError(
-            f"category {category!r} cannot be an SPair folder name (no '/', '\\', ':' or '-', not empty)"
-        )
-    return category
+def _folder_name(category: str) -> str:
+    """The category as an SPair folder name: letters, digits and '_' only ('-' and ':' split names)."""
+    return _NAME_OK.sub("_", category).strip("_") or "object"
 
 
 def _split_counts(n: int, ratio: Sequence[float]) -> tuple[int, int, int]:
@@ -339,13 +337,11 @@ def _prepare(images: Sequence[LabelledImage], cfg: SPairExportConfig, order: Map
     entries: list[_Entry] = []
     skipped: list[str] = []
     for im, name in zip(images, names):
-        _category_dir(im.category)
         schema = order[im.category]
         unknown = sorted(set(im.keypoints) - set(schema))
         if unknown:
             raise UserInputError(f"{im.relative_path}: keypoint(s) {', '.join(unknown)} are not in the keypoint order")
         kps: dict[str, tuple[float | int, float | int]] = {}
-        pts = []
         occluded = False
         for kname, (x, y, v) in im.keypoints.items():
             if int(v) == 1:
@@ -358,7 +354,6 @@ def _prepare(images: Sequence[LabelledImage], cfg: SPairExportConfig, order: Map
                     f"{im.width}x{im.height} image"
                 )
             kps[kname] = (_index(x, im.width, cfg.integer_coords), _index(y, im.height, cfg.integer_coords))
-            pts.append((x, y))
         if not kps:
             skipped.append(im.relative_path)
             continue
@@ -564,18 +559,28 @@ def write_spair(
     """
     out = Path(out_dir)
     _check_out_dir(out, config.overwrite)
-    images = list(images)
+    images = sorted(images, key=lambda im: im.relative_path)  # names do not depend on input order
+    seen_paths = {im.relative_path for im in images}
+    if len(seen_paths) != len(images):
+        dup = next(im.relative_path for i, im in enumerate(images[1:]) if im.relative_path == images[i].relative_path)
+        raise UserInputError(f"{dup}: listed twice")
     categories = sorted({im.category for im in images})
     if isinstance(keypoint_order, Mapping):
-        order = {c: list(keypoint_order[c]) for c in categories if c in keypoint_order}
-        missing = [c for c in categories if c not in order]
+        missing = [c for c in categories if c not in keypoint_order]
         if missing:
             raise UserInputError(f"no keypoint order for categor{'y' if len(missing) == 1 else 'ies'} {', '.join(missing)}")
+        given = {c: list(keypoint_order[c]) for c in categories}
     else:
-        order = {c: list(keypoint_order) for c in categories}
-    for cat, names in order.items():
+        given = {c: list(keypoint_order) for c in categories}
+    for cat, names in given.items():
         if len(set(names)) != len(names):
             raise UserInputError(f"keypoint order of {cat!r} repeats a name")
+    folder = {c: _folder_name(c) for c in categories}
+    if len(set(folder.values())) != len(folder):
+        raise UserInputError(f"categories {', '.join(categories)} give the same SPair folder names; rename one")
+    # from here on a category is its folder name
+    images = [replace(im, category=folder[im.category]) for im in images]
+    order = {folder[c]: names for c, names in given.items()}
 
     entries, skipped = _prepare(images, config, order)
     _assign_splits(entries, config)
@@ -619,7 +624,7 @@ def write_spair(
             "seed": config.seed,
             "split_ratio": list(config.split_ratio),
             "max_pairs": config.max_pairs,
-            "categories": {c: {"keypoints": order[c]} for c in sorted(order)},
+            "categories": {folder[c]: {"name": c, "keypoints": given[c]} for c in categories},
             "images": {
                 f"{e.image.category}/{e.name}.jpg": {"relative_path": e.image.relative_path, "split": e.split}
                 for e in entries

@@ -199,8 +199,11 @@ def test_refusals_leave_nothing_behind(tmp_path, photos):
         write_spair([_image(tmp_path, "b.jpg", arr, "cup", {"nose": (61.0, 5.0, 2)})], ["nose"], tmp_path / "o1")
     with pytest.raises(UserInputError, match="not in the keypoint order"):
         write_spair([_image(tmp_path, "c.jpg", arr, "cup", {"beak": (5.0, 5.0, 2)})], ["nose"], tmp_path / "o2")
-    with pytest.raises(UserInputError, match="cannot be an SPair folder name"):
-        write_spair([_image(tmp_path, "d.jpg", arr, "big-cup", {"nose": (5.0, 5.0, 2)})], ["nose"], tmp_path / "o3")
+    with pytest.raises(UserInputError, match="same SPair folder names"):
+        write_spair([_image(tmp_path, "d.jpg", arr, "big-cup", {"nose": (5.0, 5.0, 2)}),
+                     _image(tmp_path, "e.jpg", arr, "big:cup", {"nose": (5.0, 5.0, 2)})], ["nose"], tmp_path / "o3")
+    with pytest.raises(UserInputError, match="listed twice"):
+        write_spair([good, good], ["nose"], tmp_path / "o5")
     with pytest.raises(UserInputError, match="no keypoint order"):
         write_spair([good], {"dog": ["nose"]}, tmp_path / "o4")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".") or p.name.startswith("o")]
@@ -250,3 +253,15 @@ def test_large_projects_are_sampled_without_listing_every_pair(tmp_path, photos,
     cats = [n for n in names if n.endswith(":cat")]
     assert len(cats) == 11 and len(names) - len(cats) == 1  # 12 shared 66:3 = 11.48:0.52 -> 11:1
     assert len({n.split("-", 1)[1] for n in names}) == 12  # no pair twice
+
+
+def test_category_names_become_safe_folder_names(tmp_path, photos):
+    arr = photos["coffee"][:50, :60]
+    ims = [_image(tmp_path, f"{i}.jpg", arr, "birds-2024", {"nose": (5.5 + i, 5.5, 2)}) for i in range(2)]
+    write_spair(ims, ["nose"], tmp_path / "out", SPairExportConfig(split_ratio=(1, 0, 0)))
+    (pair,) = (tmp_path / "out" / "PairAnnotation" / "trn").glob("*.json")
+    assert pair.stem == "000001-0-1:birds_2024"
+    assert json.loads(pair.read_text())["category"] == "birds_2024"
+    assert (tmp_path / "out" / "JPEGImages" / "birds_2024" / "0.jpg").is_file()
+    meta = json.loads((tmp_path / "out" / spair.EXPORT_META).read_text())
+    assert meta["categories"] == {"birds_2024": {"name": "birds-2024", "keypoints": ["nose"]}}
