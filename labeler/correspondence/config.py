@@ -103,7 +103,7 @@ class ClassicalConfig:
 
     Each image becomes a grayscale working image whose long side is ``work_side`` pixels (aspect
     kept). Descriptors are computed every ``step`` working pixels with SIFT size ``size``
-    (OpenCV's keypoint diameter; the descriptor window spans about 7.5 x size pixels). The
+    (OpenCV's keypoint size: the descriptor's 4 x 4 bins span 6 x size pixels). The
     reference is described at every size in ``size * reference_scales`` so that a target whose
     content is larger or smaller (0.7x..1.4x) still finds a matching descriptor; the best of those
     scales wins per pixel.
@@ -111,7 +111,7 @@ class ClassicalConfig:
 
     work_side: int = 512
     step: int = 8
-    size: float = 8.0
+    size: float = 6.0
     reference_scales: tuple[float, ...] = (0.7071, 1.0, 1.4142)
     root_sift: bool = True
     match_side: int | None = 512
