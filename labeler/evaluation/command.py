@@ -12,10 +12,16 @@ import sys
 from pathlib import Path
 
 from labeler.errors import UserInputError
-from labeler.evaluation.pck import DEFAULT_ALPHAS, alpha_key
 from labeler.evaluation.thresholds import THRESHOLDS
 
 DATASET_CHOICES = ("spair", "pf-willow", "cub")
+# Spelled out so that building the parser imports no numpy/torch (`labeler --help` stays fast);
+# a test keeps them equal to the registry's and the metric's.
+METHOD_CHOICES = ("dift", "attention", "classical")
+PRESET_CHOICES = ("fast", "paper")
+DEFAULT_METHOD = "dift"
+DEFAULT_PRESET = "fast"
+DEFAULT_ALPHAS_TEXT = "0.05,0.1,0.15"
 
 
 def _alphas(text: str) -> tuple[float, ...]:
@@ -29,8 +35,6 @@ def _alphas(text: str) -> tuple[float, ...]:
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from labeler.correspondence.registry import DEFAULT_METHOD, DEFAULT_PRESET, METHODS, PRESETS
-
     parser.description = (
         "Measure PCK of a correspondence method on a public benchmark (SPair-71k, PF-Willow, "
         "CUB-200-2011) or on an SPair-style export of your own labels."
@@ -39,15 +43,15 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                         help="benchmark layout; a `labeler export --pairs` folder reads as spair")
     parser.add_argument("--root", required=True, type=Path, help="the extracted dataset folder")
     parser.add_argument("--split", default="test", help="spair: trn/val/test; cub: test/trn; pf-willow: test")
-    parser.add_argument("--method", default=DEFAULT_METHOD, choices=tuple(METHODS))
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHOD_CHOICES)
     parser.add_argument("--model", default=None, help="model card name or local checkpoint (default: the method's)")
-    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=PRESETS)
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=PRESET_CHOICES)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
     parser.add_argument("--limit", type=int, default=None, metavar="N",
                         help="evaluate N pairs taken round-robin over categories (quick estimate)")
-    parser.add_argument("--alphas", type=_alphas, default=DEFAULT_ALPHAS, metavar="A,B,..",
-                        help=f"PCK alphas (default {','.join(alpha_key(a) for a in DEFAULT_ALPHAS)})")
+    parser.add_argument("--alphas", type=_alphas, default=DEFAULT_ALPHAS_TEXT, metavar="A,B,..",
+                        help=f"PCK alphas (default {DEFAULT_ALPHAS_TEXT})")
     parser.add_argument("--threshold", choices=tuple(THRESHOLDS), default=None,
                         help="PCK threshold protocol (default: the dataset's official one; "
                              "spair/cub: bbox, pf-willow: bbox-kps)")

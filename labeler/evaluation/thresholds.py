@@ -14,8 +14,12 @@ All lengths are differences of coordinates (``x2 - x1``), the same in any pixel 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from labeler.errors import UserInputError
-from labeler.evaluation.pairs import EvalPair
+
+if TYPE_CHECKING:  # numpy-free at import: the CLI builds its --threshold choices from THRESHOLDS
+    from labeler.evaluation.pairs import EvalPair
 
 THRESHOLDS: dict[str, str] = {
     "bbox": "max side of the target object box, original pixels",

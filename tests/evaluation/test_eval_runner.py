@@ -164,14 +164,25 @@ def test_command_line_end_to_end_with_a_registered_engine(spair_fixture, tmp_pat
     assert "no images.txt" in capsys.readouterr().err
 
 
-def test_command_default_alphas_are_the_metric_defaults():
+def test_command_defaults_are_the_registry_and_metric_defaults():
     import argparse
 
-    from labeler.evaluation.command import add_eval_arguments
+    from labeler.correspondence import registry
+    from labeler.evaluation import command
     from labeler.evaluation.pck import DEFAULT_ALPHAS
 
-    args = add_eval_arguments(argparse.ArgumentParser()).parse_args(["--dataset", "cub", "--root", "."])
+    args = command.add_eval_arguments(argparse.ArgumentParser()).parse_args(["--dataset", "cub", "--root", "."])
     assert tuple(args.alphas) == DEFAULT_ALPHAS and args.threshold is None and args.cub_classes == 3
+    assert command.METHOD_CHOICES == tuple(registry.METHODS) and command.PRESET_CHOICES == registry.PRESETS
+    assert (args.method, args.preset) == (registry.DEFAULT_METHOD, registry.DEFAULT_PRESET)
+
+
+def test_registering_labeler_eval_imports_no_numpy():
+    code = ("import argparse, sys; from labeler.cli import cmd_eval; "
+            "cmd_eval.register(argparse.ArgumentParser().add_subparsers()); "
+            "print(','.join(m for m in ('numpy', 'torch', 'PIL', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
 
 
 def test_importing_the_evaluation_package_stays_light():
