@@ -1,0 +1,180 @@
+"""``labeler propagate PROJECT``: predict every unconfirmed keypoint from the confirmed ones."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from typing import Any
+
+from labeler.errors import UserInputError
+
+EXIT_FAILURES = 1  # the run completed, but some images could not be predicted (listed)
+EXIT_STOPPED = 130  # stopped by Ctrl-C; everything committed before is kept
+
+_EPILOG = """\
+References are all confirmed, visible points (manual, corrected, accepted); per keypoint at
+most --max-references, manual first, then corrected, then accepted, most recent first.
+Every batch is saved as soon as it is predicted. Re-running skips images already predicted
+with the same references and settings (use --force to predict them again); images predicted
+from older references are predicted again. Confirmed points are never replaced.
+Ctrl-C stops after the current batch (press it twice to stop at once).
+
+exit status: 0 done, 1 done but some images failed (listed), 2 error, 130 stopped.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "propagate",
+        help="predict keypoints on every image from the confirmed ones",
+        description="Predict the keypoints of every image that is not fully confirmed, from the "
+        "confirmed points of the project, and store them as predictions awaiting review.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--method", choices=("dift", "attention", "classical"), default="dift", help="engine (default: dift)")
+    p.add_argument("--model", metavar="ID|DIR|tiny-random", help="model card key, hub id, local folder, .safetensors file, or tiny-random")
+    p.add_argument("--preset", choices=("fast", "paper"), default="fast", help="engine settings (default: fast)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto")
+    p.add_argument("--batch-size", type=int, default=4, metavar="N", help="target images per batch (default: 4)")
+    p.add_argument("--images", metavar="GLOB", help="only images whose relative path matches, e.g. 'nest/*.jpg'")
+    p.add_argument("--force", action="store_true", help="predict again images that are up to date")
+    p.add_argument("--no-flip", action="store_true", help="no flip-aware matching (halves the matching work)")
+    p.add_argument("--max-references", type=int, default=8, metavar="N", help="references per keypoint (default: 8)")
+    p.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one engine setting (repeatable), e.g. --setting resolution=256",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise UserInputError(f"--setting {text!r}: expected NAME=VALUE, e.g. resolution=256")
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value.strip()
+    return name.strip(), parsed
+
+
+class _Bars:
+    """tqdm bars on stderr, one per stage, driven by ProgressEvents."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = None
+        self.stage = ""
+
+    def write(self, text: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(text, file=sys.stderr)
+
+    def __call__(self, event) -> None:  # noqa: ANN001 - ProgressEvent
+        from tqdm import tqdm
+
+        from labeler.propagation import STAGE_DONE, STAGE_LOADING, STAGE_PREDICTING, STAGE_REFERENCES
+
+        if event.notice:
+            self.write(f"note: {event.message}")
+        if self.quiet:
+            return
+        if event.stage == STAGE_LOADING:
+            if event.done == 0:
+                self.write(event.message)
+            return
+        if event.stage in (STAGE_REFERENCES, STAGE_PREDICTING):
+            if event.total <= 0:
+                return
+            if self.stage != event.stage or self.bar is None:
+                self.close()
+                self.stage = event.stage
+                unit = "img"
+                self.bar = tqdm(total=event.total, desc=event.stage, unit=unit, file=sys.stderr, dynamic_ncols=True)
+            if event.done > self.bar.n:
+                self.bar.update(event.done - self.bar.n)
+            return
+        if event.stage == STAGE_DONE:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _print_summary(summary, config) -> None:  # noqa: ANN001
+    state = "stopped" if summary.stopped else "done"
+    model = config.model or "default model"
+    print(f"propagation {state}: {config.method} ({model}, preset {config.preset}) on {summary.device} in {summary.seconds:.1f} s")
+    flipped = f" ({summary.flipped_images} matched better mirrored)" if summary.flipped_images else ""
+    print(f"  images predicted: {summary.predicted_images} of {summary.targets}{flipped}")
+    if summary.predicted_images and summary.seconds > 0:
+        print(f"  speed: {summary.predicted_images / summary.seconds:.2f} images/s (whole run)")
+    print(f"  points written: {summary.written_points}")
+    print(f"  kept confirmed: {summary.kept_confirmed} (a person's point is never replaced)")
+    print(f"  skipped, up to date: {summary.skipped_up_to_date}")
+    if summary.failed:
+        print(f"  failed: {len(summary.failed)}")
+        for path, reason in summary.failed:
+            print(f"    {path}: {reason}")
+    for message in summary.messages:
+        print(f"  note: {message}")
+    if summary.stopped:
+        print("  everything predicted so far is saved; run the same command again to continue")
+
+
+def run(args: argparse.Namespace) -> int:
+    from labeler.propagation import PropagationConfig, propagate
+    from labeler.store import Project
+
+    if args.method == "classical" and args.model:
+        raise UserInputError("the classical method uses no model; leave --model out")
+    overrides = dict(parse_setting(s) for s in args.setting)
+    config = PropagationConfig(
+        method=args.method,
+        model=args.model,
+        preset=args.preset,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        images=args.images,
+        force=args.force,
+        flip=False if args.no_flip else None,
+        max_references=args.max_references,
+        overrides=overrides,
+    )
+    config.check()
+    stop = threading.Event()
+    bars = _Bars(args.quiet)
+
+    def on_sigint(signum, frame) -> None:  # noqa: ANN001
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        bars.write("stopping after the current batch... (Ctrl-C again to stop at once)")
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    try:
+        with Project.open(args.project) as project:
+            summary = propagate(project, config, progress=bars, should_stop=stop.is_set)
+    finally:
+        bars.close()
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+    _print_summary(summary, config)
+    if summary.stopped:
+        return EXIT_STOPPED
+    return EXIT_FAILURES if summary.failed else 0

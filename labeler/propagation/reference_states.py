@@ -1,0 +1,155 @@
+"""Reference states for a run: from the project's cache, or prepared now and cached.
+
+All keypoints of one reference image that the cache lacks are prepared in one
+``prepare_reference`` call (the image is read once, DIFT's UNet runs once), then stored one
+entry per keypoint, so moving one point re-prepares only that keypoint next time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from labeler.correspondence.base import DeviceOutOfMemory, Matcher, ReferenceState, StopFn
+from labeler.errors import Cancelled, LabelerError
+from labeler.propagation import flip as flipping
+from labeler.propagation import state_cache
+from labeler.propagation.fallback import OutOfMemoryRecovery
+from labeler.propagation.images import ImageTask, decode
+from labeler.propagation.references import RefPoint
+from labeler.store import Project, Schema
+
+#: ``report(done, total, message)``.
+ReportFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class BuiltReferences:
+    plain: list[ReferenceState] = field(default_factory=list)
+    mirrored: list[ReferenceState] = field(default_factory=list)  # names carry MIRROR_SUFFIX
+    used: list[RefPoint] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    prepared: int = 0  # entries computed now (the rest came from the cache)
+
+    def for_engine(self) -> list[ReferenceState]:
+        return self.plain + self.mirrored
+
+
+class ReferenceBuilder:
+    def __init__(
+        self,
+        project: Project,
+        matcher: Matcher,
+        schema: Schema,
+        *,
+        flip: bool,
+        decode_side: int | None,
+        recovery: OutOfMemoryRecovery,
+        should_stop: StopFn | None = None,
+        report: ReportFn | None = None,
+    ) -> None:
+        self.project = project
+        self.matcher = matcher
+        self.schema = schema
+        self.flip = flip
+        self.decode_side = decode_side
+        self.recovery = recovery
+        self.should_stop = should_stop
+        self.report = report or (lambda d, t, m: None)
+        self.ref_signature = state_cache.reference_signature(matcher)
+        self._counts = (0, 0)
+
+    def _key(self, point: RefPoint, pose: str) -> str:
+        return state_cache.state_key(point, self.matcher.method, self.ref_signature, pose, self.decode_side)
+
+    def build(self, by_image: Mapping[int, Sequence[RefPoint]]) -> BuiltReferences:
+        out = BuiltReferences()
+        poses = [state_cache.PLAIN, state_cache.MIRROR] if self.flip else [state_cache.PLAIN]
+        todo: list[tuple[Sequence[RefPoint], dict[str, dict[str, ReferenceState]], dict[str, list[RefPoint]]]] = []
+        for points in by_image.values():
+            found: dict[str, dict[str, ReferenceState]] = {pose: {} for pose in poses}
+            missing: dict[str, list[RefPoint]] = {pose: [] for pose in poses}
+            for p in points:
+                for pose in poses:
+                    state = state_cache.load_state(self.project, self._key(p, pose), self.ref_signature)
+                    if state is None:
+                        missing[pose].append(p)
+                    else:
+                        found[pose][p.name] = state
+            todo.append((points, found, missing))
+        total = sum(1 for _, _, missing in todo if any(missing.values()))
+        done = 0
+        self._counts = (0, total)
+        if total:
+            self.report(0, total, f"preparing {total} reference image(s)")
+        for points, found, missing in todo:
+            if any(missing.values()):
+                if self.should_stop is not None and self.should_stop():
+                    raise Cancelled("stopped on request")
+                error = self._prepare(points[0], missing, found)
+                done += 1
+                self._counts = (done, total)
+                self.report(done, total, f"reference {points[0].image.path}")
+                if error is not None:
+                    out.failed.append((points[0].image.path, error))
+                    continue
+                out.prepared += sum(len(v) for v in missing.values())
+                state_cache.delete_moved(self.project, points)
+            for p in points:
+                out.used.append(p)
+                out.plain.append(found[state_cache.PLAIN][p.name])
+                if self.flip:
+                    out.mirrored.append(flipping.tag_mirrored(found[state_cache.MIRROR][p.name]))
+        return out
+
+    def _prepare(
+        self,
+        first: RefPoint,
+        missing: Mapping[str, Sequence[RefPoint]],
+        found: dict[str, dict[str, ReferenceState]],
+    ) -> str | None:
+        """Prepare the missing states of one image into ``found``; a reason on failure."""
+        image = first.image
+        task = ImageTask(image.image_id, image.path, self.project.image_path(image.image_id), image.width, image.height)
+        decoded = decode(task, self.decode_side)
+        if decoded.array is None:
+            return f"reference image not readable, its points are not used: {decoded.error}"
+        sx, sy = decoded.scale
+        array = decoded.array
+        for pose, points in missing.items():
+            if not points:
+                continue
+            coords = {p.name: (p.x * sx, p.y * sy) for p in points}
+            source = array
+            if pose == state_cache.MIRROR:
+                source = flipping.mirror_image(array)
+                coords = flipping.mirror_points(coords, array.shape[1], self.schema)
+            try:
+                state = self._prepare_with_recovery(source, coords)
+            except Cancelled:
+                raise
+            except LabelerError as exc:
+                return f"cannot prepare this reference: {exc}"
+            for p in points:
+                name = flipping.mirrored_name(p.name, self.schema) if pose == state_cache.MIRROR else p.name
+                one = state.subset([name])
+                state_cache.save_state(self.project, self._key(p, pose), one, image.image_id)
+                found[pose][p.name] = one
+        return None
+
+    def _prepare_with_recovery(self, image, coords: dict[str, tuple[float, float]]) -> ReferenceState:  # noqa: ANN001
+        last = [time.monotonic()]
+
+        def progress(step: int, steps: int) -> None:
+            now = time.monotonic()
+            if steps > 1 and now - last[0] >= 0.5:  # at most two events a second
+                last[0] = now
+                self.report(*self._counts, f"optimising reference keypoints: step {step}/{steps}")
+
+        while True:
+            try:
+                return self.matcher.prepare_reference(image, coords, progress=progress, should_stop=self.should_stop)
+            except DeviceOutOfMemory as exc:
+                if self.recovery.recover(exc, batch=1) is None:
+                    raise

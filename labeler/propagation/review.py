@@ -1,0 +1,34 @@
+"""The review order: predictions awaiting review, least confident first (CLI and GUI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from labeler.store import Project, QueueImage
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    image_id: int
+    path: str
+    keypoint: str
+    confidence: float | None  # None: the engine gave none (listed first)
+    x: float
+    y: float
+    method: str | None
+    model: str | None
+
+
+def least_confident_points(project: Project, limit: int | None = None) -> list[ReviewItem]:
+    """Predicted points, least confident first (unknown confidence first, then by path)."""
+    points = project.review_points(limit)
+    paths = dict((i, p) for i, p, _ in project.image_index()) if points else {}
+    return [
+        ReviewItem(p.image_id, paths.get(p.image_id, "?"), p.name, p.confidence, float(p.x or 0.0), float(p.y or 0.0), p.method, p.model)
+        for p in points
+    ]
+
+
+def least_confident_images(project: Project, limit: int | None = None) -> list[QueueImage]:
+    """Images with predictions awaiting review, by their least confident prediction."""
+    return project.review_queue(limit)

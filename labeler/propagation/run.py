@@ -1,0 +1,406 @@
+"""propagate(): references -> engine -> predictions streamed into the project, batch by batch.
+
+Every batch of targets is committed in one transaction the moment it is predicted, so the GUI
+sees it at once and an interruption (Ctrl-C, a crash, kill -9) loses at most the batch in
+flight; a re-run skips every image already predicted with the same signature.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from labeler.correspondence.base import DeviceOutOfMemory, Matcher, ReferenceState
+from labeler.errors import Cancelled, LabelerError, UserInputError
+from labeler.propagation import flip as flipping
+from labeler.propagation import state_cache
+from labeler.propagation.cost import estimate
+from labeler.propagation.engines import MatcherCache, build_matcher, model_name
+from labeler.propagation.fallback import HALVE, OutOfMemoryRecovery
+from labeler.propagation.images import DECODE_MAX_SIDE, Decoded, ImageTask, prefetched
+from labeler.propagation.reference_states import BuiltReferences, ReferenceBuilder
+from labeler.propagation.references import RefPoint, by_image, candidate_points, choose, resolve, run_signature
+from labeler.propagation.targets import TargetSelection, select_targets
+from labeler.propagation.types import (
+    STAGE_DONE,
+    STAGE_LOADING,
+    STAGE_PREDICTING,
+    STAGE_REFERENCES,
+    NoReferencesError,
+    PropagationConfig,
+    PropagationPlan,
+    PropagationSummary,
+    ProgressEvent,
+)
+from labeler.store import ImageRecord, Project, Schema
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[ProgressEvent], None]
+NOT_FOUND = "file not found (moved or deleted?)"
+
+
+def _no_references_message() -> str:
+    return (
+        "no image has a confirmed visible point yet, so there is nothing to propagate from: "
+        "label at least one image first (in the GUI, or `labeler label PROJECT IMAGE name=x,y ...`)"
+    )
+
+
+@dataclass
+class _Context:
+    """What plan and run both work out from the project (no model needed)."""
+
+    schema: Schema
+    flip: bool
+    records: list[ImageRecord]
+    refs: dict[str, list[RefPoint]]
+    selection: TargetSelection
+
+    @property
+    def used_points(self) -> list[RefPoint]:
+        return [p for pts in self.refs.values() for p in pts]
+
+
+def _context(project: Project, config: PropagationConfig, records: list[ImageRecord]) -> _Context:
+    config.check()
+    schema = project.schema()
+    if not schema.keypoints:
+        raise UserInputError("the project has no keypoints yet; define the schema first (`labeler init --keypoints ...`)")
+    by_id = {r.id: r for r in records}
+    chosen = choose(candidate_points(project), config.max_references)
+    refs = resolve(project, chosen, schema.keypoints, records=by_id)
+    return _Context(
+        schema=schema,
+        flip=flipping.flip_enabled(config.flip, schema),
+        records=records,
+        refs=refs,
+        selection=select_targets(records, config),
+    )
+
+
+# -- the plan ----------------------------------------------------------------------------------
+def plan_propagation(project: Project, config: PropagationConfig, *, matcher: Matcher | None = None) -> PropagationPlan:
+    """What :func:`propagate` would do, without loading a model or writing anything.
+
+    The signature (and so the up-to-date count) is known once an engine with the same settings
+    has run on this project, or when ``matcher`` (a loaded engine) is given.
+    """
+    ctx = _context(project, config, project.list_images())
+    warnings: list[str] = []
+    with_ref = tuple(k for k in ctx.schema.keypoints if k in ctx.refs)
+    without = tuple(k for k in ctx.schema.keypoints if k not in ctx.refs)
+    if not ctx.refs:
+        warnings.append(_no_references_message())
+    elif without:
+        warnings.append(f"no reference for {', '.join(without)}: these keypoints will not be predicted")
+    if ctx.selection.missing:
+        warnings.append(f"{len(ctx.selection.missing)} selected image(s) were not found at the last check and are skipped")
+    if matcher is not None:
+        engine_sig, ref_sig = matcher.signature, state_cache.reference_signature(matcher)
+    else:
+        memo = state_cache.remembered_engine(project, config)
+        engine_sig = memo["signature"] if memo else None
+        ref_sig = memo.get("reference_signature") if memo else None
+    signature = None
+    if engine_sig is not None and ctx.refs:
+        signature = run_signature(engine_sig, ctx.used_points, flip=ctx.flip, max_references=config.max_references)
+    todo, up_to_date = ctx.selection.split(signature, config.force)
+    if ctx.refs and signature is None and not config.force:
+        warnings.append("these engine settings have not run on this project yet: every selected image will be predicted")
+    # Reference states still to prepare (any settings of this method count as cached when the
+    # exact reference signature is not known yet).
+    keys = set(project.cache_keys(state_cache.STATE_PREFIX)) if ctx.refs else set()
+    method = matcher.method if matcher is not None else config.method
+    missing_points = []
+    for p in ctx.used_points:
+        if ref_sig is not None:
+            exact = state_cache.state_key(p, method, ref_sig, state_cache.PLAIN, DECODE_MAX_SIDE)
+            cached = exact in keys
+        else:
+            prefix = state_cache.state_prefix_any_engine(p, method)
+            cached = any(k.startswith(prefix) for k in keys)
+        if not cached:
+            missing_points.append(p)
+    cost = estimate(
+        config,
+        refs_per_keypoint={k: len(v) for k, v in ctx.refs.items()},
+        points_to_prepare=len(missing_points),
+        images_to_prepare=len({p.image.image_id for p in missing_points}),
+        targets=len(todo),
+        flip=ctx.flip,
+        engine=matcher,
+    )
+    return PropagationPlan(
+        reference_images=len({p.image.image_id for p in ctx.used_points}),
+        keypoints_with_reference=with_ref,
+        keypoints_without_reference=without,
+        targets=len(todo),
+        up_to_date=len(up_to_date),
+        signature_preview=signature,
+        warnings=tuple(warnings),
+        cost=cost,
+        flip=ctx.flip,
+    )
+
+
+# -- the run -----------------------------------------------------------------------------------
+@dataclass
+class _Tally:
+    started: float = field(default_factory=time.monotonic)
+    predicted: int = 0
+    written: int = 0
+    kept: int = 0
+    flipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    not_found: bool = False
+
+    def fail(self, path: str, reason: str) -> None:
+        self.failed.append((path, reason))
+        if reason == NOT_FOUND or reason.startswith("file not found"):
+            self.not_found = True
+
+
+def _chunks(items: Sequence[ImageTask], n: int) -> Iterator[list[ImageTask]]:
+    for i in range(0, len(items), n):
+        yield list(items[i : i + n])
+
+
+class _Run:
+    def __init__(
+        self,
+        project: Project,
+        config: PropagationConfig,
+        matcher: Matcher,
+        progress: ProgressCallback,
+        should_stop: Callable[[], bool],
+        tally: _Tally,
+    ) -> None:
+        self.project = project
+        self.config = config
+        self.matcher = matcher
+        self.emit = progress
+        self.should_stop = should_stop
+        self.tally = tally
+        self.recovery = OutOfMemoryRecovery(matcher, tally.messages, self._notice)
+        self.batch = config.batch_size
+        self._where = (STAGE_REFERENCES, 0, 0)
+
+    def _notice(self, text: str) -> None:
+        stage, done, total = self._where
+        self.emit(ProgressEvent(stage, done, total, message=text, notice=True))
+
+    def references(self, ctx: _Context) -> BuiltReferences:
+        def report(done: int, total: int, message: str) -> None:
+            self._where = (STAGE_REFERENCES, done, total)
+            self.emit(ProgressEvent(STAGE_REFERENCES, done, total, message=message))
+
+        builder = ReferenceBuilder(
+            self.project,
+            self.matcher,
+            ctx.schema,
+            flip=ctx.flip,
+            decode_side=DECODE_MAX_SIDE,
+            recovery=self.recovery,
+            should_stop=self.should_stop,
+            report=report,
+        )
+        return builder.build(by_image(ctx.refs))
+
+    def predict(self, todo: Sequence[ImageRecord], states: list[ReferenceState], signature: str, flip: bool) -> bool:
+        """Predict and commit every target; False when stopped on request."""
+        root_path = self.project.image_path
+        tasks = [ImageTask(r.id, r.path, root_path(r), r.width, r.height) for r in todo]
+        total, done = len(tasks), 0
+        started = time.monotonic()
+        method = self.matcher.method
+        model = model_name(self.config, method)
+        self._where = (STAGE_PREDICTING, 0, total)
+        self.emit(ProgressEvent(STAGE_PREDICTING, 0, total, message=f"predicting {total} image(s)"))
+        batches = prefetched(_chunks(tasks, self.config.batch_size), DECODE_MAX_SIDE)
+        try:
+            for loaded in batches:
+                if self.should_stop():
+                    return False
+                readable: list[Decoded] = []
+                for d in loaded:
+                    if d.array is None:
+                        self.tally.fail(d.task.path, d.error or "cannot read")
+                    else:
+                        readable.append(d)
+                unreadable = len(loaded) - len(readable)
+                if unreadable:
+                    done += unreadable
+                    self._progress(done, total, started, ())
+                i = 0
+                while i < len(readable):
+                    if i and self.should_stop():
+                        return False
+                    sub = readable[i : i + self.batch]
+                    committed = self._predict_batch(sub, states, signature, flip, method, model)
+                    if committed is None:  # out of memory: the batch was halved, retry
+                        continue
+                    i += len(sub)
+                    done += len(sub)
+                    self._progress(done, total, started, committed)
+        finally:
+            batches.close()
+        return True
+
+    def _progress(self, done: int, total: int, started: float, ids: tuple[int, ...]) -> None:
+        self._where = (STAGE_PREDICTING, done, total)
+        elapsed = time.monotonic() - started
+        rate = done / elapsed if elapsed > 0 and done else None
+        eta = (total - done) / rate if rate else None
+        self.emit(ProgressEvent(STAGE_PREDICTING, done, total, rate, eta, image_ids=ids))
+
+    def _predict_batch(
+        self,
+        batch: list[Decoded],
+        states: list[ReferenceState],
+        signature: str,
+        flip: bool,
+        method: str,
+        model: str | None,
+    ) -> tuple[int, ...] | None:
+        """Predict and commit one batch; the ids committed, or None to retry with a smaller batch."""
+        try:
+            predictions = self.matcher.predict(states, [d.array for d in batch])
+        except DeviceOutOfMemory as exc:
+            step = self.recovery.recover(exc, batch=len(batch))
+            if step == HALVE:
+                self.batch = max(1, len(batch) // 2)
+                return None
+            if step is not None:
+                return None
+            for d in batch:
+                self.tally.fail(d.task.path, f"out of memory: {exc}")
+            return ()
+        except Cancelled:
+            raise
+        except LabelerError as exc:
+            if len(batch) > 1:  # find the image that is at fault; the others go on
+                ids: list[int] = []
+                for d in batch:
+                    ids += self._predict_batch([d], states, signature, flip, method, model) or ()
+                return tuple(ids)
+            self.tally.fail(batch[0].task.path, str(exc))
+            return ()
+        items = []
+        for d, pred in zip(batch, predictions, strict=True):
+            plain, mirrored = flipping.split_poses(pred, d.scale)
+            points, flipped = flipping.choose_pose(plain, mirrored) if flip else (plain, False)
+            items.append((d.task.image_id, points, flipped))
+            self.tally.flipped += flipped
+        report = self.project.write_predictions(items, method=method, model=model, preset=self.config.preset, signature=signature)
+        self.tally.predicted += report.images
+        self.tally.written += report.written
+        self.tally.kept += report.kept_confirmed
+        return tuple(d.task.image_id for d in batch)
+
+
+def propagate(
+    project: Project,
+    config: PropagationConfig,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    matcher: Matcher | None = None,
+    matcher_cache: MatcherCache | None = None,
+) -> PropagationSummary:
+    """Predict every target's keypoints from the project's confirmed points (see the package docs).
+
+    Runs in the caller's thread; ``progress`` is called from it. ``should_stop`` is polled
+    between batches and during reference preparation; stopping returns a summary with
+    ``stopped=True`` (everything committed so far is kept). ``matcher`` injects an engine (kept
+    open); ``matcher_cache`` lends a loaded one (kept loaded); otherwise the engine is built
+    from ``config`` and closed at the end. Raises a LabelerError before writing anything when
+    there is nothing to propagate from or the model cannot be loaded.
+    """
+    tally = _Tally()
+    emit: ProgressCallback = progress or (lambda event: None)
+    stop: Callable[[], bool] = should_stop or (lambda: False)
+    config.check()
+    if not project.images_root_found:
+        raise UserInputError(
+            f"the images folder {project.images_root} is not found; move it back or point the project at "
+            "its new place (labeler add-images)"
+        )
+    project.check_missing()  # flags files gone since the last check (and un-flags returned ones)
+    records = project.list_images()
+    ctx = _context(project, config, records)
+    if not ctx.refs:
+        raise NoReferencesError(_no_references_message())
+    without = [k for k in ctx.schema.keypoints if k not in ctx.refs]
+    if without:
+        tally.messages.append(f"no reference for {', '.join(without)}: not predicted")
+    tally.failed.extend((r.path, NOT_FOUND) for r in ctx.selection.missing)
+
+    def summary(*, stopped: bool, device: str, signature: str | None, up_to_date: int, targets: int) -> PropagationSummary:
+        result = PropagationSummary(
+            predicted_images=tally.predicted,
+            written_points=tally.written,
+            kept_confirmed=tally.kept,
+            skipped_up_to_date=up_to_date,
+            failed=tuple(tally.failed),
+            stopped=stopped,
+            seconds=time.monotonic() - tally.started,
+            device=device,
+            messages=tuple(tally.messages),
+            signature=signature,
+            flipped_images=tally.flipped,
+            targets=targets,
+        )
+        emit(ProgressEvent(STAGE_DONE, tally.predicted, targets, message="stopped" if stopped else "done"))
+        return result
+
+    if not ctx.selection.candidates:
+        if not ctx.selection.missing:
+            tally.messages.append("nothing to predict: every selected image is fully confirmed")
+        return summary(stopped=False, device="-", signature=None, up_to_date=0, targets=0)
+    # Nothing to do with the settings of an earlier run? Then no model is needed at all.
+    if matcher is None and not config.force:
+        memo = state_cache.remembered_engine(project, config)
+        if memo is not None:
+            guess = run_signature(memo["signature"], ctx.used_points, flip=ctx.flip, max_references=config.max_references)
+            todo, up_to_date = ctx.selection.split(guess, False)
+            if not todo:
+                return summary(stopped=False, device="-", signature=guess, up_to_date=len(up_to_date), targets=0)
+
+    owned = matcher is None and matcher_cache is None
+    from_config = matcher is None
+    if matcher is None:
+        emit(ProgressEvent(STAGE_LOADING, 0, 1, message=f"loading the {config.method} engine"))
+        matcher = matcher_cache.get(config) if matcher_cache is not None else build_matcher(config)
+        emit(ProgressEvent(STAGE_LOADING, 1, 1, message=f"{config.method} engine on {matcher.device}"))
+    run = _Run(project, config, matcher, emit, stop, tally)
+    signature: str | None = None
+    up_to_date: list[ImageRecord] = []
+    todo = []
+    try:
+        if from_config:
+            state_cache.remember_engine(project, config, matcher)
+        try:
+            built = run.references(ctx)
+        except Cancelled:
+            return summary(stopped=True, device=matcher.device, signature=None, up_to_date=0, targets=0)
+        tally.failed.extend(built.failed)
+        if not built.used:
+            raise NoReferencesError("none of the reference images could be read: " + "; ".join(f"{p}: {r}" for p, r in built.failed))
+        signature = run_signature(matcher.signature, built.used, flip=ctx.flip, max_references=config.max_references)
+        todo, up_to_date = ctx.selection.split(signature, config.force)
+        try:
+            finished = run.predict(todo, built.for_engine(), signature, ctx.flip)
+        except Cancelled:
+            finished = False
+        return summary(stopped=not finished, device=matcher.device, signature=signature, up_to_date=len(up_to_date), targets=len(todo))
+    finally:
+        if tally.not_found:
+            project.check_missing()
+        if run.recovery.moved_to_cpu and matcher_cache is not None:
+            matcher_cache.evict(matcher)
+        if owned:
+            matcher.close()
