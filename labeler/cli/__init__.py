@@ -23,6 +23,8 @@ COMMANDS: list[str] = [
     "labeler.cli.cmd_export",
     "labeler.cli.cmd_import",
     "labeler.cli.cmd_eval",
+    "labeler.cli.cmd_propagate",
+    "labeler.cli.cmd_review",
 ]
 
 #: Exit codes: a LabelerError (bad input, explained on stderr) and Ctrl-C.
