@@ -18,6 +18,16 @@ avoided without changing the result:
   at low resolution and combined separably with the interpolation weights.
 
 Cost: ``O(C*h*w)`` + ``O(K*H*W)`` instead of ``O(C*H*W)``.
+
+Several references: per keypoint, the similarity maps of every reference that has it are
+combined per pixel, by max (best-of, default: the closest-looking example wins) or mean
+(consensus). Views of one reference (the classical matcher's scales) are always combined by max.
+
+Confidence: :func:`peaks.relative_margin` on the combined cosine map, with an exclusion radius of
+``margin_radius`` (5%) of the grid's long side: ``(s1 - s2) / (1 - s2)``, the share of the
+headroom above the best match elsewhere that the peak takes. 1 = a perfect match with no
+competitor; 0 = an equally good match at least 5% of the image away (e.g. the other eye, the
+other wheel). It ranks the review queue; it is not a calibrated probability.
 """
 
 from __future__ import annotations
