@@ -30,6 +30,7 @@ class FakeMatcher(Matcher):
     mirror_confidence: float = 0.3
     oom_above: int | None = None  # batches larger than this raise DeviceOutOfMemory (off the CPU)
     oom_unless_cpu: bool = False  # every call off the CPU runs out of memory
+    oom_on_cpu_too: bool = False  # oom_above applies on the CPU as well
     config: FakeConfig = field(default_factory=FakeConfig)
     prepared: list[tuple[tuple[int, int], dict[str, tuple[float, float]]]] = field(default_factory=list)
     batches: list[int] = field(default_factory=list)
@@ -64,7 +65,7 @@ class FakeMatcher(Matcher):
         self.devices.append(self.device_name)
         if self.on_predict is not None:
             self.on_predict(len(images))
-        off_cpu = not self.device_name.startswith("cpu")
+        off_cpu = self.oom_on_cpu_too or not self.device_name.startswith("cpu")
         if off_cpu and (self.oom_unless_cpu or (self.oom_above is not None and len(images) > self.oom_above)):
             raise DeviceOutOfMemory("fake out of memory")
         sums: dict[str, list[np.ndarray]] = {}
