@@ -1,0 +1,349 @@
+"""The cross-attention prompt-optimisation engine on the tiny random SD (CPU, 256 px).
+
+Random weights carry position, not content, so these tests check identity, bookkeeping, batching
+and determinism. The tiny model starts with near-uniform attention over the 77 context positions,
+so the optimisation needs a larger learning rate than the paper's to move within a few steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from labeler.correspondence import attention, crops
+from labeler.correspondence.attention import AttentionMatcher, _generator, _LatentCache, build
+from labeler.correspondence.base import DeviceOutOfMemory, ReferenceState
+from labeler.correspondence.registry import create_matcher
+from labeler.errors import Cancelled, UserInputError
+
+POINTS = {"left": (90.0, 90.0), "right": (230.0, 160.0), "top": (150.0, 60.0)}
+SIDE = 256  # tiny-random card resolution
+SMALL = 128
+CELL = SIDE // 16  # finest map used (up_blocks.2.attentions.0): 16x16 cells of 16 px
+COARSE = SIDE // 8  # up_blocks.1 maps: 8x8 cells of 32 px
+
+
+def _texture(h: int, w: int, seed: int) -> np.ndarray:
+    """Blurred colour noise: every place looks different, robust to the 7% crop rescaling."""
+    noise = np.random.default_rng(seed).random((h, w, 3))
+    noise = np.stack([ndimage.gaussian_filter(noise[..., c], 4) for c in range(3)], axis=-1)
+    noise = (noise - noise.min()) / (noise.max() - noise.min())
+    return (noise * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def texture() -> np.ndarray:
+    return _texture(256, 320, 1)  # non-square on purpose
+
+
+@pytest.fixture(scope="module")
+def matcher(tiny_model_dir) -> AttentionMatcher:
+    return build(
+        "tiny-random", "fast", "cpu", "auto", steps=30, lr=0.3, num_embeddings=1, inference_crops=6, batch_size=8
+    )
+
+
+@pytest.fixture(scope="module")
+def reference(matcher, texture) -> ReferenceState:
+    return matcher.prepare_reference(texture, POINTS)
+
+
+@pytest.fixture(scope="module")
+def small(tiny_model_dir) -> AttentionMatcher:
+    """128 px working size: for bookkeeping tests that need no accuracy (contexts work at any size)."""
+    return build(
+        "tiny-random", "fast", "cpu", "auto", resolution=128, steps=2, num_embeddings=1, inference_crops=6, batch_size=8
+    )
+
+
+@pytest.fixture
+def with_config(small, monkeypatch):
+    def apply(**changes):
+        monkeypatch.setattr(small, "config", dataclasses.replace(small.config, **changes))
+
+    return apply
+
+
+def test_reference_state_layout(matcher, reference):
+    emb = reference.arrays["embeddings"]
+    assert emb.shape == (3, 1, 77, 32) and emb.dtype == np.float32
+    assert reference.method == "attention" and reference.names == tuple(POINTS)
+    assert reference.image_size == (320, 256)
+    assert reference.signature == matcher.reference_signature
+    assert np.allclose(reference.points, list(POINTS.values()))
+
+
+def test_identity_lands_within_one_cell_of_the_coarsest_map(matcher, reference, texture):
+    """Reference == target. The maps are 8x8 and 16x16 at 256 px, so the argmax of their bilinear
+    upsampling sits on a coarse grid: sub-cell accuracy is not something this method offers."""
+    (pred,) = matcher.predict([reference], [texture])
+    assert pred.names == tuple(POINTS)
+    h, w = texture.shape[:2]
+    for k, (x, y) in enumerate(POINTS.values()):
+        dx, dy = abs(pred.xy[k, 0] - x) * SIDE / w, abs(pred.xy[k, 1] - y) * SIDE / h
+        assert dx <= COARSE and dy <= COARSE, (pred.names[k], pred.xy[k], (x, y))
+    assert np.all((pred.confidence > 0) & (pred.confidence <= 1))
+
+
+def test_optimisation_lowers_the_loss_and_raises_attention_at_the_point(matcher, reference, texture):
+    """Evaluated on one fixed crop and noise draw: initial vs optimised contexts.
+
+    (Where the peak lands on the source image is what the identity test checks, through the
+    method's own crop averaging; a single noisy crop of the random model is too coarse for that.)"""
+    cfg = matcher.config
+    h, w = texture.shape[:2]
+    cache = _LatentCache(matcher, matcher._working(texture))
+    gen = _generator(123, "evaluation")
+    noisy = matcher._add_noise(cache.get([(9, 9)]), torch.rand((1, 4, 32, 32), generator=gen), cfg.timestep_optimize)
+    ys, xs = torch.meshgrid(torch.arange(SIDE) + 0.5, torch.arange(SIDE) + 0.5, indexing="ij")
+    for k, (name, (x, y)) in enumerate(POINTS.items()):
+        goal_xy = crops.to_crop((x * SIDE / w, y * SIDE / h), (9, 9), cfg.crop_px, SIDE)
+        goal = attention._gaussians(torch.tensor([goal_xy], dtype=torch.float32), SIDE, cfg.sigma_px)
+        near = (xs - goal_xy[0]) ** 2 + (ys - goal_xy[1]) ** 2 <= cfg.sigma_px**2
+        init = torch.randn((1, 77, 32), generator=_generator(cfg.seed, "init", name, 0))
+        losses, contrast = [], []
+        for ctx in (init, torch.from_numpy(reference.arrays["embeddings"][k])):
+            with torch.no_grad():
+                maps = matcher._layer_maps(noisy, ctx, cfg.timestep_optimize)
+            up = torch.cat([F.interpolate(m[:, None], size=(SIDE, SIDE), mode="bilinear") for m in maps], 1)
+            losses.append(float(((up - goal[:, None]) ** 2).mean()))
+            mean_map = up[0].mean(0)
+            contrast.append(float(mean_map[near].mean() - mean_map[~near].mean()))
+        assert losses[1] < 0.97 * losses[0], (name, losses)
+        assert contrast[1] > contrast[0] + 0.01 and contrast[1] > 0, (name, contrast)
+    assert all(b < a for a, b in zip(reference.meta["loss_first"], reference.meta["loss_last"], strict=True))
+
+
+def test_batched_prediction_equals_one_at_a_time(small, reference, texture):
+    targets = [texture, np.ascontiguousarray(texture[::-1]), _texture(150, 200, 7)]
+    together = small.predict([reference], targets)
+    for image, pred in zip(targets, together, strict=True):
+        (alone,) = small.predict([reference], [image])
+        assert alone.names == pred.names
+        assert np.array_equal(alone.xy, pred.xy)
+        assert np.array_equal(alone.confidence, pred.confidence)
+
+
+def test_serialised_reference_predicts_identically(small, reference, texture):
+    restored = ReferenceState.from_bytes(reference.to_bytes())
+    assert restored.signature == reference.signature and restored.meta == reference.meta
+    a = small.predict([reference], [texture])[0]
+    b = small.predict([restored], [texture])[0]
+    assert np.array_equal(a.xy, b.xy) and np.array_equal(a.confidence, b.confidence)
+
+
+def _state(names, embeddings) -> ReferenceState:
+    return ReferenceState(
+        method="attention",
+        signature="x",
+        names=tuple(names),
+        points=np.zeros((len(names), 2)),
+        image_size=(10, 10),
+        arrays={"embeddings": np.asarray(embeddings, np.float32)},
+    )
+
+
+def test_several_references_pool_their_contexts(small, reference, texture):
+    emb = reference.arrays["embeddings"]
+    second = _state(("top", "extra"), np.stack([emb[0], emb[1]]))  # other contexts under these names
+    pooled = small.predict([reference, second], [texture])[0]
+    assert pooled.names == ("left", "right", "top", "extra")
+    # "top" now has the contexts of both references: exactly like one reference holding both.
+    merged = small.predict([_state(("top",), np.concatenate([emb[2], emb[0]])[None])], [texture])[0]
+    extra = small.predict([second.subset(["extra"])], [texture])[0]
+    single = small.predict([reference], [texture])[0]
+    # Equal up to float rounding: the UNet batches are composed differently.
+    np.testing.assert_allclose(pooled.xy[2], merged.xy[0], atol=1e-6)
+    np.testing.assert_allclose(pooled.xy[3], extra.xy[0], atol=1e-6)
+    np.testing.assert_allclose(pooled.xy[:2], single.xy[:2], atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [(157, 301), (300, 40), (128, 128)])
+def test_predictions_map_back_exactly(small, with_config, monkeypatch, size):
+    """A map peaked at working pixel (i, j) must give ((i + .5) W / R, (j + .5) H / R)."""
+    with_config(refine="argmax")
+    h, w = size
+    hot = [(0, 0), (SMALL - 1, SMALL - 1), (17, 100)]
+
+    def fake(members, pooled, names, cache, should_stop):
+        maps = torch.zeros((len(members), len(small.layers), SMALL, SMALL))
+        for row, (k, _e) in enumerate(members):
+            i, j = hot[k]
+            maps[row, :, j, i] = 1.0
+        return maps
+
+    monkeypatch.setattr(small, "_crop_average", fake)
+    ref = _state(("a", "b", "c"), np.zeros((3, 1, 77, 32)))
+    image = np.zeros((h, w, 3), np.uint8)
+    (pred,) = small.predict([ref], [image])
+    for k, (i, j) in enumerate(hot):
+        assert pred.xy[k, 0] == pytest.approx((i + 0.5) * w / SMALL, rel=1e-12)
+        assert pred.xy[k, 1] == pytest.approx((j + 0.5) * h / SMALL, rel=1e-12)
+    with_config(refine="soft_argmax")
+    (soft,) = small.predict([ref], [image])
+    assert np.allclose(soft.xy, pred.xy, atol=1e-6)
+
+
+def test_crop_maps_are_pasted_where_they_came_from(small, with_config, monkeypatch):
+    """Fake UNet: each crop's map peaks at the cell that holds one fixed working-image point P.
+
+    The crop start travels inside the fake latent; the pasted, averaged map must peak at P
+    (within one cell), whatever the corner and argmax-following crops were."""
+    with_config(inference_crops=8)
+    cfg = small.config
+    crop = cfg.crop_px
+    target = (37.0, 91.0)
+
+    def latents(self, starts):
+        out = torch.zeros((len(starts), 4, SMALL // 8, SMALL // 8))
+        for i, (x0, y0) in enumerate(starts):
+            out[i, 0, 0, 0], out[i, 1, 0, 0] = x0, y0
+        return out
+
+    def maps(latents, contexts, timestep):
+        out = []
+        for n in (SMALL // 32, SMALL // 16):  # the 8x8-at-256 and 16x16-at-256 layers
+            m = torch.zeros((latents.shape[0], n, n))
+            for i in range(latents.shape[0]):
+                x0, y0 = float(latents[i, 0, 0, 0]), float(latents[i, 1, 0, 0])
+                cx, cy = crops.to_crop(target, (int(x0), int(y0)), crop, SMALL)
+                m[i, min(int(cy * n / SMALL), n - 1), min(int(cx * n / SMALL), n - 1)] = 1.0
+            out.extend([m, m, m] if n == SMALL // 32 else [m])
+        return out
+
+    monkeypatch.setattr(_LatentCache, "get", latents)
+    monkeypatch.setattr(small, "_add_noise", lambda lat, noise, t: lat)
+    monkeypatch.setattr(small, "_layer_maps", maps)
+    ref = _state(("p", "q"), np.zeros((2, 3, 77, 32)))
+    image = np.zeros((SMALL, SMALL, 3), np.uint8)
+    (pred,) = small.predict([ref], [image])
+    assert np.all(np.abs(pred.xy - np.array(target)) <= SMALL / 16), pred.xy
+
+
+def test_reference_points_at_borders_and_crop_rule(small, with_config, monkeypatch):
+    with_config(steps=2, num_embeddings=2)
+    seen = []
+    original = attention._gaussians
+
+    def record(points, side, sigma):
+        seen.append(points.cpu().numpy().copy())
+        return original(points, side, sigma)
+
+    monkeypatch.setattr(attention, "_gaussians", record)
+    image = _texture(90, 170, 3)
+    state = small.prepare_reference(image, {"corner": (0.0, 0.0), "far": (170.0, 90.0), "mid": (85.0, 45.0)})
+    assert state.arrays["embeddings"].shape == (3, 2, 77, 32)
+    assert len(seen) == 2
+    crop = small.config.crop_px
+    margin = small.config.crop_margin * crop
+    for step in seen:  # rows: corner e0, corner e1, far e0, far e1, mid e0, mid e1
+        assert np.allclose(step[:2], 0.0)  # a point on the image corner sits on the crop corner
+        assert np.allclose(step[2:4], SMALL, atol=1e-4)
+        mid = step[4:] * crop / SMALL  # back to crop pixels
+        assert np.all(mid >= margin - 1e-6) and np.all(mid <= crop - margin + 1e-6)
+    assert not (np.allclose(seen[0][4], seen[0][5]) and np.allclose(seen[1][4], seen[1][5]))
+
+
+def test_progress_and_cancellation(small, with_config, texture):
+    with_config(steps=3)
+    calls = []
+    small.prepare_reference(texture, {"p": (10.0, 10.0)}, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    polls = []
+
+    def stop_on_second():
+        polls.append(1)
+        return len(polls) >= 2
+
+    with pytest.raises(Cancelled):
+        small.prepare_reference(texture, {"p": (10.0, 10.0)}, should_stop=stop_on_second)
+    assert len(polls) == 2
+    with pytest.raises(Cancelled):
+        small.predict([_state(("a",), np.zeros((1, 1, 77, 32)))], [texture], should_stop=lambda: True)
+
+
+def test_seeded_and_independent_of_batching(small, with_config, texture):
+    with_config(steps=2, batch_size=8)
+    pts = {"a": (40.0, 50.0), "b": (200.0, 100.0)}
+    first = small.prepare_reference(texture, pts).arrays["embeddings"]
+    assert np.array_equal(small.prepare_reference(texture, pts).arrays["embeddings"], first)
+    # Other batch compositions: the same draws, equal up to float rounding (Adam amplifies it a little).
+    with_config(steps=2, batch_size=1)
+    np.testing.assert_allclose(small.prepare_reference(texture, pts).arrays["embeddings"], first, atol=1e-4)
+    only_b = small.prepare_reference(texture, {"b": pts["b"]}).arrays["embeddings"]
+    np.testing.assert_allclose(only_b[0], first[1], atol=1e-4)
+    with_config(steps=2, seed=1)
+    assert not np.allclose(small.prepare_reference(texture, pts).arrays["embeddings"], first, atol=1e-2)
+
+
+def test_out_of_memory_becomes_device_out_of_memory(small, texture, monkeypatch):
+    def boom(*_a, **_k):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(small, "_layer_maps", boom)
+    with pytest.raises(DeviceOutOfMemory, match="batch"):
+        small.predict([_state(("a",), np.zeros((1, 1, 77, 32)))], [texture])
+    with pytest.raises(DeviceOutOfMemory):
+        small.prepare_reference(texture, {"p": (5.0, 5.0)})
+
+
+def test_bad_input_gives_clear_errors(small, texture):
+    ref = _state(("a",), np.zeros((1, 1, 77, 32)))
+    with pytest.raises(UserInputError, match="outside"):
+        small.prepare_reference(texture, {"p": (321.0, 5.0)})
+    with pytest.raises(UserInputError, match="no keypoints"):
+        small.prepare_reference(texture, {})
+    with pytest.raises(UserInputError, match="not an"):
+        small.prepare_reference(texture, {"p": "here"})
+    with pytest.raises(UserInputError, match="uint8"):
+        small.predict([ref], [texture.astype(np.float32)])
+    with pytest.raises(UserInputError, match="dift"):
+        small.predict([dataclasses.replace(ref, method="dift")], [texture])
+    with pytest.raises(UserInputError, match="768"):
+        small.predict([_state(("a",), np.zeros((1, 1, 77, 768)))], [texture])
+    assert small.predict([], [texture])[0].names == ()
+
+
+def test_confidence_scale():
+    m = object.__new__(AttentionMatcher)
+    m.config = attention.PRESETS["paper"]
+    centre = torch.tensor([[32.0, 32.0]], dtype=torch.float64)
+    flat = torch.full((1, 64, 64), 1.0 / 64**2, dtype=torch.float64)
+    assert m._confidence(flat, centre) == pytest.approx(0.0, abs=1e-9)
+    # Attention 1 inside the radius and 0 outside, soft-maxed: the most peaked map the method makes.
+    ys, xs = torch.meshgrid(torch.arange(64) + 0.5, torch.arange(64) + 0.5, indexing="ij")
+    disc = (((xs - 32) ** 2 + (ys - 32) ** 2) <= (0.1 * 64) ** 2).double()
+    ideal = torch.softmax(disc.reshape(-1), 0).reshape(1, 64, 64)
+    assert m._confidence(ideal, centre) == pytest.approx(1.0)
+    half = torch.softmax(0.5 * disc.reshape(-1), 0).reshape(1, 64, 64)
+    assert m._confidence(half, centre) == pytest.approx((np.exp(0.5) - 1) / (np.e - 1), abs=0.02)
+
+
+def test_signature_tracks_prediction_settings(small, with_config):
+    base, ref_base = small.signature, small.reference_signature
+    with_config(batch_size=3)
+    assert small.signature == base
+    with_config(inference_crops=7)
+    assert small.signature != base and small.reference_signature == ref_base
+    with_config(steps=7)
+    assert small.signature != base and small.reference_signature != ref_base
+
+
+def test_registry_builds_the_engine_with_card_settings(tiny_model_dir):
+    assert attention.DEFAULT_MODEL == "sd-1-4"
+    m = create_matcher("attention", model="tiny-random", preset="paper", device="cpu", steps=1)
+    assert isinstance(m, AttentionMatcher)
+    assert m.config.resolution == 256 and m.config.num_embeddings == 5 and m.config.steps == 1
+    assert m.device == "cpu" and m.stop_layer == "up_blocks.2.attentions.0"
+    m.to("cpu")
+    assert m.device == "cpu"
+    m.close()
+    with pytest.raises(RuntimeError):
+        m.predict([], [])
+    with pytest.raises(UserInputError, match="unknown setting"):
+        create_matcher("attention", model="tiny-random", device="cpu", nonsense=1)
