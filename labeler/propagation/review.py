@@ -22,7 +22,11 @@ class ReviewItem:
 def least_confident_points(project: Project, limit: int | None = None) -> list[ReviewItem]:
     """Predicted points, least confident first (unknown confidence first, then by path)."""
     points = project.review_points(limit)
-    paths = dict((i, p) for i, p, _ in project.image_index()) if points else {}
+    ids = {p.image_id for p in points}
+    if len(ids) <= 500:  # a few lookups beat listing a large project
+        paths = {i: project.image(i).path for i in ids}
+    else:
+        paths = {i: path for i, path, _ in project.image_index()}
     return [
         ReviewItem(p.image_id, paths.get(p.image_id, "?"), p.name, p.confidence, float(p.x or 0.0), float(p.y or 0.0), p.method, p.model)
         for p in points
