@@ -131,12 +131,12 @@ def test_sd_methods_on_tiny_random_complete_and_write_valid_predictions(cli, tmp
     assert cli("label", project, "reference.png", *_label_args(points[:3])).code == 0
     extra = [a for s in settings for a in ("--setting", s)]
     r = cli("propagate", project, "--method", method, "--model", "tiny-random", "--device", "cpu",
-            "--images", "copy[0-3].jpg", "--batch-size", "2", *extra)
+            "--images", "copy[12].jpg", "--batch-size", "2", *extra)
     assert r.code == 0, r.err
-    assert "images predicted: 4 of 4" in r.out and "on cpu" in r.out
+    assert "images predicted: 2 of 2" in r.out and "on cpu" in r.out
     annotations, _ = _exported(cli, project, tmp_path)
-    assert set(annotations) == {"reference.png", "copy0.jpg", "copy1.jpg", "copy2.jpg", "copy3.jpg"}
-    for name in ("copy0.jpg", "copy1.jpg", "copy2.jpg", "copy3.jpg"):
+    assert set(annotations) == {"reference.png", "copy1.jpg", "copy2.jpg"}
+    for name in ("copy1.jpg", "copy2.jpg"):
         ann, img = annotations[name]
         kp = np.asarray(ann["keypoints"], dtype=float).reshape(-1, 3)
         status = ann["keypoint_status"]
