@@ -8,8 +8,23 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from labeler.store import Project
 from labeler.store.project import raw_connection
+
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """The in-process runs gain nothing from torch's threads on small images (restored after)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 FAST = ["--method", "classical", "--setting", "work_side=64", "--setting", "step=4"]
 

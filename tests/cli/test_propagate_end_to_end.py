@@ -29,6 +29,18 @@ WARPS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Small images and the tiny model gain nothing from torch's intra-op threads, and on a busy
+    2-core machine their spin-waiting made these tests ten times slower; restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _warp(base: np.ndarray, s: float, fx: float, fy: float, canvas: float):
     """``c -> canvas * (s * c + t)`` in continuous pixels (centre of pixel i is i + 0.5)."""
     h, w = base.shape[:2]

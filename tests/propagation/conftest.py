@@ -21,3 +21,15 @@ def project(_project_template, tmp_path):
     p = copy_project(template, tmp_path / "proj")
     yield p
     p.close()
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Small images and the tiny model gain nothing from torch's intra-op threads, and on a busy
+    2-core machine their spin-waiting made these tests ten times slower; restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,6 +12,8 @@ from labeler.correspondence.base import ReferenceState
 from labeler.propagation import PropagationConfig, build_matcher, propagate
 from labeler.propagation.state_cache import STATE_PREFIX
 
+
+
 REF = {"nose": (32.0, 24.0), "left_eye": (16.0, 12.0), "right_eye": (48.0, 12.0)}
 
 DIFT = PropagationConfig(method="dift", model="tiny-random", device="cpu", overrides={"resolution": 64, "match_side": 64})
