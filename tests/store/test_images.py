@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -113,20 +112,14 @@ def test_remove_images(project, img):
     assert project.counts().points == 0
 
 
-def test_listing_100k_images_is_fast(tmp_path):
+def test_listing_and_filtering_100k_images(tmp_path):
     (tmp_path / "i").mkdir()
     info = ImageInfo(width=640, height=480, orientation=1, sha256="", size_bytes=1)
     probed = [ProbedImage(f"d{i % 100:03d}/img{i:06d}.jpg", info) for i in range(100_000)]
     with Project.create(tmp_path / "big.labeler", tmp_path / "i", ["a", "b"], images=probed) as p:
         ids = [i for i, _, _ in p.image_index()[:5000]]
         p.write_predictions([(i, {"a": (1.0, 2.0, 0.5)}) for i in ids], method="m", model=None)
-        t0 = time.perf_counter()
         index = p.image_index()
-        t_all = time.perf_counter() - t0
-        t0 = time.perf_counter()
         predicted = p.image_index(PREDICTED)
         n = p.image_count(UNLABELED)
-        t_filter = time.perf_counter() - t0
     assert len(index) == 100_000 and len(predicted) == 5000 and n == 95_000
-    assert t_all < 2.0, t_all
-    assert t_filter < 0.5, t_filter
