@@ -211,6 +211,7 @@ class AttentionMatcher(Matcher):
         self.context_dim = int(unet.config.cross_attention_dim)
         self.vae_stride = 2 ** (len(components.vae.config.block_out_channels) - 1)
         self.model_id = _model_identity(components)
+        self._warned_models: set[str] = set()
         self._closed = False
 
     # ----------------------------------------------------------------- identity
@@ -424,8 +425,10 @@ class AttentionMatcher(Matcher):
                     f"reference {i} was optimised for a model with {emb.shape[3]}-wide contexts; this model "
                     f"({self.model_id}) takes {self.context_dim}. Prepare the reference again with this model."
                 )
-            if ref.meta.get("model") not in (None, self.model_id):
-                log.warning("reference %d was optimised on %s, predicting with %s", i, ref.meta.get("model"), self.model_id)
+            other = ref.meta.get("model")
+            if other not in (None, self.model_id) and other not in self._warned_models:
+                self._warned_models.add(other)
+                log.warning("a reference was optimised on %s; predicting with %s", other, self.model_id)
             for k, name in enumerate(ref.names):
                 if name not in pooled:
                     names.append(name)

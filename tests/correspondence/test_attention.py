@@ -24,8 +24,7 @@ from labeler.errors import Cancelled, UserInputError
 POINTS = {"left": (90.0, 90.0), "right": (230.0, 160.0), "top": (150.0, 60.0)}
 SIDE = 256  # tiny-random card resolution
 SMALL = 128
-CELL = SIDE // 16  # finest map used (up_blocks.2.attentions.0): 16x16 cells of 16 px
-COARSE = SIDE // 8  # up_blocks.1 maps: 8x8 cells of 32 px
+COARSE = SIDE // 8  # up_blocks.1 maps are 8x8 at 256 px: cells of 32 px (up_blocks.2.attentions.0: 16 px)
 
 
 def _texture(h: int, w: int, seed: int) -> np.ndarray:
