@@ -346,3 +346,22 @@ def test_registry_builds_the_engine_with_card_settings(tiny_model_dir):
         m.predict([], [])
     with pytest.raises(UserInputError, match="unknown setting"):
         create_matcher("attention", model="tiny-random", device="cpu", nonsense=1)
+
+
+def test_half_precision_weights_give_the_same_points(small, texture):
+    """The GPU path (bf16 weights, maps and loss in float32) on the CPU: same contexts and points."""
+    from labeler.correspondence.loading import load_sd
+
+    cfg = dataclasses.replace(small.config, inference_crops=4)
+    comps = load_sd("tiny-random", dtype=torch.bfloat16, parts=("unet", "vae", "scheduler"))
+    half = AttentionMatcher(comps, cfg, device=torch.device("cpu"), dtype=torch.bfloat16)
+    small_cfg = small.config
+    try:
+        small.config = cfg
+        points = {"a": (60.0, 70.0)}
+        ref32, ref16 = small.prepare_reference(texture, points), half.prepare_reference(texture, points)
+        np.testing.assert_allclose(ref16.arrays["embeddings"], ref32.arrays["embeddings"], atol=0.02)
+        p32, p16 = small.predict([ref32], [texture])[0], half.predict([ref16], [texture])[0]
+    finally:
+        small.config = small_cfg
+    np.testing.assert_allclose(p16.xy, p32.xy, atol=1.0)
