@@ -25,6 +25,7 @@ COMMANDS: list[str] = [
     "labeler.cli.cmd_eval",
     "labeler.cli.cmd_propagate",
     "labeler.cli.cmd_review",
+    "labeler.cli.cmd_gui",
 ]
 
 #: Exit codes: a LabelerError (bad input, explained on stderr) and Ctrl-C.
@@ -52,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error argparse already printed
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     run = getattr(args, "run", None)
+    if run is None and argv is None and len(sys.argv) <= 1:
+        args = parser.parse_args(["gui"])  # the bare `labeler` command opens the window
+        run = args.run
     if run is None:
         parser.print_help()
         return 0

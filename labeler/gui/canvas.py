@@ -1,0 +1,341 @@
+"""The image canvas: a QGraphicsView whose scene coordinates are image pixels.
+
+The pixmap sits at (0, 0) unscaled, so a scene position is the project's continuous pixel
+coordinate (pixel i covers [i, i+1); see labeler.correspondence.base). The canvas only shows
+and reports: a click asks for a point to be placed, a drag reports where a point was dropped;
+the main window turns those into undoable store edits and hands the new rows back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from PyQt6.QtCore import QPoint, QPointF, QRectF, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPixmap, QTransform, QWheelEvent
+from PyQt6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+
+from labeler.gui.canvas_items import EdgeItem, EdgeShadow, Placeholder, PointItem
+from labeler.gui.style import keypoint_colour
+from labeler.store import PREDICTED, ImageRecord, PointRecord, Schema
+
+MIN_SCALE, MAX_SCALE = 0.01, 64.0
+DRAG_THRESHOLD = 3  # screen pixels before a press on a point becomes a drag
+
+
+class Canvas(QGraphicsView):
+    place_requested = pyqtSignal(str, float, float, bool)  # keypoint, x, y, occluded
+    point_moved = pyqtSignal(str, float, float)  # keypoint, x, y (a drag ended)
+    point_clicked = pyqtSignal(str)  # a point was clicked without moving it
+    context_requested = pyqtSignal(str, QPoint)  # keypoint, global position
+    cursor_moved = pyqtSignal(float, float)  # image coordinates under the mouse
+    zoom_changed = pyqtSignal(float)
+
+    def __init__(self, parent=None) -> None:  # noqa: ANN001
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
+        self.setDragMode(QGraphicsView.DragMode.NoDrag)
+        self.setMouseTracking(True)
+        self.setBackgroundBrush(QColor("#0f1217"))
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._pixmap_item = QGraphicsPixmapItem()
+        self._pixmap_item.setZValue(0)
+        self.scene().addItem(self._pixmap_item)
+        self._placeholder = Placeholder(QRectF(0, 0, 1, 1))
+        self.scene().addItem(self._placeholder)
+        self._image: ImageRecord | None = None
+        self._schema = Schema()
+        self._points: dict[str, PointItem] = {}
+        self._edges: list[tuple[EdgeItem, EdgeShadow]] = []
+        self._current: str | None = None
+        self._show_names = False
+        self._drag: tuple[PointItem, QPointF, QPoint, bool] | None = None  # item, offset, press pos, moved
+        self._pan_from: QPoint | None = None
+        self._hovered: str | None = None
+        self.image_shown = False  # the decoded pixels are on screen (not the placeholder)
+
+    # -- what is shown -------------------------------------------------------------------------
+    @property
+    def image(self) -> ImageRecord | None:
+        return self._image
+
+    @property
+    def image_rect(self) -> QRectF:
+        if self._image is None:
+            return QRectF()
+        return QRectF(0, 0, self._image.width, self._image.height)
+
+    def clear(self) -> None:
+        self._image = None
+        self._clear_points()
+        self._pixmap_item.setPixmap(QPixmap())
+        self._placeholder.setVisible(False)
+        self.image_shown = False
+
+    def show_image(self, image: ImageRecord, schema: Schema, points: Mapping[str, PointRecord]) -> None:
+        """Show ``image``'s points at once over a placeholder; the pixels follow (set_pixels)."""
+        same_size = self._image is not None and (self._image.width, self._image.height) == (image.width, image.height)
+        self._image = image
+        self._schema = schema
+        self._pixmap_item.setPixmap(QPixmap())
+        self._pixmap_item.setTransform(QTransform())
+        self.image_shown = False
+        rect = self.image_rect
+        self._placeholder.setRect(rect)
+        self._placeholder.set_message("")
+        self._placeholder.setVisible(True)
+        margin = max(rect.width(), rect.height()) * 0.25
+        self.scene().setSceneRect(rect.adjusted(-margin, -margin, margin, margin))
+        self._clear_points()
+        self.set_points(points)
+        if not same_size or self.transform().isIdentity():
+            self.fit()
+
+    def set_pixels(self, qimage: QImage) -> None:
+        pixmap = QPixmap.fromImage(qimage)
+        self._pixmap_item.setPixmap(pixmap)
+        rect = self.image_rect
+        if pixmap.width() and (pixmap.width(), pixmap.height()) != (int(rect.width()), int(rect.height())):
+            # the file changed since it was registered: stretch it over the registered size
+            self._pixmap_item.setTransform(
+                QTransform.fromScale(rect.width() / pixmap.width(), rect.height() / pixmap.height())
+            )
+        self._placeholder.setVisible(False)
+        self.image_shown = True
+        self._update_pixmap_mode()
+
+    def show_failure(self, message: str) -> None:
+        self._pixmap_item.setPixmap(QPixmap())
+        self._placeholder.setVisible(True)
+        self._placeholder.set_message(message)
+        self.image_shown = False
+
+    @property
+    def failure_message(self) -> str:
+        return self._placeholder.text.text() if self._placeholder.isVisible() else ""
+
+    def set_points(self, points: Mapping[str, PointRecord]) -> None:
+        """Draw these rows (absent ones are not drawn); items are reused, so no flicker."""
+        keep = set()
+        for index, name in enumerate(self._schema.keypoints):
+            rec = points.get(name)
+            if rec is None or rec.x is None or rec.y is None:
+                continue
+            keep.add(name)
+            item = self._points.get(name)
+            if item is None:
+                item = PointItem(name, keypoint_colour(index), rec)
+                item.set_label_visible(self._show_names)
+                item.set_current(name == self._current)
+                self.scene().addItem(item)
+                self._points[name] = item
+            else:
+                item.update_record(rec)
+        for name in [n for n in self._points if n not in keep]:
+            item = self._points.pop(name)
+            self.scene().removeItem(item)
+            if self._hovered == name:
+                self._hovered = None
+        self._rebuild_edges()
+
+    def point_item(self, name: str) -> PointItem | None:
+        return self._points.get(name)
+
+    def drawn_points(self) -> dict[str, PointItem]:
+        return dict(self._points)
+
+    def set_current_keypoint(self, name: str | None) -> None:
+        self._current = name
+        for n, item in self._points.items():
+            item.set_current(n == name)
+
+    def set_show_names(self, show: bool) -> None:
+        self._show_names = show
+        for item in self._points.values():
+            item.set_label_visible(show)
+
+    @property
+    def dragging(self) -> bool:
+        return self._drag is not None
+
+    @property
+    def hovered_keypoint(self) -> str | None:
+        """The keypoint under the mouse, if any (keys O, X, Delete act on it first)."""
+        return self._hovered
+
+    # -- zoom ----------------------------------------------------------------------------------
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def fit(self) -> None:
+        rect = self.image_rect
+        if rect.isEmpty():
+            return
+        self.resetTransform()
+        self.fitInView(rect.adjusted(-rect.width() * 0.01, -rect.height() * 0.01, rect.width() * 0.01, rect.height() * 0.01),
+                       Qt.AspectRatioMode.KeepAspectRatio)
+        self._zoomed()
+
+    def actual_size(self) -> None:
+        centre = self.mapToScene(self.viewport().rect().center())
+        self.resetTransform()
+        self.centerOn(centre)
+        self._zoomed()
+
+    def zoom_by(self, factor: float, anchor: QPoint | None = None) -> None:
+        target = min(max(self.zoom * factor, MIN_SCALE), MAX_SCALE)
+        factor = target / self.zoom
+        if anchor is None:
+            old = self.transformationAnchor()
+            self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+            self.scale(factor, factor)
+            self.setTransformationAnchor(old)
+        else:
+            self.scale(factor, factor)
+        self._zoomed()
+
+    def _zoomed(self) -> None:
+        self._update_pixmap_mode()
+        self.zoom_changed.emit(self.zoom)
+
+    def _update_pixmap_mode(self) -> None:
+        # smooth when shrinking, crisp pixels when magnifying (the annotator sees real pixels)
+        mode = Qt.TransformationMode.FastTransformation if self.zoom >= 2 else Qt.TransformationMode.SmoothTransformation
+        self._pixmap_item.setTransformationMode(mode)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _clear_points(self) -> None:
+        for item in self._points.values():
+            self.scene().removeItem(item)
+        self._points.clear()
+        for edge, shadow in self._edges:
+            self.scene().removeItem(edge)
+            self.scene().removeItem(shadow)
+        self._edges.clear()
+        self._drag = None
+        self._hovered = None
+
+    def _rebuild_edges(self) -> None:
+        for edge, shadow in self._edges:
+            self.scene().removeItem(edge)
+            self.scene().removeItem(shadow)
+        self._edges.clear()
+        for a, b in self._schema.skeleton:
+            if a in self._points and b in self._points:
+                edge = EdgeItem(a, b)
+                shadow = EdgeShadow(edge)
+                self.scene().addItem(shadow)
+                self.scene().addItem(edge)
+                self._edges.append((edge, shadow))
+        self._update_edges()
+
+    def _update_edges(self) -> None:
+        for edge, shadow in self._edges:
+            pa, pb = self._points[edge.a], self._points[edge.b]
+            edge.set_ends(pa.pos(), pb.pos(), PREDICTED in (pa.record.status, pb.record.status))
+            shadow.follow()
+
+    def _point_at(self, pos: QPoint) -> PointItem | None:
+        for item in self.items(pos):
+            if isinstance(item, PointItem):
+                return item
+            parent = item.parentItem()
+            if isinstance(parent, PointItem):
+                return parent
+        return None
+
+    def _clamp(self, p: QPointF) -> QPointF:
+        rect = self.image_rect
+        return QPointF(min(max(p.x(), 0.0), rect.width()), min(max(p.y(), 0.0), rect.height()))
+
+    # -- mouse ---------------------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        pos = event.position().toPoint()
+        button = event.button()
+        mods = event.modifiers()
+        item = self._point_at(pos)
+        if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and mods & Qt.KeyboardModifier.ControlModifier):
+            self._start_pan(pos)
+            return
+        if button == Qt.MouseButton.RightButton:
+            if item is not None:
+                self.context_requested.emit(item.name, event.globalPosition().toPoint())
+            else:
+                self._start_pan(pos)
+            return
+        if button != Qt.MouseButton.LeftButton or self._image is None:
+            super().mousePressEvent(event)
+            return
+        scene_pos = self.mapToScene(pos)
+        if item is not None:
+            self._drag = (item, item.pos() - scene_pos, pos, False)
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            return
+        if self.image_rect.contains(scene_pos) and self._current is not None:
+            p = self._clamp(scene_pos)
+            self.place_requested.emit(self._current, p.x(), p.y(), bool(mods & Qt.KeyboardModifier.ShiftModifier))
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        pos = event.position().toPoint()
+        scene_pos = self.mapToScene(pos)
+        if self._pan_from is not None:
+            delta = pos - self._pan_from
+            self._pan_from = pos
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+            return
+        if self._drag is not None:
+            item, offset, press, moved = self._drag
+            if not moved and (pos - press).manhattanLength() < DRAG_THRESHOLD:
+                return
+            item.setPos(self._clamp(scene_pos + offset))
+            self._update_edges()
+            self._drag = (item, offset, press, True)
+            return
+        if self._image is not None:
+            self.cursor_moved.emit(scene_pos.x(), scene_pos.y())
+        item = self._point_at(pos)
+        self._hovered = item.name if item is not None else None
+        if item is None:
+            inside = self.image_rect.contains(scene_pos)
+            self.viewport().setCursor(Qt.CursorShape.CrossCursor if inside else Qt.CursorShape.ArrowCursor)
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._pan_from is not None and event.button() in (
+            Qt.MouseButton.MiddleButton, Qt.MouseButton.RightButton, Qt.MouseButton.LeftButton
+        ):
+            self._pan_from = None
+            self.viewport().unsetCursor()
+            return
+        if self._drag is not None and event.button() == Qt.MouseButton.LeftButton:
+            item, _, _, moved = self._drag
+            self._drag = None
+            self.viewport().unsetCursor()
+            if moved:
+                p = item.pos()
+                self.point_moved.emit(item.name, p.x(), p.y())
+            else:
+                self.point_clicked.emit(item.name)
+            return
+        super().mouseReleaseEvent(event)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        delta = event.angleDelta().y() or event.angleDelta().x()
+        if delta:
+            self.zoom_by(1.0015 ** delta, anchor=event.position().toPoint())
+        event.accept()
+
+    def leaveEvent(self, event) -> None:  # noqa: ANN001
+        self._hovered = None
+        super().leaveEvent(event)
+
+    def _start_pan(self, pos: QPoint) -> None:
+        self._pan_from = pos
+        self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)

@@ -1,0 +1,95 @@
+"""Undo/redo of store edits.
+
+Every edit is one :class:`StoreEdit`: it snapshots the (image, keypoint) rows it may touch,
+runs the store call (committed at once), snapshots them again; undo and redo put either
+snapshot back with :meth:`Project.restore_point`, so they restore exactly what was there
+(a confirmed point can become a prediction again). An edit that fails (a LabelerError) is
+never pushed, and what it might have half-done is put back.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+from PyQt6.QtGui import QUndoCommand
+
+from labeler.store import PointRecord, Project
+
+RowKey = tuple[int, str]  # (image id, keypoint name)
+Snapshot = dict[RowKey, PointRecord | None]
+
+
+def snapshot(project: Project, keys: Iterable[RowKey]) -> Snapshot:
+    """Rows as they are now (None = not labelled); one read per image."""
+    by_image: dict[int, list[str]] = defaultdict(list)
+    for image_id, name in keys:
+        by_image[image_id].append(name)
+    out: Snapshot = {}
+    for image_id, names in by_image.items():
+        rows = project.points(image_id)
+        for name in names:
+            out[(image_id, name)] = rows.get(name)
+    return out
+
+
+def restore(project: Project, target: Snapshot) -> None:
+    """Make the rows equal ``target``; rows already equal are left alone."""
+    current = snapshot(project, target)
+    for (image_id, name), row in target.items():
+        if current[(image_id, name)] != row:
+            project.restore_point(image_id, name, row)
+
+
+class StoreEdit(QUndoCommand):
+    """One undoable edit. Call :meth:`execute` first (it may raise); then push it: the stack's
+    first redo() is a no-op because the edit is already in the store."""
+
+    def __init__(
+        self,
+        project: Project,
+        keys: Iterable[RowKey],
+        text: str,
+        apply: Callable[[], object],
+        notify: Callable[[set[int]], None] | None = None,
+    ) -> None:
+        super().__init__(text)
+        self.project = project
+        self.keys = list(dict.fromkeys(keys))
+        self._apply = apply
+        self._notify = notify
+        self.before: Snapshot = {}
+        self.after: Snapshot = {}
+        self._done_once = False
+        self.result: object = None
+
+    @property
+    def image_ids(self) -> set[int]:
+        return {k[0] for k in self.keys}
+
+    def execute(self) -> object:
+        self.before = snapshot(self.project, self.keys)
+        try:
+            self.result = self._apply()
+        except BaseException:
+            restore(self.project, self.before)
+            raise
+        self.after = snapshot(self.project, self.keys)
+        return self.result
+
+    @property
+    def changed_anything(self) -> bool:
+        return self.before != self.after
+
+    def redo(self) -> None:
+        if not self._done_once:
+            self._done_once = True
+            return
+        restore(self.project, self.after)
+        if self._notify is not None:
+            self._notify(self.image_ids)
+
+    def undo(self) -> None:
+        restore(self.project, self.before)
+        if self._notify is not None:
+            self._notify(self.image_ids)

@@ -1,0 +1,116 @@
+"""What the annotator's gestures mean, as undoable store calls.
+
+The canvas and the keys say *what* the person did (clicked here, dragged that, pressed O);
+this module picks the store call that records it and wraps it in a :class:`StoreEdit`. The
+store decides provenance (manual / accepted / corrected); nothing here computes labels.
+"""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtGui import QUndoStack
+
+from labeler.errors import UserInputError
+from labeler.gui.commands import RowKey, StoreEdit
+from labeler.store import ABSENT, OCCLUDED, PREDICTED, VISIBLE, Project
+
+
+class Editor(QObject):
+    """Edits of one open project. ``changed(image_ids, from_history)`` after every edit, undo
+    and redo (``from_history``: it came from undo/redo, so the view may follow it)."""
+
+    changed = pyqtSignal(object, bool)
+
+    def __init__(self, project: Project, stack: QUndoStack) -> None:
+        super().__init__()
+        self.project = project
+        self.stack = stack
+
+    def _notify_history(self, image_ids: set[int]) -> None:
+        self.changed.emit(image_ids, True)
+
+    def _run(self, keys: list[RowKey], text: str, apply) -> StoreEdit:  # noqa: ANN001
+        cmd = StoreEdit(self.project, keys, text, apply, self._notify_history)
+        cmd.execute()  # a LabelerError propagates: nothing was changed, nothing is pushed
+        if cmd.changed_anything:
+            self.stack.push(cmd)
+        self.changed.emit(cmd.image_ids, False)
+        return cmd
+
+    # -- one point -----------------------------------------------------------------------------
+    def place(self, image_id: int, name: str, x: float, y: float, *, occluded: bool = False) -> StoreEdit:
+        vis = OCCLUDED if occluded else VISIBLE
+        return self._run([(image_id, name)], f"place {name}",
+                         lambda: self.project.set_point(image_id, name, x, y, visibility=vis))
+
+    def move(self, image_id: int, name: str, x: float, y: float) -> StoreEdit:
+        """A drag: a prediction becomes a correction; visibility is kept."""
+        return self._run([(image_id, name)], f"move {name}", lambda: self.project.correct_point(image_id, name, x, y))
+
+    def toggle_occluded(self, image_id: int, name: str) -> StoreEdit:
+        rec = self.project.points(image_id).get(name)
+        if rec is None or rec.visibility == ABSENT or rec.x is None or rec.y is None:
+            raise UserInputError(f"place {name} first (Shift+click places it occluded)")
+        if rec.visibility == OCCLUDED and rec.status != PREDICTED:
+            x, y = rec.x, rec.y
+            return self._run([(image_id, name)], f"{name} visible",
+                             lambda: self.project.set_point(image_id, name, x, y, visibility=VISIBLE))
+        return self._run([(image_id, name)], f"{name} occluded", lambda: self.project.set_occluded(image_id, name))
+
+    def toggle_absent(self, image_id: int, name: str) -> StoreEdit:
+        rec = self.project.points(image_id).get(name)
+        if rec is not None and rec.visibility == ABSENT:
+            return self._run([(image_id, name)], f"{name} unlabelled", lambda: self.project.delete_point(image_id, name))
+        return self._run([(image_id, name)], f"{name} absent", lambda: self.project.set_absent(image_id, name))
+
+    def delete(self, image_id: int, name: str) -> StoreEdit:
+        return self._run([(image_id, name)], f"delete {name}", lambda: self.project.delete_point(image_id, name))
+
+    # -- left/right ----------------------------------------------------------------------------
+    def swap(self, image_id: int, name: str) -> StoreEdit:
+        other = self.project.schema().flip_of(name)
+        if other is None:
+            raise UserInputError(f"{name} has no left/right counterpart (define flip pairs in Edit > Edit keypoints)")
+        return self._run([(image_id, name), (image_id, other)], f"swap {name}/{other}",
+                         lambda: self.project.swap_flip_pair(image_id, name))
+
+    def swap_all(self, image_id: int) -> StoreEdit:
+        schema = self.project.schema()
+        if not schema.flip_pairs:
+            raise UserInputError("the schema has no left/right pairs (define them in Edit > Edit keypoints)")
+        rows = self.project.points(image_id)
+        pairs = [(a, b) for a, b in schema.flip_pairs if a in rows or b in rows]
+        if not pairs:
+            raise UserInputError("no left/right keypoint is labelled on this image")
+        keys = [(image_id, n) for pair in pairs for n in pair]
+
+        def apply() -> None:
+            for a, _ in pairs:
+                self.project.swap_flip_pair(image_id, a)
+
+        return self._run(keys, "swap all left/right pairs", apply)
+
+    # -- review --------------------------------------------------------------------------------
+    def accept_image(self, image_id: int) -> int:
+        """Accept the image's predictions as they are (one undo step); returns how many."""
+        predicted = [n for n, r in self.project.points(image_id).items() if r.status == PREDICTED]
+        if not predicted:
+            return 0
+        cmd = self._run([(image_id, n) for n in predicted], f"accept {len(predicted)} predictions",
+                        lambda: self.project.accept_predictions([image_id]))
+        return int(cmd.result or 0)
+
+    def accept_above(self, threshold: float) -> int:
+        """Accept every prediction with confidence >= ``threshold``, project-wide (one undo step)."""
+        points = [p for p in self.project.review_points() if p.confidence is not None and p.confidence >= threshold]
+        if not points:
+            return 0
+        images = sorted({p.image_id for p in points})
+        cmd = self._run([(p.image_id, p.name) for p in points], f"accept {len(points)} predictions ≥ {threshold:.2f}",
+                        lambda: self.project.accept_predictions(images, min_confidence=threshold))
+        return int(cmd.result or 0)
+
+    def count_above(self, threshold: float) -> tuple[int, int]:
+        """(predictions at or above ``threshold``, all predictions awaiting review)."""
+        points = self.project.review_points()
+        return sum(1 for p in points if p.confidence is not None and p.confidence >= threshold), len(points)

@@ -1,0 +1,285 @@
+"""The image list: a virtual model over the store's image index, thumbnails decoded lazily.
+
+The model holds only ``(id, path, review status)`` tuples (one query for the whole project,
+run off the UI thread); rows are drawn on demand, and a thumbnail is asked for only when its
+row is painted, so 100k images cost a list of tuples, not 100k widgets or decodes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PyQt6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPixmap
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from labeler.gui.image_loader import ThumbnailLoader
+from labeler.gui.style import STATUS_COLOURS
+from labeler.store import PARTIAL, REVIEW_PREDICTED, REVIEW_STATUSES, REVIEWED, UNLABELED
+
+IndexRow = tuple[int, str, str]  # (image id, path relative to the images root, review status)
+
+IdRole = Qt.ItemDataRole.UserRole + 1
+StatusRole = Qt.ItemDataRole.UserRole + 2
+PathRole = Qt.ItemDataRole.UserRole + 3
+ThumbRole = Qt.ItemDataRole.UserRole + 4
+
+#: The filter choices: label, review statuses shown (None = all).
+FILTERS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
+    ("All images", None),
+    ("Unlabeled", (UNLABELED,)),
+    ("In progress", (PARTIAL,)),
+    ("Predicted (to review)", (REVIEW_PREDICTED,)),
+    ("Reviewed", (REVIEWED,)),
+)
+STATUS_WORDS = {UNLABELED: "unlabeled", PARTIAL: "in progress", REVIEW_PREDICTED: "to review", REVIEWED: "reviewed"}
+
+
+class ImageListModel(QAbstractListModel):
+    def __init__(self, thumbnails: ThumbnailLoader | None = None, resolve: Callable[[str], Path] | None = None) -> None:
+        super().__init__()
+        self._rows: list[IndexRow] = []
+        self._row_of: dict[int, int] = {}
+        self._thumbs = thumbnails
+        self._resolve = resolve
+        if thumbnails is not None:
+            thumbnails.ready.connect(self._thumbnail_ready)
+
+    def set_resolver(self, resolve: Callable[[str], Path] | None) -> None:
+        self._resolve = resolve
+
+    # -- contents ------------------------------------------------------------------------------
+    def set_rows(self, rows: Sequence[IndexRow]) -> None:
+        """Replace the rows; when the same images are listed in the same order only the changed
+        statuses are signalled (selection and scroll position stay)."""
+        rows = list(rows)
+        same = len(rows) == len(self._rows) and all(a[0] == b[0] for a, b in zip(rows, self._rows, strict=True))
+        if same:
+            changed = [i for i, (a, b) in enumerate(zip(rows, self._rows, strict=True)) if a != b]
+            self._rows = rows
+            for i in changed:
+                idx = self.index(i)
+                self.dataChanged.emit(idx, idx)
+            return
+        self.beginResetModel()
+        self._rows = rows
+        self._row_of = {r[0]: i for i, r in enumerate(rows)}
+        self.endResetModel()
+
+    def rows(self) -> list[IndexRow]:
+        return list(self._rows)
+
+    def row_of(self, image_id: int) -> int | None:
+        return self._row_of.get(image_id)
+
+    def row_at(self, row: int) -> IndexRow | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def set_status(self, image_id: int, status: str) -> None:
+        row = self._row_of.get(image_id)
+        if row is not None and self._rows[row][2] != status:
+            i, p, _ = self._rows[row]
+            self._rows[row] = (i, p, status)
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx)
+
+    # -- Qt model ------------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: ANN201
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        image_id, path, status = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return path.rsplit("/", 1)[-1]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{path}\n{STATUS_WORDS.get(status, status)}"
+        if role == IdRole:
+            return image_id
+        if role == StatusRole:
+            return status
+        if role == PathRole:
+            return path
+        if role == ThumbRole:
+            return self._thumbnail(image_id, path)
+        return None
+
+    def _thumbnail(self, image_id: int, path: str) -> QImage | None | bool:
+        if self._thumbs is None:
+            return None
+        found = self._thumbs.get(image_id)
+        if found is False and self._resolve is not None:
+            self._thumbs.request(image_id, self._resolve(path))
+        return found
+
+    def _thumbnail_ready(self, image_id: int) -> None:
+        row = self._row_of.get(image_id)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [ThumbRole])
+
+
+class ImageRowDelegate(QStyledItemDelegate):
+    """Thumbnail, file name, folder, and a dot in the review status's colour."""
+
+    def __init__(self, thumb_size: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.thumb = thumb_size
+        self._broken = self._make_broken()
+
+    def _make_broken(self) -> QPixmap:
+        pm = QPixmap(self.thumb, self.thumb)
+        pm.fill(QColor("#2a1f24"))
+        p = QPainter(pm)
+        p.setPen(QColor("#ff8a8a"))
+        p.drawText(pm.rect(), Qt.AlignmentFlag.AlignCenter, "missing")
+        p.end()
+        return pm
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        return QSize(200, self.thumb + 8)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        painter.save()
+        r = option.rect
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        painter.fillRect(r, QColor("#2f6fb3") if selected else (QColor("#151920") if index.row() % 2 else QColor("#181c24")))
+        thumb_rect = QRect(r.left() + 4, r.top() + 4, self.thumb, self.thumb)
+        thumb = index.data(ThumbRole)
+        if isinstance(thumb, QImage):
+            x = thumb_rect.left() + (self.thumb - thumb.width()) // 2
+            y = thumb_rect.top() + (self.thumb - thumb.height()) // 2
+            painter.drawImage(x, y, thumb)
+        elif thumb is None:
+            painter.drawPixmap(thumb_rect, self._broken)
+        else:
+            painter.fillRect(thumb_rect, QColor("#232833"))
+        status = index.data(StatusRole) or UNLABELED
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(QColor(STATUS_COLOURS.get(status, "#6b7380")))
+        painter.setPen(QColor(10, 12, 16))
+        painter.drawEllipse(thumb_rect.right() - 9, thumb_rect.bottom() - 9, 10, 10)
+        text_left = thumb_rect.right() + 8
+        text_rect = QRect(text_left, r.top() + 4, r.right() - text_left - 4, r.height() - 8)
+        name_font = QFont(option.font)
+        name_font.setBold(True)
+        painter.setFont(name_font)
+        painter.setPen(QColor("#ffffff") if selected else QColor("#e6e9ef"))
+        fm = QFontMetrics(name_font)
+        name = fm.elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "", Qt.TextElideMode.ElideMiddle, text_rect.width())
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, name)
+        path = index.data(PathRole) or ""
+        folder = path.rsplit("/", 1)[0] if "/" in path else ""
+        small = QFont(option.font)
+        small.setPointSizeF(max(7.0, option.font.pointSizeF() * 0.85))
+        painter.setFont(small)
+        painter.setPen(QColor("#dfe6f0") if selected else QColor("#8a93a2"))
+        fm2 = QFontMetrics(small)
+        lower = QRect(text_rect.left(), text_rect.top() + fm.height() + 2, text_rect.width(), fm2.height() * 2)
+        words = STATUS_WORDS.get(status, status)
+        line = fm2.elidedText(f"{folder + '/  ' if folder else ''}{words}", Qt.TextElideMode.ElideLeft, text_rect.width())
+        painter.drawText(lower, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, line)
+        painter.restore()
+
+
+class ImageListPanel(QWidget):
+    """Filter combo, counts, and the list. ``image_activated(id)`` when the user picks a row."""
+
+    image_activated = pyqtSignal(int)
+    filter_changed = pyqtSignal()
+
+    def __init__(self, thumbnails: ThumbnailLoader | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = ImageListModel(thumbnails)
+        self.view = QListView()
+        self.view.setModel(self.model)
+        self.view.setUniformItemSizes(True)
+        self.view.setItemDelegate(ImageRowDelegate(thumbnails.size if thumbnails else 40, self.view))
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.view.setBatchSize(200)
+        self.view.selectionModel().currentChanged.connect(self._current_changed)
+        self.filter = QComboBox()
+        for label, _ in FILTERS:
+            self.filter.addItem(label)
+        self.filter.currentIndexChanged.connect(lambda _: self.filter_changed.emit())
+        self.filter.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.counts = QLabel("")
+        self.counts.setObjectName("muted")
+        self.counts.setWordWrap(True)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Show"))
+        top.addWidget(self.filter, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.counts)
+        layout.addWidget(self.view, 1)
+        self._all: list[IndexRow] = []
+        self._programmatic = False
+
+    @property
+    def statuses(self) -> tuple[str, ...] | None:
+        return FILTERS[self.filter.currentIndex()][1]
+
+    def set_filter(self, statuses: tuple[str, ...] | None) -> None:
+        for i, (_, st) in enumerate(FILTERS):
+            if st == statuses:
+                self.filter.setCurrentIndex(i)
+                return
+
+    def set_index(self, rows: Sequence[IndexRow], keep: int | None = None) -> None:
+        """The whole project's index: counts are updated, the filter applied, ``keep`` stays selected."""
+        self._all = list(rows)
+        counts = Counter(r[2] for r in rows)
+        parts = [f"{len(rows)} images"] + [
+            f"<span style='color:{STATUS_COLOURS[s]}'>●</span> {counts.get(s, 0)} {STATUS_WORDS[s]}" for s in REVIEW_STATUSES
+        ]
+        self.counts.setText(" &nbsp; ".join(parts))
+        wanted = self.statuses
+        shown = rows if wanted is None else [r for r in rows if r[2] in wanted]
+        self.model.set_rows(shown)
+        if keep is not None:
+            self.select(keep)
+
+    def all_rows(self) -> list[IndexRow]:
+        return list(self._all)
+
+    def select(self, image_id: int) -> None:
+        row = self.model.row_of(image_id)
+        self._programmatic = True
+        try:
+            if row is None:
+                self.view.selectionModel().clearCurrentIndex()
+                self.view.clearSelection()
+            else:
+                idx = self.model.index(row)
+                if self.view.currentIndex() != idx:
+                    self.view.setCurrentIndex(idx)
+                self.view.scrollTo(idx, QAbstractItemView.ScrollHint.EnsureVisible)
+        finally:
+            self._programmatic = False
+
+    def current_row(self) -> int | None:
+        idx = self.view.currentIndex()
+        return idx.row() if idx.isValid() else None
+
+    def _current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if self._programmatic or not current.isValid():
+            return
+        self.image_activated.emit(int(current.data(IdRole)))

@@ -1,0 +1,1032 @@
+"""The main window: image list | canvas | keypoints and review, with propagation in the status bar.
+
+It wires widgets to the store through :class:`~labeler.gui.editing.Editor` (undoable edits),
+to :mod:`labeler.propagation` through :class:`~labeler.gui.worker.PropagationRunner`, and to
+the disk through the image loaders. Every action comes from the one shortcut table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PyQt6.QtCore import QPoint, Qt, QTimer
+from PyQt6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QUndoStack
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QDockWidget,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from labeler.errors import LabelerError, ProjectError
+from labeler.gui import background
+from labeler.gui.canvas import Canvas
+from labeler.gui.editing import Editor
+from labeler.gui.errors import show_error
+from labeler.gui.help_dialog import ShortcutsDialog
+from labeler.gui.image_list import ImageListPanel
+from labeler.gui.image_loader import ImageLoader, ThumbnailLoader
+from labeler.gui.keypoint_panel import KeypointPanel
+from labeler.gui.progress_panel import ProgressPanel
+from labeler.gui.project_jobs import CreatedProject, create_project
+from labeler.gui.review import AcceptAboveDialog, ReviewNavigator
+from labeler.gui.settings import AppSettings
+from labeler.gui.shortcuts import KEYPOINT_KEYS, SHORTCUTS, by_action
+from labeler.gui.style import icon
+from labeler.gui.worker import PropagationRunner
+from labeler.propagation import MatcherCache, ProgressEvent, PropagationConfig, PropagationSummary
+from labeler.store import PROJECT_SUFFIX, REVIEW_PREDICTED, ImageRecord, PointRecord, Project, Schema
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 500  # how often other processes' writes are looked for
+STATUS_MS = 6000
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        settings: AppSettings | None = None,
+        *,
+        matcher_cache: MatcherCache | None = None,
+        thumbnails: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or AppSettings()
+        self.setWindowTitle("labeler")
+        self.setWindowIcon(icon("app"))
+        self.resize(1400, 880)
+        self.project: Project | None = None
+        self.schema = Schema()
+        self.editor: Editor | None = None
+        self.navigator: ReviewNavigator | None = None
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.setUndoLimit(1000)
+        self.current: ImageRecord | None = None
+        self.current_points: dict[str, PointRecord] = {}
+        self.current_keypoint: str | None = None
+        self._ticket = 0
+        self._last_row = 0
+        self._refresh_job: background.BackgroundJob | None = None
+        self._refresh_again = False
+        self._points_stale = False
+        self.auto_advance = True
+
+        self.loader = ImageLoader()
+        self.loader.loaded.connect(self._pixels_loaded)
+        self.loader.failed.connect(self._pixels_failed)
+        self.thumbs = ThumbnailLoader() if thumbnails else None
+        self.runner = PropagationRunner(matcher_cache, self)
+        self.runner.progress.connect(self._propagation_progress)
+        self.runner.images_updated.connect(self._images_updated)
+        self.runner.finished.connect(self._propagation_finished)
+        self.runner.failed.connect(self._propagation_failed)
+        self.runner.running_changed.connect(self._running_changed)
+
+        self._build_widgets()
+        self._build_actions()
+        self._build_menus_and_toolbar()
+        self._restore_layout()
+
+        self.poll_timer = QTimer(self)
+        self.poll_timer.setInterval(POLL_MS)
+        self.poll_timer.timeout.connect(self._poll)
+        self.poll_timer.start()
+        self._index_timer = QTimer(self)
+        self._index_timer.setSingleShot(True)
+        self._index_timer.setInterval(150)
+        self._index_timer.timeout.connect(self.refresh_index)
+        self._update_enabled()
+
+    # ------------------------------------------------------------------------------ building
+    def _build_widgets(self) -> None:
+        self.canvas = Canvas(self)
+        self.setCentralWidget(self.canvas)
+        self.canvas.place_requested.connect(self._place)
+        self.canvas.point_moved.connect(self._moved)
+        self.canvas.point_clicked.connect(self.set_current_keypoint)
+        self.canvas.context_requested.connect(self._point_menu)
+        self.canvas.cursor_moved.connect(self._cursor_moved)
+        self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+
+        self.image_list = ImageListPanel(self.thumbs)
+        self.image_list.image_activated.connect(self.show_image)
+        self.image_list.filter_changed.connect(self._filter_changed)
+        left = QDockWidget("Images", self)
+        left.setObjectName("images_dock")
+        left.setWidget(self.image_list)
+        left.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
+
+        self.keypoints = KeypointPanel()
+        self.keypoints.keypoint_selected.connect(self.set_current_keypoint)
+        review = QGroupBox("Review")
+        self.review_label = QLabel("")
+        self.review_label.setObjectName("muted")
+        self.review_label.setWordWrap(True)
+        buttons = {}
+        for action, text in (("next_to_review", "Next to review"), ("accept_and_next", "Accept && next"),
+                             ("accept_above", "Accept all ≥ …"), ("repropagate", "Re-propagate unreviewed")):
+            b = QPushButton(text)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            buttons[action] = b
+        buttons["accept_and_next"].setObjectName("primary")
+        grid = QVBoxLayout(review)
+        grid.addWidget(self.review_label)
+        row = QHBoxLayout()
+        row.addWidget(buttons["next_to_review"])
+        row.addWidget(buttons["accept_and_next"])
+        grid.addLayout(row)
+        row2 = QHBoxLayout()
+        row2.addWidget(buttons["accept_above"])
+        row2.addWidget(buttons["repropagate"])
+        grid.addLayout(row2)
+        self.review_buttons = buttons
+        self.advance_box = QCheckBox("After placing, go to the next unlabelled keypoint")
+        self.advance_box.setChecked(True)
+        self.advance_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.advance_box.toggled.connect(lambda on: setattr(self, "auto_advance", on))
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.keypoints, 1)
+        side_layout.addWidget(self.advance_box)
+        side_layout.addWidget(review)
+        right = QDockWidget("Keypoints", self)
+        right.setObjectName("keypoints_dock")
+        right.setWidget(side)
+        right.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, right)
+        self.resizeDocks([left, right], [300, 330], Qt.Orientation.Horizontal)
+
+        bar = self.statusBar()
+        self.image_label = QLabel("")
+        self.cursor_label = QLabel("")
+        self.cursor_label.setObjectName("muted")
+        self.zoom_label = QLabel("")
+        self.zoom_label.setObjectName("muted")
+        self.progress = ProgressPanel()
+        self.progress.stop_clicked.connect(self.stop_propagation)
+        bar.addWidget(self.image_label, 1)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.cursor_label)
+        bar.addPermanentWidget(self.zoom_label)
+
+    def _build_actions(self) -> None:
+        handlers: dict[str, Callable[[], None]] = {
+            "new_project": self.new_project_dialog,
+            "open_project": self.open_project_dialog,
+            "export_coco": self.export_coco_dialog,
+            "export_spair": self.export_spair_dialog,
+            "quit": self.close,
+            "next_image": lambda: self.step_image(1),
+            "previous_image": lambda: self.step_image(-1),
+            "first_image": lambda: self.jump_image(0),
+            "last_image": lambda: self.jump_image(-1),
+            "next_to_review": self.next_to_review,
+            "next_keypoint": lambda: self.step_keypoint(1),
+            "previous_keypoint": lambda: self.step_keypoint(-1),
+            "toggle_occluded": lambda: self._point_edit("toggle_occluded"),
+            "set_absent": lambda: self._point_edit("toggle_absent"),
+            "delete_point": lambda: self._point_edit("delete"),
+            "swap_pair": self.swap_pair,
+            "swap_all_pairs": self.swap_all_pairs,
+            "accept_and_next": self.accept_and_next,
+            "accept": self.accept_current,
+            "accept_above": self.accept_above_dialog,
+            "propagate": self.propagate_dialog,
+            "repropagate": self.repropagate,
+            "stop_propagation": self.stop_propagation,
+            "undo": self.undo_stack.undo,
+            "redo": self.undo_stack.redo,
+            "edit_schema": self.edit_schema_dialog,
+            "zoom_fit": self.canvas.fit,
+            "zoom_actual": self.canvas.actual_size,
+            "zoom_in": lambda: self.canvas.zoom_by(1.25),
+            "zoom_out": lambda: self.canvas.zoom_by(0.8),
+            "toggle_names": lambda: self.canvas.set_show_names(self.actions["toggle_names"].isChecked()),
+            "show_shortcuts": self.show_shortcuts,
+        }
+        icons = {
+            "new_project": "new", "open_project": "open", "export_coco": "export", "export_spair": "export",
+            "next_image": "next", "previous_image": "prev", "next_to_review": "review", "accept_and_next": "accept",
+            "accept": "accept", "propagate": "propagate", "repropagate": "propagate", "stop_propagation": "stop",
+            "undo": "undo", "redo": "redo", "zoom_fit": "fit", "toggle_occluded": "occluded", "set_absent": "absent",
+            "swap_pair": "swap", "show_shortcuts": "help", "edit_schema": "schema",
+        }
+        self.actions: dict[str, QAction] = {}
+        for s in SHORTCUTS:
+            if s.action == "select_keypoint":
+                for i, key in enumerate(s.keys):
+                    a = QAction(f"Keypoint {i + 1}", self)
+                    a.setShortcut(QKeySequence(key))
+                    a.triggered.connect(lambda _=False, i=i: self.select_keypoint_index(i))
+                    self.addAction(a)
+                    self.actions[f"select_keypoint_{i + 1}"] = a
+                continue
+            a = QAction(icon(icons[s.action]) if s.action in icons else icon("none"), s.text, self)
+            a.setShortcuts([QKeySequence(k) for k in s.keys])
+            a.setToolTip(f"{s.description} ({', '.join(s.keys)})")
+            a.setStatusTip(s.description)
+            handler = handlers[s.action]
+            a.triggered.connect(lambda _=False, h=handler: h())
+            self.addAction(a)
+            self.actions[s.action] = a
+        self.actions["toggle_names"].setCheckable(True)
+        self.actions["undo"].setEnabled(False)
+        self.actions["redo"].setEnabled(False)
+        self.undo_stack.canUndoChanged.connect(self.actions["undo"].setEnabled)
+        self.undo_stack.canRedoChanged.connect(self.actions["redo"].setEnabled)
+        self.undo_stack.undoTextChanged.connect(
+            lambda t: self.actions["undo"].setText(f"&Undo {t}" if t else "&Undo"))
+        self.undo_stack.redoTextChanged.connect(
+            lambda t: self.actions["redo"].setText(f"&Redo {t}" if t else "&Redo"))
+        for name, button in self.review_buttons.items():
+            button.clicked.connect(self.actions[name].trigger)
+            button.setToolTip(self.actions[name].toolTip())
+        # keys that must not fire while a text field or list has focus are window-wide on purpose:
+        # the annotator's hands stay on the keyboard whatever was clicked last
+        for a in self.actions.values():
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+
+    def _build_menus_and_toolbar(self) -> None:
+        menus: dict[str, QMenu] = {}
+        bar = self.menuBar()
+        for group in ("File", "Edit", "Navigate", "Label", "Review", "Propagate", "View", "Help"):
+            menus[group] = bar.addMenu(f"&{group}")
+        self.recent_menu = QMenu("Open &recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.add_images_action = QAction("&Add images…", self)
+        self.add_images_action.triggered.connect(self.add_images_dialog)
+        table = by_action()
+        for s in SHORTCUTS:
+            if s.action == "select_keypoint":
+                continue
+            menu = menus[s.group]
+            if s.action == "quit":
+                menu.addSeparator()
+            menu.addAction(self.actions[s.action])
+            if s.action == "open_project":
+                menu.addMenu(self.recent_menu)
+                menu.addAction(self.add_images_action)
+                menu.addSeparator()
+        assert table  # the table is the single source of the menus
+        keys = QMenu("Current &keypoint", self)
+        for i in range(len(KEYPOINT_KEYS)):
+            keys.addAction(self.actions[f"select_keypoint_{i + 1}"])
+        menus["Label"].insertMenu(menus["Label"].actions()[0], keys)
+        self.keypoint_menu = keys
+        menus["Help"].addSeparator()
+        about = QAction("&About labeler", self)
+        about.triggered.connect(self.show_about)
+        menus["Help"].addAction(about)
+        self.menus = menus
+
+        tb = QToolBar("Main", self)
+        tb.setObjectName("main_toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        short = {"open_project": "Open", "previous_image": "Previous", "next_image": "Next",
+                 "next_to_review": "Next to review", "accept_and_next": "Accept && next", "propagate": "Propagate",
+                 "stop_propagation": "Stop", "undo": "Undo", "redo": "Redo", "zoom_fit": "Fit", "show_shortcuts": "Keys"}
+        for name, text in short.items():
+            self.actions[name].setIconText(text)
+        for name in ("open_project", None, "previous_image", "next_image", "next_to_review", None,
+                     "accept_and_next", None, "propagate", "stop_propagation", None, "undo", "redo", None, "zoom_fit",
+                     "show_shortcuts"):
+            if name is None:
+                tb.addSeparator()
+            else:
+                tb.addAction(self.actions[name])
+        self.addToolBar(tb)
+        self.toolbar = tb
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.settings.geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+
+    # ------------------------------------------------------------------------------ project
+    def open_project(self, path: str | Path) -> bool:
+        """Open a project file (closing the current one); False with a dialog when it cannot."""
+        if self.runner.running:
+            self._message("stop the running propagation before opening another project", error=True)
+            return False
+        try:
+            project = Project.open(path)
+        except LabelerError as exc:
+            self.settings.remove_recent(str(Path(path).resolve()))
+            show_error(exc, self)
+            return False
+        self.close_project()
+        self.project = project
+        self.editor = Editor(project, self.undo_stack)
+        self.editor.changed.connect(self._edited)
+        self.navigator = ReviewNavigator(project)
+        self.schema = project.schema()
+        self.keypoints.set_schema(self.schema)
+        self.current_keypoint = self.keypoints.current
+        self.canvas.set_current_keypoint(self.current_keypoint)
+        self.image_list.model.set_resolver(lambda rel: project.images_root.joinpath(*rel.split("/")))
+        self.settings.add_recent(project.path)
+        self.setWindowTitle(f"{project.name} — labeler  ({project.path})")
+        project.has_changed()  # start polling from now
+        rows = project.image_index()
+        self.image_list.set_index(rows)
+        self._update_review_label(rows)
+        if not project.images_root_found:
+            self._message(f"the images folder {project.images_root} is not found: images show as missing", error=True)
+        last = self.settings.last_image(project.path)
+        target = project.find_image(last) if last else None
+        if target is not None:
+            self.show_image(target.id)
+        elif rows:
+            self.show_image(rows[0][0])
+        self._update_enabled()
+        return True
+
+    def close_project(self) -> None:
+        if self.project is None:
+            return
+        self.undo_stack.clear()
+        self.loader.forget()
+        if self.thumbs is not None:
+            self.thumbs.clear()
+        background.wait_all()  # a list refresh may still be reading this project
+        self.project.close()
+        self.project = None
+        self.editor = None
+        self.navigator = None
+        self.current = None
+        self.current_points = {}
+        self.canvas.clear()
+        self.image_list.model.set_resolver(None)
+        self.image_list.set_index([])
+        self.keypoints.set_schema(Schema())
+        self.setWindowTitle("labeler")
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        has = self.project is not None
+        for name, a in self.actions.items():
+            if name in ("new_project", "open_project", "quit", "show_shortcuts", "undo", "redo"):
+                continue
+            a.setEnabled(has)
+        self.add_images_action.setEnabled(has)
+        self.actions["stop_propagation"].setEnabled(self.runner.running)
+        for b in self.review_buttons.values():
+            b.setEnabled(has)
+
+    # ------------------------------------------------------------------------------ images
+    def show_image(self, image_id: int) -> None:
+        project = self.project
+        if project is None:
+            return
+        try:
+            record = project.image(image_id)
+        except LabelerError as exc:  # deleted by another process meanwhile
+            self._message(str(exc), error=True)
+            self.refresh_index()
+            return
+        self.current = record
+        self.current_points = project.points(image_id)
+        self.canvas.show_image(record, self.schema, self.current_points)
+        self.keypoints.set_points(self.current_points)
+        first_open = next((n for n in self.schema.keypoints if n not in self.current_points), None)
+        if first_open is not None:
+            self.set_current_keypoint(first_open)
+        self.image_list.select(image_id)
+        row = self.image_list.model.row_of(image_id)
+        if row is not None:
+            self._last_row = row
+        self.settings.set_last_image(project.path, record.path)
+        self._update_image_label()
+        path = project.image_path(record)
+        cached = self.loader.cached(record.id, path)
+        neighbours = self._neighbours(image_id)
+        if cached is not None:
+            self._ticket = 0
+            self.canvas.set_pixels(cached)
+            self.loader.prefetch(neighbours)
+        else:
+            self._ticket = self.loader.request(record.id, path, prefetch=neighbours)
+        self.canvas.setFocus()
+
+    def _neighbours(self, image_id: int) -> list[tuple[int, Path]]:
+        project = self.project
+        model = self.image_list.model
+        row = model.row_of(image_id)
+        if project is None or row is None:
+            return []
+        out = []
+        for r in (row + 1, row - 1, row + 2):
+            found = model.row_at(r)
+            if found is not None:
+                out.append((found[0], project.images_root.joinpath(*found[1].split("/"))))
+        return out
+
+    def _pixels_loaded(self, ticket: int, image_id: int, image: QImage) -> None:
+        if ticket == self._ticket and self.current is not None and self.current.id == image_id:
+            self.canvas.set_pixels(image)
+
+    def _pixels_failed(self, ticket: int, image_id: int, message: str) -> None:
+        if ticket == self._ticket and self.current is not None and self.current.id == image_id:
+            self.canvas.show_failure(message)
+            self._message(message, error=True)
+
+    def step_image(self, step: int) -> None:
+        model = self.image_list.model
+        n = model.rowCount()
+        if n == 0:
+            return
+        row = model.row_of(self.current.id) if self.current is not None else None
+        if row is None:  # the current image left the filtered list: continue where it was
+            target = min(self._last_row, n - 1) if step > 0 else max(min(self._last_row, n) - 1, 0)
+        else:
+            target = row + step
+        if 0 <= target < n:
+            self.show_image(model.row_at(target)[0])  # type: ignore[index]
+        else:
+            self._message("last image of the list" if step > 0 else "first image of the list")
+
+    def jump_image(self, row: int) -> None:
+        model = self.image_list.model
+        if model.rowCount():
+            self.show_image(model.row_at(row % model.rowCount())[0])  # type: ignore[index]
+
+    def next_to_review(self) -> None:
+        if self.navigator is None:
+            return
+        target = self.navigator.next_image(self.current.id if self.current else None)
+        if target is None:
+            self._message("nothing to review: no predictions await review")
+            return
+        if self.current is not None and target == self.current.id:
+            self._message("this is the last image to review")
+        self.show_image(target)
+
+    def _filter_changed(self) -> None:
+        rows = self.image_list.all_rows()
+        self.image_list.set_index(rows, keep=self.current.id if self.current else None)
+
+    # ------------------------------------------------------------------------------ refreshing
+    def refresh_current(self) -> None:
+        """Re-read the current image's points (after an edit, a batch, another process)."""
+        if self.project is None or self.current is None:
+            return
+        if self.canvas.dragging:
+            self._points_stale = True  # after the drag
+            return
+        self._points_stale = False
+        try:
+            self.current_points = self.project.points(self.current.id)
+            record = self.project.image(self.current.id)
+        except LabelerError:
+            self.refresh_index()
+            return
+        self.current = record
+        self.canvas.set_points(self.current_points)
+        self.keypoints.set_points(self.current_points)
+        self.image_list.model.set_status(record.id, record.review_status)
+        self._update_image_label()
+
+    def refresh_index(self) -> None:
+        """Reload the image list off the UI thread (one query), keeping the selection."""
+        project = self.project
+        if project is None:
+            return
+        if self._refresh_job is not None and not self._refresh_job.is_finished:
+            self._refresh_again = True
+            return
+
+        def done(rows: list[tuple[int, str, str]]) -> None:
+            self._refresh_job = None
+            if self.project is project:
+                self.image_list.set_index(rows, keep=self.current.id if self.current else None)
+                self._update_review_label(rows)
+            if self._refresh_again:
+                self._refresh_again = False
+                self.refresh_index()
+
+        def failed(exc: BaseException) -> None:
+            self._refresh_job = None
+            log.warning("refreshing the image list failed: %s", exc)
+
+        self._refresh_job = background.run_in_background(project.image_index, done, failed)
+
+    def _poll(self) -> None:
+        project = self.project
+        if project is None:
+            return
+        try:
+            changed = project.has_changed()
+        except LabelerError:
+            return
+        if changed:
+            self.refresh_current()
+            self.refresh_index()
+        elif self._points_stale and not self.canvas.dragging:
+            self.refresh_current()
+
+    def _edited(self, image_ids: set[int], from_history: bool) -> None:
+        if self.current is not None and self.current.id in image_ids:
+            self.refresh_current()
+        elif from_history and len(image_ids) == 1:
+            self.show_image(next(iter(image_ids)))  # follow undo/redo to where it happened
+        if len(image_ids) > 1 or from_history or self.current is None or self.current.id not in image_ids:
+            self._index_timer.start()
+        else:
+            self._update_review_label(None)
+
+    def _update_review_label(self, rows: list[tuple[int, str, str]] | None) -> None:
+        if rows is None:
+            rows = self.image_list.all_rows()
+        n = sum(1 for r in rows if r[2] == REVIEW_PREDICTED)
+        self.review_label.setText(
+            f"{n} image(s) with predictions to review." if n else "No predictions to review. Label an image, then Propagate."
+        )
+
+    def _update_image_label(self) -> None:
+        c = self.current
+        if c is None or self.project is None:
+            self.image_label.setText("")
+            return
+        n_conf = sum(1 for p in self.current_points.values() if p.confirmed)
+        n_pred = sum(1 for p in self.current_points.values() if not p.confirmed)
+        self.image_label.setText(
+            f"{c.path}   {c.width}×{c.height}   {n_conf}/{len(self.schema.keypoints)} confirmed"
+            + (f", {n_pred} predicted" if n_pred else "")
+        )
+
+    def _cursor_moved(self, x: float, y: float) -> None:
+        self.cursor_label.setText(f"x {x:.1f}  y {y:.1f}")
+
+    # ------------------------------------------------------------------------------ keypoints
+    def set_current_keypoint(self, name: str | None) -> None:
+        self.current_keypoint = name
+        self.keypoints.set_current(name)
+        self.canvas.set_current_keypoint(name)
+
+    def select_keypoint_index(self, index: int) -> None:
+        if 0 <= index < len(self.schema.keypoints):
+            self.set_current_keypoint(self.schema.keypoints[index])
+
+    def step_keypoint(self, step: int) -> None:
+        names = self.schema.keypoints
+        if not names:
+            return
+        i = names.index(self.current_keypoint) if self.current_keypoint in names else -step
+        self.set_current_keypoint(names[(i + step) % len(names)])
+
+    def _advance_after(self, name: str) -> None:
+        if not self.auto_advance:
+            return
+        names = self.schema.keypoints
+        start = names.index(name)
+        for k in range(1, len(names)):
+            candidate = names[(start + k) % len(names)]
+            if candidate not in self.current_points:
+                self.set_current_keypoint(candidate)
+                return
+
+    def _target_keypoint(self) -> str | None:
+        return self.canvas.hovered_keypoint or self.current_keypoint
+
+    # ------------------------------------------------------------------------------ edits
+    def _try(self, fn: Callable[[], object]) -> object | None:
+        """Run an edit; a LabelerError becomes a status-bar message (the edit did nothing)."""
+        try:
+            return fn()
+        except LabelerError as exc:
+            self._message(str(exc), error=True)
+            self.refresh_current()
+            return None
+
+    def _place(self, name: str, x: float, y: float, occluded: bool) -> None:
+        if self.editor is None or self.current is None:
+            return
+        image_id = self.current.id
+        if self._try(lambda: self.editor.place(image_id, name, x, y, occluded=occluded)) is not None:
+            self._advance_after(name)
+
+    def _moved(self, name: str, x: float, y: float) -> None:
+        if self.editor is None or self.current is None:
+            return
+        image_id = self.current.id
+        self._try(lambda: self.editor.move(image_id, name, x, y))
+        if self._points_stale:
+            self.refresh_current()
+
+    def _point_edit(self, what: str, name: str | None = None) -> None:
+        if self.editor is None or self.current is None:
+            return
+        name = name or self._target_keypoint()
+        if name is None:
+            return
+        image_id = self.current.id
+        fn = getattr(self.editor, what)
+        self._try(lambda: fn(image_id, name))
+
+    def swap_pair(self, name: str | None = None) -> None:
+        if self.editor is None or self.current is None:
+            return
+        name = name or self._target_keypoint()
+        if name is not None:
+            image_id = self.current.id
+            self._try(lambda: self.editor.swap(image_id, name))
+
+    def swap_all_pairs(self) -> None:
+        if self.editor is not None and self.current is not None:
+            image_id = self.current.id
+            self._try(lambda: self.editor.swap_all(image_id))
+
+    def _point_menu(self, name: str, where: QPoint) -> None:
+        menu = QMenu(self)
+        rec = self.current_points.get(name)
+        menu.addAction(f"{name}").setEnabled(False)
+        menu.addSeparator()
+        entries = [
+            ("Visible" if rec is not None and rec.visibility == 1 else "Occluded", "toggle_occluded", "O"),
+            ("Absent", "toggle_absent", "X"),
+            ("Delete (unlabelled)", "delete", "Del"),
+        ]
+        for text, what, key in entries:
+            a = menu.addAction(f"{text}\t{key}")
+            a.triggered.connect(lambda _=False, w=what: self._point_edit(w, name))
+        if self.schema.flip_of(name):
+            a = menu.addAction(f"Swap with {self.schema.flip_of(name)}\tS")
+            a.triggered.connect(lambda: self.swap_pair(name))
+        menu.exec(where)
+
+    # ------------------------------------------------------------------------------ review
+    def accept_current(self) -> int:
+        if self.editor is None or self.current is None:
+            return 0
+        image_id = self.current.id
+        n = self._try(lambda: self.editor.accept_image(image_id))
+        if n:
+            self._message(f"accepted {n} prediction(s)")
+        elif n == 0:
+            self._message("no predictions on this image to accept")
+        return int(n or 0)
+
+    def accept_and_next(self) -> None:
+        if self.current is not None and any(not p.confirmed for p in self.current_points.values()):
+            self.accept_current()
+        self.next_to_review()
+
+    def accept_above_dialog(self) -> None:
+        if self.editor is None or self.project is None:
+            return
+        confidences = [p.confidence for p in self.project.review_points()]
+        if not confidences:
+            self._message("no predictions await review")
+            return
+        threshold = float(self.settings.value("review/threshold", 0.5))
+        dialog = AcceptAboveDialog(confidences, threshold, self)
+        if dialog.exec() != AcceptAboveDialog.DialogCode.Accepted:
+            return
+        self.settings.set_value("review/threshold", dialog.threshold)
+        n = self._try(lambda: self.editor.accept_above(dialog.threshold))
+        if n:
+            self._message(f"accepted {n} prediction(s) with confidence ≥ {dialog.threshold:.2f} (Ctrl+Z undoes)")
+
+    # ------------------------------------------------------------------------------ propagation
+    def _remembered_config(self) -> PropagationConfig | None:
+        if self.runner.last_config is not None:
+            return self.runner.last_config
+        data = self.settings.value("propagate/last")
+        if not data:
+            return None
+        try:
+            import json
+
+            d = json.loads(data)
+            return PropagationConfig(**{k: v for k, v in d.items() if k not in ("images", "image_ids", "force")})
+        except (TypeError, ValueError):
+            return None
+
+    def _remember_config(self, config: PropagationConfig) -> None:
+        import dataclasses
+        import json
+
+        d = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+        d["overrides"] = dict(config.overrides)
+        d["image_ids"] = None
+        self.settings.set_value("propagate/last", json.dumps(d, default=str))
+
+    def propagate_dialog(self) -> None:
+        if self.project is None:
+            return
+        if self.runner.running:
+            self._message("a propagation is already running (Esc stops it)", error=True)
+            return
+        from labeler.gui.propagate_dialog import PropagateDialog
+
+        dialog = PropagateDialog(self.project, self._remembered_config(), self)
+        if dialog.exec() != PropagateDialog.DialogCode.Accepted:
+            return
+        try:
+            config = dialog.config()
+        except LabelerError as exc:
+            show_error(exc, self)
+            return
+        self.start_propagation(config)
+
+    def start_propagation(self, config: PropagationConfig) -> bool:
+        if self.project is None:
+            return False
+        if not self.runner.start(self.project.path, config):
+            self._message("a propagation is already running", error=True)
+            return False
+        self._remember_config(config)
+        self.progress.start(f"Starting {config.method}")
+        return True
+
+    def repropagate(self) -> None:
+        """Predict the unreviewed images again with the last settings; corrections and accepted
+        points are references now, so every image predicted from older references is stale."""
+        config = self._remembered_config()
+        if config is None:
+            self.propagate_dialog()
+            return
+        import dataclasses
+
+        self.start_propagation(dataclasses.replace(config, images=None, image_ids=None, force=False))
+
+    def stop_propagation(self) -> None:
+        if self.runner.running and not self.runner.stopping:
+            self.runner.stop()
+            self.progress.stopping()
+
+    def _propagation_progress(self, event: ProgressEvent) -> None:
+        self.progress.update_event(event)
+        if event.notice and event.message:
+            self._message(event.message)
+
+    def _images_updated(self, image_ids: tuple[int, ...]) -> None:
+        if self.current is not None and self.current.id in image_ids:
+            self.refresh_current()
+        self._index_timer.start()
+
+    def _propagation_finished(self, summary: PropagationSummary) -> None:
+        self.progress.finish()
+        what = "stopped" if summary.stopped else "done"
+        text = (f"propagation {what}: {summary.predicted_images} image(s) predicted, "
+                f"{summary.skipped_up_to_date} up to date, {summary.seconds:.1f} s on {summary.device}")
+        if summary.failed:
+            text += f", {len(summary.failed)} failed"
+        self._message(text)
+        for m in summary.messages:
+            log.info("propagation: %s", m)
+        if summary.failed:
+            listed = "\n".join(f"{p}: {r}" for p, r in summary.failed[:15])
+            more = f"\n… and {len(summary.failed) - 15} more" if len(summary.failed) > 15 else ""
+            box = QMessageBox(QMessageBox.Icon.Warning, "Some images were not predicted",
+                              f"{len(summary.failed)} image(s) could not be predicted:\n{listed}{more}",
+                              QMessageBox.StandardButton.Ok, self)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+            box.open()
+        self.refresh_current()
+        self.refresh_index()
+
+    def _propagation_failed(self, message: str, details: str) -> None:
+        self.progress.finish()
+        exc: BaseException = LabelerError(message) if not details else RuntimeError(message)
+        show_error(exc, self)
+        self.refresh_index()
+
+    def _running_changed(self, running: bool) -> None:
+        self.actions["stop_propagation"].setEnabled(running)
+        self.actions["propagate"].setEnabled(not running and self.project is not None)
+        self.actions["repropagate"].setEnabled(not running and self.project is not None)
+        self.review_buttons["repropagate"].setEnabled(not running and self.project is not None)
+
+    # ------------------------------------------------------------------------------ dialogs
+    def new_project_dialog(self) -> None:
+        from labeler.gui.schema_dialog import NewProjectDialog
+
+        dialog = NewProjectDialog(self)
+        if dialog.exec() != NewProjectDialog.DialogCode.Accepted:
+            return
+        try:
+            folder, path, schema, name = dialog.values()
+        except LabelerError as exc:
+            show_error(exc, self)
+            return
+        self.create_project(folder, path, schema, name)
+
+    def create_project(self, folder: Path, path: Path, schema: Schema, name: str | None) -> background.BackgroundJob:
+        """Scan and register the folder off the UI thread, then open the new project."""
+        self.progress.start("Creating project")
+        self.progress.stop.setEnabled(False)
+
+        def progress(done: int, total: int, text: str) -> None:
+            self.progress.stage.setText(text)
+            if total:
+                self.progress.bar.setRange(0, total)
+                self.progress.bar.setValue(done)
+
+        def done(created: CreatedProject) -> None:
+            self.progress.finish()
+            if self.open_project(created.path):
+                note = f", {len(created.skipped)} unreadable file(s) skipped" if created.skipped else ""
+                self._message(f"created {created.path} with {created.images} images{note}")
+
+        def failed(exc: BaseException) -> None:
+            self.progress.finish()
+            show_error(exc, self)
+
+        return background.run_in_background(
+            lambda report: create_project(folder, path, schema, name, report), done, failed, on_progress=progress
+        )
+
+    def open_project_dialog(self) -> None:
+        start = str(Path(self.project.path).parent) if self.project else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", start, f"Labeler projects (*{PROJECT_SUFFIX});;All files (*)")
+        if path:
+            self.open_project(path)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_projects()
+        for p in recent:
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_project(p))
+        if not recent:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list").triggered.connect(self.settings.clear_recent)
+
+    def add_images_dialog(self) -> None:
+        project = self.project
+        if project is None:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Add images from a folder inside the images root", str(project.images_root))
+        if not folder:
+            return
+        self.progress.start("Adding images")
+        self.progress.stop.setEnabled(False)
+
+        def done(report) -> None:  # noqa: ANN001
+            self.progress.finish()
+            self._message(f"added {len(report.added)} image(s); {len(report.skipped)} unreadable file(s) skipped")
+            self.refresh_index()
+
+        def failed(exc: BaseException) -> None:
+            self.progress.finish()
+            show_error(exc, self)
+
+        background.run_in_background(lambda: project.add_images(folder, progress=False), done, failed)
+
+    def edit_schema_dialog(self) -> None:
+        project = self.project
+        if project is None:
+            return
+        if self.runner.running:
+            self._message("stop the running propagation before editing keypoints", error=True)
+            return
+        from labeler.gui.schema_dialog import EditSchemaDialog, apply_schema_edit, points_per_keypoint
+
+        dialog = EditSchemaDialog(self.schema, self)
+        if dialog.exec() != EditSchemaDialog.DialogCode.Accepted:
+            return
+        try:
+            edit = dialog.editor.edit()
+        except LabelerError as exc:
+            show_error(exc, self)
+            return
+        if edit.removed:
+            counts = points_per_keypoint(project, list(edit.removed))
+            lost = sum(counts.values())
+            if lost:
+                listed = ", ".join(f"{n} ({c} points)" for n, c in counts.items())
+                answer = QMessageBox.question(
+                    self, "Remove keypoints",
+                    f"Removing {listed} deletes {lost} point(s). This cannot be undone. Remove them?",
+                )
+                if answer != QMessageBox.StandardButton.Yes:
+                    return
+        try:
+            self.schema = apply_schema_edit(project, edit)
+        except LabelerError as exc:
+            show_error(exc, self)
+            self.schema = project.schema()
+        self.undo_stack.clear()  # snapshots name keypoints that may have changed
+        self.keypoints.set_schema(self.schema)
+        self.set_current_keypoint(self.keypoints.current)
+        if self.current is not None:
+            self.show_image(self.current.id)
+        self.refresh_index()
+
+    def export_coco_dialog(self) -> None:
+        project = self.project
+        if project is None:
+            return
+        start = str(Path(project.path).with_suffix(".coco.json"))
+        path, _ = QFileDialog.getSaveFileName(self, "Export COCO keypoints", start, "COCO JSON (*.json)")
+        if not path:
+            return
+        predicted = QMessageBox.question(
+            self, "Export COCO", "Include predictions that still await review?\n"
+            "(No: only confirmed points: placed, accepted, corrected.)",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+        ) == QMessageBox.StandardButton.Yes
+        self.export_coco(Path(path), predicted=predicted)
+
+    def export_coco(self, path: Path, *, predicted: bool = False) -> background.BackgroundJob | None:
+        project = self.project
+        if project is None:
+            return None
+        from labeler.formats.coco import export_coco
+
+        def done(report) -> None:  # noqa: ANN001
+            self._message(f"wrote {report.path}: {report.images} images, {report.visible_or_occluded} points, "
+                          f"{report.absent} absent" + (f", {report.predicted} predicted" if predicted else ""))
+
+        return background.run_in_background(lambda: export_coco(project, path, predicted=predicted), done,
+                                            lambda exc: show_error(exc, self))
+
+    def export_spair_dialog(self) -> None:
+        project = self.project
+        if project is None:
+            return
+        parent = QFileDialog.getExistingDirectory(self, "Export SPair pairs: choose the folder to write into",
+                                                  str(Path(project.path).parent))
+        if not parent:
+            return
+        out = Path(parent) / f"{Path(project.path).stem}-spair"
+        self.export_spair(out)
+
+    def export_spair(self, out: Path, *, overwrite: bool = True) -> background.BackgroundJob | None:
+        project = self.project
+        if project is None:
+            return None
+        from labeler.formats.pairs import export_pairs
+        from labeler.formats.spair import SPairExportConfig
+
+        def done(summary) -> None:  # noqa: ANN001
+            pairs = sum(summary.pairs.values())
+            self._message(f"wrote {summary.root}: {pairs} pairs from {sum(summary.images.values())} images")
+            if summary.warnings:
+                box = QMessageBox(QMessageBox.Icon.Information, "SPair export", "\n".join(summary.warnings[:10]),
+                                  QMessageBox.StandardButton.Ok, self)
+                box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+                box.open()
+
+        config = SPairExportConfig(overwrite=overwrite)
+        return background.run_in_background(lambda: export_pairs(project, out, config), done,
+                                            lambda exc: show_error(exc, self))
+
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self).exec()
+
+    def show_about(self) -> None:
+        from labeler import __version__
+
+        QMessageBox.about(self, "About labeler",
+                          f"<b>labeler {__version__}</b><br>Keypoint labeling with zero-shot Stable Diffusion "
+                          "correspondence (DIFT, attention prompt optimisation).")
+
+    # ------------------------------------------------------------------------------ misc
+    def _message(self, text: str, *, error: bool = False) -> None:
+        self.statusBar().setStyleSheet("QStatusBar { color: #ff9b9b; }" if error else "")
+        self.statusBar().showMessage(text, STATUS_MS)
+        if error:
+            log.info("%s", text)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.runner.running:
+            answer = QMessageBox.question(self, "Quit", "A propagation is running. Stop it and quit? "
+                                          "(Everything predicted so far is kept.)")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop threads, save the layout, close the project (idempotent)."""
+        self.poll_timer.stop()
+        self.runner.close()
+        self.settings.set_geometry(self.saveGeometry(), self.saveState())
+        self.settings.sync()
+        self.loader.shutdown()
+        if self.thumbs is not None:
+            self.thumbs.shutdown()
+        background.wait_all()
+        self.close_project()

@@ -1,0 +1,271 @@
+"""Propagate dialog: method, model, preset, device and batch size, with the plan shown before
+anything runs (how many references and targets, what it costs), computed off the UI thread by
+:func:`labeler.propagation.plan_propagation`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from labeler.correspondence.cards import all_cards
+from labeler.correspondence.registry import METHODS, PRESETS
+from labeler.errors import LabelerError, UserInputError
+from labeler.gui.background import run_in_background
+from labeler.propagation import PropagationConfig, PropagationPlan
+from labeler.store import Project
+
+METHOD_TEXT = {
+    "dift": "DIFT: diffusion features (Tang et al. 2023), one UNet pass per image",
+    "attention": "Attention: optimised prompts (Hedlin et al. 2023), slow, strong on hard pairs",
+    "classical": "Classical: dense SIFT, no model, no GPU (quick baseline)",
+}
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+DEFAULT_MODEL_TEXT = "(method's default)"
+
+
+def parse_settings(text: str) -> dict[str, Any]:
+    """``"resolution=256, ensemble=2"`` -> overrides (values read as JSON when they parse)."""
+    out: dict[str, Any] = {}
+    for part in [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]:
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise UserInputError(f"engine setting {part!r}: expected NAME=VALUE, e.g. resolution=256")
+        try:
+            out[name.strip()] = json.loads(value)
+        except ValueError:
+            out[name.strip()] = value.strip()
+    return out
+
+
+def format_settings(overrides: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in overrides.items())
+
+
+def describe_plan(plan: PropagationPlan) -> str:
+    lines = [
+        f"<b>{plan.targets}</b> image(s) to predict"
+        + (f", {plan.up_to_date} already up to date (skipped)" if plan.up_to_date else ""),
+        f"References: {plan.reference_images} image(s); keypoints with a reference: "
+        f"{', '.join(plan.keypoints_with_reference) or 'none'}",
+        f"Cost: {plan.cost.description}",
+    ]
+    if plan.flip:
+        lines.append("Flip-aware: each target is also matched mirrored, the better pose is kept.")
+    lines += [f"<span style='color:#e0a63a'>⚠ {w}</span>" for w in plan.warnings]
+    return "<br>".join(lines)
+
+
+class PropagateDialog(QDialog):
+    def __init__(
+        self,
+        project: Project,
+        initial: PropagationConfig | None = None,
+        parent: QWidget | None = None,
+        *,
+        plan_fn: Callable[[Project, PropagationConfig], PropagationPlan] | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Propagate keypoints")
+        self.resize(640, 560)
+        self.project = project
+        from labeler.propagation import plan_propagation
+
+        self._plan_fn = plan_fn or plan_propagation
+        initial = initial or PropagationConfig()
+        self.method = QComboBox()
+        for m in METHODS:
+            self.method.addItem(METHOD_TEXT.get(m, m), m)
+        self.model = QComboBox()
+        self.model.setEditable(True)
+        self.model.setToolTip("A model card key, a Hugging Face id, a local folder or a .safetensors file")
+        browse = QPushButton("Folder…")
+        browse.clicked.connect(self._browse_model)
+        self.preset = QComboBox()
+        self.preset.addItems(list(PRESETS))
+        self.device = QComboBox()
+        self.device.addItems(DEVICES)
+        self.dtype = QComboBox()
+        self.dtype.addItems(DTYPES)
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 256)
+        self.max_refs = QSpinBox()
+        self.max_refs.setRange(1, 256)
+        self.images = QLineEdit()
+        self.images.setPlaceholderText("all images (or a pattern such as nest/*.jpg)")
+        self.flip = QCheckBox("Flip-aware matching (when the schema has left/right pairs)")
+        self.force = QCheckBox("Predict again images that are already up to date")
+        self.settings = QLineEdit()
+        self.settings.setPlaceholderText("engine settings, e.g. resolution=512, ensemble=2")
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model, 1)
+        model_row.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Method", self.method)
+        form.addRow("Model", model_row)
+        form.addRow("Preset", self.preset)
+        form.addRow("Device", self.device)
+        form.addRow("Precision", self.dtype)
+        form.addRow("Batch size", self.batch)
+        form.addRow("References per keypoint", self.max_refs)
+        form.addRow("Images", self.images)
+        form.addRow("", self.flip)
+        form.addRow("", self.force)
+        form.addRow("Settings", self.settings)
+        self.plan_label = QLabel("computing the plan…")
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setTextFormat(Qt.TextFormat.RichText)
+        plan_box = QGroupBox("Plan")
+        QVBoxLayout(plan_box).addWidget(self.plan_label)
+        self.error = QLabel("")
+        self.error.setObjectName("error")
+        self.error.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok.setText("Propagate")
+        self.ok.setObjectName("primary")
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(plan_box, 1)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+        self.plan: PropagationPlan | None = None
+        self._plan_timer = QTimer(self)
+        self._plan_timer.setSingleShot(True)
+        self._plan_timer.setInterval(250)
+        self._plan_timer.timeout.connect(self._compute_plan)
+        self._plan_serial = 0
+        self._load(initial)
+        for w in (self.method, self.model, self.preset, self.device, self.dtype):
+            w.currentIndexChanged.connect(self._changed)
+        self.model.editTextChanged.connect(self._changed)
+        for w in (self.batch, self.max_refs):
+            w.valueChanged.connect(self._changed)
+        for w in (self.images, self.settings):
+            w.textChanged.connect(self._changed)
+        for w in (self.flip, self.force):
+            w.toggled.connect(self._changed)
+        self.method.currentIndexChanged.connect(self._fill_models)
+        self._compute_plan()
+
+    # -- config <-> widgets --------------------------------------------------------------------
+    def _load(self, c: PropagationConfig) -> None:
+        self.method.setCurrentIndex(max(0, self.method.findData(c.method)))
+        self._fill_models()
+        self.model.setCurrentText(c.model or DEFAULT_MODEL_TEXT)
+        self.preset.setCurrentText(c.preset)
+        self.device.setCurrentText(c.device)
+        self.dtype.setCurrentText(c.dtype)
+        self.batch.setValue(c.batch_size)
+        self.max_refs.setValue(c.max_references)
+        self.images.setText(c.images or "")
+        self.flip.setChecked(c.flip is not False)
+        self.force.setChecked(c.force)
+        self.settings.setText(format_settings(dict(c.overrides)))
+
+    def _fill_models(self) -> None:
+        method = self.method.currentData()
+        keep = self.model.currentText()
+        self.model.blockSignals(True)
+        self.model.clear()
+        self.model.addItem(DEFAULT_MODEL_TEXT)
+        if method != "classical":
+            for key, card in all_cards().items():
+                if method in card.methods or not card.methods:
+                    self.model.addItem(key)
+        self.model.setEnabled(method != "classical")
+        self.model.setCurrentText(keep if keep and method != "classical" else DEFAULT_MODEL_TEXT)
+        self.model.blockSignals(False)
+
+    def _browse_model(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Diffusers model folder")
+        if folder:
+            self.model.setCurrentText(folder)
+
+    def config(self) -> PropagationConfig:
+        """The chosen settings (raises LabelerError for bad input)."""
+        model = self.model.currentText().strip()
+        config = PropagationConfig(
+            method=self.method.currentData(),
+            model=None if not model or model == DEFAULT_MODEL_TEXT or self.method.currentData() == "classical" else model,
+            preset=self.preset.currentText(),
+            device=self.device.currentText(),
+            dtype=self.dtype.currentText(),
+            batch_size=self.batch.value(),
+            images=self.images.text().strip() or None,
+            force=self.force.isChecked(),
+            flip=None if self.flip.isChecked() else False,
+            max_references=self.max_refs.value(),
+            overrides=parse_settings(self.settings.text()),
+        )
+        config.check()
+        return config
+
+    # -- the plan ------------------------------------------------------------------------------
+    def _changed(self) -> None:
+        self._plan_timer.start()
+
+    def _compute_plan(self) -> None:
+        try:
+            config = self.config()
+        except LabelerError as exc:
+            self._show_error(str(exc))
+            return
+        self._plan_serial += 1
+        serial = self._plan_serial
+        self.plan_label.setText("computing the plan…")
+        run_in_background(
+            lambda: self._plan_fn(self.project, config),
+            lambda plan: self._plan_ready(serial, plan),
+            lambda exc: self._plan_failed(serial, exc),
+        )
+
+    def _plan_ready(self, serial: int, plan: PropagationPlan) -> None:
+        if serial != self._plan_serial:
+            return  # settings changed meanwhile: a newer plan is coming
+        self.plan = plan
+        self.error.setText("")
+        self.plan_label.setText(describe_plan(plan))
+        self.ok.setEnabled(bool(plan.keypoints_with_reference) and (plan.targets > 0 or self.force.isChecked()))
+
+    def _plan_failed(self, serial: int, exc: BaseException) -> None:
+        if serial != self._plan_serial:
+            return
+        if not isinstance(exc, LabelerError):
+            raise exc
+        self._show_error(str(exc))
+
+    def _show_error(self, text: str) -> None:
+        self.plan = None
+        self.plan_label.setText("")
+        self.error.setText(text)
+        self.ok.setEnabled(False)
+
+    def _accept(self) -> None:
+        try:
+            self.config()
+        except LabelerError as exc:
+            self._show_error(str(exc))
+            return
+        self.accept()

@@ -1,0 +1,38 @@
+"""Helpers for driving the window like a person: clicks and drags in image coordinates."""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import QPoint, QPointF, Qt
+
+
+def viewport_pos(window, x: float, y: float) -> QPoint:
+    return window.canvas.mapFromScene(QPointF(x, y))
+
+
+def click_image(qtbot, window, x: float, y: float, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    qtbot.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton, modifier, viewport_pos(window, x, y))
+
+
+def drag_point(qtbot, window, start: tuple[float, float], end: tuple[float, float], steps: int = 5) -> None:
+    """Press on ``start``, move in steps, release on ``end`` (image coordinates)."""
+    vp = window.canvas.viewport()
+    a, b = viewport_pos(window, *start), viewport_pos(window, *end)
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    for i in range(1, steps + 1):
+        p = QPoint(a.x() + (b.x() - a.x()) * i // steps, a.y() + (b.y() - a.y()) * i // steps)
+        qtbot.mouseMove(vp, p)
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+
+
+def key(qtbot, window, k, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    qtbot.keyClick(window.canvas, k, modifier)
+
+
+def wait_shown(qtbot, window, timeout: int = 5000) -> None:
+    """Until the current image's pixels (or its failure placeholder) are on screen."""
+    qtbot.waitUntil(lambda: window.canvas.image_shown or bool(window.canvas.failure_message), timeout=timeout)
+
+
+def tolerance(window) -> float:
+    """Image pixels per screen pixel: how exact a simulated click can be."""
+    return 1.0 / window.canvas.zoom + 1e-6
