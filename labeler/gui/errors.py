@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 
+from PyQt6 import sip
 from PyQt6.QtCore import QObject, Qt, pyqtSignal, pyqtSlot
 from PyQt6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -69,14 +70,15 @@ class ErrorReporter(QObject):
 
     @pyqtSlot(object, str)
     def _show(self, exc: BaseException, details: str) -> None:
-        self.dialogs = [d for d in self.dialogs if d.isVisible()]
+        self.dialogs = [d for d in self.dialogs if not sip.isdeleted(d) and d.isVisible()]
         title, text = describe(exc)
         self.shown.append(text)
         if len(self.dialogs) >= MAX_OPEN_DIALOGS:
             self.suppressed += 1
             return
         icon = QMessageBox.Icon.Warning if isinstance(exc, LabelerError) else QMessageBox.Icon.Critical
-        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self.parent_widget)
+        parent = self.parent_widget if self.parent_widget is not None and not sip.isdeleted(self.parent_widget) else None
+        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
         if details and not isinstance(exc, LabelerError):
             box.setDetailedText(details)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)

@@ -217,7 +217,7 @@ class ImageListPanel(QWidget):
         self.filter = QComboBox()
         for label, _ in FILTERS:
             self.filter.addItem(label)
-        self.filter.currentIndexChanged.connect(lambda _: self.filter_changed.emit())
+        self.filter.currentIndexChanged.connect(self._filter_changed)
         self.filter.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.counts = QLabel("")
         self.counts.setObjectName("muted")
@@ -274,6 +274,14 @@ class ImageListPanel(QWidget):
                 self.view.scrollTo(idx, QAbstractItemView.ScrollHint.EnsureVisible)
         finally:
             self._programmatic = False
+
+    def current_id(self) -> int | None:
+        idx = self.view.currentIndex()
+        return int(idx.data(IdRole)) if idx.isValid() else None
+
+    def _filter_changed(self) -> None:
+        self.set_index(self._all, keep=self.current_id())
+        self.filter_changed.emit()
 
     def current_row(self) -> int | None:
         idx = self.view.currentIndex()

@@ -29,6 +29,15 @@ from labeler.imaging import load_rgb
 log = logging.getLogger(__name__)
 
 Job = tuple[int, Path]  # (image id, absolute path)
+Stamp = tuple[int, int]  # (mtime ns, size): a cached decode is valid while the file keeps it
+
+
+def file_stamp(path: Path) -> Stamp | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -70,7 +79,7 @@ class ImageLoader(QObject):
         super().__init__()
         self._decode = decode
         self._cache_bytes = cache_bytes
-        self._cache: OrderedDict[tuple[int, str], QImage] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, str], tuple[Stamp, QImage]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._cond = threading.Condition()
         self._wanted: tuple[int, int, Path] | None = None  # ticket, id, path
@@ -83,12 +92,18 @@ class ImageLoader(QObject):
 
     # -- UI thread -----------------------------------------------------------------------------
     def cached(self, image_id: int, path: Path) -> QImage | None:
+        """The decoded image if the file is unchanged since it was decoded (one stat)."""
+        stamp = file_stamp(Path(path))
         with self._cache_lock:
             key = (image_id, str(path))
-            img = self._cache.get(key)
-            if img is not None:
-                self._cache.move_to_end(key)
-            return img
+            entry = self._cache.get(key)
+            if entry is None:
+                return None
+            if entry[0] != stamp:  # changed or gone: decode again (or report why not)
+                del self._cache[key]
+                return None
+            self._cache.move_to_end(key)
+            return entry[1]
 
     def request(self, image_id: int, path: Path, prefetch: Sequence[Job] = ()) -> int:
         """Decode ``path`` next (dropping any request still waiting); then the ``prefetch`` ones."""
@@ -119,13 +134,13 @@ class ImageLoader(QObject):
         self._thread.join(timeout)
 
     # -- loader thread -------------------------------------------------------------------------
-    def _store(self, key: tuple[int, str], img: QImage) -> None:
+    def _store(self, key: tuple[int, str], stamp: Stamp, img: QImage) -> None:
         with self._cache_lock:
-            self._cache[key] = img
+            self._cache[key] = (stamp, img)
             self._cache.move_to_end(key)
-            total = sum(i.sizeInBytes() for i in self._cache.values())
+            total = sum(i.sizeInBytes() for _, i in self._cache.values())
             while total > self._cache_bytes and len(self._cache) > 1:
-                _, old = self._cache.popitem(last=False)
+                _, (_, old) = self._cache.popitem(last=False)
                 total -= old.sizeInBytes()
 
     def _loop(self) -> None:
@@ -144,6 +159,7 @@ class ImageLoader(QObject):
             key = (image_id, str(path))
             img = self.cached(image_id, path)
             if img is None:
+                stamp = file_stamp(path)
                 try:
                     img = self._decode(path)
                 except Exception as exc:  # noqa: BLE001 - shown as a placeholder, never a crash
@@ -151,7 +167,8 @@ class ImageLoader(QObject):
                         self.failed.emit(ticket, image_id, _failure_text(exc))
                     continue
                 self.decoded.append(image_id)
-                self._store(key, img)
+                if stamp is not None:
+                    self._store(key, stamp, img)
             if ticket and not self._stopped:
                 self.loaded.emit(ticket, image_id, img)
 

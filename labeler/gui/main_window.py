@@ -479,8 +479,9 @@ class MainWindow(QMainWindow):
         self.show_image(target)
 
     def _filter_changed(self) -> None:
-        rows = self.image_list.all_rows()
-        self.image_list.set_index(rows, keep=self.current.id if self.current else None)
+        if self.current is not None:
+            self.image_list.select(self.current.id)
+        self.canvas.setFocus()
 
     # ------------------------------------------------------------------------------ refreshing
     def refresh_current(self) -> None:

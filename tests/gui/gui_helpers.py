@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from PyQt6.QtCore import QPoint, QPointF, Qt
 
+from labeler.propagation import PropagationConfig
+from labeler.store import Project
+
+
 
 def viewport_pos(window, x: float, y: float) -> QPoint:
     return window.canvas.mapFromScene(QPointF(x, y))
@@ -25,6 +29,10 @@ def drag_point(qtbot, window, start: tuple[float, float], end: tuple[float, floa
 
 
 def key(qtbot, window, k, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    """A key press as the annotator makes it: window shortcuts need the window to be active."""
+    if not window.isActiveWindow():
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window.canvas, k, modifier)
 
 
@@ -36,3 +44,18 @@ def wait_shown(qtbot, window, timeout: int = 5000) -> None:
 def tolerance(window) -> float:
     """Image pixels per screen pixel: how exact a simulated click can be."""
     return 1.0 / window.canvas.zoom + 1e-6
+
+
+#: Tiny random SD at 64 px: exercises the real engine, model loading and batching in seconds.
+TINY = PropagationConfig(
+    method="dift", model="tiny-random", device="cpu", batch_size=2, flip=False,
+    overrides={"resolution": 64, "match_side": 48},
+)
+REFERENCE = {"nose": (48.0, 20.0), "left_eye": (30.0, 30.0), "right_eye": (66.0, 30.0), "tail": (48.0, 66.0)}
+
+
+def label_first_image(path) -> int:
+    with Project.open(path) as p:
+        first = p.image_index()[0][0]
+        p.set_points(first, REFERENCE)
+        return first

@@ -5,26 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from gui_helpers import key, wait_shown
+from gui_helpers import TINY, key, label_first_image, wait_shown
 from PyQt6.QtCore import Qt
 
-from labeler.propagation import STAGE_DONE, STAGE_LOADING, STAGE_PREDICTING, STAGE_REFERENCES, PropagationConfig
+from labeler.propagation import STAGE_DONE, STAGE_LOADING, STAGE_PREDICTING, STAGE_REFERENCES
 from labeler.store import PREDICTED, REVIEW_PREDICTED, Project
-
-#: Tiny random SD at 64 px: exercises the real engine, model loading and batching in seconds.
-TINY = PropagationConfig(
-    method="dift", model="tiny-random", device="cpu", batch_size=2, flip=False,
-    overrides={"resolution": 64, "match_side": 48},
-)
-REFERENCE = {"nose": (48.0, 20.0), "left_eye": (30.0, 30.0), "right_eye": (66.0, 30.0), "tail": (48.0, 66.0)}
-
-
-def label_first_image(path) -> int:
-    with Project.open(path) as p:
-        first = p.image_index()[0][0]
-        p.set_points(first, REFERENCE)
-        return first
-
 
 def test_propagate_streams_progress_and_predictions(qtbot, make_window, project_path):
     reference = label_first_image(project_path)
@@ -56,7 +41,7 @@ def test_propagate_streams_progress_and_predictions(qtbot, make_window, project_
     assert all(e.images_per_s and e.images_per_s > 0 for e in predicting)
     assert {i for ids in landed for i in ids} == {r for r in range(1, 7)} - {reference}
     running, drawn = seen_while_running[0]
-    assert running and set(drawn) == set(REFERENCE) and all(item.predicted for item in drawn.values())
+    assert running and set(drawn) == {'nose', 'left_eye', 'right_eye', 'tail'} and all(item.predicted for item in drawn.values())
     assert not window.progress.isVisible() and not window.actions["stop_propagation"].isEnabled()
     assert "propagation done: 5 image(s) predicted" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: sum(r[2] == REVIEW_PREDICTED for r in window.image_list.all_rows()) == 5)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
-from gui_helpers import wait_shown
+from gui_helpers import TINY, label_first_image, wait_shown
 from PyQt6.QtCore import QTimer
-from test_propagation_gui import TINY, label_first_image
 
 from labeler.propagation import MatcherCache
 

@@ -1,0 +1,120 @@
+"""New project, edit keypoints, exports, shortcuts help: through the dialogs' own widgets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from gui_helpers import click_image, wait_shown
+from pycocotools.coco import COCO
+from PyQt6.QtCore import Qt
+
+from labeler.errors import LabelerError
+from labeler.gui.schema_dialog import EditSchemaDialog, NewProjectDialog, SchemaEditor, apply_schema_edit, default_project_path
+from labeler.store import Project, Schema
+from labeler.store.testing import write_image
+
+
+def test_schema_editor_builds_and_validates(qtbot):
+    editor = SchemaEditor()
+    qtbot.addWidget(editor)
+    editor.entry.setText("nose, left_eye, right_eye")
+    qtbot.keyClick(editor.entry, Qt.Key.Key_Return)
+    assert editor.keypoint_names() == ["nose", "left_eye", "right_eye"]
+    editor.edges.a.setCurrentText("nose")
+    editor.edges.b.setCurrentText("left_eye")
+    editor.edges.add.click()
+    editor.flips.a.setCurrentText("left_eye")
+    editor.flips.b.setCurrentText("right_eye")
+    editor.flips.add.click()
+    assert editor.edit().schema == Schema(("nose", "left_eye", "right_eye"), (("nose", "left_eye"),),
+                                           (("left_eye", "right_eye"),))
+    editor.names.item(1).setText("eye_l")  # a rename follows into edges and pairs
+    assert editor.edit().schema.skeleton == (("nose", "eye_l"),)
+    editor.add_keypoints(["nose"])
+    assert "listed twice" in editor.error.text()
+    with pytest.raises(LabelerError, match="listed twice"):
+        editor.edit()
+
+
+def test_new_project_dialog_creates_and_opens(qtbot, make_window, tmp_path):
+    folder = tmp_path / "birds"
+    for i in range(3):
+        write_image(folder / f"b{i}.jpg", "rgb", (80, 60), seed=i)
+    (folder / "broken.jpg").write_bytes(b"")
+    dialog = NewProjectDialog(folder=str(folder))
+    qtbot.addWidget(dialog)
+    assert dialog.project.text() == str(default_project_path(folder)) == str(tmp_path / "birds.labeler")
+    dialog.editor.add_keypoints(["beak", "tail"])
+    dialog._accept()
+    assert dialog.result() == NewProjectDialog.DialogCode.Accepted
+    window = make_window()
+    job = window.create_project(*dialog.values())
+    qtbot.waitUntil(lambda: job.is_finished, timeout=20_000)
+    assert window.project is not None and window.project.path == tmp_path / "birds.labeler"
+    assert window.image_list.model.rowCount() == 3
+    assert window.schema.keypoints == ("beak", "tail")
+    assert "1 unreadable file(s) skipped" in window.statusBar().currentMessage()
+    dialog2 = NewProjectDialog(folder=str(folder))
+    qtbot.addWidget(dialog2)
+    dialog2._accept()  # the project file exists now
+    assert "already exists" in dialog2.message.text()
+
+
+def test_edit_keypoints_renames_adds_removes_and_reorders(qtbot, window, monkeypatch):
+    wait_shown(qtbot, window)
+    click_image(qtbot, window, 20, 20)  # nose
+    click_image(qtbot, window, 30, 20)  # left_eye
+    dialog = EditSchemaDialog(window.schema)
+    qtbot.addWidget(dialog)
+    ed = dialog.editor
+    ed.names.item(0).setText("snout")
+    ed.names.setCurrentRow(3)
+    ed.names.item(3).setSelected(True)
+    ed._remove_selected()  # tail
+    ed.add_keypoints(["chin"])
+    ed.names.setCurrentRow(3)
+    ed._move(-3)  # chin first
+    edit = ed.edit()
+    assert edit.renames == {"nose": "snout"} and edit.removed == ("tail",) and edit.added == ("chin",)
+    schema = apply_schema_edit(window.project, edit)
+    assert schema.keypoints == ("chin", "snout", "left_eye", "right_eye")
+    assert schema.skeleton == (("snout", "left_eye"), ("snout", "right_eye"))
+    assert schema.flip_pairs == (("left_eye", "right_eye"),)
+    rows = window.project.points(window.current.id)
+    assert set(rows) == {"snout", "left_eye"}  # renaming kept the point
+
+
+def test_exports_from_the_window(qtbot, window, tmp_path):
+    wait_shown(qtbot, window)
+    for x in (20, 30, 40, 50):
+        click_image(qtbot, window, x, 20)
+    window.step_image(1)
+    wait_shown(qtbot, window)
+    for x in (22, 33, 44, 55):
+        click_image(qtbot, window, x, 25)
+    out = tmp_path / "labels.json"
+    job = window.export_coco(out)
+    qtbot.waitUntil(lambda: job.is_finished)
+    coco = COCO(str(out))
+    anns = coco.loadAnns(coco.getAnnIds())
+    assert len(anns) == 2 and all(a["num_keypoints"] == 4 for a in anns)
+    assert coco.loadCats(coco.getCatIds())[0]["keypoints"] == ["nose", "left_eye", "right_eye", "tail"]
+    pairs = tmp_path / "pairs"
+    job = window.export_spair(pairs)
+    qtbot.waitUntil(lambda: job.is_finished)
+    assert job.error is None, job.error
+    meta = json.loads((pairs / "labeler_export.json").read_text(encoding="utf-8"))
+    assert len(meta["images"]) == 2
+    assert "wrote" in window.statusBar().currentMessage()
+
+
+def test_shortcuts_dialog_lists_the_table(qtbot, window):
+    from labeler.gui.help_dialog import ShortcutsDialog, rows
+    from labeler.gui.shortcuts import MOUSE, SHORTCUTS
+
+    dialog = ShortcutsDialog(window)
+    qtbot.addWidget(dialog)
+    assert dialog.table.rowCount() == len(SHORTCUTS) + len(MOUSE) == len(rows())
+    texts = {dialog.table.item(r, 2).text() for r in range(dialog.table.rowCount())}
+    assert all(s.description in texts for s in SHORTCUTS)

@@ -1,0 +1,99 @@
+"""The image list is virtual (tuples, not widgets), filters by status, decodes thumbnails only
+for rows on screen; the full-image loader lets the latest request win."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from PyQt6.QtGui import QImage
+
+from labeler.gui.image_list import IdRole, ImageListModel, ImageListPanel
+from labeler.gui.image_loader import ImageLoader, ThumbnailLoader
+
+
+def fake_index(n):
+    statuses = ("unlabeled", "partial", "predicted", "reviewed")
+    return [(i, f"dir{i // 1000}/img{i:06d}.jpg", statuses[i % 4]) for i in range(1, n + 1)]
+
+
+def test_hundred_thousand_rows_and_status_filter(qtbot):
+    thumbs = ThumbnailLoader(decode=lambda path, size: QImage(size, size, QImage.Format.Format_RGB32))
+    panel = ImageListPanel(thumbs)
+    panel.model.set_resolver(lambda rel: Path("/nowhere") / rel)
+    qtbot.addWidget(panel)
+    panel.resize(300, 600)
+    panel.show()
+    rows = fake_index(100_000)
+    started = time.perf_counter()
+    panel.set_index(rows, keep=50_000)
+    assert time.perf_counter() - started < 1.0
+    assert panel.model.rowCount() == 100_000
+    assert panel.current_row() == 49_999
+    assert "25000 to review" in panel.counts.text()
+    qtbot.waitUntil(lambda: len(thumbs._cache) > 0)
+    time.sleep(0.2)
+    qtbot.wait(50)
+    assert len(thumbs._cache) < 60  # only rows on screen were decoded
+    panel.set_filter(("predicted",))
+    assert panel.model.rowCount() == 25_000
+    assert all(panel.model.row_at(r)[2] == "predicted" for r in (0, 1, 24_999))
+    assert panel.model.index(0).data(IdRole) == 2
+    thumbs.shutdown()
+
+
+def test_same_images_update_in_place_keeping_selection(qtbot):
+    model = ImageListModel()
+    rows = fake_index(10)
+    model.set_rows(rows)
+    resets, changes = [], []
+    model.modelReset.connect(lambda: resets.append(1))
+    model.dataChanged.connect(lambda a, b, roles=(): changes.append(a.row()))
+    rows[3] = (rows[3][0], rows[3][1], "reviewed")
+    model.set_rows(rows)
+    assert resets == [] and changes == [3]
+    model.set_rows(rows[:5])
+    assert resets == [1]
+
+
+def test_loader_latest_request_wins(qtbot, tmp_path):
+    gate = threading.Event()
+    decoded = []
+
+    def slow(path):
+        decoded.append(path.name)
+        if path.name == "a":
+            gate.wait(5)
+        return QImage(4, 4, QImage.Format.Format_RGB32)
+
+    for name in "abcdefg":
+        (tmp_path / name).write_bytes(b"x")  # decodes are cached while the file is unchanged
+    loader = ImageLoader(decode=slow)
+    got = []
+    loader.loaded.connect(lambda ticket, image_id, img: got.append((ticket, image_id)))
+    loader.request(1, tmp_path / "a")
+    qtbot.waitUntil(lambda: decoded == ["a"])
+    for i, name in enumerate("bcdefg", start=2):  # the user pages on while "a" decodes
+        last = loader.request(i, tmp_path / name)
+    gate.set()
+    qtbot.waitUntil(lambda: any(t == last for t, _ in got))
+    assert decoded == ["a", "g"]  # b..f were replaced before they started
+    assert loader.cached(7, tmp_path / "g") is not None
+    (tmp_path / "g").write_bytes(b"changed")
+    assert loader.cached(7, tmp_path / "g") is None
+    loader.shutdown()
+
+
+def test_loader_reports_missing_files_and_prefetches(qtbot, tmp_path):
+    from labeler.store.testing import write_image
+
+    for name in ("x.png", "y.png"):
+        write_image(tmp_path / name, "rgb", (20, 10))
+    loader = ImageLoader()
+    with qtbot.waitSignal(loader.failed) as failed:
+        loader.request(1, tmp_path / "gone.jpg", prefetch=[(2, tmp_path / "x.png"), (3, tmp_path / "y.png")])
+    assert "file not found" in failed.args[2] and "gone.jpg" in failed.args[2]
+    qtbot.waitUntil(lambda: loader.cached(3, tmp_path / "y.png") is not None)
+    assert loader.cached(2, tmp_path / "x.png").width() == 20
+    loader.shutdown()
