@@ -21,7 +21,8 @@ class Shortcut:
 
     @property
     def description(self) -> str:
-        return self.help or self.text.rstrip(".…")
+        plain = self.text.replace("&&", "\0").replace("&", "").replace("\0", "&")
+        return self.help or plain.rstrip(".…")
 
 
 #: Keys that pick the current keypoint: the i-th key selects the i-th keypoint of the schema.
@@ -75,7 +76,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "Accept every prediction at or above a confidence threshold",
     ),
     # -- propagate
-    Shortcut("propagate", ("Ctrl+P",), "&Propagate…", "Propagate", "Propagate: predict every unlabeled image"),
+    Shortcut("propagate", ("Ctrl+P",), "&Propagate…", "Propagate", "Propagate: predict every image not yet fully confirmed (shows the plan first)"),
     Shortcut(
         "repropagate", ("Ctrl+Shift+P",), "&Re-propagate unreviewed…", "Propagate",
         "Predict unreviewed images again, with every correction as an extra reference",
