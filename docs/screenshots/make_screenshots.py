@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageEnhance
 
 KEYPOINTS = ("left_eye", "right_eye", "nose", "left_ear", "right_ear")

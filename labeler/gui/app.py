@@ -53,4 +53,13 @@ def run_app(project: str | Path | None = None) -> int:
     tick = QTimer()
     tick.timeout.connect(lambda: None)
     tick.start(250)
-    return int(app.exec())
+    code = int(app.exec())
+    if not window.shut_down_cleanly:
+        # A model that is still loading cannot be interrupted; everything is committed, so end
+        # the process instead of waiting (or crashing on a running QThread at exit).
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

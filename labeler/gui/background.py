@@ -122,6 +122,6 @@ def run_in_background(
     return job
 
 
-def wait_all(msecs: int = 30000) -> bool:
+def wait_all(msecs: int = 10000) -> bool:
     """Block until every started job's body has returned (shutdown, tests)."""
     return pool().waitForDone(msecs)

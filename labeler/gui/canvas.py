@@ -58,8 +58,25 @@ class Canvas(QGraphicsView):
         self._pan_from: QPoint | None = None
         self._hovered: str | None = None
         self.image_shown = False  # the decoded pixels are on screen (not the placeholder)
+        self._hint = ""
 
     # -- what is shown -------------------------------------------------------------------------
+    def set_hint(self, text: str) -> None:
+        """A line or two shown in the middle while no image is (e.g. how to start)."""
+        self._hint = text
+        self.viewport().update()
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        if self._image is None and self._hint:
+            painter.save()
+            painter.resetTransform()
+            painter.setPen(QColor("#8a93a2"))
+            font = painter.font()
+            font.setPointSizeF(12)
+            painter.setFont(font)
+            painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self._hint)
+            painter.restore()
+
     @property
     def image(self) -> ImageRecord | None:
         return self._image

@@ -29,7 +29,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from labeler.errors import LabelerError, ProjectError
+from labeler.errors import LabelerError
 from labeler.gui import background
 from labeler.gui.canvas import Canvas
 from labeler.gui.editing import Editor
@@ -42,7 +42,7 @@ from labeler.gui.progress_panel import ProgressPanel
 from labeler.gui.project_jobs import CreatedProject, create_project
 from labeler.gui.review import AcceptAboveDialog, ReviewNavigator
 from labeler.gui.settings import AppSettings
-from labeler.gui.shortcuts import KEYPOINT_KEYS, SHORTCUTS, by_action
+from labeler.gui.shortcuts import KEYPOINT_KEYS, SHORTCUTS
 from labeler.gui.style import icon
 from labeler.gui.worker import PropagationRunner
 from labeler.propagation import MatcherCache, ProgressEvent, PropagationConfig, PropagationSummary
@@ -50,6 +50,10 @@ from labeler.store import PROJECT_SUFFIX, REVIEW_PREDICTED, ImageRecord, PointRe
 
 log = logging.getLogger(__name__)
 
+WELCOME = (
+    "File > New project (Ctrl+N): pick a folder of images and name the keypoints.\n"
+    "File > Open project (Ctrl+O) to continue. Help > Keyboard shortcuts (F1)."
+)
 POLL_MS = 500  # how often other processes' writes are looked for
 STATUS_MS = 6000
 
@@ -82,6 +86,7 @@ class MainWindow(QMainWindow):
         self._refresh_again = False
         self._points_stale = False
         self.auto_advance = True
+        self.shut_down_cleanly = True
 
         self.loader = ImageLoader()
         self.loader.loaded.connect(self._pixels_loaded)
@@ -95,6 +100,7 @@ class MainWindow(QMainWindow):
         self.runner.running_changed.connect(self._running_changed)
 
         self._build_widgets()
+        self.canvas.set_hint(WELCOME)
         self._build_actions()
         self._build_menus_and_toolbar()
         self._restore_layout()
@@ -269,8 +275,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self.add_images_action = QAction("&Add images…", self)
         self.add_images_action.triggered.connect(self.add_images_dialog)
-        table = by_action()
-        for s in SHORTCUTS:
+        for s in SHORTCUTS:  # the table is the single source of the menus
             if s.action == "select_keypoint":
                 continue
             menu = menus[s.group]
@@ -281,7 +286,6 @@ class MainWindow(QMainWindow):
                 menu.addMenu(self.recent_menu)
                 menu.addAction(self.add_images_action)
                 menu.addSeparator()
-        assert table  # the table is the single source of the menus
         keys = QMenu("Current &keypoint", self)
         for i in range(len(KEYPOINT_KEYS)):
             keys.addAction(self.actions[f"select_keypoint_{i + 1}"])
@@ -332,6 +336,7 @@ class MainWindow(QMainWindow):
             show_error(exc, self)
             return False
         self.close_project()
+        self.canvas.set_hint("" if project.image_count() else "This project has no images yet: File > Add images.")
         self.project = project
         self.editor = Editor(project, self.undo_stack)
         self.editor.changed.connect(self._edited)
@@ -377,6 +382,7 @@ class MainWindow(QMainWindow):
         self.image_list.set_index([])
         self.keypoints.set_schema(Schema())
         self.setWindowTitle("labeler")
+        self.canvas.set_hint(WELCOME)
         self._update_enabled()
 
     def _update_enabled(self) -> None:
@@ -785,6 +791,8 @@ class MainWindow(QMainWindow):
 
     def _propagation_finished(self, summary: PropagationSummary) -> None:
         self.progress.finish()
+        if self.navigator is not None:
+            self.navigator.reset()  # new predictions: walk the queue from its start again
         what = "stopped" if summary.stopped else "done"
         text = (f"propagation {what}: {summary.predicted_images} image(s) predicted, "
                 f"{summary.skipped_up_to_date} up to date, {summary.seconds:.1f} s on {summary.device}")
@@ -806,8 +814,13 @@ class MainWindow(QMainWindow):
 
     def _propagation_failed(self, message: str, details: str) -> None:
         self.progress.finish()
-        exc: BaseException = LabelerError(message) if not details else RuntimeError(message)
-        show_error(exc, self)
+        if details:
+            from labeler.gui.errors import reporter
+
+            reporter().parent_widget = self
+            reporter().report(RuntimeError(message), details)
+        else:
+            show_error(LabelerError(message), self)
         self.refresh_index()
 
     def _running_changed(self, running: bool) -> None:
@@ -1020,14 +1033,19 @@ class MainWindow(QMainWindow):
         self.shutdown()
         super().closeEvent(event)
 
-    def shutdown(self) -> None:
-        """Stop threads, save the layout, close the project (idempotent)."""
+    def shutdown(self) -> bool:
+        """Stop threads, save the layout, close the project (idempotent). False when a thread
+        could not be stopped in time (the caller then ends the process: every batch and every
+        edit is already committed, so nothing is lost)."""
         self.poll_timer.stop()
-        self.runner.close()
+        stopped = self.runner.close()
         self.settings.set_geometry(self.saveGeometry(), self.saveState())
         self.settings.sync()
         self.loader.shutdown()
         if self.thumbs is not None:
             self.thumbs.shutdown()
-        background.wait_all()
-        self.close_project()
+        stopped = background.wait_all(10000) and stopped
+        if stopped:
+            self.close_project()
+        self.shut_down_cleanly = stopped
+        return stopped

@@ -34,6 +34,9 @@ class ReviewNavigator:
             return others[0]
         return queue[0].image_id if queue else None
 
+    def reset(self) -> None:
+        self._skipped.clear()
+
     def remaining(self) -> int:
         return self.project.image_count("predicted")
 

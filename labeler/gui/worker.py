@@ -204,16 +204,20 @@ class PropagationRunner(QObject):
         thread = self._thread
         return True if thread is None else thread.wait(msecs)
 
-    def close(self) -> None:
-        """Stop any run, wait for it, free the loaded engine (unless the cache was lent)."""
+    def close(self, wait_ms: int = 15000) -> bool:
+        """Stop any run and wait for it (at most ``wait_ms``: a model still loading cannot be
+        interrupted), free the loaded engine unless the cache was lent. False: still running."""
         self.stop()
         if self._thread is not None:
             self._thread.quit()
-            self._thread.wait()
+            if not self._thread.wait(wait_ms):
+                log.warning("the propagation thread did not stop within %d ms", wait_ms)
+                return False
             self._cleanup()
             self.running_changed.emit(False)
         if self._owns_cache:
             self.matcher_cache.close()
+        return True
 
     # -- worker signals (queued onto the UI thread) --------------------------------------------
     @pyqtSlot(object)

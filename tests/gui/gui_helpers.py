@@ -8,7 +8,6 @@ from labeler.propagation import PropagationConfig
 from labeler.store import Project
 
 
-
 def viewport_pos(window, x: float, y: float) -> QPoint:
     return window.canvas.mapFromScene(QPointF(x, y))
 

@@ -11,7 +11,7 @@ from PyQt6.QtCore import Qt
 
 from labeler.errors import LabelerError
 from labeler.gui.schema_dialog import EditSchemaDialog, NewProjectDialog, SchemaEditor, apply_schema_edit, default_project_path
-from labeler.store import Project, Schema
+from labeler.store import Schema
 from labeler.store.testing import write_image
 
 

@@ -11,6 +11,7 @@ from PyQt6.QtCore import Qt
 from labeler.propagation import STAGE_DONE, STAGE_LOADING, STAGE_PREDICTING, STAGE_REFERENCES
 from labeler.store import PREDICTED, REVIEW_PREDICTED, Project
 
+
 def test_propagate_streams_progress_and_predictions(qtbot, make_window, project_path):
     reference = label_first_image(project_path)
     window = make_window(project_path)
