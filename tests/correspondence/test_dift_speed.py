@@ -1,0 +1,88 @@
+"""DIFT's speed changes give the straightforward computation's result (tiny random SD, CPU).
+
+The straightforward version is written out here: contiguous (NCHW) models, each image's draws
+from its own generator, posterior samples repeated per ensemble member.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from labeler.correspondence import dift
+from labeler.correspondence.truncation import run_until
+
+
+@pytest.fixture(scope="module")
+def matcher():
+    return dift.build("tiny-random", "paper", "cpu", ensemble=3)
+
+
+@pytest.fixture(scope="module")
+def images(photos):
+    return [
+        np.asarray(Image.fromarray(photos["astronaut"]).resize((240, 160), Image.Resampling.BICUBIC)),
+        np.asarray(Image.fromarray(photos["coffee"]).resize((150, 200), Image.Resampling.BICUBIC)),
+    ]
+
+
+def straightforward_features(featurizer: dift.DiftFeaturizer, images: list[np.ndarray]) -> torch.Tensor:
+    cfg = featurizer.config
+    vae = copy.deepcopy(featurizer.comps.vae).to(memory_format=torch.contiguous_format)
+    unet = copy.deepcopy(featurizer.comps.unet).to(memory_format=torch.contiguous_format)
+    with torch.inference_mode():
+        x = dift.preprocess(images, cfg.resolution)
+        posterior = vae.encode(x).latent_dist
+        e = cfg.ensemble
+        eps, noise = [], []
+        for _ in images:
+            gen = torch.Generator().manual_seed(cfg.seed)
+            eps.append(torch.randn((e, *posterior.mean.shape[1:]), generator=gen))
+            noise.append(torch.randn((e, *posterior.mean.shape[1:]), generator=gen))
+        latents = posterior.mean.repeat_interleave(e, 0) + posterior.std.repeat_interleave(e, 0) * torch.cat(eps)
+        latents = latents * vae.config.scaling_factor
+        t = torch.full((latents.shape[0],), cfg.timestep, dtype=torch.long)
+        noisy = featurizer.comps.scheduler.add_noise(latents, torch.cat(noise), t)
+        context = featurizer.prompt_embeds.expand(latents.shape[0], -1, -1)
+        feats = run_until(unet, cfg.feature_block, noisy, t, encoder_hidden_states=context)
+        return feats.float().reshape(len(images), e, *feats.shape[1:]).mean(1)
+
+
+def test_features_equal_the_straightforward_computation(matcher, images):
+    fast = matcher.featurizer(images)
+    plain = straightforward_features(matcher.featurizer, images)
+    assert fast.shape == plain.shape
+    # Only float summation order differs (channels-last convolutions).
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=5e-5)
+
+
+def test_draws_are_each_images_own_generator_drawn_once(matcher):
+    featurizer = matcher.featurizer
+    shape = (4, 8, 8)
+    eps, noise = featurizer._noise(2, shape)
+    gen = torch.Generator().manual_seed(featurizer.config.seed)
+    one_eps = torch.randn((3, *shape), generator=gen)
+    one_noise = torch.randn((3, *shape), generator=gen)
+    torch.testing.assert_close(eps, one_eps.repeat(2, 1, 1, 1), rtol=0, atol=0)
+    torch.testing.assert_close(noise, one_noise.repeat(2, 1, 1, 1), rtol=0, atol=0)
+    kept = featurizer._image_draws(shape)
+    assert featurizer._image_draws(shape)[0] is kept[0]  # drawn once, then reused
+    assert featurizer._image_draws((4, 4, 4))[0].shape == (3, 4, 4, 4)  # a new shape draws anew
+
+
+def test_memory_formats_follow_the_device(matcher, images):
+    comps = matcher.featurizer.comps
+    conv_vae = comps.vae.encoder.conv_in.weight
+    conv_unet = comps.unet.conv_in.weight
+    assert dift.channels_last_parts(torch.device("cpu")) == {"vae"}
+    assert dift.channels_last_parts(torch.device("cuda")) == {"vae", "unet"}
+    assert conv_vae.is_contiguous(memory_format=torch.channels_last)
+    assert conv_unet.is_contiguous()
+    before = matcher.featurizer(images[:1])
+    matcher.to("cpu")  # the OOM fallback path re-applies the layout
+    assert comps.vae.encoder.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(matcher.featurizer(images[:1]), before, rtol=0, atol=0)
