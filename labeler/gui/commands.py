@@ -20,12 +20,25 @@ RowKey = tuple[int, str]  # (image id, keypoint name)
 Snapshot = dict[RowKey, PointRecord | None]
 
 
+#: Above this many images a snapshot reads every point of the project once instead of one
+#: query per image.
+BULK_IMAGES = 200
+BULK_ROWS = 2000
+
+
 def snapshot(project: Project, keys: Iterable[RowKey]) -> Snapshot:
-    """Rows as they are now (None = not labelled); one read per image."""
+    """Rows as they are now (None = not labelled)."""
     by_image: dict[int, list[str]] = defaultdict(list)
     for image_id, name in keys:
         by_image[image_id].append(name)
     out: Snapshot = {}
+    if len(by_image) > BULK_IMAGES:
+        wanted = {(i, n) for i, names in by_image.items() for n in names}
+        out = dict.fromkeys(wanted)
+        for row in project.all_points():
+            if (row.image_id, row.name) in wanted:
+                out[(row.image_id, row.name)] = row
+        return out
     for image_id, names in by_image.items():
         rows = project.points(image_id)
         for name in names:
@@ -34,11 +47,15 @@ def snapshot(project: Project, keys: Iterable[RowKey]) -> Snapshot:
 
 
 def restore(project: Project, target: Snapshot) -> None:
-    """Make the rows equal ``target``; rows already equal are left alone."""
-    current = snapshot(project, target)
-    for (image_id, name), row in target.items():
-        if current[(image_id, name)] != row:
-            project.restore_point(image_id, name, row)
+    """Make the rows equal ``target`` in one transaction; rows already equal are left alone
+    (for a bulk edit every row is written: comparing would cost another full read)."""
+    if len(target) > BULK_ROWS:
+        changed = [(image_id, name, row) for (image_id, name), row in target.items()]
+    else:
+        current = snapshot(project, target)
+        changed = [(i, n, row) for (i, n), row in target.items() if current[(i, n)] != row]
+    if changed:
+        project.restore_points(changed)
 
 
 class StoreEdit(QUndoCommand):
@@ -52,13 +69,18 @@ class StoreEdit(QUndoCommand):
         text: str,
         apply: Callable[[], object],
         notify: Callable[[set[int]], None] | None = None,
+        *,
+        before: Snapshot | None = None,
+        read_after: Callable[[list[RowKey]], Snapshot] | None = None,
     ) -> None:
         super().__init__(text)
         self.project = project
         self.keys = list(dict.fromkeys(keys))
         self._apply = apply
         self._notify = notify
-        self.before: Snapshot = {}
+        self.before: Snapshot = before if before is not None else {}
+        self._known_before = before is not None
+        self._read_after = read_after
         self.after: Snapshot = {}
         self._done_once = False
         self.result: object = None
@@ -68,13 +90,15 @@ class StoreEdit(QUndoCommand):
         return {k[0] for k in self.keys}
 
     def execute(self) -> object:
-        self.before = snapshot(self.project, self.keys)
+        """Snapshot, apply, snapshot (callable from a worker thread: it touches only the store)."""
+        if not self._known_before:
+            self.before = snapshot(self.project, self.keys)
         try:
             self.result = self._apply()
         except BaseException:
             restore(self.project, self.before)
             raise
-        self.after = snapshot(self.project, self.keys)
+        self.after = (self._read_after or (lambda keys: snapshot(self.project, keys)))(self.keys)
         return self.result
 
     @property

@@ -12,7 +12,7 @@ from PyQt6.QtGui import QUndoStack
 
 from labeler.errors import UserInputError
 from labeler.gui.commands import RowKey, StoreEdit
-from labeler.store import ABSENT, OCCLUDED, PREDICTED, VISIBLE, Project
+from labeler.store import ABSENT, ACCEPTED, OCCLUDED, PREDICTED, VISIBLE, Project
 
 
 class Editor(QObject):
@@ -32,10 +32,14 @@ class Editor(QObject):
     def _run(self, keys: list[RowKey], text: str, apply) -> StoreEdit:  # noqa: ANN001
         cmd = StoreEdit(self.project, keys, text, apply, self._notify_history)
         cmd.execute()  # a LabelerError propagates: nothing was changed, nothing is pushed
+        self.push(cmd)
+        return cmd
+
+    def push(self, cmd: StoreEdit) -> None:
+        """Record an executed edit (UI thread)."""
         if cmd.changed_anything:
             self.stack.push(cmd)
         self.changed.emit(cmd.image_ids, False)
-        return cmd
 
     # -- one point -----------------------------------------------------------------------------
     def place(self, image_id: int, name: str, x: float, y: float, *, occluded: bool = False) -> StoreEdit:
@@ -100,14 +104,34 @@ class Editor(QObject):
                         lambda: self.project.accept_predictions([image_id]))
         return int(cmd.result or 0)
 
-    def accept_above(self, threshold: float) -> int:
-        """Accept every prediction with confidence >= ``threshold``, project-wide (one undo step)."""
+    def accept_above_command(self, threshold: float) -> StoreEdit | None:
+        """Accept every prediction with confidence >= ``threshold`` project-wide, as one executed
+        (not yet pushed) edit; reads in bulk, so it may run off the UI thread. None: nothing."""
         points = [p for p in self.project.review_points() if p.confidence is not None and p.confidence >= threshold]
         if not points:
-            return 0
+            return None
         images = sorted({p.image_id for p in points})
-        cmd = self._run([(p.image_id, p.name) for p in points], f"accept {len(points)} predictions ≥ {threshold:.2f}",
-                        lambda: self.project.accept_predictions(images, min_confidence=threshold))
+        keys = [(p.image_id, p.name) for p in points]
+        wanted = set(keys)
+
+        def read_after(_: list[RowKey]) -> dict:
+            rows = {(r.image_id, r.name): r for r in self.project.all_points(statuses=[ACCEPTED]) if (r.image_id, r.name) in wanted}
+            return {k: rows.get(k) for k in keys} if len(rows) != len(keys) else rows
+
+        cmd = StoreEdit(
+            self.project, keys, f"accept {len(points)} predictions ≥ {threshold:.2f}",
+            lambda: self.project.accept_predictions(images, min_confidence=threshold),
+            self._notify_history, before={(p.image_id, p.name): p for p in points}, read_after=read_after,
+        )
+        cmd.execute()
+        return cmd
+
+    def accept_above(self, threshold: float) -> int:
+        """:meth:`accept_above_command` and push it (one undo step); returns how many."""
+        cmd = self.accept_above_command(threshold)
+        if cmd is None:
+            return 0
+        self.push(cmd)
         return int(cmd.result or 0)
 
     def count_above(self, threshold: float) -> tuple[int, int]:

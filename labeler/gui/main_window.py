@@ -70,7 +70,11 @@ class MainWindow(QMainWindow):
         self.settings = settings or AppSettings()
         self.setWindowTitle("labeler")
         self.setWindowIcon(icon("app"))
-        self.resize(1400, 880)
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is not None and not screen.isEmpty():
+            self.resize(min(1400, int(screen.width() * 0.92)), min(880, int(screen.height() * 0.9)))
+        else:
+            self.resize(1400, 880)
         self.project: Project | None = None
         self.schema = Schema()
         self.editor: Editor | None = None
@@ -87,6 +91,7 @@ class MainWindow(QMainWindow):
         self._points_stale = False
         self.auto_advance = True
         self.shut_down_cleanly = True
+        self.bulk_job: background.BackgroundJob | None = None
 
         self.loader = ImageLoader()
         self.loader.loaded.connect(self._pixels_loaded)
@@ -696,20 +701,42 @@ class MainWindow(QMainWindow):
         self.next_to_review()
 
     def accept_above_dialog(self) -> None:
-        if self.editor is None or self.project is None:
+        """Confidences are read off the UI thread, the dialog asks, the bulk accept runs off the
+        UI thread too; the executed edit is then pushed (one undo step)."""
+        editor, project = self.editor, self.project
+        if editor is None or project is None:
             return
-        confidences = [p.confidence for p in self.project.review_points()]
-        if not confidences:
-            self._message("no predictions await review")
-            return
-        threshold = float(self.settings.value("review/threshold", 0.5))
-        dialog = AcceptAboveDialog(confidences, threshold, self)
-        if dialog.exec() != AcceptAboveDialog.DialogCode.Accepted:
-            return
-        self.settings.set_value("review/threshold", dialog.threshold)
-        n = self._try(lambda: self.editor.accept_above(dialog.threshold))
-        if n:
-            self._message(f"accepted {n} prediction(s) with confidence ≥ {dialog.threshold:.2f} (Ctrl+Z undoes)")
+
+        def ask(confidences: list[float | None]) -> None:
+            if self.editor is not editor:
+                return
+            if not confidences:
+                self._message("no predictions await review")
+                return
+            threshold = float(self.settings.value("review/threshold", 0.5))
+            dialog = AcceptAboveDialog(confidences, threshold, self)
+            if dialog.exec() != AcceptAboveDialog.DialogCode.Accepted:
+                return
+            chosen = dialog.threshold
+            self.settings.set_value("review/threshold", chosen)
+            self.progress.start(f"Accepting predictions ≥ {chosen:.2f}")
+            self.progress.stop.setEnabled(False)
+
+            def done(cmd) -> None:  # noqa: ANN001
+                self.progress.finish()
+                if cmd is None or self.editor is not editor:
+                    return
+                editor.push(cmd)
+                self._message(f"accepted {cmd.result} prediction(s) with confidence ≥ {chosen:.2f} (Ctrl+Z undoes)")
+
+            def failed(exc: BaseException) -> None:
+                self.progress.finish()
+                show_error(exc, self)
+
+            self.bulk_job = background.run_in_background(lambda: editor.accept_above_command(chosen), done, failed)
+
+        background.run_in_background(lambda: [p.confidence for p in project.review_points()], ask,
+                                     lambda exc: show_error(exc, self))
 
     # ------------------------------------------------------------------------------ propagation
     def _remembered_config(self) -> PropagationConfig | None:

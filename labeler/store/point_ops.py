@@ -315,11 +315,25 @@ class PointOps(ProjectCore):
 
         This is the GUI's undo/redo: it may turn a confirmed row back into a prediction.
         """
+        self.restore_points([(image_id, name, snapshot)])
+
+    def restore_points(self, rows: Iterable[tuple[int, str, PointRecord | None]]) -> None:
+        """:meth:`restore_point` for many rows in one transaction (undo of a bulk accept)."""
         with self._write() as s, s.begin():
-            image = image_row(s, image_id)
-            kp = keypoint_id(s, name)
-            s.execute(delete(PointRow).where(PointRow.image_id == image.id, PointRow.keypoint_id == kp))
-            if snapshot is not None:
+            ids = keypoint_ids(s)
+            touched: set[int] = set()
+            upserts = []
+            for image_id, name, snapshot in rows:
+                image_id = int(image_id)
+                if image_id not in touched:
+                    image_row(s, image_id)  # raises for an unknown image
+                if name not in ids:
+                    raise unknown_keypoint(name, ids)
+                kp = ids[name]
+                s.execute(delete(PointRow).where(PointRow.image_id == image_id, PointRow.keypoint_id == kp))
+                touched.add(image_id)
+                if snapshot is None:
+                    continue
                 if snapshot.status not in POINT_STATUSES:
                     raise UserInputError(f"unknown point status {snapshot.status!r}")
                 vis = _check_visibility(snapshot.visibility, name)
@@ -328,5 +342,6 @@ class PointOps(ProjectCore):
                     if not (math.isfinite(snapshot.x) and math.isfinite(snapshot.y)):
                         raise UserInputError(f"{name}: snapshot has no valid position")
                 values = {c: getattr(snapshot, c) for c in _COLUMNS}
-                upsert_rows(s, [{"image_id": image.id, "keypoint_id": kp, **values}])
-            recompute_review(s, [image.id])
+                upserts.append({"image_id": image_id, "keypoint_id": kp, **values})
+            upsert_rows(s, upserts)
+            recompute_review(s, touched)

@@ -75,7 +75,11 @@ def test_correction_then_accept_keeps_the_correction(qtbot, make_window, project
     assert {rows[n].status for n in ("left_eye", "right_eye", "tail")} == {ACCEPTED}
 
 
-def test_accept_above_threshold_is_one_undo_step(qtbot, make_window, project_path, predicted, monkeypatch):
+@pytest.mark.parametrize("bulk", [False, True], ids=["per-image reads", "bulk reads"])
+def test_accept_above_threshold_is_one_undo_step(qtbot, make_window, project_path, predicted, monkeypatch, bulk):
+    if bulk:  # the code path of big projects: one read of every point, one restore transaction
+        monkeypatch.setattr("labeler.gui.commands.BULK_IMAGES", 1)
+        monkeypatch.setattr("labeler.gui.commands.BULK_ROWS", 1)
     window = make_window(project_path)
     dialog = AcceptAboveDialog([0.9, 0.2, 0.6, None], 0.5)
     assert dialog.qualifying() == 2
@@ -83,6 +87,8 @@ def test_accept_above_threshold_is_one_undo_step(qtbot, make_window, project_pat
     assert dialog.qualifying() == 0 and not dialog.ok.isEnabled()
     monkeypatch.setattr(AcceptAboveDialog, "exec", lambda self: (self.spin.setValue(0.5), 1)[1])
     window.actions["accept_above"].trigger()
+    qtbot.waitUntil(lambda: window.bulk_job is not None and window.bulk_job.is_finished)
+    assert "accepted 8 prediction(s)" in window.statusBar().currentMessage()
     s = statuses(project_path)
     assert [s[predicted[i]] for i in (1, 2, 3, 4)] == [REVIEWED, REVIEW_PREDICTED, REVIEWED, REVIEW_PREDICTED]
     window.actions["undo"].trigger()
@@ -90,6 +96,8 @@ def test_accept_above_threshold_is_one_undo_step(qtbot, make_window, project_pat
     assert [s[predicted[i]] for i in (1, 2, 3, 4)] == [REVIEW_PREDICTED] * 4
     window.actions["redo"].trigger()
     assert statuses(project_path)[predicted[3]] == REVIEWED
+    with Project.open(project_path) as p:
+        assert {r.status for r in p.points(predicted[1]).values()} == {ACCEPTED}
 
 
 def test_repropagate_uses_corrections_as_references(qtbot, make_window, project_path, predicted):
