@@ -231,6 +231,7 @@ class ImageListPanel(QWidget):
         layout.addWidget(self.counts)
         layout.addWidget(self.view, 1)
         self._all: list[IndexRow] = []
+        self._status: dict[int, str] = {}
         self._programmatic = False
 
     @property
@@ -246,6 +247,7 @@ class ImageListPanel(QWidget):
     def set_index(self, rows: Sequence[IndexRow], keep: int | None = None) -> None:
         """The whole project's index: counts are updated, the filter applied, ``keep`` stays selected."""
         self._all = list(rows)
+        self._status = {r[0]: r[2] for r in rows}
         counts = Counter(r[2] for r in rows)
         parts = [f"{len(rows)} images"] + [
             f"<span style='color:{STATUS_COLOURS[s]}'>●</span> {counts.get(s, 0)} {STATUS_WORDS[s]}" for s in REVIEW_STATUSES
@@ -259,6 +261,15 @@ class ImageListPanel(QWidget):
 
     def all_rows(self) -> list[IndexRow]:
         return list(self._all)
+
+    def status_of(self, image_id: int) -> str | None:
+        """The image's review status as last listed (None: not listed)."""
+        return self._status.get(image_id)
+
+    def set_status(self, image_id: int, status: str) -> None:
+        if image_id in self._status:
+            self._status[image_id] = status
+        self.model.set_status(image_id, status)
 
     def select(self, image_id: int) -> None:
         row = self.model.row_of(image_id)

@@ -345,7 +345,7 @@ class MainWindow(QMainWindow):
         self.project = project
         self.editor = Editor(project, self.undo_stack)
         self.editor.changed.connect(self._edited)
-        self.navigator = ReviewNavigator(project)
+        self.navigator = ReviewNavigator(project, self.image_list.status_of)
         self.schema = project.schema()
         self.keypoints.set_schema(self.schema)
         self.current_keypoint = self.keypoints.current
@@ -359,6 +359,7 @@ class MainWindow(QMainWindow):
         self._update_review_label(rows)
         if not project.images_root_found:
             self._message(f"the images folder {project.images_root} is not found: images show as missing", error=True)
+        self._prefetch_review_queue()
         last = self.settings.last_image(project.path)
         target = project.find_image(last) if last else None
         if target is not None:
@@ -489,6 +490,11 @@ class MainWindow(QMainWindow):
             self._message("this is the last image to review")
         self.show_image(target)
 
+    def _prefetch_review_queue(self) -> None:
+        navigator = self.navigator
+        if navigator is not None:
+            background.run_in_background(navigator.fetch, navigator.set_queue, lambda exc: None)
+
     def _filter_changed(self) -> None:
         if self.current is not None:
             self.image_list.select(self.current.id)
@@ -512,7 +518,7 @@ class MainWindow(QMainWindow):
         self.current = record
         self.canvas.set_points(self.current_points)
         self.keypoints.set_points(self.current_points)
-        self.image_list.model.set_status(record.id, record.review_status)
+        self.image_list.set_status(record.id, record.review_status)
         self._update_image_label()
 
     def refresh_index(self) -> None:
@@ -820,6 +826,7 @@ class MainWindow(QMainWindow):
         self.progress.finish()
         if self.navigator is not None:
             self.navigator.reset()  # new predictions: walk the queue from its start again
+            self._prefetch_review_queue()
         what = "stopped" if summary.stopped else "done"
         text = (f"propagation {what}: {summary.predicted_images} image(s) predicted, "
                 f"{summary.skipped_up_to_date} up to date, {summary.seconds:.1f} s on {summary.device}")

@@ -3,43 +3,63 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
-from labeler.store import Project
+from labeler.store import REVIEW_PREDICTED, Project
 
 
 class ReviewNavigator:
     """Next image to review = the least confident image with predictions (the store's queue),
-    skipping images the annotator passed over with "next" until the queue wraps around."""
+    skipping images the annotator passed over with "next" until the queue wraps around.
 
-    def __init__(self, project: Project) -> None:
+    The store's queue is an aggregate over every prediction (hundreds of ms on big projects),
+    so a batch of it is kept and walked; images whose status (``status_of``, from the image
+    list) is no longer "predicted" are passed over, and the batch is fetched again when it runs
+    out or a propagation finishes (:meth:`reset`; :meth:`fetch` may run off the UI thread).
+    """
+
+    BATCH = 500
+
+    def __init__(self, project: Project, status_of: Callable[[int], str | None] | None = None) -> None:
         self.project = project
+        self.status_of = status_of or (lambda image_id: None)
         self._skipped: set[int] = set()
+        self._queue: list[int] | None = None
+
+    def fetch(self, limit: int | None = None) -> list[int]:
+        return [q.image_id for q in self.project.review_queue(limit=limit or self.BATCH)]
+
+    def set_queue(self, image_ids: list[int]) -> None:
+        self._queue = list(image_ids)
+
+    def reset(self) -> None:
+        self._skipped.clear()
+        self._queue = None
 
     def next_image(self, current: int | None) -> int | None:
         """The image to show next; None when nothing awaits review."""
         if current is not None:
             self._skipped.add(current)
-        queue = self.project.review_queue(limit=len(self._skipped) + 1)
-        for item in queue:
-            if item.image_id not in self._skipped:
-                return item.image_id
-        self._skipped.clear()  # everything left was passed over once: start another round
-        queue = self.project.review_queue(limit=2)
-        others = [q.image_id for q in queue if q.image_id != current]
-        if others:
-            return others[0]
-        return queue[0].image_id if queue else None
-
-    def reset(self) -> None:
-        self._skipped.clear()
-
-    def remaining(self) -> int:
-        return self.project.image_count("predicted")
-
+        fetched = False
+        while True:
+            if self._queue is None:
+                self._queue = self.fetch(len(self._skipped) + self.BATCH)
+                fetched = True
+            live = [i for i in self._queue if self.status_of(i) in (None, REVIEW_PREDICTED)]
+            fresh = [i for i in live if i not in self._skipped]
+            if fresh:
+                return fresh[0]
+            if not fetched:  # the kept batch is used up or stale: ask the store
+                self._queue = None
+                continue
+            if not live:
+                return None
+            self._skipped.clear()  # everything left was passed over once: start another round
+            others = [i for i in live if i != current]
+            return others[0] if others else live[0]
 
 class AcceptAboveDialog(QDialog):
     """Pick a confidence threshold; shows how many predictions it would accept."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from gui_helpers import click_image, drag_point, key, tolerance, wait_shown
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QPoint, Qt
 
 from labeler.store import ABSENT, CORRECTED, MANUAL, OCCLUDED, PREDICTED, VISIBLE, Project
 
@@ -132,3 +132,26 @@ def test_navigation_keys_walk_the_list(qtbot, window):
     key(qtbot, window, Qt.Key.Key_Home)
     assert window.current.id == first
     wait_shown(qtbot, window)
+
+
+def test_points_keep_their_screen_size_and_show_names_on_hover(qtbot, window):
+    from gui_helpers import viewport_pos
+
+    wait_shown(qtbot, window)
+    click_image(qtbot, window, 30, 30)
+    item = window.canvas.point_item("nose")
+    view = window.canvas
+
+    def screen_width():
+        return item.deviceTransform(view.viewportTransform()).mapRect(item.boundingRect()).width()
+
+    before = screen_width()
+    view.zoom_by(6.0)
+    view.centerOn(30, 30)
+    assert screen_width() == pytest.approx(before)
+    assert not item.label.isVisible()
+    qtbot.mouseMove(view.viewport(), viewport_pos(window, 30, 30) + QPoint(4, 3))  # 5 screen px off
+    qtbot.waitUntil(item.label.isVisible)
+    assert item.label.text() == "nose" and view.hovered_keypoint == "nose"
+    key(qtbot, window, Qt.Key.Key_F)  # fit again
+    assert view.zoom < 20
