@@ -1,0 +1,149 @@
+"""Speed benchmarks (issue #6): one entry point, a markdown table on stdout, JSON on request.
+
+    python -m benchmarks.run --device cpu --size small --json benchmarks/results/cpu-small.json
+    python -m benchmarks.run --device cuda --size full --only dift --json benchmarks/results/h100.json
+
+Sizes: ``tiny`` (the smoke test: seconds), ``small`` (tiny-random model, a couple of minutes on
+a 2-core CPU), ``full`` (real-size random SD1.5/SD2.1 models, built once into the cache; the
+figures of the README). On a CPU the attention method's reference-style loop and, at full size,
+the engine itself are timed on a few steps/crops and extrapolated (the full loop takes hours);
+every figure says whether it is measured or extrapolated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks import attention_bench, dift_bench
+from benchmarks.attention_bench import AttentionCase
+from benchmarks.dift_bench import DiftCase
+from benchmarks.machine import load_average, machine_info, matmul_rate
+from benchmarks.report import Report
+
+SIZES = ("tiny", "small", "full")
+SECTIONS = ("dift", "attention")
+
+GPU_DIFT_PAPER = ">= 40 images/s and >= 15x the authors' loop (H100)"
+GPU_DIFT_FAST = ">= 100 images/s (H100)"
+CPU_DIFT = "<= 12 s/image (2 CPU cores)"
+GPU_ATT = ">= 15x the authors' loop (H100)"
+
+
+def dift_cases(size: str, gpu: bool, targets: int | None) -> list[DiftCase]:
+    if size == "tiny":
+        cases = [DiftCase("tiny-random@64 paper", "tiny-random", "paper", targets=2, batch=2, keypoints=3,
+                          baseline_images=1, overrides={"resolution": 64})]
+    elif size == "small":
+        small = {"resolution": 128}
+        cases = [
+            DiftCase("tiny-random@128 paper", "tiny-random", "paper", targets=8, batch=4, baseline_images=2,
+                     overrides=small),
+            DiftCase("tiny-random@128 fast", "tiny-random", "fast", targets=16, batch=8, overrides=small),
+        ]
+    elif gpu:
+        cases = [
+            DiftCase("SD2.1@768 paper", "sd-2-1", "paper", targets=256, batch=8, target=GPU_DIFT_PAPER, baseline_images=8),
+            DiftCase("SD2.1@768 fast", "sd-2-1", "fast", targets=512, batch=32, target=GPU_DIFT_FAST),
+            DiftCase("SD1.5@512 fast (ensemble 1)", "sd-1-5", "fast", targets=512, batch=32),
+        ]
+    else:
+        cases = [
+            DiftCase("SD1.5@512 fast (ensemble 1)", "sd-1-5", "fast", targets=4, batch=1, target=CPU_DIFT),
+            DiftCase("SD2.1@768 fast", "sd-2-1", "fast", targets=2, batch=1),
+            DiftCase("SD2.1@768 paper", "sd-2-1", "paper", targets=2, batch=1, baseline_images=1),
+        ]
+    if targets is not None:
+        cases = [DiftCase(**{**c.__dict__, "targets": targets}) for c in cases]
+    return cases
+
+
+def attention_cases(size: str, gpu: bool, batch: int | None) -> list[AttentionCase]:
+    if size == "tiny":
+        return [AttentionCase("tiny-random@64 paper", "tiny-random", "paper", keypoints=1, steps=1, crops=5,
+                              baseline_steps=1, batch=batch, overrides={"resolution": 64})]
+    if size == "small":
+        small = {"resolution": 128}
+        return [
+            AttentionCase("tiny-random@128 paper", "tiny-random", "paper", keypoints=2, steps=4, crops=8,
+                          baseline_steps=2, batch=batch, overrides=small),
+            AttentionCase("tiny-random@128 fast", "tiny-random", "fast", keypoints=2, steps=4, batch=batch,
+                          overrides=small),
+        ]
+    if gpu:
+        return [
+            AttentionCase("SD1.5@512 paper", "sd-1-5", "paper", keypoints=20, targets=3, batch=batch,
+                          target_opt=GPU_ATT, target_inf=GPU_ATT, baseline_steps=10),
+            AttentionCase("SD1.5@512 fast", "sd-1-5", "fast", keypoints=20, targets=5, batch=batch),
+        ]
+    return [AttentionCase("SD1.5@512 paper", "sd-1-5", "paper", keypoints=1, steps=2, crops=5, batch=batch,
+                          baseline_steps=1)]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    ap.add_argument("--dtype", default="auto", help="engine dtype: auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16")
+    ap.add_argument("--size", choices=SIZES, default="small")
+    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    ap.add_argument("--targets", type=int, help="target images per DIFT case (default: per size and device)")
+    ap.add_argument("--attention-batch", type=int, help="attention engine UNet elements per pass (default: the preset's)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the DIFT UNet (experiment)")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per core)")
+    ap.add_argument("--json", type=Path, help="write every figure and fact here")
+    ap.add_argument("--workdir", type=Path, help="where the throw-away projects go (default: a temporary folder)")
+    args = ap.parse_args(argv)
+    args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    bad = sorted(set(args.sections) - set(SECTIONS))
+    if bad:
+        ap.error(f"unknown section(s) {', '.join(bad)}; choose from {', '.join(SECTIONS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> Report:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from labeler.correspondence.device import resolve_device
+
+    device = resolve_device(args.device)
+    gpu = device.type == "cuda"
+    info = machine_info(device)
+
+    def log(text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+    report = Report(info, {"size": args.size, "sections": args.sections, "dtype": args.dtype, "device": str(device),
+                           "compile": args.compile, "argv": sys.argv[1:] if argv is None else argv})
+    rate_dtype = torch.bfloat16 if gpu else torch.float32
+    log(f"machine: {info.short}; load average {load_average()}")
+    n = 512 if args.size == "tiny" else None
+    rates = {"float32": matmul_rate(device, torch.float32, n), "bfloat16": matmul_rate(device, torch.bfloat16, n)}
+    rate = rates["bfloat16" if gpu else "float32"]
+    report.facts["matmul_flops_per_s"] = rates
+    report.facts["floor_rate"] = {"dtype": str(rate_dtype), "flops_per_s": rate}
+    report.facts["load_average_start"] = load_average()
+    log("matmul rate: " + ", ".join(f"{k} {v / 1e12:.3f} TFLOP/s" for k, v in rates.items()))
+    with tempfile.TemporaryDirectory(prefix="labeler-bench-") as tmp:
+        work = args.workdir or Path(tmp)
+        if "dift" in args.sections:
+            for case in dift_cases(args.size, gpu, args.targets):
+                dift_bench.run_case(case, report, device, args.dtype, rate, work, compile_unet=args.compile, log=log)
+        if "attention" in args.sections:
+            for case in attention_cases(args.size, gpu, args.attention_batch):
+                attention_bench.run_case(case, report, device, args.dtype, rate, work, log=log)
+    report.facts["load_average_end"] = load_average()
+    print(report.markdown())
+    if args.json:
+        report.write_json(args.json)
+        log(f"wrote {args.json}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
