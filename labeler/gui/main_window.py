@@ -114,6 +114,10 @@ class MainWindow(QMainWindow):
         self.poll_timer.setInterval(POLL_MS)
         self.poll_timer.timeout.connect(self._poll)
         self.poll_timer.start()
+        self._last_image_timer = QTimer(self)
+        self._last_image_timer.setSingleShot(True)
+        self._last_image_timer.setInterval(1500)
+        self._last_image_timer.timeout.connect(self._remember_image)
         self._index_timer = QTimer(self)
         self._index_timer.setSingleShot(True)
         self._index_timer.setInterval(150)
@@ -372,6 +376,8 @@ class MainWindow(QMainWindow):
     def close_project(self) -> None:
         if self.project is None:
             return
+        self._last_image_timer.stop()
+        self._remember_image()
         self.undo_stack.clear()
         self.loader.forget()
         if self.thumbs is not None:
@@ -424,7 +430,7 @@ class MainWindow(QMainWindow):
         row = self.image_list.model.row_of(image_id)
         if row is not None:
             self._last_row = row
-        self.settings.set_last_image(project.path, record.path)
+        self._last_image_timer.start()  # remembered once the annotator stays on an image
         self._update_image_label()
         path = project.image_path(record)
         cached = self.loader.cached(record.id, path)
@@ -436,6 +442,10 @@ class MainWindow(QMainWindow):
         else:
             self._ticket = self.loader.request(record.id, path, prefetch=neighbours)
         self.canvas.setFocus()
+
+    def _remember_image(self) -> None:
+        if self.project is not None and self.current is not None:
+            self.settings.set_last_image(self.project.path, self.current.path)
 
     def _neighbours(self, image_id: int) -> list[tuple[int, Path]]:
         project = self.project
@@ -1072,6 +1082,8 @@ class MainWindow(QMainWindow):
         could not be stopped in time (the caller then ends the process: every batch and every
         edit is already committed, so nothing is lost)."""
         self.poll_timer.stop()
+        self._last_image_timer.stop()
+        self._remember_image()
         stopped = self.runner.close()
         self.settings.set_geometry(self.saveGeometry(), self.saveState())
         self.settings.sync()

@@ -26,6 +26,9 @@ class AppSettings:
             self._q = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "labeler", "labeler")
         else:
             self._q = QSettings(str(path), QSettings.Format.IniFormat)
+        # Qt writes the file from the UI thread; an atomic write ends in an fsync, which can stall
+        # for seconds on a busy disk. Nothing here is worth that (labels live in the project).
+        self._q.setAtomicSyncRequired(False)
 
     @property
     def file_name(self) -> str:
