@@ -3,10 +3,9 @@ image decoding never happens on it."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
-
-import dataclasses
 
 from gui_helpers import TINY, label_first_image, wait_shown
 from PyQt6.QtCore import QTimer
