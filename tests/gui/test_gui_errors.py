@@ -4,6 +4,7 @@ files that are not projects, failures in background jobs."""
 from __future__ import annotations
 
 import sys
+import threading
 
 import pytest
 from gui_helpers import wait_shown
@@ -26,7 +27,8 @@ def close_boxes():
 @pytest.mark.qt_no_exception_capture
 def test_global_hook_logs_and_shows_a_dialog(qtbot, window, monkeypatch, tmp_path):
     log_file = errors.setup_logging(tmp_path / "gui.log")
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored afterwards
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # both restored afterwards
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
     errors.install_exception_hook(window)
     reporter = errors.reporter()
     before = len(reporter.shown)
@@ -40,6 +42,13 @@ def test_global_hook_logs_and_shows_a_dialog(qtbot, window, monkeypatch, tmp_pat
     assert "Your labels are safe" in reporter.shown[-1]
     qtbot.waitUntil(lambda: bool(open_boxes()))
     assert "boom in a slot" in log_file.read_text(encoding="utf-8")
+    def broken_thread():
+        raise ValueError("boom in a thread")
+
+    t = threading.Thread(target=broken_thread)
+    t.start()
+    t.join()
+    qtbot.waitUntil(lambda: "ValueError: boom in a thread" in reporter.shown[-1])
     errors.excepthook(UserInputError, UserInputError("plain reason for the user"), None)
     qtbot.waitUntil(lambda: reporter.shown[-1] == "plain reason for the user")
     assert window.isVisible()  # still running

@@ -21,10 +21,11 @@ MAX_GAP_S = 0.25
 #: The app's start-up warm-up (importing torch in the background) may stall once while torch's
 #: C library loads; bounded loosely, reported.
 MAX_WARM_UP_GAP_S = 1.0
-#: The tiny model at its card's full resolution, one image per batch: enough UNet work that the
-#: run lasts seconds even in a warm process.
-WORKLOAD = dataclasses.replace(TINY, batch_size=1, overrides={"resolution": 256, "match_side": 128})
+#: The tiny model at 128 px, one image per batch; in a warm process (engine cached, torch
+#: imported) the run is repeated with force until the measurement covers MIN_SECONDS.
+WORKLOAD = dataclasses.replace(TINY, batch_size=1, overrides={"resolution": 128, "match_side": 96})
 PAGE_MS = 150
+MIN_SECONDS = 2.0
 
 
 class TickRecorder:
@@ -64,8 +65,12 @@ def test_longest_event_loop_gap_while_propagating(qtbot, make_window, project_pa
     recorder.timer.start()
     pager.start()
     started = time.perf_counter()
-    with qtbot.waitSignal(window.runner.finished, timeout=180_000) as done:
-        window.start_propagation(WORKLOAD)
+    runs = []
+    while not runs or (time.perf_counter() - started < MIN_SECONDS and len(runs) < 4):
+        # the first run loads the engine; more runs (forced) only when a warm process was too quick
+        with qtbot.waitSignal(window.runner.finished, timeout=180_000) as done:
+            window.start_propagation(dataclasses.replace(WORKLOAD, force=bool(runs)))
+        runs.append(done.args[0])
     pager.stop()
     recorder.timer.stop()
     cache.close()
@@ -73,10 +78,10 @@ def test_longest_event_loop_gap_while_propagating(qtbot, make_window, project_pa
     gaps = sorted(recorder.gaps())
     worst = gaps[-1]
     p99 = gaps[int(len(gaps) * 0.99)]
-    print(f"\nevent-loop ticks during a {seconds:.1f} s propagation: {len(gaps)}, "
+    print(f"\nevent-loop ticks during {len(runs)} propagation(s), {seconds:.1f} s: {len(gaps)}, "
           f"longest gap {worst * 1000:.0f} ms, 99th percentile {p99 * 1000:.0f} ms, "
           f"images paged {len(steps)}; longest gap while warming up {warm_up_gap * 1000:.0f} ms")
-    assert not done.args[0].stopped and done.args[0].predicted_images == 5
+    assert all(not r.stopped and r.predicted_images == 5 for r in runs)
     assert seconds > 1.0  # long enough to mean something
     assert len(steps) >= 0.5 * seconds * 1000 / PAGE_MS  # the UI kept paging at least at half the pace
     assert worst < MAX_GAP_S, f"UI thread blocked for {worst * 1000:.0f} ms"
