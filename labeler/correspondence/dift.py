@@ -17,8 +17,8 @@ Differences from the authors' code that do not change the distribution of the re
 
 Speed (measured by ``benchmarks/``; each change has a test that it gives the straightforward
 computation's result): those per-image draws are therefore the same for every image and are drawn
-once per latent shape and kept on the device; the VAE encoder runs in channels-last memory format
-on every device, the UNet on accelerators only (see :func:`channels_last_parts`).
+once per latent shape and kept on the device; images travel to the device as bytes and are
+scaled there; on CUDA the VAE and UNet run channels-last (see :func:`channels_last_parts`).
 """
 
 from __future__ import annotations
@@ -76,22 +76,42 @@ def model_identity(comps: SDComponents) -> tuple[str, str]:
 
 
 def channels_last_parts(device: torch.device) -> frozenset[str]:
-    """Models that run in channels-last (NHWC) memory format on ``device``.
+    """Models that run in channels-last (NHWC) memory format on ``device`` by default.
 
-    On a 2-core AVX-512 CPU (oneDNN) the VAE encoder's full-resolution convolutions ran ~5-10%
-    faster in NHWC while the UNet's ran ~3% slower. On CUDA both use NHWC, the layout of cuDNN's
-    tensor-core convolution kernels (not measured on a GPU yet: benchmarks/README.md).
+    CUDA: both, the layout of cuDNN's tensor-core convolution kernels (not yet measured on a GPU:
+    ``benchmarks/README.md`` says how to compare). CPU: neither. On a 2-core AVX-512 CPU oneDNN's
+    NHWC kernels made the VAE encoder ~7% faster (CPU time) but 15-40x less accurate in fp32
+    (relative error vs float64 3e-5 instead of 1e-6) and batch-dependent to 1e-3 on the tiny test
+    model, which would break "results do not depend on batching"; the UNet got ~3% slower.
     """
-    return frozenset({"vae", "unet"}) if device.type == "cuda" else frozenset({"vae"})
+    return frozenset({"vae", "unet"}) if device.type == "cuda" else frozenset()
+
+
+def resized_uint8(images: Sequence[np.ndarray], resolution: int) -> torch.Tensor:
+    """``(B, r, r, 3)`` uint8: PIL bicubic resize to r x r (aspect not kept), as the authors."""
+    out = [
+        np.asarray(Image.fromarray(image).resize((resolution, resolution), Image.Resampling.BICUBIC), dtype=np.uint8)
+        for image in images
+    ]
+    return torch.from_numpy(np.stack(out))
+
+
+def model_input(pixels: torch.Tensor, device: torch.device, dtype: torch.dtype, channels_last: bool) -> torch.Tensor:
+    """``(B, 3, r, r)`` in [-1, 1] on ``device`` from :func:`resized_uint8` pixels.
+
+    The bytes travel to the device (4x less than floats) and are scaled there in float32, the same
+    arithmetic as before the move. ``(B, r, r, 3)`` memory viewed as ``(B, 3, r, r)`` already is the
+    channels-last layout, so it needs no copy when the VAE runs channels-last.
+    """
+    x = pixels.to(device, non_blocking=True).permute(0, 3, 1, 2)
+    if not channels_last:
+        x = x.contiguous()  # reorder the bytes, not the floats
+    return (x.float() / 255.0 * 2.0 - 1.0).to(dtype)
 
 
 def preprocess(images: Sequence[np.ndarray], resolution: int) -> torch.Tensor:
-    """``(B, 3, r, r)`` float32 in [-1, 1]: PIL bicubic resize to r x r (aspect not kept), as the authors."""
-    out = []
-    for image in images:
-        im = Image.fromarray(image).resize((resolution, resolution), Image.Resampling.BICUBIC)
-        out.append(torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1))
-    return torch.stack(out).float() / 255.0 * 2.0 - 1.0
+    """``(B, 3, r, r)`` float32 in [-1, 1] (contiguous, CPU): resize as the authors, scale to [-1, 1]."""
+    return model_input(resized_uint8(images, resolution), torch.device("cpu"), torch.float32, channels_last=False)
 
 
 class DiftFeaturizer:
@@ -114,12 +134,14 @@ class DiftFeaturizer:
         comps.text_encoder = None
         comps.tokenizer = None
         self._draws: tuple[tuple[Any, ...], torch.Tensor, torch.Tensor] | None = None
-        self._set_memory_format()
+        self.channels_last: frozenset[str] = frozenset()
+        self.use_channels_last(channels_last_parts(device))
 
-    def _set_memory_format(self) -> None:
-        parts = channels_last_parts(self.device)
+    def use_channels_last(self, parts: frozenset[str] | set[str]) -> None:
+        """Run the models named in ``parts`` ("vae", "unet") channels-last, the others contiguous."""
+        self.channels_last = frozenset(parts)
         for name in ("vae", "unet"):
-            fmt = torch.channels_last if name in parts else torch.contiguous_format
+            fmt = torch.channels_last if name in self.channels_last else torch.contiguous_format
             getattr(self.comps, name).to(memory_format=fmt)
 
     def _encode_prompt(self, prompt: str) -> torch.Tensor:
@@ -135,7 +157,7 @@ class DiftFeaturizer:
         self.prompt_embeds = self.prompt_embeds.to(device=device, dtype=dtype)
         self.device, self.dtype = device, dtype
         self._draws = None
-        self._set_memory_format()
+        self.use_channels_last(channels_last_parts(device))
 
     def _image_draws(self, latent_shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         """One image's posterior samples and diffusion noise, ``(E, ...)`` each, on the device.
@@ -161,9 +183,7 @@ class DiftFeaturizer:
     @torch.inference_mode()
     def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         cfg, vae, unet = self.config, self.comps.vae, self.comps.unet
-        x = preprocess(images, cfg.resolution).to(self.device, self.dtype)
-        if "vae" in channels_last_parts(self.device):
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = model_input(resized_uint8(images, cfg.resolution), self.device, self.dtype, "vae" in self.channels_last)
         b, e = x.shape[0], cfg.ensemble
         posterior = vae.encode(x).latent_dist
         shape = tuple(posterior.mean.shape[1:])
