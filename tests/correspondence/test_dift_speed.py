@@ -102,3 +102,21 @@ def test_memory_formats_follow_the_device(images):
     m.to("cpu")  # the OOM fallback path re-applies the device's layout
     assert comps.vae.encoder.conv_in.weight.is_contiguous()
     torch.testing.assert_close(m.featurizer(images), before, rtol=0, atol=0)
+
+
+def test_cpu_bfloat16_runs_only_the_encoder_in_bf16(images):
+    plain = dift.build("tiny-random", "fast", "cpu")
+    assert plain.featurizer.vae_autocast is None and plain.dtype == torch.float32
+    mixed = dift.build("tiny-random", "fast", "cpu", dtype="bfloat16")
+    assert mixed.dtype == torch.float32  # weights and UNet stay fp32
+    if not dift.cpu_bf16_supported():
+        assert mixed.featurizer.vae_autocast is None
+        return
+    assert mixed.featurizer.vae_autocast == torch.bfloat16
+    a, b = plain.featurizer(images), mixed.featurizer(images)
+    assert a.dtype == b.dtype == torch.float32
+    rel = float((b - a).norm() / a.norm())
+    assert 0 < rel < 0.05  # bf16 rounding, far below what another noise seed changes
+    seed = float((dift.build("tiny-random", "fast", "cpu", seed=1).featurizer(images) - a).norm() / a.norm())
+    assert rel < seed / 10
+    assert dift.encoder_autocast(torch.device("cuda"), "bfloat16") is None  # CUDA: bf16 weights instead
