@@ -27,6 +27,12 @@ class TimedRun:
     peak_rss_gib: float
     peak_gpu_gib: float | None
     events: list[tuple[float, str, int]] = field(default_factory=list)
+    predict_cpu_s: float = float("nan")  # this process's CPU time during the prediction loop
+
+    @property
+    def cpu_share(self) -> float:
+        """CPU time over wall time x torch threads: well below 1 when other processes took the cores."""
+        return self.predict_cpu_s / (self.predict_s * torch.get_num_threads()) if self.predict_s > 0 else float("nan")
 
     @property
     def images_per_s(self) -> float:
@@ -47,11 +53,16 @@ def timed_propagation(project_file: Path, config: PropagationConfig, matcher: Ma
     ``on_event`` sees every progress event first (e.g. to read counters when prediction starts).
     """
     events: list[tuple[float, str, int]] = []
+    cpu: dict[str, float] = {}
 
     def progress(event: ProgressEvent) -> None:
         if on_event is not None:
             on_event(event)
         events.append((time.perf_counter(), event.stage, event.done))
+        if event.stage == STAGE_PREDICTING:
+            cpu.setdefault("first", time.process_time())
+        elif event.stage == STAGE_DONE:
+            cpu["last"] = time.process_time()
 
     with Project.open(project_file) as project, PeakMemory(device) as peak:
         synchronize(device)
@@ -73,6 +84,7 @@ def timed_propagation(project_file: Path, config: PropagationConfig, matcher: Ma
         peak_rss_gib=peak.rss_gib,
         peak_gpu_gib=peak.gpu_gib,
         events=[(t - start, s, d) for t, s, d in events],
+        predict_cpu_s=cpu.get("last", time.process_time()) - cpu.get("first", time.process_time()),
     )
 
 
@@ -87,4 +99,6 @@ def summary_dict(run: TimedRun) -> dict[str, Any]:
         "images_per_s": run.images_per_s,
         "peak_rss_gib": run.peak_rss_gib,
         "peak_gpu_gib": run.peak_gpu_gib,
+        "predict_cpu_s": run.predict_cpu_s,
+        "cpu_share": run.cpu_share,
     }

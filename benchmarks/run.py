@@ -91,14 +91,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--dtype", default="auto", help="engine dtype: auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16")
     ap.add_argument("--size", choices=SIZES, default="small")
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    ap.add_argument("--case", default="", help="only the cases whose label contains this text, e.g. SD1.5")
     ap.add_argument("--targets", type=int, help="target images per DIFT case (default: per size and device)")
     ap.add_argument("--attention-batch", type=int, help="attention engine UNet elements per pass (default: the preset's)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the DIFT UNet (experiment)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="also time one image through the DIFT engine this many times and report the best")
+    ap.add_argument("--channels-last", default="default",
+                    help="DIFT models run channels-last: default (the engine's choice per device), none, vae, unet, "
+                    "vae,unet")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per core)")
     ap.add_argument("--json", type=Path, help="write every figure and fact here")
     ap.add_argument("--workdir", type=Path, help="where the throw-away projects go (default: a temporary folder)")
     args = ap.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    if args.channels_last == "default":
+        args.layout = None
+    else:
+        parts = {p.strip() for p in args.channels_last.split(",") if p.strip()} - {"none"}
+        if parts - {"vae", "unet"}:
+            ap.error("--channels-last takes default, none, vae, unet or vae,unet")
+        args.layout = frozenset(parts)
     bad = sorted(set(args.sections) - set(SECTIONS))
     if bad:
         ap.error(f"unknown section(s) {', '.join(bad)}; choose from {', '.join(SECTIONS)}")
@@ -119,7 +132,8 @@ def main(argv: list[str] | None = None) -> Report:
         print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
 
     report = Report(info, {"size": args.size, "sections": args.sections, "dtype": args.dtype, "device": str(device),
-                           "compile": args.compile, "argv": sys.argv[1:] if argv is None else argv})
+                           "compile": args.compile, "channels_last": args.channels_last,
+                           "argv": sys.argv[1:] if argv is None else argv})
     rate_dtype = torch.bfloat16 if gpu else torch.float32
     log(f"machine: {info.short}; load average {load_average()}")
     n = 512 if args.size == "tiny" else None
@@ -132,12 +146,24 @@ def main(argv: list[str] | None = None) -> Report:
     with tempfile.TemporaryDirectory(prefix="labeler-bench-") as tmp:
         work = args.workdir or Path(tmp)
         if "dift" in args.sections:
-            for case in dift_cases(args.size, gpu, args.targets):
-                dift_bench.run_case(case, report, device, args.dtype, rate, work, compile_unet=args.compile, log=log)
+            for case in [c for c in dift_cases(args.size, gpu, args.targets) if args.case in c.label]:
+                dift_bench.run_case(case, report, device, args.dtype, rate, work, compile_unet=args.compile,
+                                    stage_repeats=args.repeats, channels_last=args.layout, log=log)
         if "attention" in args.sections:
-            for case in attention_cases(args.size, gpu, args.attention_batch):
+            for case in [c for c in attention_cases(args.size, gpu, args.attention_batch) if args.case in c.label]:
                 attention_bench.run_case(case, report, device, args.dtype, rate, work, log=log)
     report.facts["load_average_end"] = load_average()
+    if not gpu:
+        # A busy CPU lowers the start-of-run rate; the best rate seen is the floor's reference.
+        again = matmul_rate(device, torch.float32, n)
+        report.facts["matmul_flops_per_s"]["float32_end"] = again
+        if again > rate:
+            report.facts["floor_rate"]["flops_per_s_start"] = rate
+            report.facts["floor_rate"]["flops_per_s"] = again
+            for fig in report.figures:
+                if fig.floor is not None:  # floors are FLOPs / rate: seconds shrink, rates grow
+                    fig.floor = fig.floor * rate / again if not fig.higher_is_better else fig.floor * again / rate
+        log(f"matmul rate at the end: float32 {again / 1e12:.3f} TFLOP/s")
     print(report.markdown())
     if args.json:
         report.write_json(args.json)

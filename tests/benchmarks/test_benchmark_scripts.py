@@ -117,6 +117,10 @@ def test_distinct_crops_estimate():
     many = expected_distinct_crops(pts, 5000, side, crop, margin)
     assert 1200 <= many <= 36 * 36
     assert expected_distinct_crops(pts, 0, side, crop, margin, corners=True) == len(crops.corner_starts(crop, side))
+    # Interior points have the same start range: shared draws give them the same crops.
+    two = np.array([[250.0, 250.0], [260.0, 262.0]])
+    assert expected_distinct_crops(two, 20, side, crop, margin, shared_draws=True) <= 20
+    assert expected_distinct_crops(two, 20, side, crop, margin) > 20
 
 
 def test_bench_project_and_keypoints(tmp_path):
