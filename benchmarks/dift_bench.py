@@ -38,6 +38,7 @@ class DiftCase:
     overrides: dict[str, Any] = field(default_factory=dict)
     baseline_images: int = 0  # >0: also time the authors' loop on this many targets
     keypoints: int = 20
+    dtype: str | None = None  # None: the run's --dtype
 
 
 def _model_arg(name: str) -> str:
@@ -69,6 +70,7 @@ def run_case(case: DiftCase, report: Report, device: torch.device, dtype: str, r
              *, compile_unet: bool = False, stage_repeats: int = 1, channels_last: frozenset[str] | None = None,
              log: Any = print) -> None:
     model = _model_arg(case.model)
+    dtype = case.dtype or dtype
     overrides = {"batch_size": case.batch, **case.overrides}
     config = PropagationConfig(method="dift", model=model, preset=case.preset, device=str(device), dtype=dtype,
                                batch_size=case.batch, flip=False, overrides=overrides)
@@ -84,7 +86,8 @@ def run_case(case: DiftCase, report: Report, device: torch.device, dtype: str, r
         if compile_unet:
             comps.unet = torch.compile(comps.unet)
         log(f"[dift] {case.label}: {case.targets} targets, resolution {cfg.resolution}, ensemble {cfg.ensemble}, "
-            f"{matcher.dtype}, batch {case.batch}")
+            f"{matcher.dtype} (VAE encoder autocast {matcher.featurizer.vae_autocast}), batch {case.batch}")
+        vae_autocast = str(matcher.featurizer.vae_autocast)
         run = timed_propagation(bench.path, config, matcher, device, load_s)
         # FLOPs of the work DIFT cannot avoid per image: one encode, `ensemble` truncated UNet passes.
         f_vae = flops.vae_encode_flops(comps.vae, cfg.resolution)
@@ -108,6 +111,7 @@ def run_case(case: DiftCase, report: Report, device: torch.device, dtype: str, r
         "run": summary_dict(run),
         "config": {"resolution": cfg.resolution, "ensemble": cfg.ensemble, "feature_block": cfg.feature_block,
                    "match_side": cfg.match_side, "refine": cfg.refine, "batch": case.batch, "dtype": dtype,
+                   "vae_autocast": vae_autocast,
                    "compile": compile_unet, "channels_last": sorted(matcher_layout)},
         "flops": {"vae_encode": f_vae, "unet_truncated": f_unet, "per_image": per_image},
         "stages_one_image": stages,

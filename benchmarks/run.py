@@ -55,6 +55,8 @@ def dift_cases(size: str, gpu: bool, targets: int | None) -> list[DiftCase]:
     else:
         cases = [
             DiftCase("SD1.5@512 fast (ensemble 1)", "sd-1-5", "fast", targets=4, batch=1, target=CPU_DIFT),
+            DiftCase("SD1.5@512 fast (ensemble 1), --dtype bfloat16", "sd-1-5", "fast", targets=4, batch=1,
+                     target=CPU_DIFT, dtype="bfloat16"),
             DiftCase("SD2.1@768 fast", "sd-2-1", "fast", targets=2, batch=1),
             DiftCase("SD2.1@768 paper", "sd-2-1", "paper", targets=2, batch=1, baseline_images=1),
         ]
