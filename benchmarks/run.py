@@ -27,7 +27,7 @@ from benchmarks.machine import load_average, machine_info, matmul_rate
 from benchmarks.report import Report
 
 SIZES = ("tiny", "small", "full")
-SECTIONS = ("dift", "attention")
+SECTIONS = ("dift", "attention", "rate")  # "rate" alone: only the matmul rates (the floor's reference)
 
 GPU_DIFT_PAPER = ">= 40 images/s and >= 15x the authors' loop (H100)"
 GPU_DIFT_FAST = ">= 100 images/s (H100)"
@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     ap.add_argument("--dtype", default="auto", help="engine dtype: auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16")
     ap.add_argument("--size", choices=SIZES, default="small")
-    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    ap.add_argument("--only", default="dift,attention", help=f"comma-separated sections: {', '.join(SECTIONS)}")
     ap.add_argument("--case", default="", help="only the cases whose label contains this text, e.g. SD1.5")
     ap.add_argument("--targets", type=int, help="target images per DIFT case (default: per size and device)")
     ap.add_argument("--attention-batch", type=int, help="attention engine UNet elements per pass (default: the preset's)")
