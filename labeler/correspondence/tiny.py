@@ -2,6 +2,23 @@
 
 The weights are written with ``save_pretrained`` (safetensors) into a folder that is then loaded
 through exactly the same ``from_pretrained`` code path as a real checkpoint.
+
+Two latent statistics of the tiny model are set like a trained SD's, because the engines depend
+on them (random weights would otherwise bury the image under noise):
+
+* Posterior: a trained SD autoencoder is near-deterministic (its KL weight is 1e-6, so a sample
+  of the posterior is practically its mean), while a freshly initialised one predicts a
+  log-variance near 0, i.e. a posterior std of ~1 against a spread of ~0.4 in its means. The
+  build gives the log-variance half of ``quant_conv`` zero weights and a bias of
+  :data:`TINY_POSTERIOR_LOGVAR` (std ``exp(-6)`` = 0.0025, under 1% of the means' spread).
+* Latent scale: SD's ``scaling_factor`` 0.18215 is 1 / the std of its latents, so scaled latents
+  have unit std and the diffusion noise meets the image at the SNR the schedule was made for.
+  ``models/tiny-sd/vae/config.json`` holds the same kind of number for the tiny VAE: 2.4965 =
+  1 / 0.4006, the std of the tiny VAE's posterior means (seed 0) over scikit-image's chelsea,
+  astronaut, coffee and rocket resized to 256 x 256 (``tests/correspondence/test_tiny.py``
+  checks it). With SD's 0.18215 the scaled latents had std 0.073: at DIFT's t = 261 the image
+  contributed 0.06 to the noisy latent's std against 0.15 of posterior sample and 0.59 of
+  diffusion noise, so engines on the tiny model mostly saw noise; now it contributes 0.81.
 """
 
 from __future__ import annotations
@@ -12,10 +29,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from labeler.paths import cache_dir, models_dir
 
 TINY_SOURCE = "tiny-sd"
+#: Log-variance of the tiny VAE's posterior (near-deterministic, like a trained SD autoencoder).
+TINY_POSTERIOR_LOGVAR = -12.0
+#: Bumped whenever the build recipe (not a shipped config) changes what gets built.
+_RECIPE = 2
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -66,18 +88,32 @@ def _source_dir() -> Path:
 
 def _fingerprint(seed: int) -> str:
     """Changes whenever a shipped config or the seed changes, so the cache rebuilds."""
-    h = hashlib.sha256(f"seed={seed}".encode())
+    h = hashlib.sha256(f"seed={seed};recipe={_RECIPE};logvar={TINY_POSTERIOR_LOGVAR}".encode())
     for path in sorted(_source_dir().rglob("*.json")):
         h.update(path.relative_to(_source_dir()).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
 
-def build_random_sd(source: Path, dest: Path, seed: int = 0) -> Path:
+def set_posterior_logvar(vae: Any, logvar: float) -> None:
+    """Make the VAE's posterior log-variance the constant ``logvar`` (the mean half is untouched)."""
+    import torch
+
+    quant = getattr(vae, "quant_conv", None)
+    if quant is None:
+        raise ValueError("this VAE has no quant_conv, so its posterior variance cannot be set")
+    half = quant.out_channels // 2
+    with torch.no_grad():
+        quant.weight[half:].zero_()
+        quant.bias[half:].fill_(logvar)
+
+
+def build_random_sd(source: Path, dest: Path, seed: int = 0, posterior_logvar: float | None = None) -> Path:
     """Instantiate every component from the configs in ``source`` with seeded init; save to ``dest``.
 
     Used for the tiny test model (``models/tiny-sd``) and for real-size random models
-    (``models/real-size/*``) that benchmarks time with the real FLOPs.
+    (``models/real-size/*``) that benchmarks time with the real FLOPs. ``posterior_logvar``
+    (tiny model only) makes the VAE posterior near-deterministic, see the module docstring.
     """
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
@@ -96,6 +132,8 @@ def build_random_sd(source: Path, dest: Path, seed: int = 0) -> Path:
         unet = UNet2DConditionModel(**config("unet"))
         torch.manual_seed(seed + 1)
         vae = AutoencoderKL(**config("vae"))
+        if posterior_logvar is not None:
+            set_posterior_logvar(vae, posterior_logvar)
         torch.manual_seed(seed + 2)
         text_cfg = config("text_encoder")
         text_cfg.pop("architectures", None)
@@ -112,8 +150,8 @@ def build_random_sd(source: Path, dest: Path, seed: int = 0) -> Path:
 
 
 def build_tiny_sd(dest: Path, seed: int = 0) -> Path:
-    """The tiny test model from ``models/tiny-sd``."""
-    return build_random_sd(_source_dir(), dest, seed)
+    """The tiny test model from ``models/tiny-sd`` (near-deterministic VAE posterior)."""
+    return build_random_sd(_source_dir(), dest, seed, posterior_logvar=TINY_POSTERIOR_LOGVAR)
 
 
 def tiny_model_dir(seed: int = 0) -> Path:

@@ -36,3 +36,20 @@ def test_topology_matches_sd1(tiny_model_dir):
     assert unet["up_block_types"][1] == "CrossAttnUpBlock2D"
     vae = json.loads((tiny_model_dir / "vae" / "config.json").read_text())
     assert len(vae["block_out_channels"]) == 4  # downsampling by 8
+
+
+def test_latents_are_scaled_and_near_deterministic_like_trained_sd(tiny_model_dir, photos):
+    """A trained SD VAE has a near-deterministic posterior and a scaling_factor giving unit-std
+    latents (SD's 0.18215); the tiny model is built to match, see tiny.py."""
+    import numpy as np
+    from diffusers import AutoencoderKL
+    from PIL import Image
+
+    vae = AutoencoderKL.from_pretrained(tiny_model_dir / "vae")
+    images = [np.asarray(Image.fromarray(photos[n]).resize((256, 256), Image.Resampling.BILINEAR)) for n in photos]
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        posterior = vae.encode(x).latent_dist
+    spread = float(posterior.mean.std())
+    assert float(posterior.std.max()) < 0.01 * spread
+    assert abs(spread * vae.config.scaling_factor - 1.0) < 0.02
