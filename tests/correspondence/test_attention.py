@@ -1,8 +1,9 @@
 """The cross-attention prompt-optimisation engine on the tiny random SD (CPU, 256 px).
 
 Random weights carry position, not content, so these tests check identity, bookkeeping, batching
-and determinism. The tiny model starts with near-uniform attention over the 77 context positions,
-so the optimisation needs a larger learning rate than the paper's to move within a few steps.
+and determinism. The tiny model starts with near-uniform attention over the 77 context positions
+(attention logits with std ~0.3), so the optimisation needs a learning rate far above the paper's
+(0.7 instead of 0.0024) to move within a few steps.
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ POINTS = {"left": (90.0, 90.0), "right": (230.0, 160.0), "top": (150.0, 60.0)}
 SIDE = 256  # tiny-random card resolution
 SMALL = 128
 COARSE = SIDE // 8  # up_blocks.1 maps are 8x8 at 256 px: cells of 32 px (up_blocks.2.attentions.0: 16 px)
+#: Identity bounds in working pixels (worse axis per point, and mean over points and axes); see
+#: test_identity_lands_near_the_query_points for where they come from.
+IDENTITY_MAX = 16.0
+IDENTITY_MEAN = 8.0
+
+
+def _working(points: dict[str, tuple[float, float]], size: tuple[int, int] = (320, 256)) -> np.ndarray:
+    """Points of the (W, H) texture in working-image pixels (aspect not kept)."""
+    return np.array(list(points.values())) * np.array([SIDE / size[0], SIDE / size[1]])
 
 
 def _texture(h: int, w: int, seed: int) -> np.ndarray:
@@ -42,8 +52,9 @@ def texture() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def matcher(tiny_model_dir) -> AttentionMatcher:
+    """The fast preset with one context of 30 steps at lr 0.7 (see the identity test)."""
     return build(
-        "tiny-random", "fast", "cpu", "auto", steps=30, lr=0.3, num_embeddings=1, inference_crops=6, batch_size=8
+        "tiny-random", "fast", "cpu", "auto", steps=30, lr=0.7, num_embeddings=1, inference_crops=8, batch_size=8
     )
 
 
@@ -77,16 +88,84 @@ def test_reference_state_layout(matcher, reference):
     assert np.allclose(reference.points, list(POINTS.values()))
 
 
-def test_identity_lands_within_one_cell_of_the_coarsest_map(matcher, reference, texture):
-    """Reference == target. The maps are 8x8 and 16x16 at 256 px, so the argmax of their bilinear
-    upsampling sits on a coarse grid: sub-cell accuracy is not something this method offers."""
+def test_identity_lands_near_the_query_points(matcher, reference, texture):
+    """Reference == target, through the whole method: random crops, uniform noise, Adam, corner and
+    argmax-following inference crops, pasting, averaging, soft-argmax. The issue asks for 1 px;
+    this method cannot deliver that here, and the bounds are what it does deliver robustly:
+
+    * Floor: a perfect context still reads out 0.9-1.3 px off on these points, up to ~5.7 px on
+      others (test_a_perfect_context_reads_out_within_the_methods_resolution).
+    * The tiny random model: its maps stay broad and weak after a test-sized optimisation (peak
+      ~0.15 over a background of ~0.03, where the target peaks at 1), and their peak lands on
+      one of a few places near the point (the grid nodes of the crops); which one depends on
+      the random draws. Neither the diffusion noise nor longer runs remove that: without noise
+      the errors are alike, and 129-180 steps at lr 0.3 still leave 2.9-7.0 px (3 seeds).
+    * Measured with these settings (30 steps, lr 0.7, 8 crops), worse axis of the worst point
+      per seed: 9.6 px for the seed used here (unchanged by the batch composition, i.e. by
+      float rounding), 5.4-13.3 px over seeds 0-7; mean error per seed 2.3-6.1 px. 40-45 steps
+      or two contexts (2x the time) do not shrink that tail (13.4 and 13.3 px at worst), lr 2
+      diverges. Hence IDENTITY_MAX = 16 px (the worst seed + 2.7 px; half the coarsest cell)
+      and IDENTITY_MEAN = 8 px. (With SD's 0.18215 left on the tiny VAE, where the image's
+      spread was 0.6x the noise's at t = 140, these settings give 3.4-12.5 px over the same seeds:
+      the tail comes from the random model's attention, not from the latent scale.)
+    """
     (pred,) = matcher.predict([reference], [texture])
     assert pred.names == tuple(POINTS)
-    h, w = texture.shape[:2]
-    for k, (x, y) in enumerate(POINTS.values()):
-        dx, dy = abs(pred.xy[k, 0] - x) * SIDE / w, abs(pred.xy[k, 1] - y) * SIDE / h
-        assert dx <= COARSE and dy <= COARSE, (pred.names[k], pred.xy[k], (x, y))
+    err = np.abs(pred.xy - np.array(list(POINTS.values()))) * SIDE / np.array(texture.shape[1::-1])
+    assert err.max() <= IDENTITY_MAX and err.mean() <= IDENTITY_MEAN, (pred.xy, err)
     assert np.all((pred.confidence > 0) & (pred.confidence <= 1))
+
+
+def _ideal_readout(matcher, monkeypatch, points: np.ndarray) -> np.ndarray:
+    """Predictions of the real crop pasting / averaging / soft-argmax for a perfect context: every
+    crop's map of every layer is the training target (Gaussian of peak 1 at the point's place in
+    the crop) sampled at that layer's grid nodes."""
+    cfg = matcher.config
+    side, crop = cfg.resolution, cfg.crop_px
+
+    def latents(self, starts):  # the crop start travels inside the fake latent
+        out = torch.zeros((len(starts), 4, side // 8, side // 8))
+        for i, (x0, y0) in enumerate(starts):
+            out[i, 0, 0, 0], out[i, 1, 0, 0] = x0, y0
+        return out
+
+    def maps(latents, contexts, timestep):
+        out = []
+        for layer in matcher.layers:
+            n = side // 32 if layer.startswith("up_blocks.1.") else side // 16
+            nodes = (torch.arange(n, dtype=torch.float64) + 0.5) * side / n
+            batch = []
+            for i in range(latents.shape[0]):
+                start = (int(latents[i, 0, 0, 0]), int(latents[i, 1, 0, 0]))
+                cx, cy = crops.to_crop(tuple(points[int(contexts[i, 0, 0])]), start, crop, side)
+                d2 = (nodes[None, :] - cx) ** 2 + (nodes[:, None] - cy) ** 2
+                batch.append(torch.exp(-d2 / (2 * cfg.sigma_px**2)).float())
+            out.append(torch.stack(batch))
+        return out
+
+    monkeypatch.setattr(_LatentCache, "get", latents)
+    monkeypatch.setattr(matcher, "_add_noise", lambda lat, noise, t: lat)
+    monkeypatch.setattr(matcher, "_layer_maps", maps)
+    emb = np.zeros((len(points), 1, 77, 32), np.float32)
+    emb[:, 0, 0, 0] = np.arange(len(points))
+    reference = _state([f"p{i}" for i in range(len(points))], emb)
+    (pred,) = matcher.predict([reference], [np.zeros((side, side, 3), np.uint8)])
+    return pred.xy
+
+
+def test_a_perfect_context_reads_out_within_the_methods_resolution(matcher, monkeypatch):
+    """The floor under the identity test's bound. Even maps that equal the training target at every
+    grid node, on every crop, leave the fast readout (8 crops, 11 x 11 soft-argmax) pixels off: the
+    maps are 8 x 8 and 16 x 16 grids seen through 93% crops, and their bilinear upsampling peaks on
+    the grid nodes. Measured: on these 40 points (15-85% of the side) mean 0.9 px, max 2.9 px, no
+    bias; on 200 points within 10-90% mean 1.2 px, max 5.7 px; on the identity test's points 0.9,
+    1.0 and 1.3 px (worse axis). So 1 px is not on offer from this method at a 256 px working size,
+    whatever the context; a shifted paste-back or refinement would show here as a larger mean."""
+    rng = np.random.default_rng(0)
+    points = np.concatenate([rng.uniform(0.15 * SIDE, 0.85 * SIDE, (40, 2)), _working(POINTS)])
+    err = np.abs(_ideal_readout(matcher, monkeypatch, points) - points)
+    assert err[:40].mean() <= 1.2 and err[:40].max() <= 3.5, err[:40]
+    assert err[40:].max() <= 1.6, err[40:]
 
 
 def test_optimisation_lowers_the_loss_and_raises_attention_at_the_point(matcher, reference, texture):
