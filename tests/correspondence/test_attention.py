@@ -160,7 +160,7 @@ def test_a_perfect_context_reads_out_within_the_methods_resolution(matcher, monk
     the grid nodes. Measured: on these 40 points (15-85% of the side) mean 0.9 px, max 2.9 px, no
     bias; on 200 points within 10-90% mean 1.2 px, max 5.7 px; on the identity test's points 0.9,
     1.0 and 1.3 px (worse axis). So 1 px is not on offer from this method at a 256 px working size,
-    whatever the context; a shifted paste-back or refinement would show here as a larger mean."""
+    whatever the context. A half-pixel shift anywhere in the readout breaks the last bound (1.8 px)."""
     rng = np.random.default_rng(0)
     points = np.concatenate([rng.uniform(0.15 * SIDE, 0.85 * SIDE, (40, 2)), _working(POINTS)])
     err = np.abs(_ideal_readout(matcher, monkeypatch, points) - points)
