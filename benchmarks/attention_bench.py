@@ -22,7 +22,7 @@ import torch
 
 from benchmarks import flops
 from benchmarks.clock import ModuleClock
-from benchmarks.machine import timed
+from benchmarks.machine import Rates, timed
 from benchmarks.models import model_dir
 from benchmarks.propagation_run import load_engine, summary_dict, timed_propagation
 from benchmarks.reference_loops import AuthorsLoopAttention
@@ -78,7 +78,7 @@ def _clocks(matcher: Any) -> tuple[ModuleClock, ModuleClock]:
             ModuleClock(unet, unet.get_submodule(matcher.stop_layer), sync=False))
 
 
-def run_case(case: AttentionCase, report: Report, device: torch.device, dtype: str, rate: float, workdir: Path,
+def run_case(case: AttentionCase, report: Report, device: torch.device, dtype: str, rates: Rates, workdir: Path,
              *, log: Any = print) -> None:
     preset = PRESETS[case.preset]
     model = "tiny-random" if case.model == "tiny-random" else str(model_dir(case.model))
@@ -117,6 +117,7 @@ def run_case(case: AttentionCase, report: Report, device: torch.device, dtype: s
         f_vae = flops.vae_encode_flops(comps.vae, side)
         f_fwd = flops.unet_flops(comps.unet, side, matcher.stop_layer, vae_stride=stride)
         f_fwdbwd = flops.unet_flops(comps.unet, side, matcher.stop_layer, backward=True, vae_stride=stride)
+        rate = rates.of(comps.unet.dtype)
     finally:
         matcher.close()
         del matcher
@@ -160,6 +161,7 @@ def run_case(case: AttentionCase, report: Report, device: torch.device, dtype: s
         "preset_work": {"opt_unet_elements_per_kp": full_opt_unet, "opt_vae_encodes_per_kp": full_opt_vae,
                         "inf_unet_elements_per_target": full_inf_unet, "inf_vae_encodes_per_target": full_inf_vae},
         "flops": {"vae_encode": f_vae, "unet_fwd": f_fwd, "unet_fwd_bwd": f_fwdbwd},
+        "floor": {"opt_seconds_per_keypoint": opt_floor, "inf_seconds_per_target": inf_floor, "rate": rate},
     }
     base_opt = base_inf = None
     if case.baseline_steps:

@@ -14,7 +14,7 @@ import torch
 
 from benchmarks import flops
 from benchmarks.clock import ModuleClock
-from benchmarks.machine import synchronize, timed
+from benchmarks.machine import Rates, synchronize, timed
 from benchmarks.models import model_dir
 from benchmarks.propagation_run import load_engine, summary_dict, timed_propagation
 from benchmarks.reference_loops import AuthorsLoopDift
@@ -66,7 +66,7 @@ def _stage_times(matcher: Any, image: np.ndarray, state: Any, device: torch.devi
     }
 
 
-def run_case(case: DiftCase, report: Report, device: torch.device, dtype: str, rate: float, workdir: Path,
+def run_case(case: DiftCase, report: Report, device: torch.device, dtype: str, rates: Rates, workdir: Path,
              *, compile_unet: bool = False, stage_repeats: int = 1, channels_last: frozenset[str] | None = None,
              log: Any = print) -> None:
     model = _model_arg(case.model)
@@ -88,6 +88,8 @@ def run_case(case: DiftCase, report: Report, device: torch.device, dtype: str, r
         log(f"[dift] {case.label}: {case.targets} targets, resolution {cfg.resolution}, ensemble {cfg.ensemble}, "
             f"{matcher.dtype} (VAE encoder autocast {matcher.featurizer.vae_autocast}), batch {case.batch}")
         vae_autocast = str(matcher.featurizer.vae_autocast)
+        unet_dtype = matcher.dtype
+        vae_dtype = matcher.featurizer.vae_autocast or matcher.dtype
         run = timed_propagation(bench.path, config, matcher, device, load_s)
         # FLOPs of the work DIFT cannot avoid per image: one encode, `ensemble` truncated UNet passes.
         f_vae = flops.vae_encode_flops(comps.vae, cfg.resolution)
@@ -106,7 +108,8 @@ def run_case(case: DiftCase, report: Report, device: torch.device, dtype: str, r
         del matcher
         gc.collect()
     seconds_per_image = 1.0 / run.images_per_s
-    floor_s = per_image / rate
+    # Each model at the matmul rate of the precision it computes in.
+    floor_s = f_vae / rates.of(vae_dtype) + cfg.ensemble * f_unet / rates.of(unet_dtype)
     facts = {
         "run": summary_dict(run),
         "config": {"resolution": cfg.resolution, "ensemble": cfg.ensemble, "feature_block": cfg.feature_block,
@@ -114,6 +117,7 @@ def run_case(case: DiftCase, report: Report, device: torch.device, dtype: str, r
                    "vae_autocast": vae_autocast,
                    "compile": compile_unet, "channels_last": sorted(matcher_layout)},
         "flops": {"vae_encode": f_vae, "unet_truncated": f_unet, "per_image": per_image},
+        "floor": {"seconds_per_image": floor_s, "vae_rate": rates.of(vae_dtype), "unet_rate": rates.of(unet_dtype)},
         "stages_one_image": stages,
         "stages_repeats": stage_runs,
     }

@@ -136,6 +136,33 @@ def matmul_rate(device: torch.device, dtype: torch.dtype, n: int | None = None, 
     return 2.0 * n**3 / runs.min
 
 
+_RATE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+class Rates:
+    """Best matmul rate seen so far per dtype on one device, the reference of every FLOP floor.
+
+    Another process on a shared CPU lowers a measurement, so the benchmark measures again before
+    each case and keeps the best. fp16 work is referred to the bf16 rate (same tensor-core rate).
+    """
+
+    def __init__(self, device: torch.device, n: int | None = None) -> None:
+        self.device = device
+        self.n = n
+        self.best: dict[str, float] = {}
+        self.samples: list[dict[str, float]] = []
+
+    def measure(self) -> dict[str, float]:
+        got = {name: matmul_rate(self.device, dt, self.n) for name, dt in _RATE_DTYPES.items()}
+        self.samples.append(got)
+        for name, value in got.items():
+            self.best[name] = max(self.best.get(name, 0.0), value)
+        return got
+
+    def of(self, dtype: torch.dtype) -> float:
+        return self.best["float32" if dtype == torch.float32 else "bfloat16"]
+
+
 class PeakMemory:
     """Peak resident memory (CPU RSS, sampled every ``interval`` s) and peak allocated GPU memory.
 

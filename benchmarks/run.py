@@ -23,7 +23,7 @@ import torch
 from benchmarks import attention_bench, dift_bench
 from benchmarks.attention_bench import AttentionCase
 from benchmarks.dift_bench import DiftCase
-from benchmarks.machine import load_average, machine_info, matmul_rate
+from benchmarks.machine import Rates, load_average, machine_info
 from benchmarks.report import Report
 
 SIZES = ("tiny", "small", "full")
@@ -136,36 +136,32 @@ def main(argv: list[str] | None = None) -> Report:
     report = Report(info, {"size": args.size, "sections": args.sections, "dtype": args.dtype, "device": str(device),
                            "compile": args.compile, "channels_last": args.channels_last,
                            "argv": sys.argv[1:] if argv is None else argv})
-    rate_dtype = torch.bfloat16 if gpu else torch.float32
     log(f"machine: {info.short}; load average {load_average()}")
-    n = 512 if args.size == "tiny" else None
-    rates = {"float32": matmul_rate(device, torch.float32, n), "bfloat16": matmul_rate(device, torch.bfloat16, n)}
-    rate = rates["bfloat16" if gpu else "float32"]
-    report.facts["matmul_flops_per_s"] = rates
-    report.facts["floor_rate"] = {"dtype": str(rate_dtype), "flops_per_s": rate}
+    rates = Rates(device, 512 if args.size == "tiny" else None)
+    first = rates.measure()
     report.facts["load_average_start"] = load_average()
-    log("matmul rate: " + ", ".join(f"{k} {v / 1e12:.3f} TFLOP/s" for k, v in rates.items()))
+    log("matmul rate: " + ", ".join(f"{k} {v / 1e12:.3f} TFLOP/s" for k, v in first.items()))
+
+    def remeasure() -> None:
+        # On a shared CPU another process may have held the cores during an earlier measurement;
+        # each case's floor uses the best rate seen up to its start.
+        if not gpu:
+            rates.measure()
+
     with tempfile.TemporaryDirectory(prefix="labeler-bench-") as tmp:
         work = args.workdir or Path(tmp)
         if "dift" in args.sections:
             for case in [c for c in dift_cases(args.size, gpu, args.targets) if args.case in c.label]:
-                dift_bench.run_case(case, report, device, args.dtype, rate, work, compile_unet=args.compile,
+                remeasure()
+                dift_bench.run_case(case, report, device, args.dtype, rates, work, compile_unet=args.compile,
                                     stage_repeats=args.repeats, channels_last=args.layout, log=log)
         if "attention" in args.sections:
             for case in [c for c in attention_cases(args.size, gpu, args.attention_batch) if args.case in c.label]:
-                attention_bench.run_case(case, report, device, args.dtype, rate, work, log=log)
+                remeasure()
+                attention_bench.run_case(case, report, device, args.dtype, rates, work, log=log)
     report.facts["load_average_end"] = load_average()
-    if not gpu:
-        # A busy CPU lowers the start-of-run rate; the best rate seen is the floor's reference.
-        again = matmul_rate(device, torch.float32, n)
-        report.facts["matmul_flops_per_s"]["float32_end"] = again
-        if again > rate:
-            report.facts["floor_rate"]["flops_per_s_start"] = rate
-            report.facts["floor_rate"]["flops_per_s"] = again
-            for fig in report.figures:
-                if fig.floor is not None:  # floors are FLOPs / rate: seconds shrink, rates grow
-                    fig.floor = fig.floor * rate / again if not fig.higher_is_better else fig.floor * again / rate
-        log(f"matmul rate at the end: float32 {again / 1e12:.3f} TFLOP/s")
+    report.facts["matmul_flops_per_s"] = {"best": rates.best, "samples": rates.samples}
+    log("best matmul rate: " + ", ".join(f"{k} {v / 1e12:.3f} TFLOP/s" for k, v in rates.best.items()))
     print(report.markdown())
     if args.json:
         report.write_json(args.json)

@@ -18,25 +18,13 @@ from benchmarks.report import fmt
 
 
 def collect(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
-    """Figures by name. Floors are rescaled to the best matmul rate any file measured on the same
-    device (a busy CPU measures a low rate, which would flatter the floor fraction)."""
-    runs = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
-    runs = [(p, d) for p, d in zip(paths, runs) if "figures" in d]  # other experiments' files have none
-    # Files of `--only rate` runs have no figures but count for the best rate.
-    best_rate: dict[tuple[str, str], float] = {}
-    for _, data in runs:
-        key = (data["machine"]["device_name"], data["facts"]["floor_rate"]["dtype"])
-        rates = [v for k, v in data["facts"]["matmul_flops_per_s"].items() if k.startswith(key[1].split(".")[-1])]
-        best_rate[key] = max([best_rate.get(key, 0.0), *rates])
+    """Figures by name (each floor as its run computed it: against the best matmul rate that run saw)."""
     by_name: dict[str, list[dict[str, Any]]] = {}
-    for path, data in runs:
-        key = (data["machine"]["device_name"], data["facts"]["floor_rate"]["dtype"])
-        scale = data["facts"]["floor_rate"]["flops_per_s"] / best_rate[key]
-        for fig in data["figures"]:
-            fig = {**fig, "file": path.name, "date": data["machine"]["date"], "device_name": key[0],
-                   "load": data["facts"].get("load_average_start")}
-            if fig.get("floor") and fig.get("of_floor"):
-                fig["of_floor"] *= scale  # floor time x scale; a rate floor / scale: the share scales alike
+    for path in paths:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for fig in data.get("figures", []):  # other experiments' files have none
+            fig = {**fig, "file": path.name, "date": data["machine"]["date"],
+                   "device_name": data["machine"]["device_name"], "load": data["facts"].get("load_average_start")}
             by_name.setdefault(fig["name"], []).append(fig)
     return by_name
 
