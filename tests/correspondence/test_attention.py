@@ -235,10 +235,10 @@ def test_several_references_pool_their_contexts(small, reference, texture):
     merged = small.predict([_state(("top",), np.concatenate([emb[2], emb[0]])[None])], [texture])[0]
     extra = small.predict([second.subset(["extra"])], [texture])[0]
     single = small.predict([reference], [texture])[0]
-    # Equal up to float rounding: the UNet batches are composed differently.
-    np.testing.assert_allclose(pooled.xy[2], merged.xy[0], atol=1e-6)
-    np.testing.assert_allclose(pooled.xy[3], extra.xy[0], atol=1e-6)
-    np.testing.assert_allclose(pooled.xy[:2], single.xy[:2], atol=1e-6)
+    # Equal up to float rounding (~1e-6 px, depends on thread count): the UNet batches are composed differently.
+    np.testing.assert_allclose(pooled.xy[2], merged.xy[0], atol=1e-4)
+    np.testing.assert_allclose(pooled.xy[3], extra.xy[0], atol=1e-4)
+    np.testing.assert_allclose(pooled.xy[:2], single.xy[:2], atol=1e-4)
 
 
 @pytest.mark.parametrize("size", [(157, 301), (300, 40), (128, 128)])
