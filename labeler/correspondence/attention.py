@@ -66,6 +66,8 @@ from labeler.correspondence.base import (
     ProgressFn,
     ReferenceState,
     StopFn,
+    check_image,
+    check_points,
     check_stop,
 )
 from labeler.correspondence.cards import find_card
@@ -142,11 +144,7 @@ def _gaussians(points: torch.Tensor, side: int, sigma: float) -> torch.Tensor:
 
 
 def _check_image(image: Any, what: str) -> np.ndarray:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        shape = getattr(image, "shape", None)
-        raise UserInputError(f"{what} must be an (H, W, 3) uint8 RGB array (got {type(image).__name__} {shape})")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise UserInputError(f"{what} is empty")
+    check_image(image, what)
     return image
 
 
@@ -305,24 +303,6 @@ class AttentionMatcher(Matcher):
 
     # ----------------------------------------------------------------- reference
 
-    def _check_points(
-        self, image: np.ndarray, points: Mapping[str, tuple[float, float]]
-    ) -> tuple[list[str], np.ndarray]:
-        if not points:
-            raise UserInputError("the reference has no keypoints to optimise")
-        h, w = image.shape[:2]
-        names, xy = [], []
-        for name, p in points.items():
-            try:
-                x, y = float(p[0]), float(p[1])
-            except (TypeError, ValueError, IndexError):
-                raise UserInputError(f"keypoint {name!r}: position {p!r} is not an (x, y) pair") from None
-            if not (math.isfinite(x) and math.isfinite(y) and 0 <= x <= w and 0 <= y <= h):
-                raise UserInputError(f"keypoint {name!r} at ({x:g}, {y:g}) lies outside the {w}x{h} reference image")
-            names.append(str(name))
-            xy.append((x, y))
-        return names, np.asarray(xy, dtype=np.float64)
-
     def prepare_reference(
         self,
         image: np.ndarray,
@@ -334,7 +314,8 @@ class AttentionMatcher(Matcher):
         self._check_open()
         cfg = self.config
         image = _check_image(image, "the reference image")
-        names, xy = self._check_points(image, points)
+        names, xy = check_points(points, (image.shape[1], image.shape[0]))
+        names = list(names)
         h, w = image.shape[:2]
         side, crop = cfg.resolution, cfg.crop_px
         margin = cfg.crop_margin * crop

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from labeler.errors import Cancelled, LabelerError
+from labeler.errors import Cancelled, LabelerError, UserInputError
 
 #: ``progress(done, total)``; called from the engine's thread.
 ProgressFn = Callable[[int, int], None]
@@ -37,6 +38,39 @@ class DeviceOutOfMemory(LabelerError):
 def check_stop(should_stop: StopFn | None) -> None:
     if should_stop is not None and should_stop():
         raise Cancelled("stopped on request")
+
+
+def check_image(image: Any, what: str = "image") -> tuple[int, int]:
+    """``(W, H)`` of a valid ``(H, W, 3) uint8`` image; a clear message otherwise."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", type(image).__name__)
+        raise UserInputError(f"{what} must be an (H, W, 3) RGB array, got {shape}")
+    if image.dtype != np.uint8:
+        raise UserInputError(f"{what} must be 8-bit (uint8), got {image.dtype}")
+    h, w = image.shape[:2]
+    if h < 2 or w < 2:
+        raise UserInputError(f"{what} is too small ({w}x{h} pixels)")
+    return w, h
+
+
+def check_points(
+    points: Mapping[str, tuple[float, float]], image_size: tuple[int, int]
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Names and ``(K, 2)`` positions of reference points, each inside the ``(W, H)`` image."""
+    if not points:
+        raise UserInputError("the reference has no keypoints")
+    w, h = image_size
+    names, xy = [], []
+    for name, p in points.items():
+        try:
+            x, y = float(p[0]), float(p[1])
+        except (TypeError, ValueError, IndexError):
+            raise UserInputError(f"keypoint {name!r}: position {p!r} is not an (x, y) pair") from None
+        if not (math.isfinite(x) and math.isfinite(y) and 0 <= x <= w and 0 <= y <= h):
+            raise UserInputError(f"keypoint {name!r} at ({x:g}, {y:g}) lies outside the {w}x{h} reference image")
+        names.append(str(name))
+        xy.append((x, y))
+    return tuple(names), np.asarray(xy, dtype=np.float64).reshape(len(names), 2)
 
 
 @dataclass

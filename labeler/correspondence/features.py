@@ -33,7 +33,6 @@ other wheel). It ranks the review queue; it is not a calibrated probability.
 from __future__ import annotations
 
 import contextlib
-import math
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +49,8 @@ from labeler.correspondence.base import (
     ProgressFn,
     ReferenceState,
     StopFn,
+    check_image,
+    check_points,
     check_stop,
 )
 from labeler.correspondence.config import MatchSettings
@@ -239,35 +240,6 @@ def translate_oom(where: str) -> Iterator[None]:
         raise DeviceOutOfMemory(
             f"the accelerator ran out of memory during {where}; use a smaller batch or --device cpu"
         ) from exc
-
-
-def check_image(image: np.ndarray, what: str = "image") -> tuple[int, int]:
-    """``(W, H)`` of a valid ``(H, W, 3) uint8`` image; a clear message otherwise."""
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        shape = getattr(image, "shape", type(image).__name__)
-        raise UserInputError(f"{what} must be an (H, W, 3) RGB array, got {shape}")
-    if image.dtype != np.uint8:
-        raise UserInputError(f"{what} must be 8-bit (uint8), got {image.dtype}")
-    h, w = image.shape[:2]
-    if h < 2 or w < 2:
-        raise UserInputError(f"{what} is too small ({w}x{h} pixels)")
-    return w, h
-
-
-def check_points(
-    points: Mapping[str, tuple[float, float]], image_size: tuple[int, int]
-) -> tuple[tuple[str, ...], np.ndarray]:
-    if not points:
-        raise UserInputError("the reference has no keypoints")
-    names = tuple(points)
-    xy = np.asarray([tuple(points[n]) for n in names], dtype=np.float64).reshape(len(names), 2)
-    w, h = image_size
-    for name, (x, y) in zip(names, xy):
-        if not (math.isfinite(x) and math.isfinite(y) and 0 <= x <= w and 0 <= y <= h):
-            raise UserInputError(
-                f"keypoint {name!r} at ({x:g}, {y:g}) lies outside the {w}x{h} reference image"
-            )
-    return names, xy
 
 
 @dataclass
