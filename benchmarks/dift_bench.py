@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gc
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -12,7 +12,14 @@ import torch
 
 from benchmarks.machine import PeakMemory, synchronize
 from labeler.correspondence.base import Matcher
-from labeler.propagation import STAGE_DONE, STAGE_PREDICTING, ProgressEvent, PropagationConfig, build_matcher, propagate
+from labeler.propagation import (
+    STAGE_DONE,
+    STAGE_PREDICTING,
+    ProgressEvent,
+    PropagationConfig,
+    build_matcher,
+    propagate,
+)
 from labeler.store import Project
 
 

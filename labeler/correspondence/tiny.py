@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +87,38 @@ def _source_dir() -> Path:
     return models_dir() / TINY_SOURCE
 
 
-def _fingerprint(seed: int) -> str:
-    """Changes whenever a shipped config or the seed changes, so the cache rebuilds."""
-    h = hashlib.sha256(f"seed={seed};recipe={_RECIPE};logvar={TINY_POSTERIOR_LOGVAR}".encode())
-    for path in sorted(_source_dir().rglob("*.json")):
-        h.update(path.relative_to(_source_dir()).as_posix().encode())
+def config_fingerprint(source: Path, recipe: str) -> str:
+    """Changes whenever a config under ``source`` or the build ``recipe`` changes, so caches rebuild."""
+    h = hashlib.sha256(recipe.encode())
+    for path in sorted(source.rglob("*.json")):
+        h.update(path.relative_to(source).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:12]
+
+
+def _fingerprint(seed: int) -> str:
+    return config_fingerprint(_source_dir(), f"seed={seed};recipe={_RECIPE};logvar={TINY_POSTERIOR_LOGVAR}")
+
+
+def cached_build(final: Path, build: Callable[[Path], object]) -> Path:
+    """``final`` if it holds a model, else ``build(tmp)`` beside it and an atomic rename.
+
+    Safe across processes: a concurrent builder's identical copy wins and ours is discarded.
+    """
+    if (final / "model_index.json").is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-build-", dir=final.parent))
+    try:
+        build(tmp)
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if not (final / "model_index.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
 
 
 def set_posterior_logvar(vae: Any, logvar: float) -> None:
@@ -156,20 +182,5 @@ def build_tiny_sd(dest: Path, seed: int = 0) -> Path:
 
 def tiny_model_dir(seed: int = 0) -> Path:
     """The cached tiny model folder, built on first use (atomically, safe across processes)."""
-    root = cache_dir() / "models"
-    final = root / f"tiny-random-{_fingerprint(seed)}"
-    if (final / "model_index.json").is_file():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=root))
-    try:
-        build_tiny_sd(tmp, seed=seed)
-        try:
-            os.replace(tmp, final)
-        except OSError:
-            # Another process finished first; its copy is identical.
-            if not (final / "model_index.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    final = cache_dir() / "models" / f"tiny-random-{_fingerprint(seed)}"
+    return cached_build(final, lambda tmp: build_tiny_sd(tmp, seed=seed))
