@@ -206,10 +206,7 @@ def load_sd(
             "known model card. Known cards: " + ", ".join(sorted(_known_keys()))
         )
 
-    comps = _try_locations(model, attempts, parts, device, dtype, card, local_files_only=False, failures=[])
-    if comps is None:  # a local folder always yields a result or raises
-        raise AssertionError("unreachable")
-    return comps
+    return _try_locations(model, attempts, parts, device, dtype, card, local_files_only=False)
 
 
 def _try_locations(
@@ -221,9 +218,10 @@ def _try_locations(
     card: ModelCard | None,
     *,
     local_files_only: bool,
-    failures: list[str],
 ) -> SDComponents | None:
-    """The first location that loads; failures are appended (and raised if it was the last try)."""
+    """The first location that loads. Online, none loading is a ModelLoadError listing each
+    failure; cache-only (``local_files_only``), it is None."""
+    failures: list[str] = []
     for location, revision in attempts:
         try:
             loaded = _load_folder_parts(location, parts, dtype, revision, local_files_only=local_files_only)
@@ -256,7 +254,7 @@ def _load_from_hub(
     card: ModelCard | None,
 ) -> SDComponents:
     """Hub ids: the local Hugging Face cache first (works offline), then the network if reachable."""
-    comps = _try_locations(model, attempts, parts, device, dtype, card, local_files_only=True, failures=[])
+    comps = _try_locations(model, attempts, parts, device, dtype, card, local_files_only=True)
     if comps is not None:
         return comps
     offline = _hub_offline_reason()
@@ -266,7 +264,7 @@ def _load_from_hub(
             f"could not load model {model!r}: it is not in the local Hugging Face cache ({ids}) and the "
             f"hub cannot be reached: {offline}.\n" + _how_to_get(card, model)
         )
-    return _try_locations(model, attempts, parts, device, dtype, card, local_files_only=False, failures=[])  # type: ignore[return-value]
+    return _try_locations(model, attempts, parts, device, dtype, card, local_files_only=False)  # type: ignore[return-value]
 
 
 def _known_keys() -> list[str]:
