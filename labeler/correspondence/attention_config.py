@@ -15,11 +15,10 @@ Precedence: preset defaults < model-card ``[attention]`` settings (``resolution`
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from labeler.correspondence.settings import replace_settings, stable_hash  # noqa: F401 - re-exported
 from labeler.errors import UserInputError
 
 Noise = Literal["uniform", "gaussian", "none"]
@@ -195,16 +194,7 @@ def _normalise(overrides: dict[str, Any]) -> dict[str, Any]:
 
 def with_overrides(config: AttentionConfig, overrides: dict[str, Any]) -> AttentionConfig:
     """``config`` with fields replaced; unknown names give a message listing the valid ones."""
-    names = {f.name for f in dataclasses.fields(config)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise UserInputError(
-            f"unknown setting(s) {', '.join(unknown)} for the attention engine; "
-            f"valid: {', '.join(sorted(names))}"
-        )
-    new = dataclasses.replace(config, **_normalise(overrides))
-    new.validate()
-    return new
+    return replace_settings(config, _normalise(overrides), "attention")
 
 
 def card_overrides(resolution: int | None, settings: dict[str, Any]) -> dict[str, Any]:
@@ -223,9 +213,3 @@ def config_dict(config: AttentionConfig, fields: frozenset[str] | None = None) -
         for k, v in d.items()
         if k not in NON_PREDICTIVE_FIELDS and (fields is None or k in fields)
     }
-
-
-def stable_hash(payload: dict[str, Any]) -> str:
-    """Short hash of a canonical JSON rendering: stable across runs, machines and dict orders."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]

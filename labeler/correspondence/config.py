@@ -14,11 +14,10 @@ to the checkpoint, not to the preset); explicit overrides replace any field last
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from labeler.correspondence.settings import replace_settings, stable_hash  # noqa: F401 - re-exported
 from labeler.errors import UserInputError
 
 Refine = Literal["argmax", "soft_argmax"]
@@ -190,18 +189,10 @@ C = TypeVar("C", DiftConfig, ClassicalConfig)
 
 def with_overrides(config: C, overrides: dict[str, Any]) -> C:
     """``config`` with fields replaced; unknown names give a message listing the valid ones."""
-    names = {f.name for f in dataclasses.fields(config)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise UserInputError(
-            f"unknown setting(s) {', '.join(unknown)} for {type(config).__name__}; "
-            f"valid: {', '.join(sorted(names))}"
-        )
     if "reference_scales" in overrides:
         overrides = {**overrides, "reference_scales": tuple(overrides["reference_scales"])}
-    new = dataclasses.replace(config, **overrides)
-    new.validate()
-    return new
+    engine = "DIFT" if isinstance(config, DiftConfig) else "classical"
+    return replace_settings(config, overrides, engine)
 
 
 #: Fields that never change predictions (left out of signatures).
@@ -211,9 +202,3 @@ NON_PREDICTIVE_FIELDS = frozenset({"batch_size"})
 def config_dict(config: DiftConfig | ClassicalConfig) -> dict[str, Any]:
     d = dataclasses.asdict(config)
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items() if k not in NON_PREDICTIVE_FIELDS}
-
-
-def stable_hash(payload: dict[str, Any]) -> str:
-    """Short hash of a canonical JSON rendering: stable across runs, machines and dict orders."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
