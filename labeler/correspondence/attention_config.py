@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from labeler.correspondence.settings import replace_settings, stable_hash  # noqa: F401 - re-exported
+from labeler.correspondence.settings import check_refinement, replace_settings, stable_hash  # noqa: F401 - re-exported
 from labeler.errors import UserInputError
 
 Noise = Literal["uniform", "gaussian", "none"]
@@ -130,12 +130,7 @@ class AttentionConfig:
             raise UserInputError(f"crop_margin must lie in [0, 0.5) (got {self.crop_margin})")
         if self.crop_px < 8:
             raise UserInputError("crop_fraction * resolution must be at least 8 pixels")
-        if self.refine not in ("argmax", "soft_argmax"):
-            raise UserInputError(f"refine must be 'argmax' or 'soft_argmax' (got {self.refine!r})")
-        if self.soft_window < 1 or self.soft_window % 2 == 0:
-            raise UserInputError(f"soft_window must be a positive odd number (got {self.soft_window})")
-        if self.soft_temperature <= 0:
-            raise UserInputError(f"soft_temperature must be positive (got {self.soft_temperature})")
+        check_refinement(self.refine, self.soft_window, self.soft_temperature)
         if not 0 < self.confidence_radius < 1:
             raise UserInputError(f"confidence_radius must lie in (0, 1) (got {self.confidence_radius})")
 

@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from labeler.correspondence.settings import replace_settings, stable_hash  # noqa: F401 - re-exported
+from labeler.correspondence.settings import check_refinement, replace_settings, stable_hash  # noqa: F401 - re-exported
 from labeler.errors import UserInputError
 
 Refine = Literal["argmax", "soft_argmax"]
@@ -149,16 +149,11 @@ def _matching(cfg: Any) -> MatchSettings:
 
 
 def _validate_matching(cfg: Any) -> None:
-    if cfg.refine not in ("argmax", "soft_argmax"):
-        raise UserInputError(f"refine must be 'argmax' or 'soft_argmax' (got {cfg.refine!r})")
+    check_refinement(cfg.refine, cfg.soft_window, cfg.soft_temperature)
     if cfg.combine not in ("max", "mean"):
         raise UserInputError(f"combine must be 'max' or 'mean' (got {cfg.combine!r})")
     if cfg.match_side is not None and cfg.match_side < 8:
         raise UserInputError(f"match_side must be at least 8 or None (got {cfg.match_side})")
-    if cfg.soft_window < 1 or cfg.soft_window % 2 == 0:
-        raise UserInputError(f"soft_window must be a positive odd number (got {cfg.soft_window})")
-    if cfg.soft_temperature <= 0:
-        raise UserInputError(f"soft_temperature must be positive (got {cfg.soft_temperature})")
     if not 0 < cfg.margin_radius < 1:
         raise UserInputError(f"margin_radius must lie in (0, 1) (got {cfg.margin_radius})")
 

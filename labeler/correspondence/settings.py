@@ -34,6 +34,18 @@ def raise_unknown(unknown: list[str], names: set[str], engine: str) -> None:
     )
 
 
+def check_refinement(refine: str, soft_window: int, soft_temperature: float) -> None:
+    """The peak-refinement settings every engine shares (see :mod:`labeler.correspondence.peaks`)."""
+    from labeler.errors import UserInputError
+
+    if refine not in ("argmax", "soft_argmax"):
+        raise UserInputError(f"refine must be 'argmax' or 'soft_argmax' (got {refine!r})")
+    if soft_window < 1 or soft_window % 2 == 0:
+        raise UserInputError(f"soft_window must be a positive odd number (got {soft_window})")
+    if soft_temperature <= 0:
+        raise UserInputError(f"soft_temperature must be positive (got {soft_temperature})")
+
+
 def stable_hash(payload: dict[str, Any]) -> str:
     """Short hash of a canonical JSON rendering: stable across runs, machines and dict orders."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
