@@ -59,6 +59,9 @@ class Canvas(QGraphicsView):
         self._hovered: str | None = None
         self.image_shown = False  # the decoded pixels are on screen (not the placeholder)
         self._hint = ""
+        #: Keep the zoom and view centre when the next image has the same size (else fit).
+        self.keep_view = True
+        self._fitted = True  # the view is "zoom to fit": it stays fitted when the window resizes
 
     # -- what is shown -------------------------------------------------------------------------
     def set_hint(self, text: str) -> None:
@@ -97,6 +100,8 @@ class Canvas(QGraphicsView):
     def show_image(self, image: ImageRecord, schema: Schema, points: Mapping[str, PointRecord]) -> None:
         """Show ``image``'s points at once over a placeholder; the pixels follow (set_pixels)."""
         same_size = self._image is not None and (self._image.width, self._image.height) == (image.width, image.height)
+        keep = self.keep_view and same_size and not self._fitted
+        centre = self.mapToScene(self.viewport().rect().center()) if keep else None
         self._image = image
         self._schema = schema
         self._pixmap_item.setPixmap(QPixmap())
@@ -110,8 +115,10 @@ class Canvas(QGraphicsView):
         self.scene().setSceneRect(rect.adjusted(-margin, -margin, margin, margin))
         self._clear_points()
         self.set_points(points)
-        if not same_size or self.transform().isIdentity():
+        if centre is None:
             self.fit()
+        else:  # same pixel grid: the annotator keeps looking at the same spot, at the same zoom
+            self.centerOn(centre)
 
     def set_pixels(self, qimage: QImage) -> None:
         pixmap = QPixmap.fromImage(qimage)
@@ -190,6 +197,15 @@ class Canvas(QGraphicsView):
     def zoom(self) -> float:
         return self.transform().m11()
 
+    @property
+    def fitted(self) -> bool:
+        """True while the view is "zoom to fit" (no zoom or pan since)."""
+        return self._fitted
+
+    def view_centre(self) -> QPointF:
+        """The image point in the middle of the view."""
+        return self.mapToScene(self.viewport().rect().center())
+
     def fit(self) -> None:
         rect = self.image_rect
         if rect.isEmpty():
@@ -197,13 +213,20 @@ class Canvas(QGraphicsView):
         self.resetTransform()
         self.fitInView(rect.adjusted(-rect.width() * 0.01, -rect.height() * 0.01, rect.width() * 0.01, rect.height() * 0.01),
                        Qt.AspectRatioMode.KeepAspectRatio)
+        self._fitted = True
         self._zoomed()
 
     def actual_size(self) -> None:
         centre = self.mapToScene(self.viewport().rect().center())
         self.resetTransform()
         self.centerOn(centre)
+        self._fitted = False
         self._zoomed()
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001
+        super().resizeEvent(event)
+        if self._fitted and self._image is not None:
+            self.fit()  # a fitted image stays fitted when the window or a panel is resized
 
     def zoom_by(self, factor: float, anchor: QPoint | None = None) -> None:
         target = min(max(self.zoom * factor, MIN_SCALE), MAX_SCALE)
@@ -215,6 +238,7 @@ class Canvas(QGraphicsView):
             self.setTransformationAnchor(old)
         else:
             self.scale(factor, factor)
+        self._fitted = False
         self._zoomed()
 
     def _zoomed(self) -> None:
@@ -306,6 +330,7 @@ class Canvas(QGraphicsView):
             self._pan_from = pos
             self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+            self._fitted = False
             return
         if self._drag is not None:
             item, offset, press, moved = self._drag

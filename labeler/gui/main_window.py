@@ -300,6 +300,16 @@ class MainWindow(QMainWindow):
             keys.addAction(self.actions[f"select_keypoint_{i + 1}"])
         menus["Label"].insertMenu(menus["Label"].actions()[0], keys)
         self.keypoint_menu = keys
+        self.keep_zoom_action = QAction("&Keep zoom between images", self)
+        self.keep_zoom_action.setCheckable(True)
+        self.keep_zoom_action.setStatusTip(
+            "Next image of the same size: same zoom and view centre; another size: zoom to fit")
+        keep = str(self.settings.value("view/keep_zoom", "true")).lower() not in ("false", "0")
+        self.keep_zoom_action.setChecked(keep)
+        self.canvas.keep_view = keep
+        self.keep_zoom_action.toggled.connect(self._set_keep_zoom)
+        menus["View"].addSeparator()
+        menus["View"].addAction(self.keep_zoom_action)
         menus["Help"].addSeparator()
         about = QAction("&About labeler", self)
         about.triggered.connect(self.show_about)
@@ -442,6 +452,10 @@ class MainWindow(QMainWindow):
         else:
             self._ticket = self.loader.request(record.id, path, prefetch=neighbours)
         self.canvas.setFocus()
+
+    def _set_keep_zoom(self, on: bool) -> None:
+        self.canvas.keep_view = on
+        self.settings.set_value("view/keep_zoom", on)
 
     def _remember_image(self) -> None:
         if self.project is not None and self.current is not None:
