@@ -43,9 +43,11 @@ from labeler.store import (
     Project,
     Schema,
     escapes,
+    find_on_disk,
     normalise_rel,
     probe_files,
     relative_to_root,
+    unicode_key,
 )
 
 #: keypoint_status value for a keypoint without a row.
@@ -464,6 +466,9 @@ def import_coco(
         notes += _compare_schema(project_schema, coco.schema, path)
 
     root = project.images_root
+    known = {im.path: im for im in project.list_images()}
+    # file_name may spell a name in another Unicode normalisation than the disk (NFC vs NFD)
+    known_by_key = {unicode_key(p): p for p in known}
     problems = _Problems(path)
     rel_of: dict[int, str] = {}
     seen: dict[str, str] = {}
@@ -472,6 +477,8 @@ def import_coco(
         if rel is None:
             problems.add(f"{entry.where}: file_name points outside the images root {root}")
             continue
+        if rel not in known:
+            rel = known_by_key.get(unicode_key(rel)) or find_on_disk(root, rel) or rel
         if rel in seen:
             problems.add(f"{entry.where}: names the same image as {seen[rel]}")
             continue
@@ -479,7 +486,6 @@ def import_coco(
         rel_of[entry.coco_id] = rel
     problems.raise_if_any("refusing to import")
 
-    known = {im.path: im for im in project.list_images()}
     candidates = []
     why_not: dict[str, str] = {}
     for entry in coco.images:

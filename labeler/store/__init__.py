@@ -42,7 +42,7 @@ from labeler.store.records import (
     SkippedFile,
     StatusCounts,
 )
-from labeler.store.relpaths import escapes, normalise_rel, relative_to_root
+from labeler.store.relpaths import escapes, find_on_disk, normalise_rel, relative_to_root, unicode_key
 from labeler.store.scanning import ProbedImage, find_image_files, format_skipped, no_images_message, probe_files
 from labeler.store.schema_ops import validate_schema
 
@@ -84,10 +84,12 @@ __all__ = [
     "StatusCounts",
     "escapes",
     "find_image_files",
+    "find_on_disk",
     "format_skipped",
     "no_images_message",
     "normalise_rel",
     "probe_files",
     "relative_to_root",
+    "unicode_key",
     "validate_schema",
 ]

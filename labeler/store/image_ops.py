@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -16,7 +17,7 @@ from labeler.imaging import is_image_path
 from labeler.store.core import IMAGE_T, ProjectCore, image_record, image_row, in_ids, in_values, now
 from labeler.store.models import CacheRow, ImageRow
 from labeler.store.records import REVIEW_STATUSES, AddImagesReport, ImageRecord, SkippedFile
-from labeler.store.relpaths import absolute, escapes, normalise_rel, relative_to_root
+from labeler.store.relpaths import absolute, escapes, normalise_rel, relative_to_root, unicode_key
 from labeler.store.scanning import ProbedImage, check_folder, find_image_files, probe_files
 
 StatusFilter = str | Iterable[str] | None
@@ -189,13 +190,28 @@ class ImageOps(ProjectCore):
         rel = normalise_rel(rel_path)
         with self._read() as s:
             row = s.execute(select(ImageRow).where(ImageRow.path == rel)).scalar()
+            if row is None and not rel.isascii():
+                row = self._find_by_unicode_key(s, rel)
             return None if row is None else image_record(row)
+
+    @staticmethod
+    def _find_by_unicode_key(s: Session, rel: str) -> ImageRow | None:
+        """The one image whose path equals ``rel`` up to Unicode normalisation (NFC vs NFD)."""
+        forms = {unicodedata.normalize(form, rel) for form in ("NFC", "NFD")} - {rel}
+        rows = s.execute(select(ImageRow).where(ImageRow.path.in_(forms))).scalars().all()
+        if not rows:  # mixed forms within one path: compare every non-ASCII path
+            key = unicode_key(rel)
+            ids = [
+                i for i, p in s.execute(select(ImageRow.id, ImageRow.path)) if not p.isascii() and unicode_key(p) == key
+            ]
+            rows = [s.get(ImageRow, i) for i in ids]
+        return rows[0] if len(rows) == 1 else None
 
     def image_by_path(self, path: str | os.PathLike[str]) -> ImageRecord:
         """Like :meth:`find_image` but also takes a path on disk under the root; raises if unknown."""
         text = os.fspath(path)
         found = self.find_image(text)
-        if found is None and Path(text).exists():
+        if found is None and (Path(text).is_absolute() or Path(text).exists()):
             rel = relative_to_root(text, self._root)
             found = self.find_image(rel) if rel else None
         if found is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path, PurePosixPath
 
 from labeler.errors import UserInputError
@@ -58,3 +59,35 @@ def normalise_rel(rel: str) -> str:
     if not out:
         raise UserInputError(f"image path {rel!r} names no file")
     return "/".join(out)
+
+
+def unicode_key(rel: str) -> str:
+    """The form two names are compared in: NFC. macOS tools write file names decomposed (NFD),
+    most others composed (NFC); the same visible name must find the same image either way."""
+    return unicodedata.normalize("NFC", rel)
+
+
+def find_on_disk(root: Path, rel: str) -> str | None:
+    """``rel`` as it is spelled on disk under ``root``: itself when that file exists, else the one
+    file whose name differs only in Unicode normalisation (None when there is none, or several)."""
+    if root.joinpath(*rel.split("/")).is_file():
+        return rel
+    if rel.isascii():
+        return None
+    here = root
+    spelled: list[str] = []
+    for part in rel.split("/"):
+        if (here / part).exists():
+            match = part
+        else:
+            try:
+                names = os.listdir(here)
+            except OSError:
+                return None
+            found = [n for n in names if unicode_key(n) == unicode_key(part)]
+            if len(found) != 1:
+                return None
+            match = found[0]
+        spelled.append(match)
+        here = here / match
+    return "/".join(spelled) if here.is_file() else None

@@ -337,3 +337,33 @@ def test_export_needs_a_schema_and_an_existing_folder(tmp_path, labelled):
     with _fresh(tmp_path, sample.root) as fresh, pytest.raises(UserInputError, match="no keypoints"):
         export_coco(fresh, tmp_path / "x.json")
     assert not (tmp_path / "x.json").exists()
+
+
+def test_import_matches_file_names_in_another_unicode_normalisation(tmp_path):
+    """macOS tools write NFD, most others NFC: the same name must match either way, for images
+    already in the project and for files on disk registered by the import."""
+    import unicodedata
+
+    root = tmp_path / "images"
+    known = unicodedata.normalize("NFD", "café/é.png")  # stored as on disk (NFD)
+    later = unicodedata.normalize("NFC", "naïve/ï.png")  # on disk in NFC, not yet registered
+    write_image(root / known, "rgb", (20, 10))
+    with Project.create(tmp_path / "p.labeler", root, ["a", "b"], images=_probed(root)) as project:
+        write_image(root / later, "rgb", (20, 10))
+        data = {
+            "images": [
+                {"id": 1, "file_name": unicodedata.normalize("NFC", known), "width": 20, "height": 10},
+                {"id": 2, "file_name": unicodedata.normalize("NFD", later), "width": 20, "height": 10},
+            ],
+            "annotations": [
+                {"id": 1, "image_id": 1, "category_id": 1, "keypoints": [1, 2, 2, 0, 0, 0]},
+                {"id": 2, "image_id": 2, "category_id": 1, "keypoints": [3, 4, 2, 5, 6, 1]},
+            ],
+            "categories": [{"id": 1, "name": "x", "keypoints": ["a", "b"]}],
+        }
+        report = import_coco(project, _dump(tmp_path, data))
+        assert report.not_imported == ()
+        assert report.registered == (later,)
+        assert project.points(project.image_by_path(known).id)["a"].x == 1
+        assert project.points(project.image_by_path(later).id)["b"].visibility == 1
+        assert project.image_count() == 2

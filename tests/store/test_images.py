@@ -123,3 +123,19 @@ def test_listing_and_filtering_100k_images(tmp_path):
         predicted = p.image_index(PREDICTED)
         n = p.image_count(UNLABELED)
     assert len(index) == 100_000 and len(predicted) == 5000 and n == 95_000
+
+
+def test_lookup_ignores_unicode_normalisation(tmp_path):
+    """A name typed (or written by another tool) in NFC finds the file stored in NFD, and back."""
+    import unicodedata
+
+    root = tmp_path / "images"
+    nfd = unicodedata.normalize("NFD", "café/naïve.png")
+    nfc = unicodedata.normalize("NFC", "crème.png")
+    write_image(root / nfd, "rgb", (8, 6))
+    write_image(root / nfc, "rgb", (8, 6))
+    with Project.create(tmp_path / "p.labeler", root, ["a"]) as project:
+        project.add_images(root)
+        assert project.image_by_path(unicodedata.normalize("NFC", nfd)).path == nfd
+        assert project.find_image(unicodedata.normalize("NFD", nfc)).path == nfc
+        assert project.image_by_path(root / unicodedata.normalize("NFC", nfd)).path == nfd
