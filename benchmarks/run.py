@@ -20,14 +20,15 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import attention_bench, dift_bench
+from benchmarks import attention_bench, dift_bench, host_bench
 from benchmarks.attention_bench import AttentionCase
 from benchmarks.dift_bench import DiftCase
+from benchmarks.host_bench import HostCase
 from benchmarks.machine import Rates, load_average, machine_info
 from benchmarks.report import Report
 
 SIZES = ("tiny", "small", "full")
-SECTIONS = ("dift", "attention", "rate")  # "rate" alone: only the matmul rates (the floor's reference)
+SECTIONS = ("dift", "attention", "host", "rate")  # "rate" alone: only the matmul rates (the floor's reference)
 
 GPU_DIFT_PAPER = ">= 40 images/s and >= 15x the authors' loop (H100)"
 GPU_DIFT_FAST = ">= 100 images/s (H100)"
@@ -87,12 +88,28 @@ def attention_cases(size: str, gpu: bool, batch: int | None) -> list[AttentionCa
                           baseline_steps=1)]
 
 
+def host_cases(size: str, gpu: bool, targets: int | None) -> list[HostCase]:
+    """DIFT at SD2.1's 768 px with free feature maps: what the pipeline around the networks allows."""
+    if size == "tiny":
+        cases = [HostCase("tiny fast", "fast", targets=2, batch=2, resolution=64, keypoints=3)]
+    else:
+        n, big_n, batch = (512, 128, 32) if gpu else (48, 16, 8)
+        cases = [
+            HostCase("768 px fast, 640x480 JPEGs", "fast", targets=n, batch=batch),
+            HostCase("768 px paper, 640x480 JPEGs", "paper", targets=n, batch=batch),
+            HostCase("768 px fast, 4032x3024 JPEGs", "fast", targets=big_n, batch=batch, photo_size=(4032, 3024)),
+        ]
+    if targets is not None:
+        cases = [HostCase(**{**c.__dict__, "targets": targets}) for c in cases]
+    return cases
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     ap.add_argument("--dtype", default="auto", help="engine dtype: auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16")
     ap.add_argument("--size", choices=SIZES, default="small")
-    ap.add_argument("--only", default="dift,attention", help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    ap.add_argument("--only", default="dift,attention,host", help=f"comma-separated sections: {', '.join(SECTIONS)}")
     ap.add_argument("--case", default="", help="only the cases whose label contains this text, e.g. SD1.5")
     ap.add_argument("--targets", type=int, help="target images per DIFT case (default: per size and device)")
     ap.add_argument("--attention-batch", type=int, help="attention engine UNet elements per pass (default: the preset's)")
@@ -159,6 +176,9 @@ def main(argv: list[str] | None = None) -> Report:
             for case in [c for c in attention_cases(args.size, gpu, args.attention_batch) if args.case in c.label]:
                 remeasure()
                 attention_bench.run_case(case, report, device, args.dtype, rates, work, log=log)
+        if "host" in args.sections:
+            for hcase in [c for c in host_cases(args.size, gpu, args.targets) if args.case in c.label]:
+                host_bench.run_case(hcase, report, device, work, log=log)
     report.facts["load_average_end"] = load_average()
     report.facts["matmul_flops_per_s"] = {"best": rates.best, "samples": rates.samples}
     log("best matmul rate: " + ", ".join(f"{k} {v / 1e12:.3f} TFLOP/s" for k, v in rates.best.items()))

@@ -40,7 +40,12 @@ def test_run_tiny_end_to_end(tmp_path, one_thread, tiny_model_dir, capsys):
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["machine"]["device"] == "cpu" and data["machine"]["torch_version"] == torch.__version__
     names = [f["name"] for f in data["figures"]]
-    assert len(names) == 3 and names[0].startswith("DIFT") and all(n.startswith("Attention") for n in names[1:])
+    assert len(names) == 4 and names[0].startswith("DIFT") and all(n.startswith("Attention") for n in names[1:3])
+    host_fig = data["figures"].pop()
+    assert host_fig["name"].startswith("Host ceiling") and host_fig["unit"] == "images/s"
+    assert host_fig["value"] > 0 and math.isfinite(host_fig["value"]) and host_fig["name"] in printed
+    host = next(v for k, v in data["facts"].items() if k.startswith("host "))
+    assert host["run"]["predicted"] == host["run"]["targets"] == 2 and host["run"]["failed"] == 0
     for fig in data["figures"]:
         assert fig["value"] > 0 and math.isfinite(fig["value"])
         assert fig["baseline"] > 0 and fig["vs_baseline"] > 0  # the reference-style loop ran
