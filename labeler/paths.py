@@ -36,3 +36,27 @@ def cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "labeler"
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask would briefly change it for every thread)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def publish_mode(tmp: str | os.PathLike[str], target: str | os.PathLike[str], *, folder: bool = False) -> None:
+    """Give a temporary file (or folder) about to be renamed onto ``target`` the permissions a
+    plain ``open()`` would have given it: ``target``'s own when it exists, else 0666 (0777 for a
+    folder) less the umask. ``mkstemp``/``mkdtemp`` make private 0600/0700 entries otherwise."""
+    try:
+        mode = os.stat(target).st_mode & 0o7777
+    except OSError:
+        mode = (0o777 if folder else 0o666) & ~_umask()
+    os.chmod(tmp, mode)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from labeler.errors import FormatError, UserInputError
+from labeler.paths import publish_mode
 from labeler.store import (
     ABSENT,
     CONFIRMED_STATUSES,
@@ -159,20 +160,25 @@ def to_coco(project: Project, *, predicted: bool = False, category: str | None =
 def write_json_atomically(data: Any, out: Path) -> None:
     """Write to a temporary file beside ``out`` and rename it: a crash never leaves half a file."""
     out = Path(out)
+    if out.is_dir():
+        raise UserInputError(f"cannot write {out}: it is a folder; give a file name such as {out / 'labels.json'}")
     if not out.parent.is_dir():
         raise UserInputError(f"cannot write {out}: folder {out.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    tmp = ""
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             # ASCII escapes keep the file readable by tools that open it with the locale's encoding.
             json.dump(data, fh, ensure_ascii=True, allow_nan=False)
             fh.flush()
             os.fsync(fh.fileno())
+        publish_mode(tmp, out)
         os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
+    except OSError as exc:
+        raise UserInputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        if tmp and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
 
 
 def export_coco(project: Project, out: str | os.PathLike[str], *, predicted: bool = False, category: str | None = None) -> CocoExportReport:

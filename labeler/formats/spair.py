@@ -38,6 +38,7 @@ from PIL import Image
 
 from labeler.errors import FormatError, UserInputError
 from labeler.imaging import load_rgb
+from labeler.paths import publish_mode
 
 SPLITS = ("trn", "val", "test")
 LAYOUTS = ("large", "small")
@@ -631,9 +632,11 @@ def write_spair(
             },
         }
         _write_json(tmp / EXPORT_META, meta)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        publish_mode(tmp, out, folder=True)
+        _swap_into_place(tmp, out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserInputError(f"cannot write {out}: {exc.strerror or exc} ({exc.filename or out})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -656,6 +659,23 @@ def write_spair(
         image_names=image_names,
         warnings=warnings,
     )
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    """Rename the finished folder onto ``out``; an earlier export is moved aside first and
+    deleted only once the new one is in place, so an interruption never leaves neither."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+    os.replace(out, aside / "export")
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(aside / "export", out)
+        shutil.rmtree(aside, ignore_errors=True)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from labeler import __version__
 from labeler.errors import ProjectError, UserInputError
+from labeler.paths import publish_mode
 from labeler.store.cache_ops import CacheOps
 from labeler.store.database import ChangePoller, Sessions, check_is_sqlite, check_sqlite_version, connect_raw, make_engine
 from labeler.store.image_ops import ImageOps, insert_probed
@@ -147,6 +148,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
                 engine.dispose()
             if force and target.exists():
                 _retire(target)
+            publish_mode(tmp, target)
             os.replace(tmp, target)
         except BaseException:
             for leftover in (tmp, Path(f"{tmp}-journal")):

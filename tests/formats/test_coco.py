@@ -367,3 +367,58 @@ def test_import_matches_file_names_in_another_unicode_normalisation(tmp_path):
         assert project.points(project.image_by_path(known).id)["a"].x == 1
         assert project.points(project.image_by_path(later).id)["b"].visibility == 1
         assert project.image_count() == 2
+
+
+def _umask() -> int:
+    import os
+
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def test_export_file_permissions_and_bad_targets(labelled, tmp_path):
+    """The JSON gets the user's usual permissions (not the temp file's 0600), replacing a file
+    keeps its mode, and a folder or an unwritable place is a clear error that writes nothing."""
+    project, _ = labelled
+    out = tmp_path / "out.json"
+    export_coco(project, out)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    out.chmod(0o640)
+    export_coco(project, out)
+    assert out.stat().st_mode & 0o777 == 0o640
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    with pytest.raises(UserInputError, match="is a folder"):
+        export_coco(project, folder)
+    assert list(folder.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "a folder", "out.json"]
+
+
+def test_interrupted_export_keeps_the_previous_file(labelled, tmp_path, monkeypatch):
+    project, _ = labelled
+    out = tmp_path / "out.json"
+    out.write_text("previous", encoding="utf-8")
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("labeler.formats.coco.os.replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        export_coco(project, out)
+    assert out.read_text(encoding="utf-8") == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "out.json"]
+
+
+def test_write_errors_are_user_errors(labelled, tmp_path, monkeypatch):
+    import errno
+
+    project, _ = labelled
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("labeler.formats.coco.os.fsync", full)
+    with pytest.raises(UserInputError, match="No space left"):
+        export_coco(project, tmp_path / "out.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]

@@ -265,3 +265,32 @@ def test_category_names_become_safe_folder_names(tmp_path, photos):
     assert (tmp_path / "out" / "JPEGImages" / "birds_2024" / "0.jpg").is_file()
     meta = json.loads((tmp_path / "out" / spair.EXPORT_META).read_text())
     assert meta["categories"] == {"birds_2024": {"name": "birds-2024", "keypoints": ["nose"]}}
+
+
+def test_export_folder_permissions_and_interrupted_overwrite(tmp_path, photos, monkeypatch):
+    """The folder gets the user's usual permissions (not mkdtemp's private 0700), and an
+    --overwrite interrupted at the last step leaves the previous export complete."""
+    import os
+
+    old = os.umask(0o022)
+    os.umask(old)
+    good = _image(tmp_path, "a.jpg", photos["coffee"][:50, :60], "cup", {"nose": (5.5, 5.5, 2)})
+    out = tmp_path / "exp"
+    write_spair([good], ["nose"], out)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~old
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+
+    real_replace = os.replace
+
+    def boom(src, dst):
+        if Path(dst) == out and Path(src).name.startswith(".exp."):  # the new export going in
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(spair.os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_spair([good], ["nose"], out, SPairExportConfig(overwrite=True, seed=5))
+    monkeypatch.undo()
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert json.loads((out / spair.EXPORT_META).read_text())["seed"] == 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -217,3 +217,24 @@ def test_symlinked_root_paths_are_recognised(tmp_path):
     assert relative_to_root(real / "sub" / "a.jpg", tmp_path / "link") == "sub/a.jpg"
     assert relative_to_root(tmp_path / "other.jpg", real) is None
     assert relative_to_root(real, real) is None
+
+
+def _umask() -> int:
+    import os
+
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def test_project_file_gets_the_usual_permissions(tmp_path):
+    """A project on a shared drive must be readable by the team, as any file the user creates
+    (the temporary file it is built in is private until renamed)."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    target = tmp_path / "p.labeler"
+    Project.create(target, root, ["a"]).close()
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    target.chmod(0o640)
+    Project.create(target, root, ["a"], force=True).close()  # replacing keeps the file's mode
+    assert target.stat().st_mode & 0o777 == 0o640
