@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.auto_advance = True
         self.shut_down_cleanly = True
         self.bulk_job: background.BackgroundJob | None = None
+        self.locate_box: QMessageBox | None = None  # asks to locate a moved images folder
 
         self.loader = ImageLoader()
         self.loader.loaded.connect(self._pixels_loaded)
@@ -284,6 +285,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self.add_images_action = QAction("&Add images…", self)
         self.add_images_action.triggered.connect(self.add_images_dialog)
+        self.locate_images_action = QAction("&Locate images folder…", self)
+        self.locate_images_action.setStatusTip("The images folder was moved or renamed: point the project at it")
+        self.locate_images_action.triggered.connect(self.locate_images_dialog)
         for s in SHORTCUTS:  # the table is the single source of the menus
             if s.action == "select_keypoint":
                 continue
@@ -294,6 +298,7 @@ class MainWindow(QMainWindow):
             if s.action == "open_project":
                 menu.addMenu(self.recent_menu)
                 menu.addAction(self.add_images_action)
+                menu.addAction(self.locate_images_action)
                 menu.addSeparator()
         keys = QMenu("Current &keypoint", self)
         for i in range(len(KEYPOINT_KEYS)):
@@ -372,7 +377,7 @@ class MainWindow(QMainWindow):
         self.image_list.set_index(rows)
         self._update_review_label(rows)
         if not project.images_root_found:
-            self._message(f"the images folder {project.images_root} is not found: images show as missing", error=True)
+            self._ask_to_locate_images(project)
         self._prefetch_review_queue()
         last = self.settings.last_image(project.path)
         target = project.find_image(last) if last else None
@@ -414,6 +419,7 @@ class MainWindow(QMainWindow):
                 continue
             a.setEnabled(has)
         self.add_images_action.setEnabled(has)
+        self.locate_images_action.setEnabled(has)
         self.actions["stop_propagation"].setEnabled(self.runner.running)
         for b in self.review_buttons.values():
             b.setEnabled(has)
@@ -964,6 +970,67 @@ class MainWindow(QMainWindow):
             show_error(exc, self)
 
         background.run_in_background(lambda: project.add_images(folder, progress=False), done, failed)
+
+    def _ask_to_locate_images(self, project: Project) -> None:
+        """The project opened but its images folder is gone (moved, renamed, another disk):
+        say so once, with a way to fix it (labels are in the project file and are all there)."""
+        self._message(f"the images folder {project.images_root} is not found: images show as missing", error=True)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "Images folder not found",
+            f"The images folder of this project was not found:\n{project.images_root}\n\n"
+            "It may have been moved, renamed or be on a disk that is not connected. Your labels are "
+            "safe in the project file. Locate the folder now? (Later: File > Locate images folder.)",
+            QMessageBox.StandardButton.NoButton, self,
+        )
+        locate = box.addButton("Locate folder…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        box.buttonClicked.connect(lambda b: self.locate_images_dialog() if b is locate else None)
+        self.locate_box = box
+        box.open()
+
+    def locate_images_dialog(self) -> None:
+        project = self.project
+        if project is None:
+            return
+        start = project.images_root if project.images_root_found else Path(project.path).parent
+        folder = QFileDialog.getExistingDirectory(self, "Locate the project's images folder", str(start))
+        if not folder:
+            return
+        if not self._images_found_in(project, Path(folder)):
+            answer = QMessageBox.question(
+                self, "Locate images folder",
+                f"None of the project's images were found in\n{folder}\n(for example {project.image_index()[0][1]}).\n"
+                "Use this folder anyway?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.relocate_images(Path(folder))
+
+    @staticmethod
+    def _images_found_in(project: Project, folder: Path, sample: int = 20) -> bool:
+        rows = project.image_index()[:sample]
+        return not rows or any(folder.joinpath(*rel.split("/")).is_file() for _, rel, _ in rows)
+
+    def relocate_images(self, folder: Path) -> bool:
+        """Point the project at ``folder`` (image paths stay relative) and show the images again."""
+        project = self.project
+        if project is None:
+            return False
+        try:
+            project.set_images_root(folder)
+        except LabelerError as exc:
+            show_error(exc, self)
+            return False
+        self.loader.forget()
+        if self.thumbs is not None:
+            self.thumbs.clear()
+        self.image_list.model.set_resolver(lambda rel: project.images_root.joinpath(*rel.split("/")))
+        self.image_list.view.viewport().update()  # thumbnails are asked for again as rows are drawn
+        if self.current is not None:
+            self.show_image(self.current.id)
+        self._message(f"images folder is now {project.images_root}")
+        return True
 
     def edit_schema_dialog(self) -> None:
         project = self.project

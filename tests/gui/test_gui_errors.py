@@ -13,6 +13,7 @@ from PyQt6.QtWidgets import QApplication, QMessageBox
 
 from labeler.errors import UserInputError
 from labeler.gui import errors
+from labeler.store import Project
 
 
 def open_boxes():
@@ -90,3 +91,29 @@ def test_background_failures_reach_the_user(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: job.is_finished)
     assert job.error is not None and reporter.shown
     close_boxes()
+
+
+def test_moved_images_folder_is_said_and_can_be_located(qtbot, make_window, tmp_path):
+    """The images folder moved: the project opens, a dialog says why the images are missing and
+    offers to locate the folder; after locating it the images show and labels are untouched."""
+    from labeler.store import find_image_files, probe_files, relative_to_root
+    from labeler.store.testing import write_image
+
+    root = tmp_path / "photos"
+    for i in range(3):
+        write_image(root / f"p{i}.jpg", "rgb", (80, 60), seed=i)
+    probed, _ = probe_files([(f, relative_to_root(f, root)) for f in find_image_files(root)], progress=False)
+    path = tmp_path / "moved.labeler"
+    with Project.create(path, root, ("a", "b"), images=probed) as p:
+        p.set_points(p.image_index()[0][0], {"a": (10.0, 20.0)})
+    moved = root.rename(tmp_path / "photos moved ü")
+    window = make_window(path)
+    qtbot.waitUntil(lambda: window.locate_box is not None and window.locate_box.isVisible())
+    assert str(root) in window.locate_box.text()
+    window.locate_box.close()
+    qtbot.waitUntil(lambda: bool(window.canvas.failure_message))
+    assert window.relocate_images(moved)
+    wait_shown(qtbot, window)
+    assert window.canvas.image_shown and set(window.current_points) == {"a"}
+    with Project.open(path) as p:
+        assert p.images_root == moved and p.images_root_found
