@@ -92,7 +92,9 @@ class MainWindow(QMainWindow):
         self.auto_advance = True
         self.shut_down_cleanly = True
         self.bulk_job: background.BackgroundJob | None = None
-        self.locate_box: QMessageBox | None = None  # asks to locate a moved images folder
+        self.locate_box: QMessageBox | None = None
+        self.new_dialog: QWidget | None = None
+        self.skipped_box: QMessageBox | None = None  # the New project dialog while it is open  # asks to locate a moved images folder
 
         self.loader = ImageLoader()
         self.loader.loaded.connect(self._pixels_loaded)
@@ -894,21 +896,29 @@ class MainWindow(QMainWindow):
         self.review_buttons["repropagate"].setEnabled(not running and self.project is not None)
 
     # ------------------------------------------------------------------------------ dialogs
-    def new_project_dialog(self) -> None:
+    def new_project_dialog(self, draft: tuple[Path, Path, Schema, str | None] | None = None, message: str = "") -> None:
         from labeler.gui.schema_dialog import NewProjectDialog
 
         dialog = NewProjectDialog(self)
-        if dialog.exec() != NewProjectDialog.DialogCode.Accepted:
+        if draft is not None:
+            dialog.restore(*draft, message=message)
+        self.new_dialog = dialog
+        accepted = dialog.exec() == NewProjectDialog.DialogCode.Accepted
+        self.new_dialog = None
+        if not accepted:
             return
         try:
             folder, path, schema, name = dialog.values()
         except LabelerError as exc:
             show_error(exc, self)
             return
-        self.create_project(folder, path, schema, name)
+        self.create_project(folder, path, schema, name, reopen_on_failure=True)
 
-    def create_project(self, folder: Path, path: Path, schema: Schema, name: str | None) -> background.BackgroundJob:
-        """Scan and register the folder off the UI thread, then open the new project."""
+    def create_project(self, folder: Path, path: Path, schema: Schema, name: str | None, *,
+                       reopen_on_failure: bool = False) -> background.BackgroundJob:
+        """Scan and register the folder off the UI thread, then open the new project. When it
+        fails (no images there, none readable, no permission) and ``reopen_on_failure``, the New
+        project dialog comes back filled in as it was, with the reason: nothing typed is lost."""
         self.progress.start("Creating project")
         self.progress.stop.setEnabled(False)
 
@@ -923,14 +933,30 @@ class MainWindow(QMainWindow):
             if self.open_project(created.path):
                 note = f", {len(created.skipped)} unreadable file(s) skipped" if created.skipped else ""
                 self._message(f"created {created.path} with {created.images} images{note}")
+                if created.skipped:
+                    self._list_skipped(created.skipped)
 
         def failed(exc: BaseException) -> None:
             self.progress.finish()
-            show_error(exc, self)
+            if reopen_on_failure and isinstance(exc, LabelerError):
+                self._message(str(exc).splitlines()[0], error=True)
+                QTimer.singleShot(0, lambda: self.new_project_dialog((folder, path, schema, name), str(exc)))
+            else:
+                show_error(exc, self)
 
         return background.run_in_background(
             lambda report: create_project(folder, path, schema, name, report), done, failed, on_progress=progress
         )
+
+    def _list_skipped(self, skipped) -> None:  # noqa: ANN001
+        listed = "\n".join(f"{s.path}: {s.reason}" for s in skipped[:15])
+        more = f"\n… and {len(skipped) - 15} more" if len(skipped) > 15 else ""
+        box = QMessageBox(QMessageBox.Icon.Information, "Unreadable files skipped",
+                          f"{len(skipped)} file(s) could not be read as images and were not added:\n{listed}{more}",
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        self.skipped_box = box
+        box.open()
 
     def open_project_dialog(self) -> None:
         start = str(Path(self.project.path).parent) if self.project else ""

@@ -11,7 +11,8 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QEvent, QObject, Qt
+from PyQt6.QtGui import QKeyEvent
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -140,7 +141,8 @@ class SchemaEditor(QWidget):
         self.names.itemChanged.connect(self._item_renamed)
         self.entry = QLineEdit()
         self.entry.setPlaceholderText("new keypoint names, e.g.  nose, left_eye, right_eye  (Enter adds)")
-        self.entry.returnPressed.connect(self._add_from_entry)
+        # Enter adds the typed names; it must not also press the dialog's Create / OK button
+        self.entry.installEventFilter(self)
         add = QPushButton("Add")
         add.clicked.connect(self._add_from_entry)
         self.remove = QPushButton("Remove")
@@ -191,6 +193,11 @@ class SchemaEditor(QWidget):
         self._removed = []
         self._changed()
 
+    def mark_all_new(self) -> None:
+        """The listed keypoints are not in any project yet (a new project's draft)."""
+        for i in range(self.names.count()):
+            self.names.item(i).setData(ORIGINAL, None)
+
     def keypoint_names(self) -> list[str]:
         return [self.names.item(i).text().strip() for i in range(self.names.count())]
 
@@ -223,12 +230,35 @@ class SchemaEditor(QWidget):
         self.names.addItem(item)
         self._last_names[id(item)] = name
 
+    def eventFilter(self, watched: QObject | None, event: QEvent | None) -> bool:
+        if (watched is self.entry and isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress
+                and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)):
+            self._add_from_entry()
+            return True
+        return super().eventFilter(watched, event)
+
+    def commit_entry(self) -> None:
+        """Names typed but not added yet count (pressing Create / OK means "use what I typed")."""
+        self._add_from_entry()
+
     def _add_from_entry(self) -> None:
         text = self.entry.text()
-        new = [t.strip() for t in text.replace("\n", ",").split(",") if t.strip()]
+        present = set(self.keypoint_names())
+        new, repeated = [], []
+        for t in (t.strip() for t in text.replace("\n", ",").split(",")):
+            if not t:
+                continue
+            if t in present:
+                repeated.append(t)
+            else:
+                present.add(t)
+                new.append(t)
         if new:
             self.add_keypoints(new)
+        if new or repeated:
             self.entry.clear()
+        if repeated:
+            self.error.setText(f"already in the list, not added again: {', '.join(repeated)}")
 
     def _remove_selected(self) -> None:
         for item in self.names.selectedItems():
@@ -326,6 +356,16 @@ class NewProjectDialog(QDialog):
         if folder:
             self._folder_changed(folder)
 
+    def restore(self, folder: Path, project: Path, schema: Schema, name: str | None, message: str = "") -> None:
+        """Fill the dialog again (creating failed: nothing typed is lost, the reason is shown)."""
+        self.folder.setText(str(folder))
+        self.project.setText(str(project))
+        self._project_edited = True
+        self.name.setText(name or "")
+        self.editor.set_schema(schema)
+        self.editor.mark_all_new()
+        self.message.setText(message)
+
     def _pick_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of images", self.folder.text())
         if folder:
@@ -361,6 +401,7 @@ class NewProjectDialog(QDialog):
         return folder, project, schema, (self.name.text().strip() or None)
 
     def _accept(self) -> None:
+        self.editor.commit_entry()
         try:
             self.values()
         except LabelerError as exc:
@@ -393,6 +434,7 @@ class EditSchemaDialog(QDialog):
         layout.addWidget(buttons)
 
     def _accept(self) -> None:
+        self.editor.commit_entry()
         try:
             self.editor.edit()
         except LabelerError as exc:

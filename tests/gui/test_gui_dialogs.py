@@ -118,3 +118,63 @@ def test_shortcuts_dialog_lists_the_table(qtbot, window):
     assert dialog.table.rowCount() == len(SHORTCUTS) + len(MOUSE) == len(rows())
     texts = {dialog.table.item(r, 2).text() for r in range(dialog.table.rowCount())}
     assert all(s.description in texts for s in SHORTCUTS)
+
+
+def test_enter_in_the_names_field_adds_names_and_does_not_create(qtbot, tmp_path):
+    """The field says "Enter adds": Enter once also pressed Create, making the project before
+    the skeleton and pairs were entered. Names typed but not added count when Create is pressed;
+    a name already listed is not added twice."""
+    folder = tmp_path / "birds"
+    write_image(folder / "b.jpg", "rgb", (80, 60))
+    dialog = NewProjectDialog(folder=str(folder))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.editor.entry.setFocus()
+    qtbot.keyClicks(dialog.editor.entry, "nose, left eye")
+    qtbot.keyClick(dialog.editor.entry, Qt.Key.Key_Return)
+    assert dialog.editor.keypoint_names() == ["nose", "left eye"]
+    assert dialog.isVisible() and dialog.result() == 0
+    dialog.editor.entry.insert("nose, tail ü")  # (QtTest types ASCII only)
+    qtbot.keyClick(dialog.editor.entry, Qt.Key.Key_Enter)
+    assert dialog.editor.keypoint_names() == ["nose", "left eye", "tail ü"]
+    assert "already in the list" in dialog.editor.error.text() and "nose" in dialog.editor.error.text()
+    qtbot.keyClicks(dialog.editor.entry, "right eye")  # typed, not added
+    dialog._accept()
+    assert dialog.result() == NewProjectDialog.DialogCode.Accepted
+    assert dialog.values()[2].keypoints == ("nose", "left eye", "tail ü", "right eye")
+
+
+def test_failed_create_brings_the_dialog_back_filled_in(qtbot, make_window, tmp_path, monkeypatch):
+    """A folder with no readable images: the reason is shown in the New project dialog, which
+    comes back with everything typed (keypoints, pairs), instead of being lost."""
+    Dialog = NewProjectDialog
+    folder = tmp_path / "bad photos ü"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"not a jpeg")
+    window = make_window()
+    reopened = []
+
+    def fake_exec(self):
+        reopened.append((self.folder.text(), self.editor.keypoint_names(), self.editor.flips.pairs(), self.message.text()))
+        return Dialog.DialogCode.Rejected
+
+    monkeypatch.setattr(Dialog, "exec", fake_exec)
+    schema = Schema(("l", "r"), (), (("l", "r"),))
+    job = window.create_project(folder, tmp_path / "x.labeler", schema, None, reopen_on_failure=True)
+    qtbot.waitUntil(lambda: job.is_finished and bool(reopened), timeout=10_000)
+    text, names, flips, message = reopened[0]
+    assert text == str(folder) and names == ["l", "r"] and flips == [("l", "r")]
+    assert "can be read" in message and "a.jpg" in message
+    assert not (tmp_path / "x.labeler").exists() and window.project is None
+
+
+def test_unreadable_files_are_listed_after_creating(qtbot, make_window, tmp_path):
+    folder = tmp_path / "mixed"
+    write_image(folder / "good.jpg", "rgb", (80, 60))
+    (folder / "broken.png").write_bytes(b"nope")
+    window = make_window()
+    job = window.create_project(folder, tmp_path / "mixed.labeler", Schema(("a",)), None)
+    qtbot.waitUntil(lambda: job.is_finished and window.skipped_box is not None, timeout=10_000)
+    assert "broken.png" in window.skipped_box.text()
+    window.skipped_box.close()
