@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from labeler.errors import UserInputError
@@ -101,6 +101,35 @@ def point_record(row: PointRow, name: str) -> PointRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+#: The columns of a :class:`PointRecord`, in its field order (``name`` from the keypoint table):
+#: ``select(*POINT_COLUMNS)`` builds records straight from tuples. Loading ORM objects instead
+#: costs ~20 us a row (7 s for 340k predictions); plain tuples cost ~2 us.
+POINT_COLUMNS = (
+    POINT_T.c.image_id,
+    KeypointRow.__table__.c.name,
+    POINT_T.c.x,
+    POINT_T.c.y,
+    POINT_T.c.visibility,
+    POINT_T.c.status,
+    POINT_T.c.confidence,
+    POINT_T.c.method,
+    POINT_T.c.model,
+    POINT_T.c.pred_x,
+    POINT_T.c.pred_y,
+    POINT_T.c.created_at,
+    POINT_T.c.updated_at,
+)
+
+
+def select_points() -> Select:
+    """``SELECT`` of :data:`POINT_COLUMNS`, keypoint table joined; add where/order_by."""
+    return select(*POINT_COLUMNS).join_from(PointRow, KeypointRow, PointRow.keypoint_id == KeypointRow.id)
+
+
+def point_records(rows: Iterable[Sequence[object]]) -> list[PointRecord]:
+    return [PointRecord(*r) for r in rows]  # type: ignore[arg-type]
 
 
 def keypoint_ids(s: Session) -> dict[str, int]:

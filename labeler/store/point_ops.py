@@ -26,8 +26,9 @@ from labeler.store.core import (
     keypoint_id,
     keypoint_ids,
     now,
-    point_record,
+    point_records,
     recompute_review,
+    select_points,
     unknown_keypoint,
 )
 from labeler.store.models import FlipPairRow, ImageRow, KeypointRow, PointRow
@@ -121,22 +122,14 @@ class PointOps(ProjectCore):
         """Every row of one image, name -> record, in schema order (unlabelled keypoints absent)."""
         with self._read() as s:
             image_row(s, image_id)
-            rows = s.execute(
-                select(PointRow, KeypointRow.name)
-                .join(KeypointRow, PointRow.keypoint_id == KeypointRow.id)
-                .where(PointRow.image_id == image_id)
-                .order_by(KeypointRow.position)
-            ).all()
-            return {name: point_record(row, name) for row, name in rows}
+            rows = point_records(
+                s.execute(select_points().where(PointRow.image_id == image_id).order_by(KeypointRow.position))
+            )
+            return {r.name: r for r in rows}
 
     def all_points(self, *, statuses: Iterable[str] | None = None) -> list[PointRecord]:
         """Every row of the project (one query), ordered by image path then schema order."""
-        stmt = (
-            select(PointRow, KeypointRow.name)
-            .join(KeypointRow, PointRow.keypoint_id == KeypointRow.id)
-            .join(ImageRow, PointRow.image_id == ImageRow.id)
-            .order_by(ImageRow.path, KeypointRow.position)
-        )
+        stmt = select_points().join(ImageRow, PointRow.image_id == ImageRow.id).order_by(ImageRow.path, KeypointRow.position)
         if statuses is not None:
             wanted = list(statuses)
             bad = [st for st in wanted if st not in POINT_STATUSES]
@@ -144,7 +137,7 @@ class PointOps(ProjectCore):
                 raise UserInputError(f"unknown point status {bad[0]!r}; choose from {', '.join(POINT_STATUSES)}")
             stmt = stmt.where(PointRow.status.in_(wanted))
         with self._read() as s:
-            return [point_record(row, name) for row, name in s.execute(stmt)]
+            return point_records(s.execute(stmt))
 
     # -- a person's edits ----------------------------------------------------------------------
     def set_points(self, image_id: int, points: Mapping[str, PointValue], *, status: str = MANUAL) -> dict[str, PointRecord]:

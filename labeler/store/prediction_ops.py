@@ -23,8 +23,9 @@ from labeler.store.core import (
     in_ids,
     keypoint_ids,
     now,
-    point_record,
+    point_records,
     recompute_review,
+    select_points,
     unknown_keypoint,
 )
 from labeler.store.models import ImageRow, KeypointRow, PointRow
@@ -269,8 +270,7 @@ class PredictionOps(ProjectCore):
     def review_points(self, limit: int | None = None, *, image_ids: Sequence[int] | None = None) -> list[PointRecord]:
         """Predicted points, least confident first (unknown confidence first)."""
         stmt = (
-            select(PointRow, KeypointRow.name)
-            .join(KeypointRow, PointRow.keypoint_id == KeypointRow.id)
+            select_points()
             .join(ImageRow, PointRow.image_id == ImageRow.id)
             .where(PointRow.status == PREDICTED)
             .order_by(PointRow.confidence.is_not(None), PointRow.confidence, ImageRow.path, KeypointRow.position)
@@ -280,4 +280,4 @@ class PredictionOps(ProjectCore):
         if limit is not None:
             stmt = stmt.limit(limit)
         with self._read() as s:
-            return [point_record(r, n) for r, n in s.execute(stmt)]
+            return point_records(s.execute(stmt))

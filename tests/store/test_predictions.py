@@ -147,3 +147,35 @@ def test_review_status_of_predicted_images(project, img):
     assert project.image(img).review_status == REVIEW_PREDICTED
     project.accept_predictions()
     assert project.image(img).review_status == REVIEWED
+
+
+def test_review_points_are_whole_records_in_queue_order(project):
+    """review_points builds records from a column select (fast for 340k predictions): every field
+    must equal the row as points() reads it; order: unknown confidence first, then ascending,
+    ties by image path then schema order; confirmed points never listed."""
+    ids = [i for i, _, _ in project.image_index()][:3]
+    project.write_predictions(
+        [
+            (ids[0], {"tail": (3.5, 4.25, 0.5), "nose": (1, 2, 0.5), "left_eye": (5, 6, None)}),
+            (ids[1], {"nose": (7, 8, 0.1), "right_eye": (9, 10, 0.5)}),
+            (ids[2], {"nose": (1, 1, 0.3)}),
+        ],
+        method="classical",
+        model="m",
+    )
+    project.accept_predictions([ids[2]])
+    points = project.review_points()
+    assert [(p.image_id, p.name, p.confidence) for p in points] == [
+        (ids[0], "left_eye", None),
+        (ids[1], "nose", 0.1),
+        (ids[0], "nose", 0.5),
+        (ids[0], "tail", 0.5),
+        (ids[1], "right_eye", 0.5),
+    ]
+    stored = {(i, n): r for i in ids for n, r in project.points(i).items()}
+    assert all(p == stored[(p.image_id, p.name)] for p in points)
+    tail = stored[(ids[0], "tail")]
+    assert (tail.x, tail.y, tail.visibility, tail.status, tail.method, tail.model) == (3.5, 4.25, 2, PREDICTED, "classical", "m")
+    assert tail.created_at > 0 and tail.updated_at >= tail.created_at
+    assert project.all_points(statuses=[PREDICTED]) == sorted(points, key=lambda p: (project.image(p.image_id).path,
+                                                                                   project.schema().keypoints.index(p.name)))
