@@ -52,6 +52,7 @@ from labeler.correspondence.features import DenseFeatureMatcher, translate_oom
 from labeler.correspondence.loading import SDComponents, load_sd
 from labeler.correspondence.truncation import run_until
 from labeler.errors import UserInputError
+from labeler.parallel import map_images
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +98,12 @@ def channels_last_parts(device: torch.device) -> frozenset[str]:
 
 
 def resized_uint8(images: Sequence[np.ndarray], resolution: int) -> torch.Tensor:
-    """``(B, r, r, 3)`` uint8: PIL bicubic resize to r x r (aspect not kept), as the authors."""
-    out = [
-        np.asarray(Image.fromarray(image).resize((resolution, resolution), Image.Resampling.BICUBIC), dtype=np.uint8)
-        for image in images
-    ]
-    return torch.from_numpy(np.stack(out))
+    """``(B, r, r, 3)`` uint8: PIL bicubic resize to r x r (aspect not kept), as the authors; images in parallel."""
+
+    def resize(image: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(image).resize((resolution, resolution), Image.Resampling.BICUBIC), dtype=np.uint8)
+
+    return torch.from_numpy(np.stack(map_images(resize, images)))
 
 
 def model_input(pixels: torch.Tensor, device: torch.device, dtype: torch.dtype, channels_last: bool) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Reading target and reference images for a run, one batch ahead in a background thread.
+"""Reading target and reference images for a run, one batch ahead, several images at once.
 
 Large JPEGs are decoded at a reduced scale (never below :data:`DECODE_MAX_SIDE` on the long
 side: every engine works at 768 px or less), and coordinates are mapped between the decoded
@@ -19,6 +19,7 @@ import numpy as np
 
 from labeler.errors import ImageReadError
 from labeler.imaging import load_rgb
+from labeler.parallel import map_images
 
 #: Long side below which images are never decoded at a reduced scale.
 DECODE_MAX_SIDE = 1024
@@ -76,12 +77,13 @@ def decode(task: ImageTask, max_side: int | None = DECODE_MAX_SIDE) -> Decoded:
 def prefetched(batches: Iterable[Sequence[ImageTask]], max_side: int | None = DECODE_MAX_SIDE) -> Iterator[list[Decoded]]:
     """Decoded batches; the next batch is read in a background thread while the caller works.
 
+    The images of a batch are decoded in parallel (:func:`labeler.parallel.map_images`).
     Closing the generator early (the run stopped) waits only for the batch being read.
     """
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labeler-prefetch")
 
     def load(batch: Sequence[ImageTask]) -> list[Decoded]:
-        return [decode(t, max_side) for t in batch]
+        return map_images(lambda t: decode(t, max_side), batch)
 
     try:
         it = iter(batches)
