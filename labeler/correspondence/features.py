@@ -212,7 +212,7 @@ def locate(
         maps = _combine(per_pair, ref_owner[pairs] - first, k - first, settings.combine)
         peak = peaks.argmax_2d(maps)
         if settings.refine == "soft_argmax":
-            pos = peaks.window_soft_argmax(maps, settings.soft_window, settings.soft_temperature)
+            pos = peaks.window_soft_argmax(maps, settings.soft_window, settings.soft_temperature, peak)
         else:
             pos = peak
         c = peaks.relative_margin(maps, peak, radius)

@@ -20,14 +20,15 @@ def argmax_2d(maps: torch.Tensor) -> torch.Tensor:
 
 
 def window_soft_argmax(
-    maps: torch.Tensor, window: int = 11, temperature: float = 0.02
+    maps: torch.Tensor, window: int = 11, temperature: float = 0.02, peak_xy: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Sub-pixel peaks: softmax(score / temperature) over a ``window`` x ``window`` patch around the argmax.
 
     Cells of the window that fall outside the map are ignored (GeoAware-SC's refinement).
+    ``peak_xy``: the maps' :func:`argmax_2d` when the caller has it already.
     """
     n, h, w = maps.shape
-    peak = (argmax_2d(maps) - 0.5).round().long()  # integer (col, row)
+    peak = ((argmax_2d(maps) if peak_xy is None else peak_xy) - 0.5).round().long()  # integer (col, row)
     r = window // 2
     offsets = torch.arange(-r, r + 1, device=maps.device)
     cols = peak[:, 0:1] + offsets[None, :]  # (N, win)
@@ -64,10 +65,10 @@ def relative_margin(
     runner-up that the winner takes. 1 = a unique perfect match, 0 = an equally good match elsewhere.
     """
     n = maps.shape[0]
-    flat = maps.reshape(n, -1).to(torch.float64)
-    s1 = flat.max(dim=1).values
+    flat = maps.reshape(n, -1)  # maxima are exact in the maps' own precision; widen only them
+    s1 = flat.max(dim=1).values.to(torch.float64)
     far = _outside_radius(maps, peak_xy, radius).reshape(n, -1)
-    s2 = flat.masked_fill(~far, float("-inf")).max(dim=1).values
+    s2 = flat.masked_fill(~far, float("-inf")).max(dim=1).values.to(torch.float64)
     s2 = torch.where(torch.isfinite(s2), s2, torch.full_like(s2, -upper))
     conf = (s1 - s2) / (upper - s2).clamp_min(1e-9)
     return conf.clamp(0.0, 1.0)

@@ -74,3 +74,16 @@ def test_mass_near_peak():
     p[0, 5, 5] = 0.6
     p[0, 0, 0] = 0.4
     assert mass_near_peak(p, argmax_2d(p), radius=2.0).item() == pytest.approx(0.6)
+
+
+def test_soft_argmax_with_the_callers_peak_equals_finding_it_itself():
+    gen = torch.Generator().manual_seed(3)
+    maps = torch.rand((4, 30, 40), generator=gen)
+    assert torch.equal(window_soft_argmax(maps, 7, 0.05, peak_xy=argmax_2d(maps)), window_soft_argmax(maps, 7, 0.05))
+
+
+def test_relative_margin_of_float32_maps_equals_the_float64_computation():
+    gen = torch.Generator().manual_seed(4)
+    maps = torch.rand((5, 25, 35), generator=gen) * 2 - 1
+    peak = argmax_2d(maps)
+    assert torch.equal(relative_margin(maps, peak, 6.0), relative_margin(maps.double(), peak, 6.0))
