@@ -50,6 +50,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
     parser.add_argument("--limit", type=int, default=None, metavar="N",
                         help="evaluate N pairs taken round-robin over categories (quick estimate)")
+    parser.add_argument("--categories", default=None, metavar="A,B,..",
+                        help="only pairs of these categories (SPair: cat,dog; PF-Willow: car(G); "
+                             "CUB: 001.Black_footed_Albatross)")
     parser.add_argument("--alphas", type=_alphas, default=DEFAULT_ALPHAS_TEXT, metavar="A,B,..",
                         help=f"PCK alphas (default {DEFAULT_ALPHAS_TEXT})")
     parser.add_argument("--threshold", choices=tuple(THRESHOLDS), default=None,
@@ -76,17 +79,18 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.split not in ("test", "trn", "val", "train"):
         raise UserInputError(f"unknown split {args.split!r}; use test, trn or val")
     dataset = load_dataset(args.dataset, args.root, args.split, layout=args.spair_layout, classes=args.cub_classes)
+    categories = None if args.categories is None else tuple(args.categories.split(","))
     options = EvalOptions(alphas=tuple(args.alphas), threshold=args.threshold, limit=args.limit,
-                          batch_size=args.batch_size)
+                          batch_size=args.batch_size, categories=categories)
     bar = None
     progress = None
     if not args.quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(dataset.pairs) if args.limit is None else min(args.limit, len(dataset.pairs)),
-                   unit="pair", desc=f"{args.dataset} {args.method}", file=sys.stderr)
+        bar = tqdm(total=None, unit="pair", desc=f"{args.dataset} {args.method}", file=sys.stderr)
 
         def progress(done: int, total: int) -> None:
+            bar.total = total
             bar.n = done
             bar.refresh()
 

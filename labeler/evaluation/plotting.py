@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from labeler.errors import UserInputError
+from labeler.evaluation.images import load_stored_rgb
 from labeler.evaluation.pck import pck_curve
 from labeler.evaluation.runner import EvalResult, PairResult
-from labeler.imaging import load_rgb
 
 CURVE_ALPHAS = np.round(np.linspace(0.0, 0.2, 41), 4)
 
@@ -36,7 +36,7 @@ def choose_examples(result: EvalResult, count: int) -> list[PairResult]:
 def _show(ax, path: Path, max_side: int) -> None:
     from PIL import Image
 
-    image = load_rgb(path)
+    image = load_stored_rgb(path)
     h, w = image.shape[:2]
     scale = max_side / max(h, w)
     if scale < 1:

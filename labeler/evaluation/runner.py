@@ -18,10 +18,18 @@ import numpy as np
 
 from labeler.correspondence.base import Matcher, Prediction, StopFn, check_stop
 from labeler.errors import FormatError, UserInputError
+from labeler.evaluation.images import load_stored_rgb
 from labeler.evaluation.pairs import EvalDataset, EvalPair
-from labeler.evaluation.pck import DEFAULT_ALPHAS, PairScore, PCKTable, alpha_key, per_category, score_pair, summarize
+from labeler.evaluation.pck import (
+    DEFAULT_ALPHAS,
+    PairScore,
+    PCKTable,
+    alpha_key,
+    per_category,
+    score_pair,
+    summarize,
+)
 from labeler.evaluation.thresholds import THRESHOLDS, pck_threshold
-from labeler.imaging import load_rgb
 
 #: How targets of one source are batched. "union": the reference holds every keypoint any of
 #: its pairs needs and each batch predicts them all (cheap when a keypoint costs little, DIFT);
@@ -38,6 +46,8 @@ class EvalOptions:
     limit: int | None = None
     batch_size: int = 4
     grouping: str = "auto"
+    #: Only pairs of these categories (None: all), e.g. ("cat", "dog").
+    categories: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         alphas = tuple(float(a) for a in self.alphas)
@@ -50,6 +60,11 @@ class EvalOptions:
             raise UserInputError(f"--batch-size must be at least 1 (got {self.batch_size})")
         if self.grouping not in GROUPINGS:
             raise UserInputError(f"unknown grouping {self.grouping!r}; choose one of {', '.join(GROUPINGS)}")
+        if self.categories is not None:
+            names = tuple(dict.fromkeys(c.strip() for c in self.categories if c.strip()))
+            if not names:
+                raise UserInputError("--categories needs at least one category name")
+            object.__setattr__(self, "categories", names)
 
 
 @dataclass
@@ -106,6 +121,31 @@ class EvalResult:
             "limit": self.limit,
             "notes": list(self.notes),
         }
+
+
+def in_categories(dataset: EvalDataset, categories: Sequence[str] | None) -> list[EvalPair]:
+    """The dataset's pairs of the named categories (all pairs for None), in file order."""
+    if categories is None:
+        return list(dataset.pairs)
+    known = dataset.categories
+    unknown = [c for c in categories if c not in known]
+    if unknown:
+        raise UserInputError(
+            f"no {dataset.name} {dataset.split} pairs of category {', '.join(map(repr, unknown))}; "
+            f"the categories are {', '.join(known)}"
+        )
+    wanted = set(categories)
+    return [p for p in dataset.pairs if p.category in wanted]
+
+
+def check_options(dataset: EvalDataset, options: EvalOptions) -> tuple[str, list[EvalPair]]:
+    """The threshold protocol and the candidate pairs; raises before any engine is built."""
+    threshold = options.threshold or dataset.default_threshold
+    if threshold not in dataset.thresholds:
+        raise UserInputError(
+            f"threshold {threshold!r} is not available for {dataset.name}; choose one of {', '.join(dataset.thresholds)}"
+        )
+    return threshold, in_categories(dataset, options.categories)
 
 
 def select_pairs(pairs: Sequence[EvalPair], limit: int | None) -> list[EvalPair]:
@@ -188,12 +228,8 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
     should_stop: StopFn | None = None,
 ) -> EvalResult:
-    threshold = options.threshold or dataset.default_threshold
-    if threshold not in dataset.thresholds:
-        raise UserInputError(
-            f"threshold {threshold!r} is not available for {dataset.name}; choose one of {', '.join(dataset.thresholds)}"
-        )
-    pairs = select_pairs(dataset.pairs, options.limit)
+    threshold, candidates = check_options(dataset, options)
+    pairs = select_pairs(candidates, options.limit)
     grouping = options.grouping
     if grouping == "auto":
         grouping = "exact" if matcher.method in _EXACT_METHODS else "union"
@@ -206,7 +242,7 @@ def evaluate(
         progress(done, len(pairs))
     for src_path, bucket in _buckets(pairs):
         check_stop(should_stop)
-        src_image = load_rgb(src_path)
+        src_image = load_stored_rgb(src_path)
         src_size = _check_size(src_path, src_image, pairs[bucket.members[0]].src_size)
         state = matcher.prepare_reference(src_image, _inside(bucket.points, src_size), should_stop=should_stop)
         del src_image
@@ -224,7 +260,7 @@ def evaluate(
                 chunk = members[start:start + options.batch_size]
                 images = []
                 for i in chunk:
-                    image = load_rgb(pairs[i].trg_path)
+                    image = load_stored_rgb(pairs[i].trg_path)
                     trg_sizes[i] = _check_size(pairs[i].trg_path, image, pairs[i].trg_size)
                     images.append(image)
                 outputs = matcher.predict([ref], images, should_stop=should_stop)
@@ -244,7 +280,9 @@ def evaluate(
         results.append(PairResult(pair, pred, score_pair(pair.pair_id, pair.category, pred, pair.trg_xy, t)))
     scores = [r.score for r in results]
     notes = list(dataset.notes)
-    if options.limit is not None and options.limit < len(dataset.pairs):
+    if options.categories is not None:
+        notes.append(f"--categories {','.join(options.categories)}: {len(candidates)} of {len(dataset.pairs)} pairs")
+    if options.limit is not None and options.limit < len(candidates):
         notes.append(f"--limit {options.limit}: first pairs of a round-robin over categories, not the whole split")
     return EvalResult(
         dataset=dataset.name,
@@ -281,6 +319,7 @@ def run(
     """Build the engine through the registry, evaluate, and free it."""
     from labeler.correspondence import registry
 
+    check_options(dataset, options)
     if model is None:
         model = registry.default_model(method)
     loaded = time.perf_counter()

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from labeler.correspondence.base import Matcher, Prediction, ReferenceState
-from labeler.imaging import load_rgb
+from labeler.evaluation.images import load_stored_rgb
 
 # Error the oracle adds per keypoint name: |(3,4)| = 5, |(6,-8)| = 10, |(-30,40)| = 50 pixels.
 ERRORS = {"0": (0.0, 0.0), "1": (3.0, 4.0), "2": (6.0, -8.0), "3": (-30.0, 40.0)}
@@ -72,7 +72,7 @@ class WarpOracle(Matcher):
     method = "oracle"
 
     def __init__(self, warps: dict[Path, np.ndarray], errors: dict[str, tuple[float, float]] | None = None):
-        self._warps = {_key(load_rgb(p)): m for p, m in warps.items()}
+        self._warps = {_key(load_stored_rgb(p)): m for p, m in warps.items()}
         self.errors = ERRORS if errors is None else errors
         self.prepared: list[tuple[str, ...]] = []
         self.batches: list[int] = []
