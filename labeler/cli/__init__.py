@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from labeler import __version__
 from labeler.errors import LabelerError
@@ -67,3 +69,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        message = environment_error(exc, getattr(args, "project", None))
+        if message is None:
+            raise  # a bug: the traceback is what a bug report needs
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def environment_error(exc: BaseException, project: str | None) -> str | None:
+    """The one-line message for a failure of the machine rather than of labeler: a full disk,
+    a permission, a damaged or locked project file. None for anything else."""
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    if isinstance(orig, sqlite3.Error) or isinstance(exc, sqlite3.Error):
+        reason = str(orig if isinstance(orig, sqlite3.Error) else exc)
+        where = f"{Path(project).absolute()}: " if project else ""
+        if "locked" in reason or "busy" in reason:
+            return f"{where}the project is busy in another program ({reason}); try again"
+        if "malformed" in reason or "not a database" in reason:
+            return f"{where}the project file is damaged ({reason}); restore it from a backup"
+        return f"{where}cannot read or write the project ({reason})"
+    return None

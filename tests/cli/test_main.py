@@ -71,3 +71,31 @@ def test_python_dash_m_entry_point(project):
     assert "keypoints (4)" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "labeler", "status", str(project) + "x"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ")
+
+
+def test_damaged_project_is_an_error_line(cli, project):
+    """A project damaged after it was opened (bad sectors, a half-copied file) gives one error
+    line naming the file, never a traceback."""
+    with open(project, "r+b") as fh:
+        data = bytearray(fh.read())
+        page = int.from_bytes(data[16:18], "big")
+        for offset in range(page, len(data), page):  # every page but the schema's: bad page type
+            data[offset : offset + 8] = b"\xff" * 8
+        fh.seek(0)
+        fh.write(data)
+    for command in (("status", project), ("review", project), ("export", project, "--coco", project.with_suffix(".json"))):
+        r = cli(*command)
+        assert r.code == 2, (command, r.err)
+        assert r.err.startswith(f"error: {project}: ") and "malformed" in r.err and "Traceback" not in r.err
+        assert r.err.count("\n") == 1
+
+
+def test_environment_errors_are_error_lines(cli, project, monkeypatch):
+    import errno
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "/some/file")
+
+    monkeypatch.setattr("labeler.cli.cmd_status.run", full)
+    r = cli("status", project)
+    assert r.code == 2 and r.err == "error: /some/file: No space left on device\n"
