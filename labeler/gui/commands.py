@@ -83,6 +83,7 @@ class StoreEdit(QUndoCommand):
         self._read_after = read_after
         self.after: Snapshot = {}
         self._done_once = False
+        self._restored = False  # the next undo/redo was already written (off the UI thread)
         self.result: object = None
 
     @property
@@ -105,15 +106,30 @@ class StoreEdit(QUndoCommand):
     def changed_anything(self) -> bool:
         return self.before != self.after
 
+    @property
+    def is_bulk(self) -> bool:
+        """Large enough that undo/redo should write off the UI thread (seconds, not ms)."""
+        return len(self.keys) > BULK_ROWS
+
+    def restore_state(self, undo: bool) -> None:
+        """Write the snapshot undo (or redo) puts back, from any thread; the stack's next
+        undo()/redo() then only moves the index and notifies."""
+        restore(self.project, self.before if undo else self.after)
+        self._restored = True
+
     def redo(self) -> None:
         if not self._done_once:
             self._done_once = True
             return
-        restore(self.project, self.after)
+        if not self._restored:
+            restore(self.project, self.after)
+        self._restored = False
         if self._notify is not None:
             self._notify(self.image_ids)
 
     def undo(self) -> None:
-        restore(self.project, self.before)
+        if not self._restored:
+            restore(self.project, self.before)
+        self._restored = False
         if self._notify is not None:
             self._notify(self.image_ids)

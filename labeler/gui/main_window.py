@@ -32,6 +32,7 @@ from PyQt6.QtWidgets import (
 from labeler.errors import LabelerError
 from labeler.gui import background
 from labeler.gui.canvas import Canvas
+from labeler.gui.commands import StoreEdit
 from labeler.gui.editing import Editor
 from labeler.gui.errors import show_error
 from labeler.gui.help_dialog import ShortcutsDialog
@@ -41,6 +42,7 @@ from labeler.gui.keypoint_panel import KeypointPanel
 from labeler.gui.progress_panel import ProgressPanel
 from labeler.gui.project_jobs import CreatedProject, create_project
 from labeler.gui.review import AcceptAboveDialog, ReviewNavigator
+from labeler.gui.schema_dialog import SchemaEdit
 from labeler.gui.settings import AppSettings
 from labeler.gui.shortcuts import KEYPOINT_KEYS, SHORTCUTS
 from labeler.gui.style import icon
@@ -92,6 +94,8 @@ class MainWindow(QMainWindow):
         self.auto_advance = True
         self.shut_down_cleanly = True
         self.bulk_job: background.BackgroundJob | None = None
+        self.history_job: background.BackgroundJob | None = None  # a bulk undo/redo being written
+        self.schema_job: background.BackgroundJob | None = None  # a keypoint edit being written
         self.locate_box: QMessageBox | None = None
         self.new_dialog: QWidget | None = None
         self.skipped_box: QMessageBox | None = None  # the New project dialog while it is open  # asks to locate a moved images folder
@@ -226,8 +230,8 @@ class MainWindow(QMainWindow):
             "propagate": self.propagate_dialog,
             "repropagate": self.repropagate,
             "stop_propagation": self.stop_propagation,
-            "undo": self.undo_stack.undo,
-            "redo": self.undo_stack.redo,
+            "undo": self.undo,
+            "redo": self.redo,
             "edit_schema": self.edit_schema_dialog,
             "zoom_fit": self.canvas.fit,
             "zoom_actual": self.canvas.actual_size,
@@ -656,8 +660,53 @@ class MainWindow(QMainWindow):
         return self.canvas.hovered_keypoint or self.current_keypoint
 
     # ------------------------------------------------------------------------------ edits
+    def undo(self) -> None:
+        self._history(undo=True)
+
+    def redo(self) -> None:
+        self._history(undo=False)
+
+    def _history(self, *, undo: bool) -> None:
+        """Undo/redo; a bulk edit (thousands of rows) is written off the UI thread, and other
+        edits wait until it is done (the stack moves only once the store has it)."""
+        if self._busy_message():
+            self._message(self._busy_message(), error=True)
+            return
+        stack = self.undo_stack
+        if not (stack.canUndo() if undo else stack.canRedo()):
+            return
+        cmd = stack.command(stack.index() - 1 if undo else stack.index())
+        if not (isinstance(cmd, StoreEdit) and cmd.is_bulk):
+            stack.undo() if undo else stack.redo()
+            return
+        what = "Undoing" if undo else "Redoing"
+        self.progress.start(f"{what}: {cmd.text()}")
+        self.progress.stop.setEnabled(False)
+
+        project = self.project
+
+        def done(_: object) -> None:
+            self.history_job = None
+            self.progress.finish()
+            if self.project is not project:  # closed meanwhile: the stack was cleared
+                return
+            stack.undo() if undo else stack.redo()
+            self._message(f"{'undone' if undo else 'redone'}: {cmd.text()}")
+
+        def failed(exc: BaseException) -> None:
+            self.history_job = None
+            self.progress.finish()
+            show_error(exc, self)
+            self.refresh_current()
+            self.refresh_index()
+
+        self.history_job = background.run_in_background(lambda: cmd.restore_state(undo), done, failed)
+
     def _try(self, fn: Callable[[], object]) -> object | None:
         """Run an edit; a LabelerError becomes a status-bar message (the edit did nothing)."""
+        if self._busy_message():
+            self._message(self._busy_message(), error=True)
+            return None
         try:
             return fn()
         except LabelerError as exc:
@@ -743,6 +792,9 @@ class MainWindow(QMainWindow):
         UI thread too; the executed edit is then pushed (one undo step)."""
         editor, project = self.editor, self.project
         if editor is None or project is None:
+            return
+        if self._busy_message():
+            self._message(self._busy_message(), error=True)
             return
 
         def ask(confidences: list[float | None]) -> None:
@@ -1065,7 +1117,10 @@ class MainWindow(QMainWindow):
         if self.runner.running:
             self._message("stop the running propagation before editing keypoints", error=True)
             return
-        from labeler.gui.schema_dialog import EditSchemaDialog, apply_schema_edit, points_per_keypoint
+        if self._busy_message():
+            self._message(self._busy_message(), error=True)
+            return
+        from labeler.gui.schema_dialog import EditSchemaDialog
 
         dialog = EditSchemaDialog(self.schema, self)
         if dialog.exec() != EditSchemaDialog.DialogCode.Accepted:
@@ -1075,10 +1130,43 @@ class MainWindow(QMainWindow):
         except LabelerError as exc:
             show_error(exc, self)
             return
-        if edit.removed:
-            counts = points_per_keypoint(project, list(edit.removed))
+        self.change_schema(edit)
+
+    def change_schema(self, edit: SchemaEdit, *, confirm: bool = True) -> background.BackgroundJob | None:
+        """Count what removing keypoints deletes (ask first), then apply the edit; both read or
+        write every point of the project, so both run off the UI thread (seconds at 10k
+        images) while other edits wait."""
+        project = self.project
+        if project is None:
+            return None
+        from labeler.gui.schema_dialog import apply_schema_edit, points_per_keypoint
+
+        def apply() -> None:
+            self.progress.start("Updating keypoints")
+            self.progress.stop.setEnabled(False)
+            self.schema_job = background.run_in_background(lambda: apply_schema_edit(project, edit), applied, failed)
+
+        def applied(schema: Schema) -> None:
+            self.schema_job = None
+            self.progress.finish()
+            if self.project is project:
+                self._schema_changed(schema)
+                self._message("keypoints updated: " + ", ".join(schema.keypoints))
+
+        def failed(exc: BaseException) -> None:
+            self.schema_job = None
+            self.progress.finish()
+            show_error(exc, self)
+            if self.project is project:
+                self._schema_changed(project.schema())
+
+        def counted(counts: dict[str, int]) -> None:
+            self.schema_job = None
+            self.progress.finish()
+            if self.project is not project:
+                return
             lost = sum(counts.values())
-            if lost:
+            if lost and confirm:
                 listed = ", ".join(f"{n} ({c} points)" for n, c in counts.items())
                 answer = QMessageBox.question(
                     self, "Remove keypoints",
@@ -1086,17 +1174,33 @@ class MainWindow(QMainWindow):
                 )
                 if answer != QMessageBox.StandardButton.Yes:
                     return
-        try:
-            self.schema = apply_schema_edit(project, edit)
-        except LabelerError as exc:
-            show_error(exc, self)
-            self.schema = project.schema()
+            apply()
+
+        if not edit.removed:
+            apply()
+        else:
+            self.progress.start("Counting the points of removed keypoints")
+            self.progress.stop.setEnabled(False)
+            self.schema_job = background.run_in_background(
+                lambda: points_per_keypoint(project, list(edit.removed)), counted, failed)
+        return self.schema_job
+
+    def _schema_changed(self, schema: Schema) -> None:
+        self.schema = schema
         self.undo_stack.clear()  # snapshots name keypoints that may have changed
         self.keypoints.set_schema(self.schema)
         self.set_current_keypoint(self.keypoints.current)
         if self.current is not None:
             self.show_image(self.current.id)
         self.refresh_index()
+
+    def _busy_message(self) -> str:
+        """Why edits must wait now (a bulk undo/redo or a schema change is being written)."""
+        if self.history_job is not None:
+            return "still undoing/redoing a bulk edit: a moment"
+        if self.schema_job is not None:
+            return "still updating the keypoints: a moment"
+        return ""
 
     def export_coco_dialog(self) -> None:
         project = self.project

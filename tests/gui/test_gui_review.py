@@ -92,10 +92,17 @@ def test_accept_above_threshold_is_one_undo_step(qtbot, make_window, project_pat
     s = statuses(project_path)
     assert [s[predicted[i]] for i in (1, 2, 3, 4)] == [REVIEWED, REVIEW_PREDICTED, REVIEWED, REVIEW_PREDICTED]
     window.actions["undo"].trigger()
+    if bulk:  # written off the UI thread (28 s for 60,000 rows once froze the window); edits wait
+        assert window.history_job is not None
+        window.accept_current()
+        assert "bulk edit" in window.statusBar().currentMessage()
+        qtbot.waitUntil(lambda: window.history_job is None)
     s = statuses(project_path)
     assert [s[predicted[i]] for i in (1, 2, 3, 4)] == [REVIEW_PREDICTED] * 4
+    assert window.undo_stack.index() == 0
     window.actions["redo"].trigger()
-    assert statuses(project_path)[predicted[3]] == REVIEWED
+    qtbot.waitUntil(lambda: window.history_job is None)
+    assert statuses(project_path)[predicted[3]] == REVIEWED and window.undo_stack.index() == 1
     with Project.open(project_path) as p:
         assert {r.status for r in p.points(predicted[1]).values()} == {ACCEPTED}
 
