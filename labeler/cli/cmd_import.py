@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the images root; images not yet in the project are registered when the file exists. The "
         "keypoint names must match the project's (a project without keypoints takes the file's). "
         "A point marked 0,0,0 means 'not labelled' unless the file's keypoint_status says otherwise. "
-        "Nothing is written if anything in the file is wrong.",
+        "Nothing is written if anything in the file is wrong. Exit status 1: images the file names "
+        "were not found (listed); everything else was imported.",
     )
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--coco", required=True, metavar="FILE.json")
@@ -58,4 +59,5 @@ def run(args: argparse.Namespace) -> int:
         eprint(f"warning: {report.points_not_imported} points of {len(report.not_imported)} images were NOT imported:")
         for file_name, why, n in report.not_imported:
             eprint(f"  {file_name}: {why} ({n} points)")
+        return 1  # done, but some images failed (listed): a script must notice lost points
     return 0

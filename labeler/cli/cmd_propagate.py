@@ -116,7 +116,7 @@ class _Bars:
 
 def _print_summary(summary, config) -> None:  # noqa: ANN001
     state = "stopped" if summary.stopped else "done"
-    model = config.model or "default model"
+    model = "no model" if config.method == "classical" else (config.model or "default model")
     print(f"propagation {state}: {config.method} ({model}, preset {config.preset}) on {summary.device} in {summary.seconds:.1f} s")
     flipped = f" ({summary.flipped_images} matched better mirrored)" if summary.flipped_images else ""
     print(f"  images predicted: {summary.predicted_images} of {summary.targets}{flipped}")

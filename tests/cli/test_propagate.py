@@ -110,3 +110,9 @@ def test_ctrl_c_stops_after_the_current_batch_and_keeps_it(project, images, tmp_
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert again.returncode == 0 and f"skipped, up to date: {done}" in again.stdout
     assert committed() == 12
+
+
+def test_summary_names_no_model_for_the_classical_method(cli, project):
+    cli("label", project, "plain/a.jpg", "nose=10,20", "left_eye=20,10")
+    r = cli("propagate", project, "--method", "classical", "--quiet", "--images", "plain/*")
+    assert "propagation done: classical (no model, preset fast)" in r.out, r.out
