@@ -20,6 +20,7 @@ from labeler.errors import LabelerError
 COMMANDS: list[str] = [
     "labeler.cli.cmd_init",
     "labeler.cli.cmd_add_images",
+    "labeler.cli.cmd_remove_images",
     "labeler.cli.cmd_label",
     "labeler.cli.cmd_status",
     "labeler.cli.cmd_export",

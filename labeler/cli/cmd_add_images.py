@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from labeler.cli.common import print_skipped
+    from labeler.cli.common import print_paths, print_skipped
     from labeler.errors import UserInputError
     from labeler.store import Project, no_images_message
 
@@ -31,17 +31,28 @@ def run(args: argparse.Namespace) -> int:
         added: list[str] = []
         present = reappeared = 0
         skipped = []
+        renamed: list[tuple[str, str]] = []
         for src in sources:
             path = Path(src)
             report = project.add_images(path)
-            if path.is_dir() and not (report.added or report.already_present or report.skipped):
+            if path.is_dir() and not (report.added or report.already_present or report.skipped or report.renamed):
                 raise UserInputError(no_images_message(path))
             added += report.added
             present += len(report.already_present)
             reappeared += len(report.reappeared)
             skipped += report.skipped
+            renamed += report.renamed
         print(f"added {len(added)} image(s); {present} already in the project")
         if reappeared:
             print(f"{reappeared} image(s) previously missing are back")
+        if renamed:
+            print(f"{len(renamed)} image(s) renamed or moved (same content; their labels follow):")
+            for old, new in renamed:
+                print(f"  {old} -> {new}")
+        missing = project.check_missing()
+        if missing:
+            print(f"{len(missing)} image(s) in the project are missing on disk "
+                  "(`labeler remove-images PROJECT --missing` forgets them):")
+            print_paths([m.path for m in missing])
         print_skipped(skipped)
     return 0

@@ -14,7 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from labeler.store import Project
 
+    from labeler.cli.common import print_paths
+
     with Project.open(args.project) as project:
+        missing = project.check_missing() if project.images_root_found else []
         schema = project.schema()
         counts = project.counts()
         root_note = "" if project.images_root_found else "  (NOT FOUND: see `labeler add-images`)"
@@ -30,4 +33,8 @@ def run(args: argparse.Namespace) -> int:
         by_point = ", ".join(f"{k} {v}" for k, v in counts.points_by_status.items())
         vis = counts.points_by_visibility
         print(f"points: {counts.points} ({by_point}; visible {vis[2]}, occluded {vis[1]}, absent {vis[0]})")
+        if missing:
+            print(f"missing on disk ({len(missing)}; renamed files are found again by `labeler add-images`, "
+                  "`labeler remove-images PROJECT --missing` forgets deleted ones):")
+            print_paths([m.path for m in missing])
     return 0

@@ -60,3 +60,11 @@ def print_skipped(skipped: Sequence[SkippedFile], *, stream=None) -> None:  # no
     print(f"skipped {len(skipped)} file(s) that cannot be read:", file=out)
     for s in skipped:
         print(f"  {s.path}: {s.reason}", file=out)
+
+
+def print_paths(paths: Sequence[str], *, limit: int = 10, stream=None) -> None:  # noqa: ANN001
+    """Indented, at most ``limit`` of them (then a count)."""
+    for path in paths[:limit]:
+        print(f"  {path}", file=stream or sys.stdout)
+    if len(paths) > limit:
+        print(f"  ... and {len(paths) - limit} more", file=stream or sys.stdout)

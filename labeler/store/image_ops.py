@@ -130,16 +130,44 @@ class ImageOps(ProjectCore):
         new = [(f, r) for f, r in pairs if r not in known]
         probed, bad = probe_files(new, progress=progress, workers=workers)
         reappeared = [r for _, r in pairs if known.get(r)]
+        renamed = self._renames(probed)
+        moved = {new_rel for _, _, new_rel in renamed}
         with self._write() as s, s.begin():
-            added = insert_probed(s, probed)
+            for image_id, _, new_rel in renamed:
+                s.execute(update(IMAGE_T).where(IMAGE_T.c.id == image_id).values(path=new_rel, missing=False))
+            added = insert_probed(s, [p for p in probed if p.rel not in moved])
             if reappeared:
                 s.execute(update(IMAGE_T).where(in_values(IMAGE_T.c.path, reappeared)).values(missing=False))
         return AddImagesReport(
             added=tuple(added),
-            already_present=tuple(sorted(set(known) | ({p.rel for p in probed} - set(added)))),
+            already_present=tuple(sorted(set(known) | ({p.rel for p in probed} - set(added) - moved))),
             skipped=tuple(sorted(skipped + bad, key=lambda x: x.path)),
             reappeared=tuple(reappeared),
+            renamed=tuple((old, new_rel) for _, old, new_rel in renamed),
         )
+
+    def _renames(self, probed: Sequence[ProbedImage]) -> list[tuple[int, str, str]]:
+        """``(image id, old path, new path)`` for new files whose content is exactly that of one
+        registered image whose own file is gone: the file was renamed or moved, not copied."""
+        by_hash: dict[str, list[ProbedImage]] = {}
+        for p in probed:
+            if p.info.sha256:
+                by_hash.setdefault(p.info.sha256, []).append(p)
+        if not by_hash:
+            return []
+        with self._read() as s:
+            rows = s.execute(
+                select(ImageRow.id, ImageRow.path, ImageRow.sha256).where(in_values(ImageRow.sha256, list(by_hash)))
+            ).all()
+        gone: dict[str, list[tuple[int, str]]] = {}
+        for image_id, rel, sha in rows:
+            if not self._root.joinpath(*rel.split("/")).exists():
+                gone.setdefault(sha, []).append((image_id, rel))
+        out = []
+        for sha, olds in gone.items():
+            if len(olds) == 1 and len(by_hash[sha]) == 1:  # otherwise ambiguous: leave both as they are
+                out.append((olds[0][0], olds[0][1], by_hash[sha][0].rel))
+        return out
 
     def remove_images(self, image_ids: Iterable[int]) -> int:
         """Forget images (their points and cache entries go with them); files are not touched."""

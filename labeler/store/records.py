@@ -116,6 +116,7 @@ class AddImagesReport:
     already_present: tuple[str, ...] = ()
     skipped: tuple[SkippedFile, ...] = ()  # unreadable, truncated, empty, not an image
     reappeared: tuple[str, ...] = ()  # known images that had been marked missing
+    renamed: tuple[tuple[str, str], ...] = ()  # (old path, new path): same content, labels kept
 
 
 @dataclass(frozen=True)

@@ -108,3 +108,35 @@ def test_add_images_bad_folders(cli, project, images, tmp_path):
     write_image(tmp_path / "outside" / "o.png", "rgb", (8, 8))
     r = cli("add-images", project, tmp_path / "outside")
     assert r.code == 2 and "not inside the project's images root" in r.err
+
+
+def test_renamed_deleted_and_changed_files_can_be_dealt_with(cli, project, images):
+    """After init the annotator renames one file, deletes one and replaces one with another
+    picture: status names the missing ones, add-images follows the rename (labels kept), and
+    remove-images forgets the others so propagate stops listing them as failures."""
+    from labeler.store.testing import write_image
+
+    assert cli("label", project, "plain/a.jpg", "nose=10,20").code == 0
+    root = images.root
+    (root / "plain/a.jpg").rename(root / "plain/a renamed.jpg")
+    (root / "plain/b.png").unlink()
+    r = cli("status", project)
+    assert "missing files 2" in r.out and "plain/a.jpg" in r.out and "plain/b.png" in r.out
+    r = cli("add-images", project)
+    assert r.code == 0 and "plain/a.jpg -> plain/a renamed.jpg" in r.out
+    assert "1 image(s) in the project are missing on disk" in r.out
+    r = cli("label", project, "plain/a renamed.jpg", "left_eye=1,2")
+    assert r.code == 0 and "nose: 10,20" in r.out
+    r = cli("remove-images", project, "--missing")
+    assert r.code == 0 and "removed 1 image(s)" in r.out and "plain/b.png" in r.out
+    assert "missing files 0" in cli("status", project).out
+    r = cli("remove-images", project, "plain/nope.jpg")
+    assert r.code == 2 and "no image 'plain/nope.jpg'" in r.err
+    r = cli("remove-images", project)
+    assert r.code == 2 and "--missing" in r.err
+    changed = sorted(p for p in images.good if p.startswith("formats/") and p.endswith(".png"))[0]
+    write_image(root / changed, "rgb", (13, 7), seed=9)  # another picture under the same name
+    r = cli("remove-images", project, changed)
+    assert r.code == 0 and "removed 1 image(s)" in r.out
+    r = cli("add-images", project, root / changed)
+    assert r.code == 0 and "added 1 image(s)" in r.out

@@ -139,3 +139,27 @@ def test_lookup_ignores_unicode_normalisation(tmp_path):
         assert project.image_by_path(unicodedata.normalize("NFC", nfd)).path == nfd
         assert project.find_image(unicodedata.normalize("NFD", nfc)).path == nfc
         assert project.image_by_path(root / unicodedata.normalize("NFC", nfd)).path == nfd
+
+
+def test_a_renamed_or_moved_file_keeps_its_labels(tmp_path):
+    """A file renamed (or moved to another sub-folder) after it was labelled is recognised by its
+    content when added again: the image keeps its id and points under the new path. Copies of
+    an image that is still in place are new images."""
+    root = tmp_path / "images"
+    write_image(root / "a.jpg", "rgb", (32, 24), seed=1)
+    write_image(root / "b.jpg", "rgb", (32, 24), seed=2)
+    with Project.create(tmp_path / "p.labeler", root, ["nose"]) as project:
+        project.add_images(root)
+        a = project.image_by_path("a.jpg")
+        project.set_point(a.id, "nose", 3, 4)
+        (root / "moved").mkdir()
+        (root / "a.jpg").rename(root / "moved" / "renamed a.jpg")
+        (root / "b copy.jpg").write_bytes((root / "b.jpg").read_bytes())
+        report = project.add_images(root)
+        assert report.renamed == (("a.jpg", "moved/renamed a.jpg"),)
+        assert report.added == ("b copy.jpg",)
+        moved = project.image_by_path("moved/renamed a.jpg")
+        assert moved.id == a.id and not moved.missing
+        assert project.points(a.id)["nose"].x == 3
+        assert project.find_image("a.jpg") is None
+        assert project.image_count() == 3
