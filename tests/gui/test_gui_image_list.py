@@ -97,3 +97,27 @@ def test_loader_reports_missing_files_and_prefetches(qtbot, tmp_path):
     qtbot.waitUntil(lambda: loader.cached(3, tmp_path / "y.png") is not None)
     assert loader.cached(2, tmp_path / "x.png").width() == 20
     loader.shutdown()
+
+
+def test_very_large_images_show_a_preview_first(qtbot, tmp_path, monkeypatch):
+    """An 8000x6000 JPEG took 3.6 s before anything showed: a screen-sized preview comes first
+    (stretched over the image's full size, so points stay where they are), then the full decode."""
+    from labeler.gui import image_loader
+    from labeler.store.testing import write_image
+
+    monkeypatch.setattr(image_loader, "PREVIEW_PIXELS", 5000)
+    monkeypatch.setattr(image_loader, "PREVIEW_SIDE", 50)
+    write_image(tmp_path / "big.jpg", "rgb", (200, 100))
+    write_image(tmp_path / "small.png", "rgb", (60, 50))
+    loader = ImageLoader()
+    got = []
+    loader.loaded.connect(lambda ticket, image_id, img: got.append((image_id, img.width())))
+    loader.request(1, tmp_path / "big.jpg")
+    qtbot.waitUntil(lambda: len(got) == 2)
+    assert got[0][0] == got[1][0] == 1 and 50 <= got[0][1] < 200 and got[1][1] == 200
+    got.clear()
+    loader.request(2, tmp_path / "small.png")
+    qtbot.waitUntil(lambda: len(got) == 1)
+    qtbot.wait(50)
+    assert got == [(2, 60)]  # small images: no preview
+    loader.shutdown()
