@@ -8,6 +8,7 @@ the CLI front end to print.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,8 @@ PRESET_CHOICES = ("fast", "paper")
 DEFAULT_METHOD = "dift"
 DEFAULT_PRESET = "fast"
 DEFAULT_ALPHAS_TEXT = "0.05,0.1,0.15"
+#: Figure formats matplotlib's Agg canvas writes (checked before the run, not after it).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".eps", ".ps")
 
 
 def _alphas(text: str) -> tuple[float, ...]:
@@ -32,6 +35,22 @@ def _alphas(text: str) -> tuple[float, ...]:
     if not values or any(v <= 0 for v in values):
         raise argparse.ArgumentTypeError("alphas must be positive numbers, e.g. 0.05,0.1,0.15")
     return values
+
+
+def check_output(path: Path, what: str, suffixes: tuple[str, ...] | None = None) -> None:
+    """Refuse an output the run could not write, before hours of inference rather than after."""
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise UserInputError(f"{path}: cannot write the {what} as {path.suffix or 'a file without suffix'}; "
+                             f"use one of {', '.join(suffixes)}")
+    if path.is_dir():
+        raise UserInputError(f"{path}: cannot write the {what} (is a folder; give a file name)")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserInputError(f"{path}: cannot write the {what} ({folder} is a file, not a folder)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserInputError(f"{path}: cannot write the {what} (no permission to write in {folder})")
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -78,6 +97,10 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.split not in ("test", "trn", "val", "train"):
         raise UserInputError(f"unknown split {args.split!r}; use test, trn or val")
+    if args.json is not None:
+        check_output(args.json, "report")
+    if args.plot is not None:
+        check_output(args.plot, "plot", PLOT_SUFFIXES)
     dataset = load_dataset(args.dataset, args.root, args.split, layout=args.spair_layout, classes=args.cub_classes)
     categories = None if args.categories is None else tuple(args.categories.split(","))
     options = EvalOptions(alphas=tuple(args.alphas), threshold=args.threshold, limit=args.limit,
@@ -109,4 +132,12 @@ def run_eval(args: argparse.Namespace) -> int:
 
         plot_result(result, args.plot, examples=args.examples)
         print(f"plot written to {args.plot}")
+    if result.failures:
+        shown = 20
+        print(f"{len(result.failures)} pair(s) left out, an image could not be read:", file=sys.stderr)
+        for f in result.failures[:shown]:
+            print(f"  {f.pair_id}: {f.error}", file=sys.stderr)
+        if len(result.failures) > shown:
+            print(f"  ... and {len(result.failures) - shown} more (all in the --json report)", file=sys.stderr)
+        return 1
     return 0

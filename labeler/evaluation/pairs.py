@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from labeler.errors import FormatError
+
 
 @dataclass(frozen=True, eq=False)
 class EvalPair:
@@ -66,3 +68,18 @@ class EvalDataset:
         for p in self.pairs:
             seen.setdefault(p.category, None)
         return list(seen)
+
+
+def check_images_exist(root: Path, pairs: list[EvalPair], shown: int = 3) -> None:
+    """Name the missing image files up front (a stat each), not an hour into the run."""
+    missing: dict[Path, None] = {}
+    for p in pairs:
+        for path in (p.src_path, p.trg_path):
+            if path not in missing and not path.is_file():
+                missing[path] = None
+    if missing:
+        names = ", ".join(str(m) for m in list(missing)[:shown])
+        more = f" and {len(missing) - shown} more" if len(missing) > shown else ""
+        count = f"{len(missing)} image{'s' if len(missing) > 1 else ''}"
+        raise FormatError(f"{root}: {count} the pairs need cannot be found: {names}{more} "
+                          "(is the download complete?)")

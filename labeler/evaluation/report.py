@@ -46,5 +46,7 @@ def format_table(result: EvalResult) -> str:
     rate = f"{result.pairs_per_second:.2f} pairs/s" if result.seconds > 0 else "-"
     lines.append(f"{result.overall.pairs} pairs ({result.overall.empty_pairs} without keypoints, not in per-image), "
                  f"{result.overall.points} points, {result.seconds:.1f} s, {rate}")
+    if result.failures:
+        lines.append(f"{len(result.failures)} pair(s) left out of every number above: an image could not be read")
     lines.extend(f"note: {n}" for n in result.notes)
     return "\n".join(lines)

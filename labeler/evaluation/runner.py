@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from labeler.correspondence.base import Matcher, Prediction, StopFn, check_stop
-from labeler.errors import FormatError, UserInputError
+from labeler.errors import FormatError, ImageReadError, UserInputError
 from labeler.evaluation.images import load_stored_rgb
 from labeler.evaluation.pairs import EvalDataset, EvalPair
 from labeler.evaluation.pck import (
@@ -74,6 +74,15 @@ class PairResult:
     score: PairScore
 
 
+@dataclass(frozen=True)
+class PairFailure:
+    """A pair left out of the scores because one of its images could not be read."""
+
+    pair_id: str
+    category: str
+    error: str
+
+
 @dataclass
 class EvalResult:
     dataset: str
@@ -91,6 +100,7 @@ class EvalResult:
     categories: dict[str, PCKTable]
     limit: int | None = None
     notes: list[str] = field(default_factory=list)
+    failures: list[PairFailure] = field(default_factory=list)
 
     @property
     def pairs_per_second(self) -> float:
@@ -119,6 +129,7 @@ class EvalResult:
             "seconds": round(self.seconds, 3),
             "pairs_per_second": round(self.pairs_per_second, 4) if self.seconds > 0 else None,
             "limit": self.limit,
+            "failed_pairs": [{"pair_id": f.pair_id, "category": f.category, "error": f.error} for f in self.failures],
             "notes": list(self.notes),
         }
 
@@ -236,13 +247,19 @@ def evaluate(
 
     predicted: list[np.ndarray | None] = [None] * len(pairs)
     trg_sizes: list[tuple[int, int] | None] = [None] * len(pairs)
+    failed: dict[int, str] = {}
     done = sum(1 for p in pairs if p.num_points == 0)
     started = time.perf_counter()
     if progress is not None:
         progress(done, len(pairs))
     for src_path, bucket in _buckets(pairs):
         check_stop(should_stop)
-        src_image = load_stored_rgb(src_path)
+        try:
+            src_image = load_stored_rgb(src_path)
+        except ImageReadError as exc:
+            failed.update({i: str(exc) for i in bucket.members})
+            done += len(bucket.members)
+            continue
         src_size = _check_size(src_path, src_image, pairs[bucket.members[0]].src_size)
         state = matcher.prepare_reference(src_image, _inside(bucket.points, src_size), should_stop=should_stop)
         del src_image
@@ -259,10 +276,18 @@ def evaluate(
                 check_stop(should_stop)
                 chunk = members[start:start + options.batch_size]
                 images = []
-                for i in chunk:
-                    image = load_stored_rgb(pairs[i].trg_path)
+                for i in list(chunk):
+                    try:
+                        image = load_stored_rgb(pairs[i].trg_path)
+                    except ImageReadError as exc:
+                        failed[i] = str(exc)
+                        chunk.remove(i)
+                        done += 1
+                        continue
                     trg_sizes[i] = _check_size(pairs[i].trg_path, image, pairs[i].trg_size)
                     images.append(image)
+                if not chunk:
+                    continue
                 outputs = matcher.predict([ref], images, should_stop=should_stop)
                 if len(outputs) != len(chunk):
                     raise RuntimeError(f"{matcher.method} returned {len(outputs)} predictions for {len(chunk)} images")
@@ -275,6 +300,8 @@ def evaluate(
 
     results = []
     for i, pair in enumerate(pairs):
+        if i in failed:
+            continue
         pred = predicted[i] if predicted[i] is not None else np.zeros((0, 2))
         t = pck_threshold(pair, threshold, trg_sizes[i]) if pair.num_points else 0.0
         results.append(PairResult(pair, pred, score_pair(pair.pair_id, pair.category, pred, pair.trg_xy, t)))
@@ -300,6 +327,7 @@ def evaluate(
         categories=per_category(scores, options.alphas),
         limit=options.limit,
         notes=notes,
+        failures=[PairFailure(pairs[i].pair_id, pairs[i].category, failed[i]) for i in sorted(failed)],
     )
 
 

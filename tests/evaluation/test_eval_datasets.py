@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from eval_fixtures import BASE_POINTS, CUB_IMAGES, SPAIR_IMAGES, WILLOW_BASE, apply
+
 from labeler.errors import FormatError, UserInputError
 from labeler.evaluation import load_dataset
 
@@ -39,6 +39,9 @@ def test_spair_without_layout_reads_sorted_pair_files(spair_fixture):
 
 
 def test_spair_bad_input_is_reported(spair_fixture, tmp_path):
+    with pytest.raises(UserInputError, match="does not exist"):
+        load_dataset("spair", tmp_path / "nowhere", "test")
+    (tmp_path / "nowhere").mkdir()
     with pytest.raises(UserInputError, match="not an SPair-71k folder"):
         load_dataset("spair", tmp_path / "nowhere", "test")
     with pytest.raises(UserInputError, match="unknown SPair split"):
@@ -95,6 +98,9 @@ def test_cub_incomplete_folder_is_reported(cub_fixture, tmp_path):
     (cub_fixture.root / "bounding_boxes.txt").unlink()
     with pytest.raises(FormatError, match="bounding_boxes.txt"):
         load_dataset("cub", cub_fixture.root)
+    with pytest.raises(UserInputError, match="does not exist"):
+        load_dataset("cub", tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(UserInputError, match="no images.txt"):
         load_dataset("cub", tmp_path / "empty")
 

@@ -160,6 +160,7 @@ def test_command_line_end_to_end_with_a_registered_engine(spair_fixture, tmp_pat
     assert data["per_image"]["0.05"] == pytest.approx(50.0)
     assert "report written" in capsys.readouterr().out
     # a user error comes back as a message and exit status 2, not a traceback
+    (tmp_path / "missing").mkdir()
     assert main(["eval", "--dataset", "cub", "--root", str(tmp_path / "missing"), "--quiet"]) == 2
     assert "no images.txt" in capsys.readouterr().err
 

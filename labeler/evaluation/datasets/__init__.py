@@ -16,12 +16,27 @@ from labeler.evaluation.pairs import EvalDataset
 DATASETS = {"spair": spair, "pf-willow": pf_willow, "cub": cub}
 
 
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".gz", ".7z", ".rar", ".bz2", ".xz")
+
+
+def check_root(root: Path) -> None:
+    """A --root that is missing or a file (often the downloaded archive itself) is named as such."""
+    if not root.exists():
+        raise UserInputError(f"{root}: folder does not exist (check the path)")
+    if not root.is_dir():
+        hint = ("it looks like the downloaded archive: extract it first and point --root at the extracted folder"
+                if str(root).lower().endswith(ARCHIVE_SUFFIXES)
+                else "point --root at the extracted dataset folder")
+        raise UserInputError(f"{root}: is a file, not a folder; {hint}")
+
+
 def load_dataset(name: str, root: Path, split: str = "test", **options: Any) -> EvalDataset:
     """``options``: ``layout`` (SPair: "large"/"small"), ``classes`` (CUB: classes 1..N)."""
     try:
         module = DATASETS[name]
     except KeyError:
         raise UserInputError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}") from None
+    check_root(Path(root))
     accepted = {"spair": ("layout",), "cub": ("classes",), "pf-willow": ()}[name]
     kwargs = {k: v for k, v in options.items() if k in accepted and v is not None}
     return module.load(Path(root), split, **kwargs)

@@ -23,7 +23,7 @@ import itertools
 from pathlib import Path
 
 from labeler.errors import FormatError, UserInputError
-from labeler.evaluation.pairs import EvalDataset, EvalPair
+from labeler.evaluation.pairs import EvalDataset, EvalPair, check_images_exist
 
 PIXEL_CENTRE = 0.5
 DEFAULT_CLASSES = 3
@@ -51,8 +51,12 @@ def find_root(root: Path) -> Path:
 def _rows(path: Path, min_fields: int) -> list[list[str]]:
     if not path.is_file():
         raise FormatError(f"{path}: file not found (is this a complete CUB_200_2011 folder?)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not a readable text file ({exc})") from None
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
@@ -62,6 +66,14 @@ def _rows(path: Path, min_fields: int) -> list[list[str]]:
     return rows
 
 
+def _parsed(path: Path, min_fields: int, convert):
+    """Rows of ``path`` through ``convert``; a bad number is reported with the file's name."""
+    try:
+        return [convert(r) for r in _rows(path, min_fields)]
+    except ValueError as exc:
+        raise FormatError(f"{path}: a number could not be read ({exc})") from None
+
+
 def load(root: Path, split: str = "test", classes: int = DEFAULT_CLASSES) -> EvalDataset:
     if split not in ("test", "trn", "train"):
         raise UserInputError("CUB-200-2011 has a test and a train split (--split test or trn)")
@@ -69,17 +81,15 @@ def load(root: Path, split: str = "test", classes: int = DEFAULT_CLASSES) -> Eva
         raise UserInputError(f"--cub-classes must be at least 1 (got {classes})")
     root = find_root(Path(root))
     want_training = split != "test"
-    try:
-        paths = {r[0]: r[1] for r in _rows(root / "images.txt", 2)}
-        is_training = {r[0]: r[1] == "1" for r in _rows(root / "train_test_split.txt", 2)}
-        labels = {r[0]: int(r[1]) for r in _rows(root / "image_class_labels.txt", 2)}
-        boxes = {r[0]: tuple(float(v) for v in r[1:5]) for r in _rows(root / "bounding_boxes.txt", 5)}
-        parts: dict[str, dict[str, tuple[float, float]]] = {}
-        for r in _rows(root / "parts" / "part_locs.txt", 5):
-            if r[4] == "1":
-                parts.setdefault(r[0], {})[r[1]] = (float(r[2]), float(r[3]))
-    except ValueError as exc:
-        raise FormatError(f"{root}: a number could not be read ({exc})") from None
+    paths = {r[0]: r[1] for r in _rows(root / "images.txt", 2)}
+    is_training = {r[0]: r[1] == "1" for r in _rows(root / "train_test_split.txt", 2)}
+    labels = dict(_parsed(root / "image_class_labels.txt", 2, lambda r: (r[0], int(r[1]))))
+    boxes = dict(_parsed(root / "bounding_boxes.txt", 5, lambda r: (r[0], tuple(float(v) for v in r[1:5]))))
+    parts: dict[str, dict[str, tuple[float, float]]] = {}
+    for iid, part, xy in _parsed(root / "parts" / "part_locs.txt", 5,
+                                 lambda r: (r[0], r[1], (float(r[2]), float(r[3])) if r[4] == "1" else None)):
+        if xy is not None:
+            parts.setdefault(iid, {})[part] = xy
     order = [i for i in paths if is_training.get(i) == want_training and labels.get(i, 0) <= classes]
     missing = [i for i in order if i not in boxes or i not in labels]
     if missing:
@@ -107,6 +117,7 @@ def load(root: Path, split: str = "test", classes: int = DEFAULT_CLASSES) -> Eva
             )
     if not pairs:
         raise FormatError(f"{root}: no {split} pairs among classes 1..{classes}")
+    check_images_exist(root, pairs)
     return EvalDataset(
         name="cub",
         split="test" if split == "test" else "trn",

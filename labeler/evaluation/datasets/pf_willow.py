@@ -72,8 +72,11 @@ def load(root: Path, split: str = "test") -> EvalDataset:
         raise UserInputError("PF-Willow has only a test split (--split test)")
     path = find_pairs_file(Path(root))
     root = path.parent
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise FormatError(f"{path}: not a readable CSV pair list ({exc})") from None
     if rows and not _is_number(rows[0][2] if len(rows[0]) > 2 else ""):
         rows = rows[1:]  # header: imageA,imageB,XA1..XA10,YA1..YA10,XB1..XB10,YB1..YB10
     pairs = []

@@ -15,10 +15,11 @@ loader instead uses the SOURCE box with both images resized to 512x512 (aspect n
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from labeler.errors import FormatError
-from labeler.evaluation.pairs import EvalDataset, EvalPair
+from labeler.evaluation.pairs import EvalDataset, EvalPair, check_images_exist
 from labeler.formats import spair as fmt
 
 PROTOCOL = (
@@ -28,13 +29,24 @@ PROTOCOL = (
 )
 
 
+def _read_pair(path: Path) -> fmt.SPairPair:
+    """One pair file; any malformed value is reported with the file's name."""
+    try:
+        rec = fmt.read_pair(path)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise FormatError(f"{path}: malformed SPair pair annotation ({exc})") from None
+    if not all(math.isfinite(v) for xy in (*rec.src_kps, *rec.trg_kps) for v in xy):
+        raise FormatError(f"{path}: src_kps/trg_kps hold a non-finite coordinate")
+    return rec
+
+
 def load(root: Path, split: str = "test", layout: str = "large") -> EvalDataset:
     root = fmt.find_root(Path(root))
     names = fmt.list_pairs(root, split, layout)
     listing = root / "Layout" / layout / f"{split}.txt"
     pairs = []
     for name in names:
-        rec = fmt.read_pair(fmt.pair_path(root, split, name))
+        rec = _read_pair(fmt.pair_path(root, split, name))
         off = fmt.PIXEL_CENTRE
         pairs.append(
             EvalPair(
@@ -53,6 +65,7 @@ def load(root: Path, split: str = "test", layout: str = "large") -> EvalDataset:
         )
     if not pairs:
         raise FormatError(f"{root}: the {split} split lists no pairs")
+    check_images_exist(root, pairs)
     source = f"{listing.relative_to(root)}" if listing.is_file() else f"PairAnnotation/{split}/ (sorted)"
     notes = []
     if fmt.read_export_meta(root) is not None:
