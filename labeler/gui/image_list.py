@@ -151,7 +151,7 @@ class ImageRowDelegate(QStyledItemDelegate):
         return pm
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
-        return QSize(200, self.thumb + 8)
+        return QSize(120, self.thumb + 8)  # rows fill the list's width; wider would add a scroll bar
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         painter.save()
@@ -249,8 +249,10 @@ class ImageListPanel(QWidget):
         self._all = list(rows)
         self._status = {r[0]: r[2] for r in rows}
         counts = Counter(r[2] for r in rows)
-        parts = [f"{len(rows)} images"] + [
-            f"<span style='color:{STATUS_COLOURS[s]}'>●</span> {counts.get(s, 0)} {STATUS_WORDS[s]}" for s in REVIEW_STATUSES
+        # each "● 3 in progress" stays on one line (&nbsp;); lines break only between them
+        parts = [f"{len(rows)}&nbsp;images"] + [
+            f"<span style='color:{STATUS_COLOURS[s]}'>●</span>&nbsp;{counts.get(s, 0)}&nbsp;"
+            + STATUS_WORDS[s].replace(" ", "&nbsp;") for s in REVIEW_STATUSES
         ]
         self.counts.setText(" &nbsp; ".join(parts))
         wanted = self.statuses

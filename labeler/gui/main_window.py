@@ -159,7 +159,7 @@ class MainWindow(QMainWindow):
         self.review_label.setWordWrap(True)
         buttons = {}
         for action, text in (("next_to_review", "Next to review"), ("accept_and_next", "Accept && next"),
-                             ("accept_above", "Accept all ≥ …"), ("repropagate", "Re-propagate unreviewed")):
+                             ("accept_above", "Accept all ≥ …"), ("repropagate", "Re-propagate")):
             b = QPushButton(text)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             buttons[action] = b
@@ -175,7 +175,8 @@ class MainWindow(QMainWindow):
         row2.addWidget(buttons["repropagate"])
         grid.addLayout(row2)
         self.review_buttons = buttons
-        self.advance_box = QCheckBox("After placing, go to the next unlabelled keypoint")
+        self.advance_box = QCheckBox("Auto-advance to the next keypoint")
+        self.advance_box.setToolTip("After placing a keypoint, the next unlabelled one becomes current")
         self.advance_box.setChecked(True)
         self.advance_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.advance_box.toggled.connect(lambda on: setattr(self, "auto_advance", on))
@@ -190,7 +191,11 @@ class MainWindow(QMainWindow):
         right.setWidget(side)
         right.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, right)
-        self.resizeDocks([left, right], [300, 330], Qt.Orientation.Horizontal)
+        # the canvas gets most of a small screen (at 1280 px: 220 + 270, the image ~790 px wide)
+        width = self.width()
+        self.resizeDocks([left, right], [min(300, max(200, width * 17 // 100)), min(330, max(260, width * 21 // 100))],
+                         Qt.Orientation.Horizontal)
+        self.docks = (left, right)
 
         bar = self.statusBar()
         self.image_label = QLabel("")

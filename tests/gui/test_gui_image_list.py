@@ -31,7 +31,7 @@ def test_hundred_thousand_rows_and_status_filter(qtbot):
     assert time.perf_counter() - started < 1.0
     assert panel.model.rowCount() == 100_000
     assert panel.current_row() == 49_999
-    assert "25000 to review" in panel.counts.text()
+    assert "25000 to review" in panel.counts.text().replace("&nbsp;", " ")
     qtbot.waitUntil(lambda: len(thumbs._cache) > 0)
     time.sleep(0.2)
     qtbot.wait(50)

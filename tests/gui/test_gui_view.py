@@ -68,3 +68,14 @@ def test_toggle_off_always_fits_and_is_remembered(qtbot, make_window, project_pa
     window.shutdown()
     again = make_window(project_path, settings=settings)
     assert not again.keep_zoom_action.isChecked() and not again.canvas.keep_view
+
+
+def test_canvas_gets_most_of_a_small_window(qtbot, make_window, project_path):
+    """At 1280x800 the two panels once took 650 px and left the image 630; the list also
+    showed a horizontal scroll bar."""
+    window = make_window(project_path)
+    window.resize(1280, 800)
+    wait_shown(qtbot, window)
+    qtbot.waitUntil(lambda: window.canvas.width() >= 0.55 * 1280)
+    assert not window.image_list.view.horizontalScrollBar().isVisible()
+    assert "Auto-advance" in window.advance_box.text()
