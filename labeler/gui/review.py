@@ -102,5 +102,9 @@ class AcceptAboveDialog(QDialog):
 
     def _update(self) -> None:
         n = self.qualifying()
-        self.count.setText(f"{n} of {self._total} predictions awaiting review qualify.")
+        text = f"{n} of {self._total} predictions awaiting review qualify."
+        if self._sorted:  # where the confidences lie, so a useful threshold can be picked
+            mid = self._sorted[len(self._sorted) // 2]
+            text += f"\nConfidences: median {mid:.2f}, highest {self._sorted[-1]:.2f}."
+        self.count.setText(text)
         self.ok.setEnabled(n > 0)

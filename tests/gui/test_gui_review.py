@@ -83,6 +83,7 @@ def test_accept_above_threshold_is_one_undo_step(qtbot, make_window, project_pat
     window = make_window(project_path)
     dialog = AcceptAboveDialog([0.9, 0.2, 0.6, None], 0.5)
     assert dialog.qualifying() == 2
+    assert "median 0.60, highest 0.90" in dialog.count.text()  # helps pick a threshold
     dialog.spin.setValue(0.95)
     assert dialog.qualifying() == 0 and not dialog.ok.isEnabled()
     monkeypatch.setattr(AcceptAboveDialog, "exec", lambda self: (self.spin.setValue(0.5), 1)[1])
