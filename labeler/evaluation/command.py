@@ -76,7 +76,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                         help=f"PCK alphas (default {DEFAULT_ALPHAS_TEXT})")
     parser.add_argument("--threshold", choices=tuple(THRESHOLDS), default=None,
                         help="PCK threshold protocol (default: the dataset's official one; "
-                             "spair/cub: bbox, pf-willow: bbox-kps)")
+                             "spair/cub: bbox, pf-willow: bbox-kps; bbox-kps-src = HPF's PF-Willow box)")
     parser.add_argument("--batch-size", type=int, default=4, help="target images per engine call")
     parser.add_argument("--spair-layout", choices=("large", "small"), default="large",
                         help="which SPair Layout/ list to read")

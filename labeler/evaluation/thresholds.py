@@ -7,6 +7,8 @@ Published numbers differ mostly by this choice, so it is always named in the rep
 ``bbox-src``  max side of the SOURCE object box, original pixels (the box some codebases use).
 ``bbox-kps``  max side of the box spanned by the pair's TARGET keypoints, original pixels
               (PF-Willow's protocol; the dataset has no object boxes).
+``bbox-kps-src`` the same for the SOURCE keypoints (what HPF's and DenseMatching's PF-Willow
+              loaders use, for comparison with numbers computed that way).
 ``img``       max side of the target image, original pixels.
 
 All lengths are differences of coordinates (``x2 - x1``), the same in any pixel convention.
@@ -25,6 +27,7 @@ THRESHOLDS: dict[str, str] = {
     "bbox": "max side of the target object box, original pixels",
     "bbox-src": "max side of the source object box, original pixels",
     "bbox-kps": "max side of the box spanned by the pair's target keypoints, original pixels",
+    "bbox-kps-src": "max side of the box spanned by the pair's source keypoints, original pixels",
     "img": "max side of the target image, original pixels",
 }
 
@@ -44,12 +47,11 @@ def pck_threshold(pair: EvalPair, kind: str, trg_size: tuple[int, int] | None = 
         if pair.src_bbox is None:
             raise UserInputError(f"pair {pair.pair_id}: this dataset has no source box; use --threshold bbox-kps or img")
         return _box_side(pair.src_bbox)
-    if kind == "bbox-kps":
+    if kind in ("bbox-kps", "bbox-kps-src"):
         if pair.num_points == 0:
             return 0.0
-        lo = pair.trg_xy.min(axis=0)
-        hi = pair.trg_xy.max(axis=0)
-        return float(max(hi - lo))
+        xy = pair.trg_xy if kind == "bbox-kps" else pair.src_xy
+        return float(max(xy.max(axis=0) - xy.min(axis=0)))
     if kind == "img":
         size = trg_size or pair.trg_size
         if size is None:

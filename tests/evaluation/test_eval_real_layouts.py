@@ -83,14 +83,17 @@ def test_spair_limit_and_categories(spair_root, tmp_path, capsys):
     assert code == 2 and "dog" in err and "cat, person" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize(("folder", "pair_file", "root_is_parent"), [
-    ("PF-WILLOW", "test_pairs.csv", False),       # HPF/CATs package, Hedlin et al.
-    ("PF-dataset", "test_pairs_pf.csv", True),    # PF-dataset.zip + cnngeometric's list
+@pytest.mark.parametrize(("folder", "pair_file", "where"), [
+    ("PF-WILLOW", "test_pairs.csv", "inside"),       # HPF/CATs package (Hedlin et al.); --root PF-WILLOW
+    ("PF-dataset", "test_pairs_pf.csv", "parent"),   # PF-dataset.zip + the list moved inside (DenseMatching)
+    ("PF-dataset", "test_pairs_pf.csv", "beside"),   # cnngeometric's download: the list next to PF-dataset/
 ])
-def test_pf_willow_layouts_hand_computed(tmp_path, photos, capsys, folder, pair_file, root_is_parent):
-    willow = rl.build_pf_willow(tmp_path / folder, photos, pair_file=pair_file)
+def test_pf_willow_layouts_hand_computed(tmp_path, photos, capsys, folder, pair_file, where):
+    willow = rl.build_pf_willow(tmp_path / "data" / folder, photos, pair_file=pair_file)
     report = tmp_path / "r.json"
-    root = willow.parent if root_is_parent else willow
+    root = willow if where == "inside" else willow.parent
+    if where == "beside":
+        (willow / pair_file).rename(willow.parent / pair_file)
     code, _, err = _eval(capsys, "--dataset", "pf-willow", "--root", root, "--json", report)
     assert code == 0, err
     data = json.loads(report.read_text())
@@ -105,6 +108,9 @@ def test_pf_willow_thresholds_are_the_target_keypoint_boxes(tmp_path, photos):
 
     ds = load_dataset("pf-willow", rl.build_pf_willow(tmp_path / "PF-WILLOW", photos))
     assert [pck_threshold(p, "bbox-kps") for p in ds.pairs] == pytest.approx(rl.WILLOW_EXPECTED["thresholds"])
+    # HPF's and DenseMatching's loaders take the SOURCE keypoints' box: 180 px, 180 px (pair 2's
+    # source is the unscaled photo), 180 px
+    assert [pck_threshold(p, "bbox-kps-src") for p in ds.pairs] == pytest.approx([180.0, 180.0, 180.0])
     assert ds.pairs[0].src_path.name == "Cars_000a.png" and ds.pairs[0].trg_path.name == "Cars_000b.png"
 
 

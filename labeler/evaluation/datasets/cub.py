@@ -123,7 +123,7 @@ def load(root: Path, split: str = "test", classes: int = DEFAULT_CLASSES) -> Eva
         split="test" if split == "test" else "trn",
         root=root,
         pairs=pairs,
-        thresholds=("bbox", "bbox-src", "bbox-kps", "img"),
+        thresholds=("bbox", "bbox-src", "bbox-kps", "bbox-kps-src", "img"),
         default_threshold="bbox",
         protocol=PROTOCOL.format(split=split, classes=classes, n=len(pairs), threshold="{threshold}"),
     )

@@ -10,10 +10,11 @@ pixel-centre indices (+0.5 into the project's convention); they come from MATLAB
 whose origin is not documented, which could shift the source query by one pixel at most.
 
 Threshold (default ``bbox-kps``): max side of the box spanned by the pair's target keypoints, in
-original pixels. The widespread HPF/CATs-derived loader (also Hedlin et al.'s) pads the
-keypoint array with -1 before taking max - min, so it effectively uses max(x_max, y_max) + 1
-(in 512x512 resized coordinates), an inflated threshold that raises PCK; we do not reproduce it.
-``img`` uses the max side of the target image instead.
+original pixels. CATs' loader (also Hedlin et al.'s, eval/pfwillow.py) takes the target
+keypoints too but pads the array with -1 before taking max - min, so it effectively uses
+max(x_max, y_max) + 1 (in 512x512 resized coordinates), an inflated threshold that raises PCK;
+we do not reproduce it. HPF's and DenseMatching's loaders (pfwillow.py) take the box of the
+SOURCE keypoints: ``bbox-kps-src``. ``img`` uses the max side of the target image instead.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def load(root: Path, split: str = "test") -> EvalDataset:
         split=split,
         root=root,
         pairs=pairs,
-        thresholds=("bbox-kps", "img"),
+        thresholds=("bbox-kps", "bbox-kps-src", "img"),
         default_threshold="bbox-kps",
         protocol=PROTOCOL.format(n=len(pairs), threshold="{threshold}"),
     )

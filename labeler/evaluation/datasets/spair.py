@@ -75,7 +75,7 @@ def load(root: Path, split: str = "test", layout: str = "large") -> EvalDataset:
         split=split,
         root=root,
         pairs=pairs,
-        thresholds=("bbox", "bbox-src", "bbox-kps", "img"),
+        thresholds=("bbox", "bbox-src", "bbox-kps", "bbox-kps-src", "img"),
         default_threshold="bbox",
         protocol=PROTOCOL.format(split=split, n=len(pairs), source=source, threshold="{threshold}"),
         notes=notes,
