@@ -8,9 +8,11 @@ the CLI front end to print.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from labeler.errors import UserInputError
 from labeler.evaluation.thresholds import THRESHOLDS
@@ -35,6 +37,18 @@ def _alphas(text: str) -> tuple[float, ...]:
     if not values or any(v <= 0 for v in values):
         raise argparse.ArgumentTypeError("alphas must be positive numbers, e.g. 0.05,0.1,0.15")
     return values
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    """NAME=VALUE; the value is read as JSON when it parses (2, 0.5, true, [1, 2]), else as text."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, e.g. ensemble=2 (got {text!r})")
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value.strip()
+    return name.strip(), parsed
 
 
 def check_output(path: Path, what: str, suffixes: tuple[str, ...] | None = None) -> None:
@@ -78,6 +92,11 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                         help="PCK threshold protocol (default: the dataset's official one; "
                              "spair/cub: bbox, pf-willow: bbox-kps; bbox-kps-src = HPF's PF-Willow box)")
     parser.add_argument("--batch-size", type=int, default=4, help="target images per engine call")
+    parser.add_argument("--setting", type=_setting, action="append", default=[], metavar="NAME=VALUE",
+                        help="override one engine setting (repeatable), e.g. --setting ensemble=2")
+    parser.add_argument("--category-prompt", action="store_true",
+                        help="dift: prompt 'a photo of a {category}' as in the DIFT authors' SPair "
+                             "evaluation (builds the engine once per category)")
     parser.add_argument("--spair-layout", choices=("large", "small"), default="large",
                         help="which SPair Layout/ list to read")
     parser.add_argument("--cub-classes", type=int, default=3, metavar="N",
@@ -119,7 +138,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
     try:
         result = run(dataset, args.method, model=args.model, preset=args.preset, device=args.device,
-                     dtype=args.dtype, options=options, progress=progress)
+                     dtype=args.dtype, options=options, progress=progress, category_prompt=args.category_prompt,
+                     **dict(args.setting))
     finally:
         if bar is not None:
             bar.close()

@@ -8,9 +8,10 @@ sources), and its targets are predicted in batches.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ from labeler.evaluation.thresholds import THRESHOLDS, pck_threshold
 #: needing the same set (the attention method pays per keypoint and target). Scores are the same.
 GROUPINGS = ("auto", "union", "exact")
 _EXACT_METHODS = ("attention",)
+#: Engines with a text prompt that names the category ("a photo of a {category}", DIFT's SPair protocol).
+PROMPT_METHODS = ("dift",)
 
 
 @dataclass(frozen=True)
@@ -331,6 +334,32 @@ def evaluate(
     )
 
 
+def prompt_category(name: str) -> str:
+    """A dataset's category folder as words for a prompt: "001.Black_footed_Albatross" ->
+    "Black footed Albatross" (CUB), "car(G)" -> "car" (PF-Willow); SPair's names stay as DIFT
+    passes them ("pottedplant")."""
+    text = re.sub(r"^\d+\.", "", name)
+    text = re.sub(r"\(.*?\)$", "", text)
+    return text.replace("_", " ").strip() or name
+
+
+def _merge(dataset: EvalDataset, parts: list[EvalResult], order: list[EvalPair], threshold: str,
+           options: EvalOptions, notes: list[str]) -> EvalResult:
+    """One result from per-category runs, pairs in the selection's order."""
+    rank = {id(p): i for i, p in enumerate(order)}
+    results = sorted((r for part in parts for r in part.pair_results), key=lambda r: rank[id(r.pair)])
+    failures = [f for part in parts for f in part.failures]
+    scores = [r.score for r in results]
+    first = parts[0]
+    return EvalResult(
+        dataset=dataset.name, split=dataset.split, method=first.method, model=first.model, preset=first.preset,
+        device=first.device, threshold=threshold, alphas=options.alphas,
+        protocol=dataset.protocol.format(threshold=threshold), seconds=sum(p.seconds for p in parts),
+        pair_results=results, overall=summarize(scores, options.alphas),
+        categories=per_category(scores, options.alphas), limit=options.limit, notes=notes, failures=failures,
+    )
+
+
 def run(
     dataset: EvalDataset,
     method: str,
@@ -342,21 +371,68 @@ def run(
     options: EvalOptions = EvalOptions(),
     progress: Callable[[int, int], None] | None = None,
     should_stop: StopFn | None = None,
+    category_prompt: bool = False,
     **overrides: Any,
 ) -> EvalResult:
-    """Build the engine through the registry, evaluate, and free it."""
+    """Build the engine through the registry, evaluate, and free it.
+
+    ``category_prompt``: one engine per category whose prompt names it (DIFT's SPair evaluation
+    uses "a photo of a {category}"); pairs, limit and scores are the same as without it.
+    """
     from labeler.correspondence import registry
 
-    check_options(dataset, options)
+    threshold, candidates = check_options(dataset, options)
+    if category_prompt and method not in PROMPT_METHODS:
+        raise UserInputError(f"--category-prompt applies to --method {' or '.join(PROMPT_METHODS)} "
+                             f"(the engines with a text prompt), not {method}")
+    if category_prompt and "category" in overrides:
+        raise UserInputError("--category-prompt sets the category itself; drop --setting category=...")
     if model is None:
         model = registry.default_model(method)
-    loaded = time.perf_counter()
-    matcher = registry.create_matcher(method, model=model, preset=preset, device=device, dtype=dtype, **overrides)
-    load_seconds = time.perf_counter() - loaded
-    try:
-        result = evaluate(dataset, matcher, options, model=model, preset=preset, progress=progress,
-                          should_stop=should_stop)
-    finally:
-        matcher.close()
-    result.notes.append(f"engine built in {load_seconds:.1f} s (not counted in 'seconds')")
-    return result
+
+    def build(**extra: Any) -> tuple[Matcher, float]:
+        started = time.perf_counter()
+        matcher = registry.create_matcher(method, model=model, preset=preset, device=device, dtype=dtype,
+                                          **overrides, **extra)
+        return matcher, time.perf_counter() - started
+
+    if not category_prompt:
+        matcher, load_seconds = build()
+        try:
+            result = evaluate(dataset, matcher, options, model=model, preset=preset, progress=progress,
+                              should_stop=should_stop)
+        finally:
+            matcher.close()
+        result.notes.append(f"engine built in {load_seconds:.1f} s (not counted in 'seconds')")
+        return result
+
+    selected = select_pairs(candidates, options.limit)
+    groups: dict[str, list[EvalPair]] = {}
+    for pair in selected:
+        groups.setdefault(pair.category, []).append(pair)
+    parts: list[EvalResult] = []
+    load_seconds = 0.0
+    finished = 0
+    for category, pairs in groups.items():
+        matcher, seconds = build(category=prompt_category(category))
+        load_seconds += seconds
+
+        def sub_progress(done: int, total: int, offset: int = finished) -> None:
+            if progress is not None:
+                progress(offset + done, len(selected))
+
+        try:
+            parts.append(evaluate(replace(dataset, pairs=pairs), matcher,
+                                  replace(options, limit=None, categories=None),
+                                  model=model, preset=preset, progress=sub_progress, should_stop=should_stop))
+        finally:
+            matcher.close()
+        finished += len(pairs)
+    notes = list(dataset.notes)
+    if options.categories is not None:
+        notes.append(f"--categories {','.join(options.categories)}: {len(candidates)} of {len(dataset.pairs)} pairs")
+    if options.limit is not None and options.limit < len(candidates):
+        notes.append(f"--limit {options.limit}: first pairs of a round-robin over categories, not the whole split")
+    notes.append("prompt 'a photo of a {category}' per category: one engine per category, built in "
+                 f"{load_seconds:.1f} s in all (not counted in 'seconds')")
+    return _merge(dataset, parts, selected, threshold, options, notes)
