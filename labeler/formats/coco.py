@@ -428,6 +428,19 @@ def _rel_path(file_name: str, root: Path) -> str | None:
     return normalise_rel(file_name)
 
 
+def _resolve(rel: str, known_by_key: dict[str, str], root: Path) -> str:
+    """A file_name not registered as spelled: the registered or on-disk image it means, if any
+    (another Unicode normalisation; Windows backslashes), else ``rel`` unchanged."""
+    spellings = [rel]
+    if "\\" in rel and os.sep == "/":
+        spellings.append(normalise_rel(rel.replace("\\", "/")))
+    for candidate in spellings:
+        found = known_by_key.get(unicode_key(candidate)) or find_on_disk(root, candidate)
+        if found:
+            return found
+    return rel
+
+
 def _compare_schema(project_schema: Schema, file_schema: Schema, path: Path) -> list[str]:
     mine, theirs = project_schema.keypoints, file_schema.keypoints
     if set(mine) != set(theirs):
@@ -484,7 +497,7 @@ def import_coco(
             problems.add(f"{entry.where}: file_name points outside the images root {root}")
             continue
         if rel not in known:
-            rel = known_by_key.get(unicode_key(rel)) or find_on_disk(root, rel) or rel
+            rel = _resolve(rel, known_by_key, root)
         if rel in seen:
             problems.add(f"{entry.where}: names the same image as {seen[rel]}")
             continue

@@ -422,3 +422,16 @@ def test_write_errors_are_user_errors(labelled, tmp_path, monkeypatch):
     with pytest.raises(UserInputError, match="No space left"):
         export_coco(project, tmp_path / "out.json")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+
+
+def test_windows_separators_in_file_name_are_matched(labelled, tmp_path):
+    """COCO files written on Windows name 'folder\\file.jpg'; on Linux and macOS that is the file
+    folder/file.jpg (a literal backslash in a name is matched first when such a file exists)."""
+    project, sample = labelled
+    data = to_coco(project)
+    for im in data["images"]:
+        im["file_name"] = im["file_name"].replace("/", "\\")
+    with _fresh(tmp_path, sample.root) as fresh:
+        report = import_coco(fresh, _dump(tmp_path, data))
+        assert report.not_imported == ()
+        assert fresh.points(fresh.image_by_path("plain/a.jpg").id)["nose"].x == 10.25
