@@ -34,11 +34,21 @@ def check_folder(folder: Path) -> None:
 
 
 def find_image_files(folder: Path) -> list[Path]:
-    """Every image file under ``folder`` (recursively, hidden files and folders skipped), sorted."""
+    """Every image file under ``folder`` (recursively, hidden files and folders skipped), sorted
+    within each folder. Symlinked folders are followed (datasets are often linked in), each real
+    folder once, so a link back up the tree does not loop."""
     check_folder(folder)
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and os.path.realpath(os.path.join(dirpath, d)) not in seen
+        )
         for name in sorted(filenames):
             path = Path(dirpath) / name
             if is_image_path(path) and not path.is_dir():

@@ -163,3 +163,19 @@ def test_a_renamed_or_moved_file_keeps_its_labels(tmp_path):
         assert project.points(a.id)["nose"].x == 3
         assert project.find_image("a.jpg") is None
         assert project.image_count() == 3
+
+
+def test_symlinked_sub_folders_are_searched_once(tmp_path):
+    """A dataset linked into the images folder is found by a plain scan of the root (as when it
+    is named explicitly); a link back up the tree does not loop."""
+    import os
+
+    from labeler.store import find_image_files
+
+    root = tmp_path / "images"
+    write_image(root / "own.jpg", "rgb", (8, 6))
+    write_image(tmp_path / "elsewhere" / "linked.jpg", "rgb", (8, 6))
+    os.symlink(tmp_path / "elsewhere", root / "data")
+    os.symlink(root, root / "data2")  # a loop
+    found = [p.relative_to(root).as_posix() for p in find_image_files(root)]
+    assert found == ["own.jpg", "data/linked.jpg"]
