@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from labeler.errors import UserInputError
 from labeler.store.core import (
+    POINT_COLUMNS,
     ProjectCore,
     check_xy,
     in_ids,
     in_values,
     keypoint_ids,
     now,
-    point_record,
     recompute_review,
     unknown_keypoint,
 )
@@ -31,6 +31,7 @@ from labeler.store.records import (
     ImportedPoint,
     MergeConflictItem,
     MergeReport,
+    PointRecord,
     Schema,
 )
 from labeler.store.scanning import ProbedImage
@@ -101,10 +102,10 @@ class MergeOps(ProjectCore):
             if unknown:
                 raise UserInputError(f"no image {unknown[0]!r} in this project")
             existing = {
-                (row.image_id, row.keypoint_id): point_record(row, name)
-                for row, name in s.execute(
-                    select(PointRow, KeypointRow.name)
-                    .join(KeypointRow, PointRow.keypoint_id == KeypointRow.id)
+                (row[1], row[0]): PointRecord(*row[1:])
+                for row in s.execute(
+                    select(PointRow.keypoint_id, *POINT_COLUMNS)
+                    .join_from(PointRow, KeypointRow, PointRow.keypoint_id == KeypointRow.id)
                     .where(in_ids(PointRow.image_id, [v[0] for v in images.values()]))
                 )
             }
