@@ -149,3 +149,12 @@ def test_unreadable_image_found_while_running_is_listed_with_status_1(spair, tmp
     assert data["pairs"] == 2 and [f["pair_id"] for f in data["failed_pairs"]] == [
         "000004-2008_000001-2009_000003:cat"]
     assert "2009_000003.jpg" in data["failed_pairs"][0]["error"]
+
+
+def test_spair_image_size_contradicting_its_record_is_named_before_running(spair, capsys, no_engine):
+    pair = next((spair / "PairAnnotation" / "test").glob("000004-*.json"))
+    data = json.loads(pair.read_text())
+    data["trg_imsize"] = [data["trg_imsize"][1], data["trg_imsize"][0], 3]  # W and H swapped
+    pair.write_text(json.dumps(data))
+    message = _error(capsys, "--dataset", "spair", "--root", spair)
+    assert pair.name in message and "2009_000003.jpg" in message and "361x240" in message

@@ -121,8 +121,16 @@ def test_image_size_that_contradicts_the_annotation_is_an_error(spair_fixture):
     data = json.loads(f.read_text())
     data["trg_imsize"] = [450, 300, 3]
     f.write_text(json.dumps(data))
+    with pytest.raises(FormatError, match="says cat_b.jpg is 450x300, but the image is 451x300"):
+        load_dataset("spair", spair_fixture.root, "test")  # checked from the headers, before any engine
+    # and again when the image is decoded (a file replaced after loading)
+    data["trg_imsize"] = [451, 300, 3]
+    f.write_text(json.dumps(data))
     ds = load_dataset("spair", spair_fixture.root, "test")
-    with pytest.raises(FormatError, match="451x300 but its annotation says 450x300"):
+    from PIL import Image
+
+    Image.new("RGB", (450, 300)).save(ds.pairs[0].trg_path)
+    with pytest.raises(FormatError, match="450x300 but its annotation says 451x300"):
         evaluate(ds, spair_fixture.oracle(), EvalOptions())
 
 

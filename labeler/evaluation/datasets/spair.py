@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from PIL import Image
+
 from labeler.errors import FormatError
 from labeler.evaluation.pairs import EvalDataset, EvalPair, check_images_exist
 from labeler.formats import spair as fmt
@@ -40,13 +42,41 @@ def _read_pair(path: Path) -> fmt.SPairPair:
     return rec
 
 
+def _stored_size(path: Path) -> tuple[int, int] | None:
+    """(W, H) from the file header (no decoding); None when unreadable (the run reports it)."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception:  # noqa: BLE001 - the runner gives the user-facing message per pair
+        return None
+
+
+def _check_sizes(pairs: list[EvalPair], records: dict[str, Path]) -> None:
+    """Every image against the size its pair records state, before any engine is built: the
+    keypoints index that raster, so a resized or replaced image would be scored wrongly."""
+    sizes: dict[Path, tuple[int, int] | None] = {}
+    for p in pairs:
+        for path, stated in ((p.src_path, p.src_size), (p.trg_path, p.trg_size)):
+            if path not in sizes:
+                sizes[path] = _stored_size(path)
+            actual = sizes[path]
+            if stated is not None and actual is not None and tuple(stated) != actual:
+                raise FormatError(
+                    f"{records[p.pair_id]}: says {path.name} is {stated[0]}x{stated[1]}, but the image "
+                    f"is {actual[0]}x{actual[1]} (resized or replaced image?)"
+                )
+
+
 def load(root: Path, split: str = "test", layout: str = "large") -> EvalDataset:
     root = fmt.find_root(Path(root))
     names = fmt.list_pairs(root, split, layout)
     listing = root / "Layout" / layout / f"{split}.txt"
     pairs = []
+    records: dict[str, Path] = {}
     for name in names:
-        rec = _read_pair(fmt.pair_path(root, split, name))
+        path = fmt.pair_path(root, split, name)
+        rec = _read_pair(path)
+        records[rec.name] = path
         off = fmt.PIXEL_CENTRE
         pairs.append(
             EvalPair(
@@ -66,6 +96,7 @@ def load(root: Path, split: str = "test", layout: str = "large") -> EvalDataset:
     if not pairs:
         raise FormatError(f"{root}: the {split} split lists no pairs")
     check_images_exist(root, pairs)
+    _check_sizes(pairs, records)
     source = f"{listing.relative_to(root)}" if listing.is_file() else f"PairAnnotation/{split}/ (sorted)"
     notes = []
     if fmt.read_export_meta(root) is not None:
