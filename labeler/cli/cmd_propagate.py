@@ -104,6 +104,9 @@ class _Bars:
                 self.bar = tqdm(total=event.total, desc=event.stage, unit=unit, file=sys.stderr, dynamic_ncols=True)
             if event.done > self.bar.n:
                 self.bar.update(event.done - self.bar.n)
+            if event.stage == STAGE_REFERENCES and event.message:
+                # Optimising one reference can take minutes: show its steps beside the image count.
+                self.bar.set_postfix_str(event.message, refresh=True)
             return
         if event.stage == STAGE_DONE:
             self.close()

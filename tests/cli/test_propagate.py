@@ -116,3 +116,13 @@ def test_summary_names_no_model_for_the_classical_method(cli, project):
     cli("label", project, "plain/a.jpg", "nose=10,20", "left_eye=20,10")
     r = cli("propagate", project, "--method", "classical", "--quiet", "--images", "plain/*")
     assert "propagation done: classical (no model, preset fast)" in r.out, r.out
+
+
+def test_progress_bar_shows_the_reference_optimisation_steps(capsys):
+    from labeler.cli.cmd_propagate import _Bars
+    from labeler.propagation import STAGE_DONE, STAGE_REFERENCES, ProgressEvent
+
+    bars = _Bars(quiet=False)
+    bars(ProgressEvent(STAGE_REFERENCES, 0, 2, message="optimising reference keypoints: step 64/129"))
+    bars(ProgressEvent(STAGE_DONE, 2, 2))
+    assert "step 64/129" in capsys.readouterr().err
