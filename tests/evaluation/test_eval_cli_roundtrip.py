@@ -1,5 +1,7 @@
 """A project labelled through the command line, exported with ``export --pairs``, evaluated with
-``eval --dataset spair``: the whole path a user takes to benchmark a method on their own labels."""
+``eval --dataset spair``: the whole path a user takes to benchmark a method on their own labels.
+Two photos carry an EXIF orientation: the export writes them upright, so reading benchmark
+images as stored (as eval does) sees what the annotator saw."""
 
 from __future__ import annotations
 
@@ -22,7 +24,14 @@ def exported(tmp_path, photos, capsys):
     shots.mkdir()
     base = photos["chelsea"]
     for i, (dx, dy) in enumerate(SHIFTS):
-        Image.fromarray(np.roll(base, (dy, dx), axis=(0, 1))).save(shots / f"cat_{i}.jpg", quality=95)
+        shown = np.roll(base, (dy, dx), axis=(0, 1))
+        if i in (1, 4):  # a phone photo: stored on its side with EXIF orientation 6, labelled as shown
+            exif = Image.Exif()
+            exif[0x0112] = 6
+            Image.fromarray(np.ascontiguousarray(np.rot90(shown))).save(
+                shots / f"cat_{i}.jpg", quality=95, exif=exif.tobytes())
+        else:
+            Image.fromarray(shown).save(shots / f"cat_{i}.jpg", quality=95)
     project = tmp_path / "cats.labeler"
     assert main(["init", str(project), "--images", str(shots), "--keypoints", ",".join(POINTS),
                  "--flip", "left_eye:right_eye"]) == 0
