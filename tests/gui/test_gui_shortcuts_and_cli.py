@@ -88,3 +88,28 @@ def test_bare_labeler_opens_the_window(monkeypatch, capsys, argv, opens):
     assert calls == ([None] if opens else [])
     assert cli.main([]) == 0 and not calls[1:]  # called as a function with no arguments: help
     assert "gui" in capsys.readouterr().out
+
+
+def test_every_key_of_the_table_reaches_its_action_from_any_focus(qtbot, window):
+    """Pressing each key (as typed, with the canvas, the image list or the filter focused)
+    triggers exactly its row's action: no key is swallowed by a widget or made ambiguous."""
+    from gui_helpers import wait_shown
+    from PyQt6.QtTest import QTest
+
+    wait_shown(qtbot, window)
+    fired: list[str] = []
+    for name, action in window.actions.items():
+        action.triggered.disconnect()  # record instead of acting (some rows open dialogs)
+        action.triggered.connect(lambda _=False, n=name: fired.append(n))
+        action.setEnabled(True)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    for target in (window.canvas, window.image_list.view, window.image_list.filter):
+        target.setFocus()
+        for s in SHORTCUTS:
+            for i, k in enumerate(s.keys):
+                expected = f"select_keypoint_{i + 1}" if s.action == "select_keypoint" else s.action
+                seq = QKeySequence(k)[0]
+                fired.clear()
+                QTest.keyClick(target, seq.key(), seq.keyboardModifiers())
+                assert fired == [expected], f"{k} with {type(target).__name__} focused: {fired}"
