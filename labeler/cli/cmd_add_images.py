@@ -16,6 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("paths", nargs="*", metavar="DIR", help="folders or files (default: the whole images root)")
+    p.add_argument(
+        "--images-root",
+        metavar="DIR",
+        help="the images folder moved: use DIR as the images root from now on (paths inside stay the same)",
+    )
     p.set_defaults(run=run)
 
 
@@ -27,6 +32,14 @@ def run(args: argparse.Namespace) -> int:
     from labeler.store import Project, no_images_message
 
     with Project.open(args.project) as project:
+        if args.images_root:
+            project.set_images_root(args.images_root)
+            print(f"images root is now {project.images_root}")
+        elif not project.images_root_found:
+            raise UserInputError(
+                f"the images root {project.images_root} is not there any more; if the folder moved, "
+                "give its new place with --images-root DIR"
+            )
         sources = args.paths or [project.images_root]
         added: list[str] = []
         present = reappeared = 0

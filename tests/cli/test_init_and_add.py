@@ -140,3 +140,24 @@ def test_renamed_deleted_and_changed_files_can_be_dealt_with(cli, project, image
     assert r.code == 0 and "removed 1 image(s)" in r.out
     r = cli("add-images", project, root / changed)
     assert r.code == 0 and "added 1 image(s)" in r.out
+
+
+def test_images_folder_moved_without_the_project(cli, project, images, tmp_path):
+    """The images folder moved on its own: status says so and how to fix it, and
+    add-images --images-root points the project at the new place, labels kept."""
+    assert cli("label", project, "plain/a.jpg", "nose=10,20").code == 0
+    moved = tmp_path / "elsewhere" / "pictures"
+    moved.parent.mkdir()
+    images.root.rename(moved)
+    r = cli("status", project)
+    assert "NOT FOUND" in r.out and "--images-root" in r.out
+    r = cli("add-images", project)
+    assert r.code == 2 and "--images-root" in r.err
+    r = cli("add-images", project, "--images-root", moved)
+    assert r.code == 0, r.err
+    assert f"images root is now {moved}" in r.out and "added 0 image(s)" in r.out
+    r = cli("status", project)
+    assert "NOT FOUND" not in r.out and "missing files 0" in r.out
+    assert "nose: 10,20" in cli("label", project, "plain/a.jpg", "left_eye=1,1").out
+    r = cli("add-images", project, "--images-root", tmp_path / "nope")
+    assert r.code == 2 and "does not exist" in r.err
