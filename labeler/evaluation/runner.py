@@ -310,6 +310,7 @@ def evaluate(
         results.append(PairResult(pair, pred, score_pair(pair.pair_id, pair.category, pred, pair.trg_xy, t)))
     scores = [r.score for r in results]
     notes = list(dataset.notes)
+    notes.extend(_threshold_notes(scores))
     if options.categories is not None:
         notes.append(f"--categories {','.join(options.categories)}: {len(candidates)} of {len(dataset.pairs)} pairs")
     if options.limit is not None and options.limit < len(candidates):
@@ -343,6 +344,14 @@ def prompt_category(name: str) -> str:
     return text.replace("_", " ").strip() or name
 
 
+def _threshold_notes(scores: Sequence[PairScore]) -> list[str]:
+    degenerate = sum(1 for s in scores if s.num_points and not s.threshold > 0)
+    if not degenerate:
+        return []
+    return [f"{degenerate} pair(s) have a threshold of 0 px (a box of zero size, e.g. one keypoint): "
+            "only exact hits count there; --threshold img measures against the image instead"]
+
+
 def _merge(dataset: EvalDataset, parts: list[EvalResult], order: list[EvalPair], threshold: str,
            options: EvalOptions, notes: list[str]) -> EvalResult:
     """One result from per-category runs, pairs in the selection's order."""
@@ -356,7 +365,8 @@ def _merge(dataset: EvalDataset, parts: list[EvalResult], order: list[EvalPair],
         device=first.device, threshold=threshold, alphas=options.alphas,
         protocol=dataset.protocol.format(threshold=threshold), seconds=sum(p.seconds for p in parts),
         pair_results=results, overall=summarize(scores, options.alphas),
-        categories=per_category(scores, options.alphas), limit=options.limit, notes=notes, failures=failures,
+        categories=per_category(scores, options.alphas), limit=options.limit,
+        notes=notes + _threshold_notes(scores), failures=failures,
     )
 
 

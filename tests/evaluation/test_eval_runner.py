@@ -260,3 +260,16 @@ def test_command_line_on_the_other_layouts(name, extra, per_image_05, pf_willow_
     assert data["dataset"] == name and data["per_image"]["0.05"] == pytest.approx(per_image_05)
     assert data["threshold"] == {"pf-willow": "bbox-kps", "cub": "bbox"}[name]
     assert plot.is_file() == ("--plot" in extra)
+
+
+def test_zero_size_threshold_box_is_pointed_out(spair_fixture):
+    """An export of a one-keypoint schema has boxes of size 0: only exact hits would count."""
+    f = next((spair_fixture.root / "PairAnnotation" / "test").glob("000002-*.json"))
+    data = json.loads(f.read_text())
+    data["trg_bndbox"] = [170, 110, 170, 110]
+    f.write_text(json.dumps(data))
+    r = evaluate(load_dataset("spair", spair_fixture.root, "test"), spair_fixture.oracle(), EvalOptions())
+    assert any("1 pair(s)" in n and "--threshold img" in n for n in r.notes), r.notes
+    r = evaluate(load_dataset("spair", spair_fixture.root, "test"), spair_fixture.oracle(),
+                 EvalOptions(threshold="img"))
+    assert not any("--threshold img" in n for n in r.notes)
