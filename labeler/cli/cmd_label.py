@@ -11,7 +11,9 @@ assignments:
   name=x,y            visible point at (x, y), in original image pixels as displayed
   name=x,y,occluded   occluded point at (x, y)
   name=occluded       mark the point occluded where it is (it needs a position already)
+  name=visible        mark it visible again where it is
   name=absent         the keypoint is not in the image
+  name=unlabeled      forget the point (back to not labelled)
 """
 
 
@@ -34,8 +36,8 @@ def parse_assignment(text: str) -> tuple[str, object]:
     name, sep, value = text.partition("=")
     name, value = name.strip(), value.strip()
     if not sep or not name or not value:
-        raise UserInputError(f"{text!r}: expected name=x,y, name=x,y,occluded, name=occluded or name=absent")
-    if value in ("absent", "occluded"):
+        raise UserInputError(f"{text!r}: expected name=x,y, name=x,y,occluded, or name=occluded|visible|absent|unlabeled")
+    if value in ("absent", "occluded", "visible", "unlabeled"):
         return name, value
     parts = [p.strip() for p in value.split(",")]
     visibility = 2
@@ -43,7 +45,7 @@ def parse_assignment(text: str) -> tuple[str, object]:
         visibility = 1 if parts[2] == "occluded" else 2
         parts = parts[:2]
     if len(parts) != 2:
-        raise UserInputError(f"{text!r}: expected name=x,y, name=x,y,occluded, name=occluded or name=absent")
+        raise UserInputError(f"{text!r}: expected name=x,y, name=x,y,occluded, or name=occluded|visible|absent|unlabeled")
     try:
         x, y = float(parts[0]), float(parts[1])
     except ValueError:

@@ -46,8 +46,10 @@ from labeler.store.records import (
 )
 
 #: What :meth:`PointOps.set_points` takes per keypoint: ``(x, y)``, ``(x, y, visibility)``,
-#: ``"absent"``, or ``"occluded"`` (keeps the point's current position).
+#: ``"absent"``, ``"occluded"`` / ``"visible"`` (keep the point's current position), or
+#: ``"unlabeled"`` (no row: not labelled yet).
 PointValue = tuple[float, float] | tuple[float, float, int] | str
+UNLABELED_VALUE = "unlabeled"
 
 _COLUMNS = ("x", "y", "visibility", "status", "confidence", "method", "model", "pred_x", "pred_y", "created_at", "updated_at")
 
@@ -143,8 +145,9 @@ class PointOps(ProjectCore):
     def set_points(self, image_id: int, points: Mapping[str, PointValue], *, status: str = MANUAL) -> dict[str, PointRecord]:
         """Set several confirmed points of one image at once: all are checked, then all written.
 
-        Values: ``(x, y)`` (visible), ``(x, y, visibility)``, ``"absent"``, or ``"occluded"``
-        (keeps the current position, confirmed or predicted; an error if there is none).
+        Values: ``(x, y)`` (visible), ``(x, y, visibility)``, ``"absent"``, ``"occluded"`` or
+        ``"visible"`` (keep the current position, confirmed or predicted; an error if there is
+        none), or ``"unlabeled"`` (delete the row: back to not labelled).
         ``status`` is the intent (manual, accepted or corrected); rows that came from a
         prediction become accepted or corrected, others manual.
         """
@@ -155,21 +158,24 @@ class PointOps(ProjectCore):
             image = image_row(s, image_id)
             ids = keypoint_ids(s)
             rows = []
+            deleted: list[int] = []
             for name, value in points.items():
                 if name not in ids:
                     raise unknown_keypoint(name, ids)
                 existing = existing_row(s, image.id, ids[name])
                 x: float | None
                 y: float | None
+                if value == UNLABELED_VALUE:
+                    if existing is not None:
+                        deleted.append(ids[name])
+                    continue
                 if value == "absent":
                     x = y = None
                     vis = ABSENT
-                elif value == "occluded":
+                elif value in ("occluded", "visible"):
                     if existing is None or existing.x is None:
-                        raise UserInputError(
-                            f"{name}: has no position yet to mark occluded; give one (x,y and visibility 1)"
-                        )
-                    x, y, vis = existing.x, existing.y, OCCLUDED
+                        raise UserInputError(f"{name}: has no position yet to mark {value}; place the point first")
+                    x, y, vis = existing.x, existing.y, OCCLUDED if value == "occluded" else VISIBLE
                 elif isinstance(value, (tuple, list)) and len(value) in (2, 3):
                     vis = _check_visibility(value[2], name) if len(value) == 3 else VISIBLE
                     if vis == ABSENT:
@@ -177,10 +183,15 @@ class PointOps(ProjectCore):
                     else:
                         x, y = check_xy(name, value[0], value[1], image.width, image.height)
                 else:
-                    raise UserInputError(f"{name}: expected (x, y), 'absent' or 'occluded', got {value!r}")
+                    raise UserInputError(
+                        f"{name}: expected (x, y), 'absent', 'occluded', 'visible' or 'unlabeled', got {value!r}"
+                    )
                 row = confirmed_values(existing, x=x, y=y, visibility=vis, status=status, t=t)
                 rows.append({"image_id": image.id, "keypoint_id": ids[name], **row})
-            upsert_rows(s, rows)
+            if rows:
+                upsert_rows(s, rows)
+            if deleted:
+                s.execute(delete(POINT_T).where(POINT_T.c.image_id == image.id, in_ids(POINT_T.c.keypoint_id, deleted)))
             recompute_review(s, [image.id])
         return self.points(image_id)
 

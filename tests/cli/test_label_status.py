@@ -68,3 +68,17 @@ def test_status_counts(cli, project, images):
     assert "points: 3 (manual 2, predicted 1, accepted 0, corrected 0; visible 2, occluded 0, absent 1)" in r.out
     assert "keypoints (4): nose, left_eye, right_eye, tail" in r.out
     assert "flip pairs: left_eye:right_eye" in r.out
+
+
+def test_label_visible_again_and_unlabel(cli, project):
+    """The CLI can undo its own edits: name=visible un-occludes a point where it is, and
+    name=unlabeled takes a point back to 'not labelled' (a typo'd absent, a wrong image)."""
+    assert cli("label", project, "plain/a.jpg", "nose=1,2,occluded", "tail=absent").code == 0
+    r = cli("label", project, "plain/a.jpg", "nose=visible", "tail=unlabeled")
+    assert r.code == 0, r.err
+    assert "nose: 1,2 [manual]" in r.out and "tail: not labelled" in r.out
+    pts = _points(project, "plain/a.jpg")
+    assert pts["nose"].visibility == 2 and "tail" not in pts
+    r = cli("label", project, "plain/a.jpg", "left_eye=visible")
+    assert r.code == 2 and "no position yet" in r.err
+    assert cli("label", project, "plain/a.jpg", "left_eye=unlabeled").code == 0  # nothing there: fine
