@@ -996,7 +996,7 @@ class MainWindow(QMainWindow):
         def failed(exc: BaseException) -> None:
             self.progress.finish()
             if reopen_on_failure and isinstance(exc, LabelerError):
-                self._message(str(exc).splitlines()[0], error=True)
+                self._message(str(exc).splitlines()[0].rstrip(":"), error=True)
                 QTimer.singleShot(0, lambda: self.new_project_dialog((folder, path, schema, name), str(exc)))
             else:
                 show_error(exc, self)
