@@ -7,6 +7,7 @@ of the program agrees on what pixel (x, y) means. No torch, no Qt.
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,8 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 def _open(path: Path) -> Image.Image:
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():
+            raise ImageReadError(f"{path}: broken symbolic link (to {os.readlink(path)}, which does not exist)")
         raise ImageReadError(f"{path}: file not found (moved or deleted?)")
     if path.is_dir():
         raise ImageReadError(f"{path}: is a folder, not an image")

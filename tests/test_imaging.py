@@ -96,3 +96,11 @@ def test_probe_without_hash_and_suffix_filter(tmp_path):
     path = write_image(tmp_path / "x.png", "rgb", (8, 8))
     assert probe(path, with_hash=False).sha256 == ""
     assert is_image_path(path) and not is_image_path(tmp_path / ".hidden.png") and not is_image_path(tmp_path / "a.txt")
+
+
+def test_broken_symlink_says_so(tmp_path):
+    import os
+
+    os.symlink(tmp_path / "gone.jpg", tmp_path / "link.jpg")
+    with pytest.raises(ImageReadError, match=r"broken symbolic link \(to .*gone.jpg, which does not exist\)"):
+        probe(tmp_path / "link.jpg")

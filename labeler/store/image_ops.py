@@ -103,7 +103,8 @@ class ImageOps(ProjectCore):
                 continue
             seen.add(rel)
             if not f.is_file():
-                skipped.append(SkippedFile(rel, "file not found" if not f.exists() else "not a file"))
+                why = "not a file" if f.exists() else "broken symbolic link" if f.is_symlink() else "file not found"
+                skipped.append(SkippedFile(rel, why))
             elif not is_image_path(f):
                 skipped.append(SkippedFile(rel, "not an image file type"))
             else:
