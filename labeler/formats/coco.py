@@ -430,10 +430,16 @@ def _rel_path(file_name: str, root: Path) -> str | None:
 
 def _resolve(rel: str, known_by_key: dict[str, str], root: Path) -> str:
     """A file_name not registered as spelled: the registered or on-disk image it means, if any
-    (another Unicode normalisation; Windows backslashes), else ``rel`` unchanged."""
+    (another Unicode normalisation; Windows backslashes; the images folder's own name in front),
+    else ``rel`` unchanged."""
     spellings = [rel]
     if "\\" in rel and os.sep == "/":
         spellings.append(normalise_rel(rel.replace("\\", "/")))
+    for spelled in list(spellings):  # 'images/a.jpg' for the root '.../images': drop the repeat
+        parts = spelled.split("/")
+        for n in range(1, min(len(parts) - 1, len(root.parts)) + 1):
+            if [unicode_key(p) for p in parts[:n]] == [unicode_key(p) for p in root.parts[-n:]]:
+                spellings.append("/".join(parts[n:]))
     for candidate in spellings:
         found = known_by_key.get(unicode_key(candidate)) or find_on_disk(root, candidate)
         if found:

@@ -435,3 +435,16 @@ def test_windows_separators_in_file_name_are_matched(labelled, tmp_path):
         report = import_coco(fresh, _dump(tmp_path, data))
         assert report.not_imported == ()
         assert fresh.points(fresh.image_by_path("plain/a.jpg").id)["nose"].x == 10.25
+
+
+def test_file_name_that_starts_with_the_images_folder_is_matched(labelled, tmp_path):
+    """Tools often write 'images/plain/a.jpg' (the folder name included) when the images root
+    is that folder; the leading components that repeat the root's own name are dropped."""
+    project, sample = labelled
+    data = to_coco(project)
+    for im in data["images"]:
+        im["file_name"] = f"{sample.root.parent.name}/{sample.root.name}/{im['file_name']}"
+    with _fresh(tmp_path, sample.root) as fresh:
+        report = import_coco(fresh, _dump(tmp_path, data))
+        assert report.not_imported == ()
+        assert fresh.points(fresh.image_by_path("plain/a.jpg").id)["nose"].x == 10.25
