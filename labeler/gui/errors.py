@@ -79,6 +79,7 @@ class ErrorReporter(QObject):
         icon = QMessageBox.Icon.Warning if isinstance(exc, LabelerError) else QMessageBox.Icon.Critical
         parent = self.parent_widget if self.parent_widget is not None and not sip.isdeleted(self.parent_widget) else None
         box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # paths and keypoint names are not markup
         if details and not isinstance(exc, LabelerError):
             box.setDetailedText(details)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)

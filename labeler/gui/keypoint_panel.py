@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 
 from PyQt6.QtCore import Qt, pyqtSignal
@@ -121,7 +122,7 @@ class KeypointPanel(QWidget):
         if self._current is None:
             self.hint.setText("Define keypoints (Edit > Edit keypoints) to start labeling." if not self._schema.keypoints else "")
         else:
-            self.hint.setText(f"Click the image to place <b>{self._current}</b>. "
+            self.hint.setText(f"Click the image to place <b>{html.escape(self._current)}</b>. "
                               "Shift+click: occluded. Drag a point to move it.")
 
     def _selection_changed(self) -> None:

@@ -758,9 +758,9 @@ class MainWindow(QMainWindow):
             self._try(lambda: self.editor.swap_all(image_id))
 
     def _point_menu(self, name: str, where: QPoint) -> None:
-        menu = QMenu(self)
+        menu = self.point_menu = QMenu(self)
         rec = self.current_points.get(name)
-        menu.addAction(f"{name}").setEnabled(False)
+        menu.addAction(name.replace("&", "&&")).setEnabled(False)  # "&" would be a mnemonic
         menu.addSeparator()
         entries = [
             ("Visible" if rec is not None and rec.visibility == 1 else "Occluded", "toggle_occluded", "O"),
@@ -771,7 +771,7 @@ class MainWindow(QMainWindow):
             a = menu.addAction(f"{text}\t{key}")
             a.triggered.connect(lambda _=False, w=what: self._point_edit(w, name))
         if self.schema.flip_of(name):
-            a = menu.addAction(f"Swap with {self.schema.flip_of(name)}\tS")
+            a = menu.addAction(f"Swap with {self.schema.flip_of(name).replace('&', '&&')}\tS")
             a.triggered.connect(lambda: self.swap_pair(name))
         menu.exec(where)
 
@@ -1011,6 +1011,7 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Information, "Unreadable files skipped",
                           f"{len(skipped)} file(s) could not be read as images and were not added:\n{listed}{more}",
                           QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         self.skipped_box = box
         box.open()
@@ -1065,6 +1066,7 @@ class MainWindow(QMainWindow):
             "safe in the project file. Locate the folder now? (Later: File > Locate images folder.)",
             QMessageBox.StandardButton.NoButton, self,
         )
+        box.setTextFormat(Qt.TextFormat.PlainText)
         locate = box.addButton("Locate folder…", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)

@@ -117,3 +117,13 @@ def test_moved_images_folder_is_said_and_can_be_located(qtbot, make_window, tmp_
     assert window.canvas.image_shown and set(window.current_points) == {"a"}
     with Project.open(path) as p:
         assert p.images_root == moved and p.images_root_found
+
+
+def test_error_text_is_plain_not_markup(qtbot, window):
+    """A path or keypoint name with "<" must show as typed in an error dialog."""
+    from PyQt6.QtCore import Qt
+
+    errors.show_error(UserInputError("<b>x</b>.png: damaged"), window)
+    box = errors.reporter().dialogs[-1]
+    assert box.textFormat() == Qt.TextFormat.PlainText and box.text() == "<b>x</b>.png: damaged"
+    box.close()

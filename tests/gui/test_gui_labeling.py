@@ -155,3 +155,28 @@ def test_points_keep_their_screen_size_and_show_names_on_hover(qtbot, window):
     assert item.label.text() == "nose" and view.hovered_keypoint == "nose"
     key(qtbot, window, Qt.Key.Key_F)  # fit again
     assert view.zoom < 20
+
+
+def test_keypoint_names_with_markup_or_ampersands_show_as_typed(qtbot, make_window, tmp_path, monkeypatch):
+    """Names are free text: "<i>tip</i>" was rendered as markup in the hint and "a&b" lost its
+    "&" (a menu mnemonic) in the point menu."""
+    from PyQt6.QtWidgets import QMenu
+
+    from labeler.store import find_image_files, probe_files, relative_to_root
+    from labeler.store.testing import write_image
+
+    root = tmp_path / "imgs"
+    write_image(root / "a.png", "rgb", (80, 60))
+    probed, _ = probe_files([(f, relative_to_root(f, root)) for f in find_image_files(root)], progress=False)
+    path = tmp_path / "names.labeler"
+    Project.create(path, root, ("a&b", "<i>tip</i>"), (), (("a&b", "<i>tip</i>"),), images=probed).close()
+    window = make_window(path)
+    wait_shown(qtbot, window)
+    assert "<b>a&amp;b</b>" in window.keypoints.hint.text()
+    window.set_current_keypoint("<i>tip</i>")
+    assert "<b>&lt;i&gt;tip&lt;/i&gt;</b>" in window.keypoints.hint.text()
+    click_image(qtbot, window, 20, 20)
+    monkeypatch.setattr(QMenu, "exec", lambda self, *a: None)
+    window._point_menu("<i>tip</i>", QPoint(0, 0))
+    texts = [a.text() for a in window.point_menu.actions()]
+    assert texts[0] == "<i>tip</i>" and any(t.startswith("Swap with a&&b") for t in texts)
