@@ -995,9 +995,12 @@ class MainWindow(QMainWindow):
 
         def failed(exc: BaseException) -> None:
             self.progress.finish()
-            if reopen_on_failure and isinstance(exc, LabelerError):
-                self._message(str(exc).splitlines()[0].rstrip(":"), error=True)
-                QTimer.singleShot(0, lambda: self.new_project_dialog((folder, path, schema, name), str(exc)))
+            if reopen_on_failure and isinstance(exc, (LabelerError, OSError)):
+                # an OSError here is the disk saying no (no such folder, not writable): the
+                # person can fix it in the dialog, so it is not reported as a bug
+                text = str(exc) if isinstance(exc, LabelerError) else f"cannot create {path}: {exc}"
+                self._message(text.splitlines()[0].rstrip(":"), error=True)
+                QTimer.singleShot(0, lambda: self.new_project_dialog((folder, path, schema, name), text))
             else:
                 show_error(exc, self)
 

@@ -167,6 +167,13 @@ def test_failed_create_brings_the_dialog_back_filled_in(qtbot, make_window, tmp_
     assert text == str(folder) and names == ["l", "r"] and flips == [("l", "r")]
     assert "can be read" in message and "a.jpg" in message
     assert not (tmp_path / "x.labeler").exists() and window.project is None
+    write_image(folder / "ok.png", "rgb", (40, 30))
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    reopened.clear()
+    job = window.create_project(folder, blocker / "x.labeler", schema, None, reopen_on_failure=True)
+    qtbot.waitUntil(lambda: job.is_finished and bool(reopened), timeout=10_000)
+    assert reopened[0][3].startswith(f"cannot create {blocker / 'x.labeler'}")  # the OS's reason, not "a bug"
 
 
 def test_unreadable_files_are_listed_after_creating(qtbot, make_window, tmp_path):
