@@ -1238,7 +1238,7 @@ class MainWindow(QMainWindow):
                           f"{report.absent} absent" + (f", {report.predicted} predicted" if predicted else ""))
 
         return background.run_in_background(lambda: export_coco(project, path, predicted=predicted), done,
-                                            lambda exc: show_error(exc, self))
+                                            lambda exc: self._write_failed(path, exc))
 
     def export_spair_dialog(self) -> None:
         project = self.project
@@ -1269,7 +1269,14 @@ class MainWindow(QMainWindow):
 
         config = SPairExportConfig(overwrite=overwrite)
         return background.run_in_background(lambda: export_pairs(project, out, config), done,
-                                            lambda exc: show_error(exc, self))
+                                            lambda exc: self._write_failed(out, exc))
+
+    def _write_failed(self, path: Path, exc: BaseException) -> None:
+        """An export the disk refused (no such folder, a file in the way, no space) is the
+        person's to fix, not a bug: say so with the OS's reason."""
+        if isinstance(exc, OSError) and not isinstance(exc, LabelerError):
+            exc = LabelerError(f"cannot write {path}: {exc.strerror or exc}")
+        show_error(exc, self)
 
     def show_shortcuts(self) -> None:
         ShortcutsDialog(self).exec()

@@ -212,3 +212,18 @@ def test_schema_change_runs_off_the_ui_thread_and_edits_wait(qtbot, window, monk
     assert window.schema.keypoints == ("snout", "right_eye", "tail")
     assert set(window.project.points(window.current.id)) == {"snout"}
     assert window.keypoints.status_of("snout") == "placed"
+
+
+def test_export_the_disk_refuses_is_a_reason_not_a_bug(qtbot, window, tmp_path):
+    """Exporting under a path whose "folder" is a file: the dialog gives the OS's reason as a
+    user error (it once showed "Something went wrong … a bug in labeler")."""
+    from labeler.gui import errors
+
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    errors.reporter().dialogs.clear()
+    job = window.export_spair(blocker / "pairs")
+    qtbot.waitUntil(lambda: job.is_finished and bool(errors.reporter().dialogs))
+    box = errors.reporter().dialogs[-1]
+    assert box.windowTitle() != "Something went wrong" and str(blocker) in box.text()
+    box.close()
