@@ -43,7 +43,8 @@ def format_table(result: EvalResult) -> str:
     for cat, table in result.categories.items():
         lines.append(row(cat, table))
     lines.append(row("all", result.overall))
-    rate = f"{result.pairs_per_second:.2f} pairs/s" if result.seconds > 0 else "-"
+    pps = result.pairs_per_second
+    rate = "-" if result.seconds <= 0 or pps <= 0 else f"{pps:.2f} pairs/s" if pps >= 0.1 else f"{1 / pps:.1f} s/pair"
     lines.append(f"{result.overall.pairs} pairs ({result.overall.empty_pairs} without keypoints, not in per-image), "
                  f"{result.overall.points} points, {result.seconds:.1f} s, {rate}")
     if result.failures:

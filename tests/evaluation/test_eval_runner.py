@@ -273,3 +273,11 @@ def test_zero_size_threshold_box_is_pointed_out(spair_fixture):
     r = evaluate(load_dataset("spair", spair_fixture.root, "test"), spair_fixture.oracle(),
                  EvalOptions(threshold="img"))
     assert not any("--threshold img" in n for n in r.notes)
+
+
+def test_table_shows_seconds_per_pair_when_slow(spair_fixture):
+    from dataclasses import replace
+
+    r = evaluate(load_dataset("spair", spair_fixture.root, "test"), spair_fixture.oracle(), EvalOptions())
+    assert "258.0 s/pair" in format_table(replace(r, seconds=4 * 258.0))
+    assert "2.00 pairs/s" in format_table(replace(r, seconds=2.0))
