@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "keypoints, Layout split lists) for training or evaluating correspondence networks.",
     )
     p.add_argument("project", metavar="PROJECT")
-    p.add_argument("--coco", metavar="OUT.json", help="COCO file to write (replaced if it exists)")
+    p.add_argument("--coco", metavar="OUT.json", help="COCO file to write (an existing JSON file is replaced; any other file is refused)")
     p.add_argument("--predicted", action="store_true", help="COCO: include predictions awaiting review")
     p.add_argument("--category", metavar="NAME", help="category name (default: the project name)")
     p.add_argument("--pairs", metavar="OUTDIR", help="write an SPair-71k-style dataset into this new folder")

@@ -157,6 +157,22 @@ def to_coco(project: Project, *, predicted: bool = False, category: str | None =
     }
 
 
+def _check_replaceable(out: Path) -> None:
+    """Only a JSON file (or an empty one) may be replaced: a mistyped target must never destroy a
+    project or an image."""
+    if not out.is_file():
+        return
+    try:
+        with open(out, "rb") as fh:
+            head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError as exc:
+        raise UserInputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    if head and head[:1] not in (b"{", b"["):
+        raise UserInputError(
+            f"{out} exists and is not a JSON file; refusing to replace it (choose another name, or delete it first)"
+        )
+
+
 def write_json_atomically(data: Any, out: Path) -> None:
     """Write to a temporary file beside ``out`` and rename it: a crash never leaves half a file."""
     out = Path(out)
@@ -164,6 +180,7 @@ def write_json_atomically(data: Any, out: Path) -> None:
         raise UserInputError(f"cannot write {out}: it is a folder; give a file name such as {out / 'labels.json'}")
     if not out.parent.is_dir():
         raise UserInputError(f"cannot write {out}: folder {out.parent} does not exist")
+    _check_replaceable(out)
     tmp = ""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
@@ -182,8 +199,12 @@ def write_json_atomically(data: Any, out: Path) -> None:
 
 
 def export_coco(project: Project, out: str | os.PathLike[str], *, predicted: bool = False, category: str | None = None) -> CocoExportReport:
-    data = to_coco(project, predicted=predicted, category=category)
     out_path = Path(out)
+    if out_path.exists() and out_path.resolve() in {
+        Path(f"{project.path}{side}").resolve() for side in ("", "-wal", "-shm", "-journal")
+    }:
+        raise UserInputError(f"{out_path} is the project file; give the COCO file another name, e.g. labels.json")
+    data = to_coco(project, predicted=predicted, category=category)
     write_json_atomically(data, out_path)
     statuses = [s for a in data["annotations"] for s in a["keypoint_status"]]
     vis = [v for a in data["annotations"] for v in a["keypoints"][2::3]]

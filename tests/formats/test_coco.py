@@ -398,7 +398,7 @@ def test_export_file_permissions_and_bad_targets(labelled, tmp_path):
 def test_interrupted_export_keeps_the_previous_file(labelled, tmp_path, monkeypatch):
     project, _ = labelled
     out = tmp_path / "out.json"
-    out.write_text("previous", encoding="utf-8")
+    out.write_text('{"previous": true}', encoding="utf-8")
 
     def boom(*a, **k):
         raise KeyboardInterrupt
@@ -406,7 +406,7 @@ def test_interrupted_export_keeps_the_previous_file(labelled, tmp_path, monkeypa
     monkeypatch.setattr("labeler.formats.coco.os.replace", boom)
     with pytest.raises(KeyboardInterrupt):
         export_coco(project, out)
-    assert out.read_text(encoding="utf-8") == "previous"
+    assert out.read_text(encoding="utf-8") == '{"previous": true}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "out.json"]
 
 
@@ -448,3 +448,21 @@ def test_file_name_that_starts_with_the_images_folder_is_matched(labelled, tmp_p
         report = import_coco(fresh, _dump(tmp_path, data))
         assert report.not_imported == ()
         assert fresh.points(fresh.image_by_path("plain/a.jpg").id)["nose"].x == 10.25
+
+
+def test_export_never_replaces_a_file_that_is_not_json(labelled, tmp_path):
+    """A slip of the keyboard (`export p.labeler --coco p.labeler`, or an image's name) must not
+    destroy the project or a picture: only JSON files (or nothing) are replaced."""
+    project, sample = labelled
+    image = sample.root / "plain" / "a.jpg"
+    before = image.read_bytes()
+    with pytest.raises(UserInputError, match="not a JSON file; refusing to replace it"):
+        export_coco(project, image)
+    assert image.read_bytes() == before
+    with pytest.raises(UserInputError, match="is the project file"):
+        export_coco(project, project.path)
+    assert project.counts().points > 0
+    empty = tmp_path / "empty.json"
+    empty.write_bytes(b"")
+    export_coco(project, empty)  # an empty placeholder may be replaced
+    assert json.loads(empty.read_text())["annotations"]
