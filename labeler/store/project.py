@@ -58,6 +58,30 @@ def _resolve_root(project_path: Path, meta: dict[str, str]) -> Path:
     return candidates[0] if candidates else project_path.parent
 
 
+def _check_is_project(path: Path) -> None:
+    """--force replaces a labeler project, never another file a typo happened to name."""
+    refuse = ProjectError(f"{path} is not a labeler project; refusing to replace it, even with --force")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot replace it ({exc.strerror})") from None
+    if not head:
+        return  # an empty placeholder
+    if not head.startswith(b"SQLite format 3"):
+        raise refuse
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=2.0)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        raise refuse from None
+    if row is None or row[0] != FORMAT_MARKER:
+        raise refuse
+
+
 def _retire(path: Path) -> None:
     """Before --force replaces ``path``: fold its WAL back in (refusing if another program has it
     open) so no stale ``-wal`` file could ever be replayed into the new project."""
@@ -122,6 +146,8 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
             raise ProjectError(f"{target} is a folder; give a project file name such as {target / ('project' + PROJECT_SUFFIX)}")
         if target.exists() and not force:
             raise ProjectError(f"{target} already exists; refusing to overwrite it (use --force to replace it)")
+        if target.exists():
+            _check_is_project(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.close(fd)

@@ -238,3 +238,15 @@ def test_project_file_gets_the_usual_permissions(tmp_path):
     target.chmod(0o640)
     Project.create(target, root, ["a"], force=True).close()  # replacing keeps the file's mode
     assert target.stat().st_mode & 0o777 == 0o640
+
+
+def test_force_replaces_only_projects(tmp_path):
+    """--force is for replacing a project; a mistyped target (an image, a text file) is kept."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    victim = tmp_path / "photo.jpg"
+    victim.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ProjectError, match="not a labeler project; refusing to replace it"):
+        Project.create(victim, root, ["a"], force=True)
+    assert victim.read_bytes().startswith(b"\xff\xd8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "photo.jpg"]
