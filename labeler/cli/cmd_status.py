@@ -12,9 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labeler.store import Project
-
     from labeler.cli.common import print_paths
+    from labeler.store import Project
 
     with Project.open(args.project) as project:
         missing = project.check_missing() if project.images_root_found else []

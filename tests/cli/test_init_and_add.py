@@ -134,7 +134,7 @@ def test_renamed_deleted_and_changed_files_can_be_dealt_with(cli, project, image
     assert r.code == 2 and "no image 'plain/nope.jpg'" in r.err
     r = cli("remove-images", project)
     assert r.code == 2 and "--missing" in r.err
-    changed = sorted(p for p in images.good if p.startswith("formats/") and p.endswith(".png"))[0]
+    changed = min(p for p in images.good if p.startswith("formats/") and p.endswith(".png"))
     write_image(root / changed, "rgb", (13, 7), seed=9)  # another picture under the same name
     r = cli("remove-images", project, changed)
     assert r.code == 0 and "removed 1 image(s)" in r.out
