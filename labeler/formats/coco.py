@@ -269,14 +269,17 @@ def _load_json(path: Path) -> Any:
     if not path.is_file():
         raise FormatError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            return json.load(fh)
-    except UnicodeDecodeError:
-        raise FormatError(f"{path}: not a JSON text file (not UTF-8)") from None
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        raw = path.read_bytes()
     except OSError as exc:
         raise FormatError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        return json.loads(raw)  # bytes: UTF-8 (BOM or not), UTF-16 and UTF-32 are recognised
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: not a JSON text file (not UTF-8, UTF-16 or UTF-32)") from None
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise FormatError(f"{path}: not a COCO file (its JSON is nested too deeply)") from None
 
 
 def _category(data: dict[str, Any], path: Path, wanted: str | None, problems: _Problems) -> tuple[dict[str, Any], Schema]:

@@ -466,3 +466,17 @@ def test_export_never_replaces_a_file_that_is_not_json(labelled, tmp_path):
     empty.write_bytes(b"")
     export_coco(project, empty)  # an empty placeholder may be replaced
     assert json.loads(empty.read_text())["annotations"]
+
+
+def test_utf16_files_and_absurd_nesting(labelled, tmp_path):
+    """Windows tools (PowerShell's Out-File) write UTF-16 with a BOM: read like UTF-8. A file
+    nested absurdly deep is a FormatError, not a RecursionError traceback."""
+    project, _ = labelled
+    data = to_coco(project)
+    wide = tmp_path / "wide.json"
+    wide.write_bytes(json.dumps(data).encode("utf-16"))
+    assert read_coco(wide).schema.keypoints == tuple(data["categories"][0]["keypoints"])
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(FormatError, match="nested too deeply"):
+        read_coco(deep)
