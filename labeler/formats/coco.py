@@ -452,6 +452,24 @@ def _rel_path(file_name: str, root: Path) -> str | None:
     return normalise_rel(file_name)
 
 
+def _after_root_name(file_name: str, root: Path, known_by_key: dict[str, str]) -> str | None:
+    """An absolute name from another machine ('/home/alice/data/images/a.jpg', 'C:\\data\\images\\a.jpg')
+    means the image after a component equal to the images folder's own name, when that image is
+    in the project or on disk here; None otherwise."""
+    if not (os.path.isabs(file_name) or file_name.startswith(("/", "\\")) or file_name[1:3] in (":\\", ":/")):
+        return None
+    parts = [p for p in file_name.replace("\\", "/").split("/") if p]
+    anchors = [i for i, part in enumerate(parts[:-1]) if unicode_key(part) == unicode_key(root.name)]
+    for i in anchors:  # the earliest that names an image here ('images/images/a.jpg' is possible)
+        rest = "/".join(parts[i + 1 :])
+        if escapes(rest):
+            continue
+        rel = _resolve(normalise_rel(rest), known_by_key, root)
+        if unicode_key(rel) in known_by_key or root.joinpath(*rel.split("/")).is_file():
+            return rel
+    return None
+
+
 def _resolve(rel: str, known_by_key: dict[str, str], root: Path) -> str:
     """A file_name not registered as spelled: the registered or on-disk image it means, if any
     (another Unicode normalisation; Windows backslashes; the images folder's own name in front),
@@ -523,6 +541,8 @@ def import_coco(
     seen: dict[str, str] = {}
     for entry in coco.images:
         rel = _rel_path(entry.file_name, root)
+        if rel is None:
+            rel = _after_root_name(entry.file_name, root, known_by_key)
         if rel is None:
             problems.add(f"{entry.where}: file_name points outside the images root {root}")
             continue

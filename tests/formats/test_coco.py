@@ -480,3 +480,19 @@ def test_utf16_files_and_absurd_nesting(labelled, tmp_path):
     deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     with pytest.raises(FormatError, match="nested too deeply"):
         read_coco(deep)
+
+
+def test_absolute_file_name_from_another_machine_is_matched_by_the_folder_name(labelled, tmp_path):
+    """A colleague's file names '/home/alice/data/images/plain/a.jpg': the part after the images
+    folder's own name is the image here. Without that folder name it stays refused."""
+    project, sample = labelled
+    data = to_coco(project)
+    for im in data["images"]:
+        im["file_name"] = f"/home/alice/data/{sample.root.name}/{im['file_name']}"
+    with _fresh(tmp_path, sample.root) as fresh:
+        report = import_coco(fresh, _dump(tmp_path, data))
+        assert report.not_imported == ()
+        assert fresh.points(fresh.image_by_path("plain/a.jpg").id)["nose"].x == 10.25
+        data["images"][0]["file_name"] = "/home/alice/elsewhere/plain/a.jpg"
+        with pytest.raises(FormatError, match="points outside the images root"):
+            import_coco(fresh, _dump(tmp_path, data))
