@@ -55,9 +55,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {len(m.conflicts)} confirmed points differed; the project's were {verb}")
     for note in report.notes:
         print(f"  note: {note}")
-    if report.not_imported:
-        eprint(f"warning: {report.points_not_imported} points of {len(report.not_imported)} images were NOT imported:")
-        for file_name, why, n in report.not_imported:
+    lost = [item for item in report.not_imported if item[2] > 0]
+    empty = len(report.not_imported) - len(lost)
+    if empty:
+        print(f"  note: {empty} image(s) named by the file without annotations are not here (nothing lost)")
+    if lost:
+        eprint(f"warning: {report.points_not_imported} points of {len(lost)} images were NOT imported:")
+        for file_name, why, n in lost:
             eprint(f"  {file_name}: {why} ({n} points)")
         return 1  # done, but some images failed (listed): a script must notice lost points
     return 0

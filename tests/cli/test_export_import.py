@@ -81,3 +81,18 @@ def test_import_bad_files(cli, project, tmp_path):
     assert cli("import", project, "--coco", tmp_path / "missing.json").code == 2
     r = cli("export", project, "--coco", tmp_path / "no such dir" / "x.json")
     assert r.code == 2 and "does not exist" in r.err
+
+
+def test_import_of_unannotated_images_that_are_not_here_is_not_a_failure(cli, project, tmp_path):
+    """A COCO file lists the whole dataset; images with no annotation that are not on this
+    machine lose nothing: a note, exit 0. Only lost points make the exit status 1."""
+    cli("label", project, "plain/a.jpg", "nose=10,20")
+    out = tmp_path / "l.json"
+    cli("export", project, "--coco", out)
+    data = json.loads(out.read_text())
+    data["images"].append({"id": 99, "file_name": "not/here.jpg", "width": 5, "height": 5})
+    out.write_text(json.dumps(data))
+    r = cli("import", project, "--coco", out)
+    assert r.code == 0, r.err
+    assert "NOT imported" not in r.err
+    assert "1 image(s) named by the file without annotations are not here" in r.out
