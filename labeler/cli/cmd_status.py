@@ -16,7 +16,11 @@ def run(args: argparse.Namespace) -> int:
     from labeler.store import Project
 
     with Project.open(args.project) as project:
-        missing = project.check_missing() if project.images_root_found else []
+        root = project.images_root
+        # looked up here, read-only: status must work on a project it may not write to
+        missing = [
+            path for _, path, _ in project.image_index() if not root.joinpath(*path.split("/")).is_file()
+        ] if project.images_root_found else []
         schema = project.schema()
         counts = project.counts()
         root_note = "" if project.images_root_found else "  (NOT FOUND: if it moved, `labeler add-images PROJECT --images-root NEW_FOLDER`)"
@@ -28,12 +32,13 @@ def run(args: argparse.Namespace) -> int:
         if schema.flip_pairs:
             print(f"flip pairs: {', '.join(f'{a}:{b}' for a, b in schema.flip_pairs)}")
         by_image = ", ".join(f"{k} {v}" for k, v in counts.images_by_status.items())
-        print(f"images: {counts.images} ({by_image}; missing files {counts.missing_images})")
+        n_missing = len(missing) if project.images_root_found else counts.missing_images
+        print(f"images: {counts.images} ({by_image}; missing files {n_missing})")
         by_point = ", ".join(f"{k} {v}" for k, v in counts.points_by_status.items())
         vis = counts.points_by_visibility
         print(f"points: {counts.points} ({by_point}; visible {vis[2]}, occluded {vis[1]}, absent {vis[0]})")
         if missing:
             print(f"missing on disk ({len(missing)}; renamed files are found again by `labeler add-images`, "
                   "`labeler remove-images PROJECT --missing` forgets deleted ones):")
-            print_paths([m.path for m in missing])
+            print_paths(missing)
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from labeler.store import Project
@@ -82,3 +84,14 @@ def test_label_visible_again_and_unlabel(cli, project):
     r = cli("label", project, "plain/a.jpg", "left_eye=visible")
     assert r.code == 2 and "no position yet" in r.err
     assert cli("label", project, "plain/a.jpg", "left_eye=unlabeled").code == 0  # nothing there: fine
+
+
+def test_status_only_reads(cli, project, images):
+    """status lists files gone from disk without writing to the project (it may be read-only)."""
+    import os
+
+    (images.root / "plain/b.png").unlink()
+    before = os.stat(project).st_mtime_ns, Path(f"{project}-wal").exists() and os.stat(f"{project}-wal").st_size
+    r = cli("status", project)
+    assert "missing files 1" in r.out and "plain/b.png" in r.out
+    assert (os.stat(project).st_mtime_ns, Path(f"{project}-wal").exists() and os.stat(f"{project}-wal").st_size) == before
