@@ -443,6 +443,9 @@ class CocoImportReport:
         return sum(n for _, _, n in self.not_imported)
 
 
+_Listings = dict[Path, dict[str, list[str]]]
+
+
 def _rel_path(file_name: str, root: Path) -> str | None:
     """The file name as a path under the root, or None when it points outside."""
     if os.path.isabs(file_name) or file_name.startswith(("/", "\\")):
@@ -452,7 +455,7 @@ def _rel_path(file_name: str, root: Path) -> str | None:
     return normalise_rel(file_name)
 
 
-def _after_root_name(file_name: str, root: Path, known_by_key: dict[str, str]) -> str | None:
+def _after_root_name(file_name: str, root: Path, known_by_key: dict[str, str], listings: _Listings) -> str | None:
     """An absolute name from another machine ('/home/alice/data/images/a.jpg', 'C:\\data\\images\\a.jpg')
     means the image after a component equal to the images folder's own name, when that image is
     in the project or on disk here; None otherwise."""
@@ -464,13 +467,13 @@ def _after_root_name(file_name: str, root: Path, known_by_key: dict[str, str]) -
         rest = "/".join(parts[i + 1 :])
         if escapes(rest):
             continue
-        rel = _resolve(normalise_rel(rest), known_by_key, root)
+        rel = _resolve(normalise_rel(rest), known_by_key, root, listings)
         if unicode_key(rel) in known_by_key or root.joinpath(*rel.split("/")).is_file():
             return rel
     return None
 
 
-def _resolve(rel: str, known_by_key: dict[str, str], root: Path) -> str:
+def _resolve(rel: str, known_by_key: dict[str, str], root: Path, listings: _Listings) -> str:
     """A file_name not registered as spelled: the registered or on-disk image it means, if any
     (another Unicode normalisation; Windows backslashes; the images folder's own name in front),
     else ``rel`` unchanged."""
@@ -483,7 +486,7 @@ def _resolve(rel: str, known_by_key: dict[str, str], root: Path) -> str:
             if [unicode_key(p) for p in parts[:n]] == [unicode_key(p) for p in root.parts[-n:]]:
                 spellings.append("/".join(parts[n:]))
     for candidate in spellings:
-        found = known_by_key.get(unicode_key(candidate)) or find_on_disk(root, candidate)
+        found = known_by_key.get(unicode_key(candidate)) or find_on_disk(root, candidate, listings)
         if found:
             return found
     return rel
@@ -536,18 +539,19 @@ def import_coco(
     known = {im.path: im for im in project.list_images()}
     # file_name may spell a name in another Unicode normalisation than the disk (NFC vs NFD)
     known_by_key = {unicode_key(p): p for p in known}
+    listings: _Listings = {}  # folder listings, read once per import
     problems = _Problems(path)
     rel_of: dict[int, str] = {}
     seen: dict[str, str] = {}
     for entry in coco.images:
         rel = _rel_path(entry.file_name, root)
         if rel is None:
-            rel = _after_root_name(entry.file_name, root, known_by_key)
+            rel = _after_root_name(entry.file_name, root, known_by_key, listings)
         if rel is None:
             problems.add(f"{entry.where}: file_name points outside the images root {root}")
             continue
         if rel not in known:
-            rel = _resolve(rel, known_by_key, root)
+            rel = _resolve(rel, known_by_key, root, listings)
         if rel in seen:
             problems.add(f"{entry.where}: names the same image as {seen[rel]}")
             continue

@@ -67,9 +67,12 @@ def unicode_key(rel: str) -> str:
     return unicodedata.normalize("NFC", rel)
 
 
-def find_on_disk(root: Path, rel: str) -> str | None:
+def find_on_disk(root: Path, rel: str, listings: dict[Path, dict[str, list[str]]] | None = None) -> str | None:
     """``rel`` as it is spelled on disk under ``root``: itself when that file exists, else the one
-    file whose name differs only in Unicode normalisation (None when there is none, or several)."""
+    file whose name differs only in Unicode normalisation (None when there is none, or several).
+
+    ``listings`` caches folder listings between calls (pass the same dict for many names)."""
+    listings = {} if listings is None else listings
     if root.joinpath(*rel.split("/")).is_file():
         return rel
     if rel.isascii():
@@ -80,11 +83,15 @@ def find_on_disk(root: Path, rel: str) -> str | None:
         if (here / part).exists():
             match = part
         else:
-            try:
-                names = os.listdir(here)
-            except OSError:
-                return None
-            found = [n for n in names if unicode_key(n) == unicode_key(part)]
+            if here not in listings:
+                by_key: dict[str, list[str]] = {}
+                try:
+                    for n in os.listdir(here):
+                        by_key.setdefault(unicode_key(n), []).append(n)
+                except OSError:
+                    pass
+                listings[here] = by_key
+            found = listings[here].get(unicode_key(part), [])
             if len(found) != 1:
                 return None
             match = found[0]
