@@ -54,9 +54,10 @@ def _how_to_get(card: ModelCard | None, model: str) -> str:
     return (
         "To use it without network access, download it once on a machine that has it, e.g.\n"
         f"    hf download {example} --local-dir ./{example.split('/')[-1]}\n"
-        "(older huggingface_hub: huggingface-cli download ...), copy the folder here and pass "
-        "--model PATH/TO/FOLDER. A single .safetensors checkpoint file also works as --model. "
-        "For tests and timing without any download use --model tiny-random."
+        "(older huggingface_hub: huggingface-cli download ...), copy the folder here and choose it "
+        "as the model (--model PATH/TO/FOLDER; in the app, Folder… in the propagate dialog). A single "
+        ".safetensors checkpoint file also works. For tests and timing without any download use the "
+        "model tiny-random."
     )
 
 
@@ -172,7 +173,7 @@ def load_sd(
         if missing:
             raise ModelLoadError(
                 f"{path} is not a diffusers model folder: it lacks {', '.join(missing)}/. "
-                "Point --model at the folder that holds unet/, vae/, text_encoder/, tokenizer/ "
+                "Choose the folder that holds unet/, vae/, text_encoder/, tokenizer/ "
                 "and scheduler/ (what `hf download` or save_pretrained writes)."
             )
         attempts = [(str(path), None)]
@@ -190,7 +191,7 @@ def load_sd(
             raise ModelLoadError(
                 f"could not load the single-file checkpoint {path} ({_short(exc)}). diffusers needs "
                 "the matching model configuration for single files; without network access, "
-                "download the diffusers folder of the base model instead and pass it as --model."
+                "download the diffusers folder of the base model instead and choose that folder."
             ) from exc
         comps = SDComponents(model, str(path), _family_of(loaded.get("unet"), card), card, **loaded)
         comps.to(device, dtype)
@@ -202,7 +203,7 @@ def load_sd(
         return _load_from_hub(model, [(model, None)], parts, device, dtype, card)
     else:
         raise ModelLoadError(
-            f"--model {model!r} is neither a folder, a .safetensors file, a hub id (owner/name) nor a "
+            f"the model {model!r} is neither a folder, a .safetensors file, a hub id (owner/name) nor a "
             "known model card. Known cards: " + ", ".join(sorted(_known_keys()))
         )
 
