@@ -118,6 +118,8 @@ class _Bars:
 
 
 def _print_summary(summary, config) -> None:  # noqa: ANN001
+    from labeler.propagation import NOT_FOUND
+
     state = "stopped" if summary.stopped else "done"
     model = "no model" if config.method == "classical" else (config.model or "default model")
     print(f"propagation {state}: {config.method} ({model}, preset {config.preset}) on {summary.device} in {summary.seconds:.1f} s")
@@ -132,6 +134,11 @@ def _print_summary(summary, config) -> None:  # noqa: ANN001
         print(f"  failed: {len(summary.failed)}")
         for path, reason in summary.failed:
             print(f"    {path}: {reason}")
+        if any(reason == NOT_FOUND for _, reason in summary.failed):
+            print(
+                "  files not found: `labeler add-images PROJECT` finds renamed or moved ones, "
+                "`labeler remove-images PROJECT --missing` forgets deleted ones"
+            )
     for message in summary.messages:
         print(f"  note: {message}")
     if summary.stopped:

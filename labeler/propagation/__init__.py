@@ -21,7 +21,7 @@ GUI's worker thread both call :func:`propagate`, and nothing about propagation l
 
 from labeler.propagation.engines import MatcherCache, build_matcher
 from labeler.propagation.review import ReviewItem, least_confident_images, least_confident_points
-from labeler.propagation.run import plan_propagation, propagate
+from labeler.propagation.run import NOT_FOUND, plan_propagation, propagate
 from labeler.propagation.types import (
     STAGE_DONE,
     STAGE_LOADING,
@@ -36,6 +36,7 @@ from labeler.propagation.types import (
 )
 
 __all__ = [
+    "NOT_FOUND",
     "STAGE_DONE",
     "STAGE_LOADING",
     "STAGE_PREDICTING",

@@ -352,9 +352,9 @@ def propagate(
             messages=tuple(tally.messages),
             signature=signature,
             flipped_images=tally.flipped,
-            targets=targets,
+            targets=targets + len(ctx.selection.missing),  # files not found are targets that failed
         )
-        emit(ProgressEvent(STAGE_DONE, tally.predicted, targets, message="stopped" if stopped else "done"))
+        emit(ProgressEvent(STAGE_DONE, tally.predicted, result.targets, message="stopped" if stopped else "done"))
         return result
 
     if not ctx.selection.candidates:

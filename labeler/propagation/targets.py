@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from labeler.errors import UserInputError
 from labeler.propagation.types import PropagationConfig
-from labeler.store import REVIEWED, ImageRecord
+from labeler.store import REVIEWED, ImageRecord, unicode_key
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,9 @@ def select_targets(records: Sequence[ImageRecord], config: PropagationConfig) ->
         wanted = set(config.image_ids)
         chosen = [r for r in chosen if r.id in wanted]
     if config.images is not None:
-        pattern = config.images.strip().replace("\\", "/")
-        chosen = [r for r in chosen if fnmatch.fnmatchcase(r.path, pattern)]
+        # Names compared in one Unicode normalisation: a pattern typed in NFC matches a file named in NFD.
+        pattern = unicode_key(config.images.strip().replace("\\", "/"))
+        chosen = [r for r in chosen if fnmatch.fnmatchcase(unicode_key(r.path), pattern)]
         if not chosen:
             raise UserInputError(
                 f"--images {config.images!r} matches no image of the project "

@@ -108,6 +108,20 @@ def test_subsets_by_glob_and_ids(project):
         propagate(project, PropagationConfig(method="fake", image_ids=(999,)), matcher=FakeMatcher())
 
 
+def test_glob_matches_names_in_either_unicode_normalisation(project):
+    import shutil
+    import unicodedata
+
+    label(project, "plain/a.jpg", REF)
+    root = project.images_root
+    nfd = unicodedata.normalize("NFD", "na\u00efve.png")  # as macOS tools write it
+    shutil.copy(root / "plain/b.png", root / "plain" / nfd)
+    project.add_images(root / "plain" / nfd, progress=False)
+    typed = unicodedata.normalize("NFC", "plain/na\u00efve*")  # as most keyboards type it
+    s = propagate(project, PropagationConfig(method="fake", flip=False, images=typed), matcher=FakeMatcher())
+    assert s.predicted_images == 1
+
+
 def test_no_references_is_an_error_before_anything_is_written(project):
     with pytest.raises(NoReferencesError, match="label at least one image"):
         propagate(project, CFG, matcher=FakeMatcher())
@@ -146,6 +160,7 @@ def test_missing_and_unreadable_targets_are_reported_and_the_run_goes_on(project
     assert set(failed) == {"formats/photo.bmp", "formats/photo.TIF", "formats/cmyk.jpg"}
     assert "not found" in failed["formats/photo.bmp"] and "not an image" in failed["formats/cmyk.jpg"]
     assert summary.predicted_images == project.image_count() - 3
+    assert summary.targets == summary.predicted_images + 3  # files not found count as targets that failed
     assert {r.path for r in project.list_images(missing=True)} == {"formats/photo.bmp", "formats/photo.TIF"}
     # A changed file (other size) is refused rather than predicted in the wrong coordinates.
     from labeler.store.testing import write_image
