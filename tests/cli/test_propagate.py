@@ -70,8 +70,9 @@ def test_summary_failures_exit_1_and_rerun(cli, project, images):
     (images.root / "plain/b.png").unlink()
     r = cli("propagate", project, *FAST, "--batch-size", "5")
     assert r.code == 1, r.err
-    assert "images predicted: 11 of 11" in r.out and "failed: 1" in r.out
+    assert "images predicted: 11 of 12" in r.out and "failed: 1" in r.out  # the missing file is a target that failed
     assert "plain/b.png: file not found" in r.out and "kept confirmed: 2" in r.out
+    assert "remove-images PROJECT --missing" in r.out
     assert "note: no reference for right_eye, tail" in r.out
     r = cli("propagate", project, *FAST, "--quiet")
     assert r.code == 1 and "skipped, up to date: 11" in r.out and r.err == ""
