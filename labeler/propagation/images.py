@@ -64,6 +64,8 @@ def decode(task: ImageTask, max_side: int | None = DECODE_MAX_SIDE) -> Decoded:
     except MemoryError:
         return Decoded(task, None, "not enough memory to decode it")
     h, w = array.shape[:2]
+    if h < 2 or w < 2:
+        return Decoded(task, None, f"too small to match ({w}x{h} pixels)")
     if not (_plausible(w, task.width) and _plausible(h, task.height)):
         return Decoded(
             task,

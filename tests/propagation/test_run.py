@@ -165,9 +165,12 @@ def test_missing_and_unreadable_targets_are_reported_and_the_run_goes_on(project
     # A changed file (other size) is refused rather than predicted in the wrong coordinates.
     from labeler.store.testing import write_image
 
+    write_image(root / "plain/one_pixel.png", "rgb", (1, 1))
+    project.add_images(root / "plain/one_pixel.png", progress=False)
     write_image(root / "plain/b.png", "rgb", (80, 80))
     s = propagate(project, PropagationConfig(method="fake", flip=False, force=True), matcher=FakeMatcher())
     assert "changed since it was added" in dict(s.failed)["plain/b.png"]
+    assert dict(s.failed)["plain/one_pixel.png"] == "too small to match (1x1 pixels)"  # no engine batch index
 
 
 def test_unreadable_reference_is_reported_and_others_are_used(project):
