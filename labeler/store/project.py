@@ -102,6 +102,20 @@ def _retire(path: Path) -> None:
             os.unlink(f"{path}{side}")
 
 
+def _creation_error(target: Path, exc: OSError) -> ProjectError:
+    """The user's message for an OS failure while creating ``target``: names the path and the
+    OS's reason (never the hidden temporary file's name)."""
+    for folder in target.parents:
+        if folder.exists() or folder.is_symlink():
+            if not folder.is_dir():
+                return ProjectError(f"{target}: cannot create the project file ({folder} is a file, not a folder)")
+            break
+    reason = exc.strerror or str(exc)
+    if exc.filename is not None and Path(exc.filename).name.endswith(".tmp"):
+        reason = f"cannot write in {target.parent}: {reason}"
+    return ProjectError(f"{target}: cannot create the project file ({reason})")
+
+
 class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
     """A labeling project. Every method runs and commits its own short transaction and returns
     plain frozen values, so one Project may be used from several threads at once, and several
@@ -142,6 +156,27 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
         names = check_keypoints(keypoints)
         skeleton = check_edges(skeleton, names)
         flip_pairs = check_flip_pairs(flip_pairs, names)
+        try:
+            cls._build(target, root, names, skeleton, flip_pairs, images, name, force)
+        except OSError as exc:
+            raise _creation_error(target, exc) from None
+        except (sa_exc.OperationalError, sqlite3.OperationalError) as exc:  # a full disk, an I/O error
+            reason = getattr(exc, "orig", exc)
+            raise ProjectError(f"{target}: cannot create the project file ({reason})") from None
+        return cls.open(target)
+
+    @staticmethod
+    def _build(
+        target: Path,
+        root: Path,
+        names: tuple[str, ...],
+        skeleton: tuple[tuple[str, str], ...],
+        flip_pairs: tuple[tuple[str, str], ...],
+        images: Sequence[ProbedImage],
+        name: str | None,
+        force: bool,
+    ) -> None:
+        """Write the new file beside ``target`` and rename it into place (OS errors propagate)."""
         if target.is_dir():
             raise ProjectError(f"{target} is a folder; give a project file name such as {target / ('project' + PROJECT_SUFFIX)}")
         if target.exists() and not force:
@@ -181,7 +216,6 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
                 with contextlib.suppress(FileNotFoundError):
                     leftover.unlink()
             raise
-        return cls.open(target)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Project:

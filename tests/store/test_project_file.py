@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -250,3 +251,45 @@ def test_force_replaces_only_projects(tmp_path):
         Project.create(victim, root, ["a"], force=True)
     assert victim.read_bytes().startswith(b"\xff\xd8")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "photo.jpg"]
+
+
+def test_create_under_a_file_is_a_project_error(tmp_path):
+    """``photos/camera.jpg/x.labeler``: the parent is a file, not a folder."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    photo = tmp_path / "photos" / "camera.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(b"jpeg")
+    for target in (photo / "x.labeler", photo / "deeper" / "x.labeler"):
+        with pytest.raises(ProjectError) as caught:
+            Project.create(target, root, ["a"])
+        message = str(caught.value)
+        assert str(target) in message and f"{photo} is a file, not a folder" in message
+    assert photo.read_bytes() == b"jpeg"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "photos"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc (a folder no one can create files in)")
+def test_create_where_files_cannot_be_made_is_a_project_error(tmp_path):
+    root = tmp_path / "imgs"
+    root.mkdir()
+    with pytest.raises(ProjectError) as caught:
+        Project.create("/proc/x.labeler", root, ["a"])
+    message = str(caught.value)
+    assert message.startswith("/proc/x.labeler: cannot create the project file")
+    assert "No such file or directory" in message and ".tmp" not in message
+
+
+def test_os_errors_while_creating_are_project_errors(tmp_path, monkeypatch):
+    """Any other OS failure (a full disk, a permission) keeps the OS's reason and leaves nothing."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    target = tmp_path / "p.labeler"
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("labeler.store.project.os.replace", full)
+    with pytest.raises(ProjectError, match=r"p\.labeler: cannot create the project file \(No space left on device\)"):
+        Project.create(target, root, ["a"])
+    assert list(tmp_path.iterdir()) == [root]
