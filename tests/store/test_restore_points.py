@@ -39,7 +39,7 @@ def counted(project):
     """Count the SQL statements sent to SQLite (an executemany counts once)."""
     seen: list[str] = []
 
-    def hook(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def hook(conn, cursor, statement, parameters, context, executemany):
         seen.append(statement)
 
     event.listen(project._engine, "before_cursor_execute", hook)
