@@ -7,8 +7,9 @@ only. Every failure becomes a :class:`ModelLoadError` that says how to get the c
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,35 +102,61 @@ def _load_folder_parts(
     *,
     local_files_only: bool = False,
 ) -> dict[str, Any]:
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTokenizer
-
     kw: dict[str, Any] = {}
     if revision:
         kw["revision"] = revision
     if local_files_only:
         kw["local_files_only"] = True
     out: dict[str, Any] = {}
-    for part in parts:
-        if part == "unet":
-            out[part] = UNet2DConditionModel.from_pretrained(
-                location, subfolder="unet", torch_dtype=dtype, use_safetensors=True, **kw
-            )
-        elif part == "vae":
-            out[part] = AutoencoderKL.from_pretrained(
-                location, subfolder="vae", torch_dtype=dtype, use_safetensors=True, **kw
-            )
-        elif part == "text_encoder":
-            out[part] = CLIPTextModel.from_pretrained(
-                location, subfolder="text_encoder", dtype=dtype, use_safetensors=True, **kw
-            )
-        elif part == "tokenizer":
-            out[part] = CLIPTokenizer.from_pretrained(location, subfolder="tokenizer", **kw)
-        elif part == "scheduler":
-            out[part] = DDIMScheduler.from_pretrained(location, subfolder="scheduler", **kw)
-        else:
-            raise ValueError(f"unknown SD part {part!r}")
+    local = local_files_only or Path(location).is_dir()
+    with _no_loading_bars() if local else contextlib.nullcontext():
+        for part in parts:
+            out[part] = _load_part(part, location, dtype, kw)
     return out
+
+
+@contextlib.contextmanager
+def _no_loading_bars() -> Iterator[None]:
+    """transformers draws a "Loading weights" bar per model; from a local folder it is only noise
+    (the front ends show their own progress). Download bars are left alone: nothing is
+    downloaded here. The previous settings are restored."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    was_on, hub_off = hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+        if hub_off:
+            disable_progress_bars()
+        else:
+            enable_progress_bars()
+
+
+def _load_part(part: str, location: str, dtype: torch.dtype, kw: dict[str, Any]) -> Any:
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    if part == "unet":
+        return UNet2DConditionModel.from_pretrained(
+            location, subfolder="unet", torch_dtype=dtype, use_safetensors=True, **kw
+        )
+    if part == "vae":
+        return AutoencoderKL.from_pretrained(
+            location, subfolder="vae", torch_dtype=dtype, use_safetensors=True, **kw
+        )
+    if part == "text_encoder":
+        return CLIPTextModel.from_pretrained(
+            location, subfolder="text_encoder", dtype=dtype, use_safetensors=True, **kw
+        )
+    if part == "tokenizer":
+        return CLIPTokenizer.from_pretrained(location, subfolder="tokenizer", **kw)
+    if part == "scheduler":
+        return DDIMScheduler.from_pretrained(location, subfolder="scheduler", **kw)
+    raise ValueError(f"unknown SD part {part!r}")
 
 
 def _load_single_file(path: Path, parts: Iterable[str], dtype: torch.dtype) -> dict[str, Any]:

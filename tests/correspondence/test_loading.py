@@ -129,3 +129,13 @@ def test_the_hub_probe_respects_offline_mode(monkeypatch):
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert loading._hub_offline_reason() == "HF_HUB_OFFLINE is set"
+
+
+def test_loading_a_local_folder_draws_no_progress_bars_and_restores_the_settings(tiny_model_dir, capfd):
+    from huggingface_hub.utils import are_progress_bars_disabled
+    from transformers.utils import logging as hf_logging
+
+    before = (hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled())
+    load_sd(str(tiny_model_dir), parts=("text_encoder",), dtype=torch.float32)
+    assert "Loading weights" not in capfd.readouterr().err
+    assert (hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled()) == before
