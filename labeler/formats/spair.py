@@ -90,6 +90,22 @@ def _load_json(path: Path) -> Any:
         raise FormatError(f"{path}: not valid JSON ({exc})") from None
 
 
+def _integer(value: Any) -> int | None:
+    """An integer field as stored (``7``, ``7.0`` or ``"7"``); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
 def _xy_list(value: Any, path: Path, key: str) -> tuple[tuple[float, float], ...]:
     try:
         pts = tuple((float(p[0]), float(p[1])) for p in value)
@@ -109,6 +125,8 @@ def read_pair(path: Path) -> SPairPair:
         raise FormatError(f"{path}: missing SPair field(s) {', '.join(missing)}")
     src_kps = _xy_list(data["src_kps"], path, "src_kps")
     trg_kps = _xy_list(data["trg_kps"], path, "trg_kps")
+    if not isinstance(data["kps_ids"], list):
+        raise FormatError(f"{path}: kps_ids must be a list of keypoint ids, got {data['kps_ids']!r}")
     kps_ids = tuple(str(k) for k in data["kps_ids"])
     if not (len(src_kps) == len(trg_kps) == len(kps_ids)):
         raise FormatError(
@@ -124,10 +142,13 @@ def read_pair(path: Path) -> SPairPair:
         raise FormatError(f"{path}: imsize and bndbox must be lists of numbers") from None
     if len(src_size) < 2 or len(trg_size) < 2 or len(src_box) != 4 or len(trg_box) != 4:
         raise FormatError(f"{path}: imsize needs [W, H, C] and bndbox [x1, y1, x2, y2]")
+    pair_id = _integer(data["pair_id"])
+    if pair_id is None:
+        raise FormatError(f"{path}: pair_id must be an integer, got {data['pair_id']!r}")
     extra = {k: v for k, v in data.items() if k not in _PAIR_FIELDS}
     return SPairPair(
         name=path.stem,
-        pair_id=int(data["pair_id"]),
+        pair_id=pair_id,
         category=str(data["category"]),
         src_imname=str(data["src_imname"]),
         trg_imname=str(data["trg_imname"]),
