@@ -555,6 +555,11 @@ def _check_out_dir(out: Path, overwrite: bool) -> None:
         raise UserInputError("SPair pair files are named with ':' which Windows file systems do not allow")
     if out.exists() and not out.is_dir():
         raise UserInputError(f"{out}: exists and is not a folder")
+    for folder in out.parents:  # the nearest existing folder above must be a folder
+        if folder.exists() or folder.is_symlink():
+            if not folder.is_dir():
+                raise UserInputError(f"{out}: cannot create the export folder ({folder} is a file, not a folder)")
+            break
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise UserInputError(f"{out}: folder is not empty; choose a new folder (nothing was written)")
@@ -608,8 +613,11 @@ def write_spair(
     _assign_splits(entries, config)
     pairs, available = _choose_pairs(entries, order, config)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as exc:
+        raise UserInputError(f"{out}: cannot create the export folder ({exc.strerror or exc})") from None
     try:
         for e in entries:
             cat = e.image.category
