@@ -104,16 +104,16 @@ def _retire(path: Path) -> None:
 
 def _creation_error(target: Path, exc: OSError) -> ProjectError:
     """The user's message for an OS failure while creating ``target``: names the path and the
-    OS's reason (never the hidden temporary file's name)."""
+    OS's reason (never the hidden temporary file's name), worded as the app words it."""
     for folder in target.parents:
         if folder.exists() or folder.is_symlink():
             if not folder.is_dir():
-                return ProjectError(f"{target}: cannot create the project file ({folder} is a file, not a folder)")
+                return ProjectError(f"cannot create {target}: {folder} is a file, not a folder")
             break
     reason = exc.strerror or str(exc)
     if exc.filename is not None and Path(exc.filename).name.endswith(".tmp"):
-        reason = f"cannot write in {target.parent}: {reason}"
-    return ProjectError(f"{target}: cannot create the project file ({reason})")
+        reason = f"cannot write in {target.parent} ({reason})"
+    return ProjectError(f"cannot create {target}: {reason}")
 
 
 class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
@@ -162,7 +162,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
             raise _creation_error(target, exc) from None
         except (sa_exc.OperationalError, sqlite3.OperationalError) as exc:  # a full disk, an I/O error
             reason = getattr(exc, "orig", exc)
-            raise ProjectError(f"{target}: cannot create the project file ({reason})") from None
+            raise ProjectError(f"cannot create {target}: {reason}") from None
         return cls.open(target)
 
     @staticmethod
