@@ -558,7 +558,7 @@ def _check_out_dir(out: Path, overwrite: bool) -> None:
     for folder in out.parents:  # the nearest existing folder above must be a folder
         if folder.exists() or folder.is_symlink():
             if not folder.is_dir():
-                raise UserInputError(f"{out}: cannot create the export folder ({folder} is a file, not a folder)")
+                raise UserInputError(f"cannot create {out}: {folder} is a file, not a folder")
             break
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
@@ -617,7 +617,7 @@ def write_spair(
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as exc:
-        raise UserInputError(f"{out}: cannot create the export folder ({exc.strerror or exc})") from None
+        raise UserInputError(f"cannot create {out}: {exc.strerror or exc} ({exc.filename or out.parent})") from None
     try:
         for e in entries:
             cat = e.image.category
