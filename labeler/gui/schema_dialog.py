@@ -445,11 +445,8 @@ class EditSchemaDialog(QDialog):
 
 def points_per_keypoint(project: Project, names: list[str]) -> dict[str, int]:
     """How many point rows each keypoint has (to warn before removing keypoints)."""
-    counts = dict.fromkeys(names, 0)
-    for p in project.all_points():
-        if p.name in counts:
-            counts[p.name] += 1
-    return counts
+    counts = project.point_counts()
+    return {name: counts.get(name, 0) for name in names}
 
 
 def apply_schema_edit(project: Project, edit: SchemaEdit) -> Schema:

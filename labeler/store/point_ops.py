@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -112,6 +112,14 @@ def confirmed_values(
     }
 
 
+def _check_statuses(statuses: Iterable[str]) -> list[str]:
+    wanted = list(statuses)
+    bad = [st for st in wanted if st not in POINT_STATUSES]
+    if bad:
+        raise UserInputError(f"unknown point status {bad[0]!r}; choose from {', '.join(POINT_STATUSES)}")
+    return wanted
+
+
 def _check_visibility(v: object, name: str) -> int:
     if v not in (ABSENT, OCCLUDED, VISIBLE) or isinstance(v, bool):
         raise UserInputError(f"{name}: visibility must be 0 (absent), 1 (occluded) or 2 (visible), got {v!r}")
@@ -133,13 +141,28 @@ class PointOps(ProjectCore):
         """Every row of the project (one query), ordered by image path then schema order."""
         stmt = select_points().join(ImageRow, PointRow.image_id == ImageRow.id).order_by(ImageRow.path, KeypointRow.position)
         if statuses is not None:
-            wanted = list(statuses)
-            bad = [st for st in wanted if st not in POINT_STATUSES]
-            if bad:
-                raise UserInputError(f"unknown point status {bad[0]!r}; choose from {', '.join(POINT_STATUSES)}")
-            stmt = stmt.where(PointRow.status.in_(wanted))
+            stmt = stmt.where(PointRow.status.in_(_check_statuses(statuses)))
         with self._read() as s:
             return point_records(s.execute(stmt))
+
+    def point_counts(self, *, statuses: Iterable[str] | None = None) -> dict[str, int]:
+        """How many point rows each keypoint has (absent ones included), only those with one of
+        ``statuses`` when given: name -> count for every keypoint, in schema order.
+
+        One GROUP BY over the point table's keypoint index; reading every row to count them
+        took 1.3 s for 120k points (the warning before removing a keypoint).
+        """
+        on = PointRow.keypoint_id == KeypointRow.id
+        if statuses is not None:
+            on = and_(on, PointRow.status.in_(_check_statuses(statuses)))
+        stmt = (
+            select(KeypointRow.name, func.count(PointRow.keypoint_id))
+            .join_from(KeypointRow, PointRow, on, isouter=True)
+            .group_by(KeypointRow.id)
+            .order_by(KeypointRow.position, KeypointRow.id)
+        )
+        with self._read() as s:
+            return {name: int(n) for name, n in s.execute(stmt)}
 
     # -- a person's edits ----------------------------------------------------------------------
     def set_points(self, image_id: int, points: Mapping[str, PointValue], *, status: str = MANUAL) -> dict[str, PointRecord]:

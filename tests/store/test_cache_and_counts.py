@@ -58,3 +58,32 @@ def test_has_changed_sees_other_writers(project, img):
     project.close()
     with pytest.raises(UserInputError, match="closed"):
         project.has_changed()
+
+
+def test_point_counts_per_keypoint_in_one_query(project, img):
+    from sqlalchemy import event
+
+    other = project.image_by_path("plain/b.png").id
+    project.write_predictions([(img, {"nose": (1, 1, 0.5), "tail": (2, 2, None)}), (other, {"nose": (3, 3, 0.9)})],
+                              method="m", model=None)
+    project.set_point(img, "left_eye", 4, 4)
+    project.set_absent(other, "left_eye")
+    project.accept_predictions([other])
+    seen: list[str] = []
+
+    def hook(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(project._engine, "before_cursor_execute", hook)
+    try:
+        every = project.point_counts()
+    finally:
+        event.remove(project._engine, "before_cursor_execute", hook)
+    # every keypoint, in schema order, zero when it has no points (absent points count: they are rows)
+    assert list(every.items()) == [("nose", 2), ("left_eye", 2), ("right_eye", 0), ("tail", 1)]
+    assert len([s for s in seen if s.lstrip().upper().startswith("SELECT")]) == 1
+    assert project.point_counts(statuses=["predicted"]) == {"nose": 1, "left_eye": 0, "right_eye": 0, "tail": 1}
+    assert project.point_counts(statuses=["accepted", "manual"]) == {"nose": 1, "left_eye": 2, "right_eye": 0, "tail": 0}
+    assert sum(project.point_counts().values()) == project.counts().points
+    with pytest.raises(UserInputError, match="unknown point status 'done'"):
+        project.point_counts(statuses=["done"])
