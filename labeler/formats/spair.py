@@ -562,7 +562,8 @@ def _check_out_dir(out: Path, overwrite: bool) -> None:
             break
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
-            raise UserInputError(f"{out}: folder is not empty; choose a new folder (nothing was written)")
+            again = " or add --overwrite to replace this earlier export" if (out / EXPORT_META).is_file() else ""
+            raise UserInputError(f"{out}: folder is not empty; choose a new folder{again} (nothing was written)")
         if not (out / EXPORT_META).is_file():
             raise UserInputError(
                 f"{out}: not an earlier labeler export (no {EXPORT_META}); refusing to replace it"

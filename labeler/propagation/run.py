@@ -268,7 +268,8 @@ class _Run:
     ) -> tuple[int, ...] | None:
         """Predict and commit one batch; the ids committed, or None to retry with a smaller batch."""
         try:
-            predictions = self.matcher.predict(states, [d.array for d in batch])
+            # should_stop reaches inside the engine: an attention batch can take minutes on its own.
+            predictions = self.matcher.predict(states, [d.array for d in batch], should_stop=self.should_stop)
         except DeviceOutOfMemory as exc:
             step = self.recovery.recover(exc, batch=len(batch))
             if step == HALVE:

@@ -79,3 +79,13 @@ def test_dift_tiny_random_bookkeeping_through_the_command_line(exported, tmp_pat
     assert data["failed_pairs"] == [] and "dift" in captured.out
     with Image.open(plot) as im:
         assert im.format == "PNG"
+
+
+def test_an_empty_split_of_a_small_export_says_what_to_do(exported, tmp_path, capsys):
+    project = tmp_path / "cats.labeler"
+    out = tmp_path / "all_trn"
+    assert main(["export", str(project), "--pairs", str(out), "--split-ratio", "1,0,0"]) == 0
+    capsys.readouterr()
+    code = main(["eval", "--dataset", "spair", "--root", str(out), "--split", "test", "--method", "classical"])
+    err = capsys.readouterr().err
+    assert code == 2 and "the test split lists no pairs" in err and "--split trn" in err

@@ -190,8 +190,9 @@ def test_refusals_leave_nothing_behind(tmp_path, photos):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "mine.txt").write_text("keep me")
-    with pytest.raises(UserInputError, match="not empty"):
+    with pytest.raises(UserInputError, match="not empty") as refused:
         write_spair([good], ["nose"], busy)
+    assert "--overwrite" not in str(refused.value)  # not an export: overwriting is no way out
     with pytest.raises(UserInputError, match="not an earlier labeler export"):
         write_spair([good], ["nose"], busy, SPairExportConfig(overwrite=True))
     assert (busy / "mine.txt").read_text() == "keep me"
@@ -294,3 +295,11 @@ def test_export_folder_permissions_and_interrupted_overwrite(tmp_path, photos, m
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert json.loads((out / spair.EXPORT_META).read_text())["seed"] == 0
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_exporting_again_into_an_earlier_export_names_overwrite(tmp_path, photos):
+    arr = photos["coffee"][:50, :60]
+    ims = [_image(tmp_path, f"{i}.jpg", arr, "cup", {"nose": (5.5 + i, 5.5, 2)}) for i in range(2)]
+    write_spair(ims, ["nose"], tmp_path / "out", SPairExportConfig(split_ratio=(1, 0, 0)))
+    with pytest.raises(UserInputError, match="add --overwrite"):
+        write_spair(ims, ["nose"], tmp_path / "out", SPairExportConfig(split_ratio=(1, 0, 0)))

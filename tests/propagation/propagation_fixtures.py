@@ -76,6 +76,7 @@ class FakeMatcher(Matcher):
         names = tuple(sums)
         out = []
         for im in images:
+            check_stop(should_stop)  # as the engines do between images of a batch
             h, w = im.shape[:2]
             xy = np.array([np.mean(sums[n], axis=0) * [w, h] for n in names])
             conf = [self.mirror_confidence if n.endswith(MIRROR_SUFFIX) else self.plain_confidence for n in names]

@@ -135,11 +135,26 @@ def test_no_references_is_an_error_before_anything_is_written(project):
 def test_stop_between_batches_keeps_what_was_committed(project):
     label(project, "plain/a.jpg", REF)
     fake = FakeMatcher()
-    summary = propagate(project, CFG, matcher=fake, should_stop=lambda: len(fake.batches) >= 1)
+    stop = {"now": False}
+
+    def progress(event):  # the request comes once the first batch is committed
+        if event.stage == STAGE_PREDICTING and event.done >= 4:
+            stop["now"] = True
+
+    summary = propagate(project, CFG, matcher=fake, progress=progress, should_stop=lambda: stop["now"])
     assert summary.stopped and summary.predicted_images == 4 and fake.batches == [4]
     assert len({k[0] for k in predicted_rows(project.path)}) == 4
     rest = propagate(project, CFG, matcher=FakeMatcher())
     assert not rest.stopped and rest.skipped_up_to_date == 4 and rest.predicted_images == project.image_count() - 4
+
+
+def test_stop_reaches_inside_an_engine_batch_and_keeps_earlier_batches(project):
+    label(project, "plain/a.jpg", REF)
+    fake = FakeMatcher()
+    # The request comes while the second batch is inside the engine: nothing of it is written.
+    summary = propagate(project, CFG, matcher=fake, should_stop=lambda: len(fake.batches) >= 2)
+    assert summary.stopped and fake.batches == [4, 4] and summary.predicted_images == 4
+    assert len({k[0] for k in predicted_rows(project.path)}) == 4
 
 
 def test_stop_during_reference_preparation(project):

@@ -94,7 +94,13 @@ def load(root: Path, split: str = "test", layout: str = "large") -> EvalDataset:
             )
         )
     if not pairs:
-        raise FormatError(f"{root}: the {split} split lists no pairs")
+        hint = ""
+        if (root / fmt.EXPORT_META).is_file():  # a labeler export: small ones leave val/test empty
+            hint = (
+                " (an export splits by image, so val and test get pairs only when a category has about 20 "
+                "labelled images: evaluate --split trn, or export again with --split-ratio 1,0,0)"
+            )
+        raise FormatError(f"{root}: the {split} split lists no pairs{hint}")
     check_images_exist(root, pairs)
     _check_sizes(pairs, records)
     source = f"{listing.relative_to(root)}" if listing.is_file() else f"PairAnnotation/{split}/ (sorted)"
