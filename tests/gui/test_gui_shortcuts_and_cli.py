@@ -41,6 +41,13 @@ def test_markdown_table_lists_everything():
     assert table.splitlines()[0] == "| Keys | Action | Group |"
 
 
+def test_the_readme_shows_exactly_the_shortcut_table():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert markdown_table().rstrip("\n") + "\n\n" in readme
+
+
 def test_missing_xcb_libraries_are_named_with_the_install_command():
     missing = {"libxcb-cursor.so.0", "libxkbcommon-x11.so.0"}
     problem = platform_check.check_platform(
