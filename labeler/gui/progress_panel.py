@@ -82,7 +82,14 @@ class ProgressPanel(QWidget):
             self.bar.setValue(min(event.done, event.total))
 
     def stopping(self) -> None:
-        self.stage.setText("Stopping after this batch…")
+        ev = self.last_event
+        if ev is None or ev.stage == STAGE_LOADING:  # a model load cannot be interrupted
+            text = "Stopping once the model has loaded (nothing will be predicted)…"
+        elif ev.stage == STAGE_REFERENCES:
+            text = "Stopping after this step…"
+        else:
+            text = "Stopping after this batch…"
+        self.stage.setText(text)
         self.stop.setEnabled(False)
 
     def finish(self) -> None:

@@ -100,3 +100,20 @@ def test_dialog_shows_plan_and_builds_config(qtbot, make_window, project_path):
     qtbot.waitUntil(lambda: "NAME=VALUE" in dialog.error.text())
     assert not dialog.ok.isEnabled()
     assert parse_settings("resolution=64, prompt=a cat") == {"resolution": 64, "prompt": "a cat"}
+
+
+def test_stopping_says_when_the_run_will_end(qtbot):
+    from labeler.gui.progress_panel import ProgressPanel
+    from labeler.propagation import ProgressEvent
+
+    panel = ProgressPanel()
+    qtbot.addWidget(panel)
+    panel.start()
+    panel.stopping()  # nothing heard yet: the model is loading
+    assert "once the model has loaded" in panel.stage.text() and not panel.stop.isEnabled()
+    for stage, words in ((STAGE_LOADING, "once the model has loaded"), (STAGE_REFERENCES, "after this step"),
+                         (STAGE_PREDICTING, "after this batch")):
+        panel.start()
+        panel.update_event(ProgressEvent(stage, 1, 4))
+        panel.stopping()
+        assert words in panel.stage.text()
