@@ -11,7 +11,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="register new images (idempotent)",
         description=(
             "Register images under DIR (recursively) or the given files; they must lie inside the "
-            "project's images root. Images already registered are left alone."
+            "project's images root. Images already registered are left alone. Unreadable files are "
+            "listed and skipped (exit status 1)."
         ),
     )
     p.add_argument("project", metavar="PROJECT")
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from labeler.cli.common import print_paths, print_skipped
+    from labeler.cli.common import EXIT_SOME_FAILED, print_paths, print_skipped
     from labeler.errors import UserInputError
     from labeler.store import Project, no_images_message
 
@@ -68,4 +69,4 @@ def run(args: argparse.Namespace) -> int:
                   "(`labeler remove-images PROJECT --missing` forgets them):")
             print_paths([m.path for m in missing])
         print_skipped(skipped)
-    return 0
+    return EXIT_SOME_FAILED if skipped else 0

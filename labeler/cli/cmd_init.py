@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from labeler.cli.common import parse_flips, parse_skeleton, print_skipped, split_list
+from labeler.cli.common import EXIT_SOME_FAILED, parse_flips, parse_skeleton, print_skipped, split_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="create a project and register every image under a folder",
         description=(
             "Create a project file and register every image under DIR (recursively: "
-            "jpg, jpeg, png, bmp, tif, tiff, webp). Unreadable files are listed and skipped. "
+            "jpg, jpeg, png, bmp, tif, tiff, webp). Unreadable files are listed and skipped "
+            "(the project is created; exit status 1). "
             "Nothing is written when DIR holds no readable image."
         ),
     )
@@ -64,4 +65,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"  images: {len(probed)}")
         print(f"  keypoints: {', '.join(schema.keypoints) or '(none yet)'}")
     print_skipped(skipped)
-    return 0
+    return EXIT_SOME_FAILED if skipped else 0

@@ -142,7 +142,8 @@ def _print_summary(summary, config) -> None:  # noqa: ANN001
     for message in summary.messages:
         print(f"  note: {message}")
     if summary.stopped:
-        print("  everything predicted so far is saved; run the same command again to continue")
+        again = "the same command without --force" if config.force else "the same command"
+        print(f"  everything predicted so far is saved; run {again} again to continue")
 
 
 def run(args: argparse.Namespace) -> int:

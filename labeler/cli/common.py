@@ -53,6 +53,10 @@ def parse_flips(values: Iterable[str] | None) -> list[tuple[str, str]]:
     return pairs
 
 
+#: Exit status of a command that did its work but left something out (listed on stderr).
+EXIT_SOME_FAILED = 1
+
+
 def print_skipped(skipped: Sequence[SkippedFile], *, stream=None) -> None:  # noqa: ANN001
     if not skipped:
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,9 @@ def _load_folder_parts(
         kw["local_files_only"] = True
     out: dict[str, Any] = {}
     local = local_files_only or Path(location).is_dir()
-    with _no_loading_bars() if local else contextlib.nullcontext():
+    with _no_loading_bars() if local else contextlib.nullcontext(), warnings.catch_warnings():
+        # diffusers passes huggingface_hub an argument the hub has deprecated; the user can do nothing about it.
+        warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*", category=UserWarning)
         for part in parts:
             out[part] = _load_part(part, location, dtype, kw)
     return out

@@ -127,3 +127,16 @@ def test_progress_bar_shows_the_reference_optimisation_steps(capsys):
     bars(ProgressEvent(STAGE_REFERENCES, 0, 2, message="optimising reference keypoints: step 64/129"))
     bars(ProgressEvent(STAGE_DONE, 2, 2))
     assert "step 64/129" in capsys.readouterr().err
+
+
+def test_a_stopped_forced_run_says_to_continue_without_force(capsys):
+    from labeler.cli.cmd_propagate import _print_summary
+    from labeler.propagation import PropagationConfig, PropagationSummary
+
+    stopped = PropagationSummary(predicted_images=14, written_points=28, kept_confirmed=0, skipped_up_to_date=0,
+                                 failed=(), stopped=True, seconds=3.0, device="cpu", messages=(), signature="s",
+                                 flipped_images=0, targets=40)
+    _print_summary(stopped, PropagationConfig(method="classical", force=True))
+    assert "run the same command without --force again to continue" in capsys.readouterr().out
+    _print_summary(stopped, PropagationConfig(method="classical"))
+    assert "run the same command again to continue" in capsys.readouterr().out
