@@ -431,7 +431,7 @@ class MainWindow(QMainWindow):
             a.setEnabled(has)
         self.add_images_action.setEnabled(has)
         self.locate_images_action.setEnabled(has)
-        self.actions["stop_propagation"].setEnabled(self.runner.running)
+        self.actions["stop_propagation"].setEnabled(self.runner.running and not self.runner.stopping)
         for b in self.review_buttons.values():
             b.setEnabled(has)
 
@@ -900,6 +900,7 @@ class MainWindow(QMainWindow):
         if self.runner.running and not self.runner.stopping:
             self.runner.stop()
             self.progress.stopping()
+            self.actions["stop_propagation"].setEnabled(False)  # asked once; the panel says when it ends
 
     def _propagation_progress(self, event: ProgressEvent) -> None:
         self.progress.update_event(event)

@@ -54,15 +54,19 @@ def test_stop_keeps_finished_batches(qtbot, make_window, project_path):
     window = make_window(project_path)
     config = dataclasses.replace(TINY, batch_size=1)
 
+    stop_enabled = []
+
     def stop_after_first_image(event):
         if event.stage == STAGE_PREDICTING and event.done == 1:
             key(qtbot, window, Qt.Key.Key_Escape)
+            stop_enabled.append(window.actions["stop_propagation"].isEnabled())
 
     window.runner.progress.connect(stop_after_first_image)
     with qtbot.waitSignal(window.runner.finished, timeout=180_000) as done:
         window.start_propagation(config)
     summary = done.args[0]
     assert summary.stopped
+    assert stop_enabled == [False]  # asked once: Stop is greyed out until the run ends
     assert 1 <= summary.predicted_images < 5
     with Project.open(project_path) as p:
         predicted_images = {r.image_id for r in p.all_points(statuses=[PREDICTED])}
