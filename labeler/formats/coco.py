@@ -284,7 +284,8 @@ def _load_json(path: Path) -> Any:
 
 def _category(data: dict[str, Any], path: Path, wanted: str | None, problems: _Problems) -> tuple[dict[str, Any], Schema]:
     cats = data["categories"]
-    with_kps = [c for c in cats if isinstance(c, dict) and isinstance(c.get("keypoints"), list)]
+    # CVAT writes every label as a category, those without a skeleton with "keypoints": [].
+    with_kps = [c for c in cats if isinstance(c, dict) and isinstance(c.get("keypoints"), list) and c["keypoints"]]
     if wanted is not None:
         chosen = [c for c in with_kps if c.get("name") == wanted]
         if not chosen:
@@ -295,8 +296,19 @@ def _category(data: dict[str, Any], path: Path, wanted: str | None, problems: _P
     if not chosen:
         raise FormatError(f"{path}: no category with a 'keypoints' list; this is not a COCO keypoint file")
     if len(chosen) > 1:
-        names = ", ".join(repr(c.get("name")) for c in chosen)
-        raise FormatError(f"{path}: several keypoint categories ({names}); choose one with --category")
+        uses: dict[Any, int] = {}
+        for ann in data["annotations"]:
+            if isinstance(ann, dict):
+                key = ann.get("category_id")
+                uses[key] = uses.get(key, 0) + 1
+        listed = ", ".join(
+            f"{c.get('name')!r} ({uses.get(c.get('id'), 0)} annotation{'' if uses.get(c.get('id'), 0) == 1 else 's'})"
+            for c in chosen
+        )
+        raise FormatError(
+            f"{path}: several keypoint categories: {listed}; choose one with --category NAME "
+            "(a project holds one kind of object)"
+        )
     cat = chosen[0]
     names = cat["keypoints"]
     if not names or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
