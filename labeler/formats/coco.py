@@ -282,6 +282,29 @@ def _load_json(path: Path) -> Any:
         raise FormatError(f"{path}: not a COCO file (its JSON is nested too deeply)") from None
 
 
+def _no_keypoint_names(data: dict[str, Any], path: Path) -> str:
+    """Why a file without named keypoints is refused, and what to add (Label Studio's COCO export
+    writes the points of each image but names no keypoint in its categories)."""
+    used: dict[Any, set[int]] = {}
+    for ann in data["annotations"]:
+        if isinstance(ann, dict) and isinstance(ann.get("keypoints"), list) and len(ann["keypoints"]) % 3 == 0:
+            used.setdefault(ann.get("category_id"), set()).add(len(ann["keypoints"]) // 3)
+    if not used:
+        return f"{path}: no category lists keypoint names and no annotation has 'keypoints'; this is not a COCO keypoint file"
+    names = {c.get("id"): c.get("name") for c in data["categories"] if isinstance(c, dict)}
+    wanted = "; ".join(
+        f"category_id {cid!r} ({names[cid]!r})" + (f": {' or '.join(str(k) for k in sorted(ks))} names" if ks else "")
+        if cid in names
+        else f"category_id {cid!r} (not in 'categories')"
+        for cid, ks in used.items()
+    )
+    return (
+        f"{path}: its annotations have keypoints, but no category lists the keypoint names, so which point "
+        f"is which is unknown (Label Studio's COCO export leaves the names out). Add \"keypoints\": [the names, "
+        f"in the order the points are written] to the category the annotations use ({wanted}) and import again"
+    )
+
+
 def _category(data: dict[str, Any], path: Path, wanted: str | None, problems: _Problems) -> tuple[dict[str, Any], Schema]:
     cats = data["categories"]
     # CVAT writes every label as a category, those without a skeleton with "keypoints": [].
@@ -294,7 +317,7 @@ def _category(data: dict[str, Any], path: Path, wanted: str | None, problems: _P
     else:
         chosen = with_kps
     if not chosen:
-        raise FormatError(f"{path}: no category with a 'keypoints' list; this is not a COCO keypoint file")
+        raise FormatError(_no_keypoint_names(data, path))
     if len(chosen) > 1:
         uses: dict[Any, int] = {}
         for ann in data["annotations"]:

@@ -240,7 +240,7 @@ def _base(project):
 BAD_FILES = {
     "not json": (lambda d: "{oops", "not valid JSON"),
     "not coco": (lambda d: [], "not a COCO file"),
-    "no keypoint category": (lambda d: {**d, "categories": [{"id": 1, "name": "x"}]}, "no category with a 'keypoints' list"),
+    "no keypoint category": (lambda d: {**d, "categories": [{"id": 1, "name": "x"}]}, "no category lists the keypoint names"),
     "short keypoints": (lambda d: _ann(d, keypoints=[1, 2, 2]), "must be a list of 12 numbers"),
     "visibility 3": (lambda d: _ann(d, keypoints=[1, 2, 3] + [0] * 9), "visibility must be 0, 1 or 2"),
     "string coordinate": (lambda d: _ann(d, keypoints=["1", 2, 2] + [0] * 9), "must be a list of 12 numbers"),
