@@ -413,8 +413,8 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
         if not isinstance(im, dict) or _int(im.get("id")) is None or not isinstance(im.get("file_name"), str) or not im["file_name"]:
             problems.add(f"{where}: needs an integer 'id' and a 'file_name'")
             continue
-        for key in ("width", "height"):
-            if key in im and (_int(im[key]) is None or im[key] <= 0):
+        for key in ("width", "height"):  # null: unknown (Label Studio, for images it could not open)
+            if im.get(key) is not None and (_int(im[key]) is None or im[key] <= 0):
                 problems.add(f"{where} ({im['file_name']}): '{key}' must be a positive integer")
         image_id = int(im["id"])
         if image_id in images:
