@@ -397,6 +397,18 @@ def _points(ann: dict[str, Any], names: Sequence[str], where: str, problems: _Pr
     return out
 
 
+def _several_instances(several: dict[int, int], images: dict[int, dict[str, Any]], category: str) -> str:
+    """One message for every image with several instances (COCO person has thousands)."""
+    shown = ", ".join(f"{images[i]['file_name']}: {n}" for i, n in list(several.items())[:5])
+    more = f" and {len(several) - 5} more" if len(several) > 5 else ""
+    count = f"{len(several)} image has" if len(several) == 1 else f"{len(several)} images have"
+    return (
+        f"{count} several {category!r} annotations ({shown}{more}); a project holds one instance per image, "
+        "so nothing was imported: keep one annotation per image in a copy of the file (or crop the images "
+        "so that each shows one instance) and import that"
+    )
+
+
 def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> CocoFile:
     """Parse and check a COCO keypoint file; every problem is reported in one FormatError."""
     path = Path(path)
@@ -425,6 +437,7 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
     notes: list[str] = []
     other = crowd = 0
     annotated: dict[int, dict[str, ImportedPoint]] = {}
+    several: dict[int, int] = {}  # image id -> annotations of the category, where more than one
     for i, ann in enumerate(data["annotations"]):
         where = f"annotations[{i}]"
         if not isinstance(ann, dict):
@@ -442,9 +455,15 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
             continue
         where = f"{where} of {images[image_id]['file_name']}"
         if image_id in annotated:
-            problems.add(f"{where}: a second annotation for the same image (a project holds one instance per image)")
+            several[image_id] = several.get(image_id, 1) + 1
             continue
         annotated[image_id] = _points(ann, schema.keypoints, where, problems)
+    if several:
+        many = _several_instances(several, images, str(cat.get("name")))
+        if problems.items:
+            problems.add(many)
+        problems.raise_if_any()
+        raise FormatError(f"{path}: refusing to import: {many}")
     problems.raise_if_any()
     if other:
         notes.append(f"ignored {other} annotations of other categories")
