@@ -236,3 +236,29 @@ def test_missing_optional_fields_and_unannotated_images(project, tmp_path):
     report = import_coco(project, _dump(tmp_path, data))
     assert _points(project) == {("frames/b.jpg", "head"): (1.0, 2.0, 2)}
     assert report.matched == 2 and report.not_imported == ()
+
+
+def test_category_without_keypoints_chosen_by_name_says_so(project, tmp_path):
+    with pytest.raises(FormatError, match=r"category 'perch' has no keypoints \(categories with keypoints: bird\)"):
+        import_coco(project, _dump(tmp_path, _cvat()), category="perch")
+
+
+def test_points_under_a_category_without_names_are_not_dropped(project, tmp_path):
+    """Names added to the wrong category (here the placeholder of a Label Studio file): the points
+    would be ignored as 'another category'; the file is refused instead."""
+    data = _label_studio()
+    data["categories"][0]["keypoints"] = NAMES  # the annotations use category 1
+    with pytest.raises(FormatError) as err:
+        import_coco(project, _dump(tmp_path, data))
+    assert "annotations[0] of frames/a.jpg: has labelled keypoints, but its category_id 1 ('head') names no keypoints" in str(err.value)
+    assert "'left_wing' (id 0)" in str(err.value)
+    assert _points(project) == {}
+
+
+def test_a_plain_detection_file_is_not_a_keypoint_file(project, tmp_path):
+    data = _cvat()
+    data["categories"][1]["keypoints"] = []
+    for ann in data["annotations"]:
+        ann.pop("keypoints", None)
+    with pytest.raises(FormatError, match="no category lists keypoint names and no annotation has 'keypoints'"):
+        import_coco(project, _dump(tmp_path, data))
