@@ -313,7 +313,9 @@ def _category(data: dict[str, Any], path: Path, wanted: str | None, problems: _P
         chosen = [c for c in with_kps if c.get("name") == wanted]
         if not chosen:
             names = ", ".join(str(c.get("name")) for c in with_kps) or "none"
-            raise FormatError(f"{path}: no keypoint category named {wanted!r} (categories with keypoints: {names})")
+            exists = any(isinstance(c, dict) and c.get("name") == wanted for c in cats)
+            what = f"category {wanted!r} has no keypoints" if exists else f"no keypoint category named {wanted!r}"
+            raise FormatError(f"{path}: {what} (categories with keypoints: {names})")
     else:
         chosen = with_kps
     if not chosen:
@@ -397,6 +399,16 @@ def _points(ann: dict[str, Any], names: Sequence[str], where: str, problems: _Pr
     return out
 
 
+def _has_labelled(ann: dict[str, Any]) -> bool:
+    kps = ann.get("keypoints")
+    return isinstance(kps, list) and any(_number(v) and v > 0 for v in kps[2::3])
+
+
+def _named(category_id: Any, data: dict[str, Any]) -> str:
+    names = [c.get("name") for c in data["categories"] if isinstance(c, dict) and c.get("id") == category_id]
+    return f" ({names[0]!r})" if names else " (not in 'categories')"
+
+
 def _several_instances(several: dict[int, int], images: dict[int, dict[str, Any]], category: str) -> str:
     """One message for every image with several instances (COCO person has thousands)."""
     shown = ", ".join(f"{images[i]['file_name']}: {n}" for i, n in list(several.items())[:5])
@@ -418,6 +430,7 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
     problems = _Problems(path)
     cat, schema = _category(data, path, category, problems)
     cat_id = cat.get("id")
+    keypoint_ids = [c.get("id") for c in data["categories"] if isinstance(c, dict) and isinstance(c.get("keypoints"), list) and c["keypoints"]]
     images: dict[int, dict[str, Any]] = {}
     where_image: dict[int, str] = {}
     for i, im in enumerate(data["images"]):
@@ -444,6 +457,14 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
             problems.add(f"{where}: not an object")
             continue
         if ann.get("category_id") != cat_id:
+            if ann.get("category_id") not in keypoint_ids and _has_labelled(ann):
+                on = images.get(_int(ann.get("image_id")))  # type: ignore[arg-type]
+                problems.add(
+                    f"{where}{' of ' + on['file_name'] if on else ''}: has labelled "
+                    f"keypoints, but its category_id {ann.get('category_id')!r}{_named(ann.get('category_id'), data)} "
+                    f"names no keypoints (the keypoint names are those of {cat.get('name')!r} (id {cat_id!r}); "
+                    "fix the category_id or move the names)"
+                )
             other += 1
             continue
         if ann.get("iscrowd", 0) not in (0, False):
