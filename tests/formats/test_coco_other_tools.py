@@ -262,3 +262,10 @@ def test_a_plain_detection_file_is_not_a_keypoint_file(project, tmp_path):
         ann.pop("keypoints", None)
     with pytest.raises(FormatError, match="no category lists keypoint names and no annotation has 'keypoints'"):
         import_coco(project, _dump(tmp_path, data))
+
+
+def test_cvat_outside_points_with_coordinates_are_reported(project, tmp_path):
+    """CVAT writes a point marked 'outside' as x, y, 0: not imported (COCO's v=0 is 'not labelled'), but said."""
+    report = import_coco(project, _dump(tmp_path, _cvat()))
+    assert ("frames/a.jpg", "tail") not in _points(project)
+    assert any("1 point has visibility 0 but a position" in n and "not labelled" in n for n in report.notes), report.notes
