@@ -451,6 +451,7 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
     other = crowd = 0
     annotated: dict[int, dict[str, ImportedPoint]] = {}
     several: dict[int, int] = {}  # image id -> annotations of the category, where more than one
+    placed_v0 = 0  # x, y, 0 with a position: CVAT writes points marked "outside" so
     for i, ann in enumerate(data["annotations"]):
         where = f"annotations[{i}]"
         if not isinstance(ann, dict):
@@ -479,6 +480,9 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
             several[image_id] = several.get(image_id, 1) + 1
             continue
         annotated[image_id] = _points(ann, schema.keypoints, where, problems)
+        if ann.get("keypoint_status") is None and isinstance(ann.get("keypoints"), list):
+            kps = ann["keypoints"]
+            placed_v0 += sum(1 for i in range(0, len(kps) - 2, 3) if kps[i + 2] == 0 and (kps[i] != 0 or kps[i + 1] != 0))
     if several:
         many = _several_instances(several, images, str(cat.get("name")))
         if problems.items:
@@ -490,6 +494,11 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
         notes.append(f"ignored {other} annotations of other categories")
     if crowd:
         notes.append(f"ignored {crowd} crowd annotations (iscrowd 1)")
+    if placed_v0:
+        notes.append(
+            f"{placed_v0} point{' has' if placed_v0 == 1 else 's have'} visibility 0 but a position (CVAT writes "
+            "points marked 'outside' so); COCO's visibility 0 means not labelled, so they were left not labelled"
+        )
     entries = tuple(
         CocoImage(
             coco_id=image_id,
