@@ -87,7 +87,7 @@ def test_cvat_skeleton_with_plain_box_labels_imports_the_skeleton(project, tmp_p
         ("frames/a.jpg", "right_wing"): (30.0, 12.0, 2),
     }
     assert report.matched == 3 and report.merge.written == 3
-    assert any("1 annotations of other categories" in n for n in report.notes)
+    assert any("ignored 1 annotation of other categories (such as boxes)" in n for n in report.notes)
 
 
 def test_cvat_two_skeletons_ask_for_category_and_list_them(project, tmp_path):
@@ -219,7 +219,7 @@ def test_person_keypoints_with_one_person_per_image_imports_and_skips_crowd(proj
         ("c.png", "left_eye"): (5.0, 6.0, 1),
         ("frames/a.jpg", "nose"): (7.0, 8.0, 2),
     }
-    assert any("1 crowd annotations" in n for n in report.notes)
+    assert any("ignored 1 crowd annotation (iscrowd 1)" in n for n in report.notes)
 
 
 def test_missing_optional_fields_and_unannotated_images(project, tmp_path):
