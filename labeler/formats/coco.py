@@ -491,9 +491,9 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
         raise FormatError(f"{path}: refusing to import: {many}")
     problems.raise_if_any()
     if other:
-        notes.append(f"ignored {other} annotations of other categories")
+        notes.append(f"ignored {other} annotation{'' if other == 1 else 's'} of other categories (such as boxes)")
     if crowd:
-        notes.append(f"ignored {crowd} crowd annotations (iscrowd 1)")
+        notes.append(f"ignored {crowd} crowd annotation{'' if crowd == 1 else 's'} (iscrowd 1)")
     if placed_v0:
         notes.append(
             f"{placed_v0} point{' has' if placed_v0 == 1 else 's have'} visibility 0 but a position (CVAT writes "
