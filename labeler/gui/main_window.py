@@ -96,9 +96,9 @@ class MainWindow(QMainWindow):
         self.bulk_job: background.BackgroundJob | None = None
         self.history_job: background.BackgroundJob | None = None  # a bulk undo/redo being written
         self.schema_job: background.BackgroundJob | None = None  # a keypoint edit being written
-        self.locate_box: QMessageBox | None = None
-        self.new_dialog: QWidget | None = None
-        self.skipped_box: QMessageBox | None = None  # the New project dialog while it is open  # asks to locate a moved images folder
+        self.locate_box: QMessageBox | None = None  # asks to locate a moved images folder
+        self.new_dialog: QWidget | None = None  # the New project dialog while it is open
+        self.skipped_box: QMessageBox | None = None  # lists the files a new project skipped
 
         self.loader = ImageLoader()
         self.loader.loaded.connect(self._pixels_loaded)
