@@ -280,10 +280,15 @@ def build_cub(root: Path, photos: dict[str, np.ndarray]) -> Fixture:
                 lines["locs"].append(f"{iid} {pid} {x - 0.5:.1f} {y - 0.5:.1f} 1")
             else:
                 lines["locs"].append(f"{iid} {pid} 0.0 0.0 0")
+    write_cub_tables(root, lines)
+    (root / "parts" / "parts.txt").write_text("\n".join(f"{i} part {i}" for i in range(1, 16)) + "\n")
+    return Fixture(root, warps)
+
+
+def write_cub_tables(root: Path, lines: dict[str, list[str]]) -> None:
+    """CUB-200-2011's five id-keyed text tables from ``lines`` (images, split, labels, boxes, locs)."""
     (root / "parts").mkdir(parents=True, exist_ok=True)
     for name, key in (("images.txt", "images"), ("train_test_split.txt", "split"),
                       ("image_class_labels.txt", "labels"), ("bounding_boxes.txt", "boxes"),
                       ("parts/part_locs.txt", "locs")):
         (root / name).write_text("\n".join(lines[key]) + "\n")
-    (root / "parts" / "parts.txt").write_text("\n".join(f"{i} part {i}" for i in range(1, 16)) + "\n")
-    return Fixture(root, warps)

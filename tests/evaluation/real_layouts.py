@@ -22,6 +22,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from eval_fixtures import write_cub_tables
 from PIL import Image
 
 # Distinctive points of the photos, continuous pixel coordinates (pixel centres).
@@ -257,11 +258,7 @@ def build_cub(root: Path, photos: dict[str, np.ndarray], *, exif_orientation: di
                 lines["locs"].append(f"{iid} {part} {x - 0.5:.1f} {y - 0.5:.1f} 1")
             else:
                 lines["locs"].append(f"{iid} {part} 0.0 0.0 0")
-    (root / "parts").mkdir(parents=True, exist_ok=True)
-    for name, key in (("images.txt", "images"), ("train_test_split.txt", "split"),
-                      ("image_class_labels.txt", "labels"), ("bounding_boxes.txt", "boxes"),
-                      ("parts/part_locs.txt", "locs")):
-        (root / name).write_text("\n".join(lines[key]) + "\n")
+    write_cub_tables(root, lines)
     (root / "classes.txt").write_text("".join(f"{i} {c}\n" for i, c in enumerate(CUB_CLASSES, start=1)))
     (root / "parts" / "parts.txt").write_text("".join(f"{i} part_{i}\n" for i in range(1, 16)))
     return root
