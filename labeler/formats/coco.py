@@ -200,9 +200,7 @@ def write_json_atomically(data: Any, out: Path) -> None:
 
 def export_coco(project: Project, out: str | os.PathLike[str], *, predicted: bool = False, category: str | None = None) -> CocoExportReport:
     out_path = Path(out)
-    if out_path.exists() and out_path.resolve() in {
-        Path(f"{project.path}{side}").resolve() for side in ("", "-wal", "-shm", "-journal")
-    }:
+    if project.is_own_file(out_path):
         raise UserInputError(f"{out_path} is the project file; give the COCO file another name, e.g. labels.json")
     data = to_coco(project, predicted=predicted, category=category)
     write_json_atomically(data, out_path)
@@ -612,6 +610,8 @@ def import_coco(
 ) -> CocoImportReport:
     """Merge a COCO keypoint file into the project; all of it, or (on any error) nothing."""
     path = Path(path)
+    if project.is_own_file(path):
+        raise FormatError(f"{path} is the project file itself, not a COCO file; give the COCO JSON file to import")
     coco = read_coco(path, category=category)
     project_schema = project.schema()
     notes = list(coco.notes)

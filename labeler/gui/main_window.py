@@ -878,7 +878,7 @@ class MainWindow(QMainWindow):
     def start_propagation(self, config: PropagationConfig) -> bool:
         if self.project is None:
             return False
-        if not self.runner.start(self.project.path, config):
+        if not self.runner.start(self.project, config):
             self._message("a propagation is already running", error=True)
             return False
         self._remember_config(config)

@@ -13,7 +13,6 @@ import gc
 import logging
 import threading
 import traceback
-from pathlib import Path
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
@@ -95,16 +94,19 @@ def warm_up(method: str = "dift") -> threading.Thread:
 
 
 class PropagationWorker(QObject):
-    """Runs one propagation in whatever thread it lives in. Opens its own connection to the
-    project file, so the UI thread's reads never wait on it (SQLite WAL)."""
+    """Runs one propagation in whatever thread it lives in, on the window's own Project.
+
+    The Project's pool gives this thread a connection of its own, so the UI thread's reads never
+    wait on it (SQLite WAL). It never opens the file a second time: a second open in one process
+    could drop this process's locks on the file (see ``labeler.store.database.probe_file``)."""
 
     progress = pyqtSignal(object)  # ProgressEvent
     finished = pyqtSignal(object)  # PropagationSummary
     failed = pyqtSignal(str, str)  # message for the user, traceback ("" for a LabelerError)
 
-    def __init__(self, project_path: Path, config: PropagationConfig, matcher_cache: MatcherCache | None = None) -> None:
+    def __init__(self, project: Project, config: PropagationConfig, matcher_cache: MatcherCache | None = None) -> None:
         super().__init__()
-        self.project_path = Path(project_path)
+        self.project = project
         self.config = config
         self.matcher_cache = matcher_cache
         self._stop = threading.Event()
@@ -129,14 +131,13 @@ class PropagationWorker(QObject):
         try:
             prepare_engine(self.config.method)
             collector.pause()
-            with Project.open(self.project_path) as project:
-                summary = propagate(
-                    project,
-                    self.config,
-                    progress=progress,
-                    should_stop=self._stop.is_set,
-                    matcher_cache=self.matcher_cache,
-                )
+            summary = propagate(
+                self.project,
+                self.config,
+                progress=progress,
+                should_stop=self._stop.is_set,
+                matcher_cache=self.matcher_cache,
+            )
         except LabelerError as exc:
             self.failed.emit(str(exc), "")
         except Exception as exc:  # noqa: BLE001 - reported to the user, never kills the app
@@ -176,13 +177,14 @@ class PropagationRunner(QObject):
     def stopping(self) -> bool:
         return self._worker is not None and self._worker.stop_requested
 
-    def start(self, project_path: Path, config: PropagationConfig) -> bool:
-        """Start a run; False (and nothing started) when one is already going on."""
+    def start(self, project: Project, config: PropagationConfig) -> bool:
+        """Start a run on ``project`` (which must stay open until the run ends); False (and
+        nothing started) when one is already going on."""
         if self.running:
             return False
         thread = QThread()
         thread.setObjectName("labeler-propagation")
-        worker = PropagationWorker(project_path, config, self.matcher_cache)
+        worker = PropagationWorker(project, config, self.matcher_cache)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
         worker.progress.connect(self._on_progress)

@@ -8,7 +8,10 @@ without the busy handler ever retrying, while an immediate one waits for the wri
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 
@@ -21,7 +24,6 @@ from labeler.errors import ProjectError
 BUSY_TIMEOUT_S = 30.0
 #: RETURNING (3.35) and json_each (built in since 3.38, in JSON1 builds before) are used.
 MIN_SQLITE = (3, 35, 0)
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def sqlite_uri(path: Path, *, create: bool) -> str:
@@ -46,19 +48,58 @@ def connect_raw(path: Path, *, create: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def probe_file(path: Path) -> str:
+    """``"empty"``, ``"sqlite"`` or ``"other"``, read without a plain ``open()`` of the file.
+
+    On POSIX, closing *any* descriptor of a file drops every lock this process holds on it, so
+    reading the header with ``open()``/``close()`` while a connection of ours is open would let
+    another process believe it is the last one and checkpoint and delete the WAL under us (SQLite's
+    "How To Corrupt An SQLite Database File", 2.2). SQLite's own VFS keeps such descriptors open
+    until its locks are released, so the header is read through SQLite.
+    """
+    st = os.stat(path)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if st.st_size == 0:
+        return "empty"
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            return "other"
+        raise
+    return "sqlite"
+
+
 def check_is_sqlite(path: Path) -> None:
-    """Refuse anything that is not an SQLite file before SQLite gets to see it."""
+    """Refuse anything that is not an SQLite file before opening it as a project."""
     check_sqlite_version()
-    if not path.exists():
-        raise ProjectError(f"{path}: no such project file (create one with `labeler init`)")
-    if path.is_dir():
-        raise ProjectError(f"{path}: is a folder, not a labeler project file")
-    with open(path, "rb") as fh:
-        head = fh.read(len(SQLITE_HEADER))
-    if len(head) == 0:
+    try:
+        kind = probe_file(path)
+    except FileNotFoundError:
+        raise ProjectError(f"{path}: no such project file (create one with `labeler init`)") from None
+    except IsADirectoryError:
+        raise ProjectError(f"{path}: is a folder, not a labeler project file") from None
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot open it ({exc.strerror or exc})") from None
+    except sqlite3.Error as exc:
+        raise ProjectError(f"{path}: cannot open it as a labeler project ({exc})") from None
+    if kind == "empty":
         raise ProjectError(f"{path}: file is empty, not a labeler project")
-    if head != SQLITE_HEADER:
+    if kind == "other":
         raise ProjectError(f"{path}: not a labeler project (not an SQLite database)")
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (hard links, symlinks, case-folding file systems)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def make_engine(path: Path, *, create: bool = False, wal: bool = True) -> Engine:

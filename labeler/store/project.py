@@ -24,7 +24,16 @@ from labeler import __version__
 from labeler.errors import ProjectError, UserInputError
 from labeler.paths import publish_mode
 from labeler.store.cache_ops import CacheOps
-from labeler.store.database import ChangePoller, Sessions, check_is_sqlite, check_sqlite_version, connect_raw, make_engine
+from labeler.store.database import (
+    ChangePoller,
+    Sessions,
+    check_is_sqlite,
+    check_sqlite_version,
+    connect_raw,
+    make_engine,
+    probe_file,
+    same_file,
+)
 from labeler.store.image_ops import ImageOps, insert_probed
 from labeler.store.merge_ops import MergeOps
 from labeler.store.migrations import APPLICATION_ID, FORMAT_MARKER, SCHEMA_VERSION, migrate
@@ -62,13 +71,14 @@ def _check_is_project(path: Path) -> None:
     """--force replaces a labeler project, never another file a typo happened to name."""
     refuse = ProjectError(f"{path} is not a labeler project; refusing to replace it, even with --force")
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
+        kind = probe_file(path)
     except OSError as exc:
         raise ProjectError(f"{path}: cannot replace it ({exc.strerror})") from None
-    if not head:
+    except sqlite3.Error:
+        raise refuse from None
+    if kind == "empty":
         return  # an empty placeholder
-    if not head.startswith(b"SQLite format 3"):
+    if kind != "sqlite":
         raise refuse
     try:
         conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=2.0)
@@ -86,10 +96,12 @@ def _retire(path: Path) -> None:
     """Before --force replaces ``path``: fold its WAL back in (refusing if another program has it
     open) so no stale ``-wal`` file could ever be replayed into the new project."""
     try:
-        head = path.open("rb").read(16)
+        kind = probe_file(path)
     except OSError as exc:
         raise ProjectError(f"{path}: cannot replace it ({exc.strerror})") from None
-    if head.startswith(b"SQLite format 3"):
+    except sqlite3.Error:
+        kind = "other"
+    if kind == "sqlite":
         conn = sqlite3.connect(path, timeout=2.0, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode = DELETE")
@@ -288,6 +300,12 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
             for key, value in _root_meta(self.path, new).items():
                 s.execute(update(MetaRow).where(MetaRow.key == key).values(value=value))
         self._root = new
+
+    def is_own_file(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` is this project's database or one of its side files. Reading such a
+        file with ``open()`` (an export target, an import source typed by mistake) would drop this
+        process's SQLite locks on it: callers refuse it instead."""
+        return any(same_file(Path(path), Path(f"{self.path}{side}")) for side in ("", "-wal", "-shm", "-journal"))
 
     def meta(self) -> dict[str, str]:
         with self._read() as s:
