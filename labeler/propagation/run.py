@@ -392,6 +392,10 @@ def propagate(
             built = run.references(ctx)
         except Cancelled:
             return summary(stopped=True, device=matcher.device, signature=None, up_to_date=0, targets=0)
+        if built.discarded:
+            tally.messages.append(
+                f"discarded {len(built.discarded)} damaged cached reference state(s) and prepared them again"
+            )
         tally.failed.extend(built.failed)
         if not built.used:
             raise NoReferencesError("none of the reference images could be read: " + "; ".join(f"{p}: {r}" for p, r in built.failed))

@@ -145,3 +145,16 @@ def test_exports_name_images_replaced_by_another_picture(cli, tmp_path):
         assert "b.png" not in json.dumps(meta.get("images", meta))
     r = cli("status", project)
     assert "another picture" in r.out and "b.png" in r.out
+
+
+def test_clear_cache_command(cli, tmp_path):
+    from labeler.store import Project
+
+    project, _ = _small(cli, tmp_path)
+    with Project.open(project) as p:
+        p.cache_put("refstate/x", b"junk")
+        p.cache_put("engine/y", b"{}")
+    r = cli("clear-cache", project)
+    assert r.code == 0 and "deleted 2 cache entries" in r.out
+    with Project.open(project) as p:
+        assert p.cache_keys() == []
