@@ -30,6 +30,7 @@ class ImageInfo:
     orientation: int  # EXIF orientation tag of the file (1 = none)
     sha256: str
     size_bytes: int
+    mtime_ns: int | None = None  # of the file when it was read
 
 
 def is_image_path(path: Path) -> bool:
@@ -111,12 +112,14 @@ def probe(path: Path, *, with_hash: bool = True) -> ImageInfo:
         raise ImageReadError(f"{path}: damaged or truncated image ({exc})") from None
     if orientation in (5, 6, 7, 8):
         w, h = h, w
+    st = path.stat()  # before hashing: a file written meanwhile looks changed at the next check
     return ImageInfo(
         width=w,
         height=h,
         orientation=orientation,
         sha256=file_sha256(path) if with_hash else "",
-        size_bytes=path.stat().st_size,
+        size_bytes=st.st_size,
+        mtime_ns=st.st_mtime_ns,
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from labeler import __version__
+from labeler.display import clean_message
 from labeler.errors import LabelerError
 
 COMMANDS: list[str] = [
@@ -28,6 +29,7 @@ COMMANDS: list[str] = [
     "labeler.cli.cmd_eval",
     "labeler.cli.cmd_propagate",
     "labeler.cli.cmd_review",
+    "labeler.cli.cmd_clear_cache",
     "labeler.cli.cmd_gui",
 ]
 
@@ -65,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(run(args) or 0)
     except LabelerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {clean_message(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -74,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = environment_error(exc, getattr(args, "project", None))
         if message is None:
             raise  # a bug: the traceback is what a bug report needs
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {clean_message(message)}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from labeler.errors import UserInputError
+    from labeler.cli.common import eprint
+    from labeler.display import listing
     from labeler.store import Project
 
     if not args.coco and not args.pairs:
@@ -40,12 +42,16 @@ def run(args: argparse.Namespace) -> int:
         if args.coco:
             from labeler.formats.coco import export_coco
 
+            replaced = [r.path for r in project.check_files().changed]
             report = export_coco(project, args.coco, predicted=args.predicted, category=args.category)
             extra = f", {report.predicted} predicted" if args.predicted else ""
             print(
                 f"wrote {report.path}: {report.images} images, {report.visible_or_occluded} points with a "
                 f"position, {report.absent} absent{extra}"
             )
+            if replaced:
+                eprint(f"warning: {len(replaced)} image(s) now hold another picture than the one labelled; "
+                       f"their labels were written as they are:\n{listing(replaced)}")
         if args.pairs:
             from labeler.formats.pairs import export_pairs
             from labeler.formats.spair import SPairExportConfig, parse_split_ratio

@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from labeler.cli.common import eprint
+    from labeler.display import MAX_LISTED, MAX_SHOWN, listing, shown
     from labeler.errors import UserInputError
     from labeler.formats.coco import import_coco
     from labeler.store import MergeConflict, Project
@@ -53,15 +54,16 @@ def run(args: argparse.Namespace) -> int:
     if m.conflicts:
         verb = "replaced" if args.on_conflict == "replace" else "kept"
         print(f"  {len(m.conflicts)} confirmed points differed; the project's were {verb}")
-    for note in report.notes:
-        print(f"  note: {note}")
+    for note in report.notes[:MAX_LISTED]:
+        print(f"  note: {shown(note, 2 * MAX_SHOWN)}")
+    if len(report.notes) > MAX_LISTED:
+        print(f"  ... and {len(report.notes) - MAX_LISTED} more note(s)")
     lost = [item for item in report.not_imported if item[2] > 0]
     empty = len(report.not_imported) - len(lost)
     if empty:
         print(f"  note: {empty} image(s) named by the file without annotations are not here (nothing lost)")
     if lost:
         eprint(f"warning: {report.points_not_imported} points of {len(lost)} images were NOT imported:")
-        for file_name, why, n in lost:
-            eprint(f"  {file_name}: {why} ({n} points)")
+        eprint(listing([f"{shown(file_name)}: {why} ({n} points)" for file_name, why, n in lost]))
         return 1  # done, but some images failed (listed): a script must notice lost points
     return 0

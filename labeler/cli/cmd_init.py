@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from labeler.errors import ProjectError, UserInputError
-    from labeler.store import Project, find_image_files, no_images_message, probe_files, relative_to_root, validate_schema
+    from labeler.store import Project, find_image_files, format_skipped, no_images_message, probe_files, relative_to_root, validate_schema
 
     names = split_list(args.keypoints, "--keypoints") if args.keypoints else []
     schema = validate_schema(names, parse_skeleton(args.skeleton, names), parse_flips(args.flip))
@@ -48,13 +48,15 @@ def run(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         raise ProjectError(f"{target} already exists; refusing to overwrite it (use --force to replace it)")
     root = Path(args.images)
-    files = find_image_files(root)
+    links: list = []
+    files = find_image_files(root, skipped=links)
     if not files:
         raise UserInputError(no_images_message(root))
     pairs = [(f, relative_to_root(f, root) or f.name) for f in files]
     probed, skipped = probe_files(pairs)
+    skipped = links + skipped
     if not probed:
-        lines = "\n".join(f"  {s.path}: {s.reason}" for s in skipped)
+        lines = format_skipped(skipped)
         raise UserInputError(f"none of the {len(files)} image files in {root} can be read; nothing was created:\n{lines}")
     project = Project.create(
         target, root, schema.keypoints, schema.skeleton, schema.flip_pairs, images=probed, name=args.name, force=args.force

@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
         root = project.images_root
         # looked up here, read-only: status must work on a project it may not write to
         missing = [
-            path for _, path, _ in project.image_index() if not root.joinpath(*path.split("/")).is_file()
+            path for _, path, _ in project.image_index() if not project.image_file(path).is_file()
         ] if project.images_root_found else []
         schema = project.schema()
         counts = project.counts()
@@ -37,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
         by_point = ", ".join(f"{k} {v}" for k, v in counts.points_by_status.items())
         vis = counts.points_by_visibility
         print(f"points: {counts.points} ({by_point}; visible {vis[2]}, occluded {vis[1]}, absent {vis[0]})")
+        replaced = [r.path for r in project.list_images(changed=True)]
+        if replaced:
+            print(f"replaced by another picture at the last check ({len(replaced)}; their labels may not fit; "
+                  "put the originals back, or remove and add them again):")
+            print_paths(replaced)
         if missing:
             print(f"missing on disk ({len(missing)}; renamed files are found again by `labeler add-images`, "
                   "`labeler remove-images PROJECT --missing` forgets deleted ones):")

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from labeler.display import MAX_LISTED, listing, shown
 from labeler.errors import UserInputError
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only when a command runs
@@ -62,13 +63,12 @@ def print_skipped(skipped: Sequence[SkippedFile], *, stream=None) -> None:  # no
         return
     out = stream or sys.stderr
     print(f"skipped {len(skipped)} file(s) that cannot be read:", file=out)
-    for s in skipped:
-        print(f"  {s.path}: {s.reason}", file=out)
+    print(listing([f"{shown(s.path)}: {s.reason}" for s in skipped], 2 * MAX_LISTED), file=out)
 
 
 def print_paths(paths: Sequence[str], *, limit: int = 10, stream=None) -> None:  # noqa: ANN001
     """Indented, at most ``limit`` of them (then a count)."""
     for path in paths[:limit]:
-        print(f"  {path}", file=stream or sys.stdout)
+        print(f"  {shown(path)}", file=stream or sys.stdout)
     if len(paths) > limit:
         print(f"  ... and {len(paths) - limit} more", file=stream or sys.stdout)

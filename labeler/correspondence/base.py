@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,40 @@ from typing import Any, ClassVar
 import numpy as np
 
 from labeler.errors import Cancelled, LabelerError, UserInputError
+
+#: Largest serialised reference state read back (the attention method's paper preset stores
+#: ~2 MB per keypoint; a cache entry is one keypoint).
+MAX_STATE_BYTES = 256 << 20
+
+
+def _check_npz(data: bytes) -> None:
+    """Refuse an ``.npz`` that would inflate or allocate more than its own size before numpy
+    reads it: labeler writes members uncompressed, so no member may be deflated or hold an
+    array larger than the member itself (a 2 MB deflated blob once became 8.6 GB)."""
+    if len(data) > MAX_STATE_BYTES:
+        raise ValueError(f"reference state of {len(data)} bytes is larger than {MAX_STATE_BYTES}")
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            if info.compress_type != zipfile.ZIP_STORED or info.file_size > len(data):
+                raise ValueError(f"reference state member {info.filename!r} is compressed or larger than its blob")
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:
+                    raise ValueError(f"reference state member {info.filename!r} has npy version {version}")
+            if dtype.hasobject or math.prod(shape) * dtype.itemsize > info.file_size:
+                raise ValueError(f"reference state member {info.filename!r} declares more data than it holds")
+
+
+def _finite(array: np.ndarray, what: str) -> None:
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"reference state {what} is not numeric ({array.dtype})")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ValueError(f"reference state {what} holds NaN or infinite values")
+
 
 #: ``progress(done, total)``; called from the engine's thread.
 ProgressFn = Callable[[int, int], None]
@@ -131,22 +166,59 @@ class ReferenceState:
         )
         return buf.getvalue()
 
+    def validate(self) -> ReferenceState:
+        """Raise ValueError unless every field has the type, shape and finite values the engines
+        rely on (a state read from a project file from someone else may not)."""
+        k = len(self.names)
+        if not (isinstance(self.method, str) and isinstance(self.signature, str)):
+            raise ValueError("reference state method and signature must be text")
+        if not all(isinstance(n, str) for n in self.names) or len(set(self.names)) != k:
+            raise ValueError("reference state names must be distinct texts")
+        if not isinstance(self.meta, dict):
+            raise ValueError("reference state meta must be a mapping")
+        size = tuple(self.image_size)
+        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 1 << 20 for v in size):
+            raise ValueError(f"reference state image size {size!r} is not two positive integers")
+        _finite(self.points, "points")
+        w, h = size
+        if ((self.points < -1) | (self.points[:, :1] > w + 1) | (self.points[:, 1:] > h + 1)).any():
+            raise ValueError("reference state points lie outside its image")
+        for key, array in self.arrays.items():
+            if not isinstance(array, np.ndarray) or array.ndim < 1 or array.shape[0] != k:
+                raise ValueError(f"reference state array {key!r} does not have one row per keypoint")
+            _finite(array, f"array {key!r}")
+        return self
+
     @classmethod
     def from_bytes(cls, data: bytes) -> ReferenceState:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            header = json.loads(npz["header"].tobytes().decode("utf-8"))
-            if header.get("format") != 1:
-                raise ValueError(f"unknown reference state format {header.get('format')!r}")
-            arrays = {k[len("array:"):]: npz[k] for k in npz.files if k.startswith("array:")}
-            return cls(
-                method=header["method"],
-                signature=header["signature"],
-                names=tuple(header["names"]),
-                points=npz["points"],
-                image_size=tuple(header["image_size"]),
-                arrays=arrays,
-                meta=header["meta"],
-            )
+        """Read :meth:`to_bytes` output; ValueError (or zipfile.BadZipFile, a ValueError too) for
+        anything malformed, oversized or non-finite."""
+        try:
+            _check_npz(bytes(data))
+        except zipfile.BadZipFile as exc:
+            raise ValueError(f"reference state is not an npz archive ({exc})") from None
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                header = json.loads(npz["header"].tobytes().decode("utf-8"))
+                if header.get("format") != 1:
+                    raise ValueError(f"unknown reference state format {header.get('format')!r}")
+                arrays = {k[len("array:"):]: npz[k] for k in npz.files if k.startswith("array:")}
+                points = npz["points"]
+                if not isinstance(header, dict) or not isinstance(header.get("names"), list):
+                    raise ValueError("reference state header is malformed")
+                if points.shape != (len(header["names"]), 2):
+                    raise ValueError(f"reference state points have shape {points.shape}, not ({len(header['names'])}, 2)")
+                return cls(
+                    method=header["method"],
+                    signature=header["signature"],
+                    names=tuple(header["names"]),
+                    points=points,
+                    image_size=tuple(header["image_size"]),
+                    arrays=arrays,
+                    meta=header["meta"],
+                ).validate()
+        except (KeyError, TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
+            raise ValueError(f"reference state is malformed ({type(exc).__name__}: {exc})") from None
 
 
 @dataclass

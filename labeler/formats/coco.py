@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labeler.display import listing
+from labeler.formats.jsonfile import load_json
 from labeler.errors import FormatError, UserInputError
 from labeler.paths import publish_mode
 from labeler.store import (
@@ -45,6 +47,7 @@ from labeler.store import (
     Schema,
     escapes,
     find_on_disk,
+    image_file,
     normalise_rel,
     probe_files,
     relative_to_root,
@@ -98,6 +101,7 @@ def to_coco(project: Project, *, predicted: bool = False, category: str | None =
     if not names:
         raise UserInputError("the project has no keypoints yet; nothing to export")
     statuses = list(CONFIRMED_STATUSES) + ([PREDICTED] if predicted else [])
+    project.check_positions(statuses=statuses)
     by_image: dict[int, dict[str, PointRecord]] = {}
     for row in project.all_points(statuses=statuses):
         by_image.setdefault(row.image_id, {})[row.name] = row
@@ -258,26 +262,11 @@ class _Problems:
     def raise_if_any(self, what: str = "") -> None:
         if not self.items:
             return
-        shown = "\n  ".join(self.items[:_MAX_LISTED])
-        more = f"\n  ... and {len(self.items) - _MAX_LISTED} more" if len(self.items) > _MAX_LISTED else ""
-        raise FormatError(f"{self.path}: {what or 'not a valid COCO keypoint file'}:\n  {shown}{more}")
+        raise FormatError(f"{self.path}: {what or 'not a valid COCO keypoint file'}:\n{listing(self.items, _MAX_LISTED)}")
 
 
 def _load_json(path: Path) -> Any:
-    if not path.is_file():
-        raise FormatError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read it ({exc.strerror})") from None
-    try:
-        return json.loads(raw)  # bytes: UTF-8 (BOM or not), UTF-16 and UTF-32 are recognised
-    except UnicodeDecodeError:
-        raise FormatError(f"{path}: not a JSON text file (not UTF-8, UTF-16 or UTF-32)") from None
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    except RecursionError:
-        raise FormatError(f"{path}: not a COCO file (its JSON is nested too deeply)") from None
+    return load_json(path, "COCO file")
 
 
 def _no_keypoint_names(data: dict[str, Any], path: Path) -> str:
@@ -550,7 +539,7 @@ def _after_root_name(file_name: str, root: Path, known_by_key: dict[str, str], l
         if escapes(rest):
             continue
         rel = _resolve(normalise_rel(rest), known_by_key, root, listings)
-        if unicode_key(rel) in known_by_key or root.joinpath(*rel.split("/")).is_file():
+        if unicode_key(rel) in known_by_key or image_file(root, rel).is_file():
             return rel
     return None
 
@@ -649,7 +638,7 @@ def import_coco(
         rel = rel_of[entry.coco_id]
         if rel in known:
             continue
-        full = root.joinpath(*rel.split("/"))
+        full = image_file(root, rel)
         if full.is_file():
             candidates.append((full, rel))
         else:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from labeler.display import listing
 from labeler.formats.spair import LabelledImage, SPairExportConfig, SPairExportSummary, write_spair
-from labeler.store import Project
+from labeler.store import CONFIRMED_STATUSES, Project
 
 
 def export_pairs(
@@ -20,6 +21,8 @@ def export_pairs(
     category: str | None = None,
 ) -> SPairExportSummary:
     category = category or project.name
+    project.check_positions(statuses=CONFIRMED_STATUSES)
+    replaced = {r.id: r.path for r in project.check_files().changed}  # labels on another picture: left out
     images = [
         LabelledImage(
             relative_path=ref.path,
@@ -30,5 +33,12 @@ def export_pairs(
             keypoints=ref.points,
         )
         for ref in project.references()
+        if ref.image_id not in replaced
     ]
-    return write_spair(images, project.schema().keypoints, Path(out_dir), config)
+    summary = write_spair(images, project.schema().keypoints, Path(out_dir), config)
+    if replaced:
+        summary.warnings.append(
+            f"{len(replaced)} image(s) left out: the file now holds another picture than the one labelled:\n"
+            + listing(sorted(replaced.values()), indent="    ")
+        )
+    return summary

@@ -37,6 +37,7 @@ from typing import Any
 from PIL import Image
 
 from labeler.errors import FormatError, UserInputError
+from labeler.formats.jsonfile import load_json
 from labeler.imaging import load_rgb
 from labeler.paths import publish_mode
 
@@ -81,13 +82,7 @@ class SPairPair:
 
 
 def _load_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise FormatError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{path}: not valid JSON ({exc})") from None
+    return load_json(path, "SPair annotation file")
 
 
 def _integer(value: Any) -> int | None:

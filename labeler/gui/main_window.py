@@ -48,7 +48,7 @@ from labeler.gui.shortcuts import KEYPOINT_KEYS, SHORTCUTS
 from labeler.gui.style import icon
 from labeler.gui.worker import PropagationRunner
 from labeler.propagation import MatcherCache, ProgressEvent, PropagationConfig, PropagationSummary
-from labeler.store import PROJECT_SUFFIX, REVIEW_PREDICTED, ImageRecord, PointRecord, Project, Schema
+from labeler.store import PROJECT_SUFFIX, REVIEW_PREDICTED, ImageRecord, PointRecord, Project, Schema, image_file
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +380,7 @@ class MainWindow(QMainWindow):
         self.keypoints.set_schema(self.schema)
         self.current_keypoint = self.keypoints.current
         self.canvas.set_current_keypoint(self.current_keypoint)
-        self.image_list.model.set_resolver(lambda rel: project.images_root.joinpath(*rel.split("/")))
+        self.image_list.model.set_resolver(lambda rel: project.image_file(rel))
         self.settings.add_recent(project.path)
         self.setWindowTitle(f"{project.name} — labeler  ({project.path})")
         project.has_changed()  # start polling from now
@@ -488,7 +488,7 @@ class MainWindow(QMainWindow):
         for r in (row + 1, row - 1, row + 2):
             found = model.row_at(r)
             if found is not None:
-                out.append((found[0], project.images_root.joinpath(*found[1].split("/"))))
+                out.append((found[0], project.image_file(found[1])))
         return out
 
     def _pixels_loaded(self, ticket: int, image_id: int, image: QImage) -> None:
@@ -1099,7 +1099,7 @@ class MainWindow(QMainWindow):
     @staticmethod
     def _images_found_in(project: Project, folder: Path, sample: int = 20) -> bool:
         rows = project.image_index()[:sample]
-        return not rows or any(folder.joinpath(*rel.split("/")).is_file() for _, rel, _ in rows)
+        return not rows or any(image_file(folder, rel).is_file() for _, rel, _ in rows)
 
     def relocate_images(self, folder: Path) -> bool:
         """Point the project at ``folder`` (image paths stay relative) and show the images again."""
@@ -1114,7 +1114,7 @@ class MainWindow(QMainWindow):
         self.loader.forget()
         if self.thumbs is not None:
             self.thumbs.clear()
-        self.image_list.model.set_resolver(lambda rel: project.images_root.joinpath(*rel.split("/")))
+        self.image_list.model.set_resolver(lambda rel: project.image_file(rel))
         self.image_list.view.viewport().update()  # thumbnails are asked for again as rows are drawn
         if self.current is not None:
             self.show_image(self.current.id)

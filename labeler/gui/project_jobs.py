@@ -31,11 +31,12 @@ class CreatedProject:
 def create_project(folder: Path, project_path: Path, schema: Schema, name: str | None, report: Report) -> CreatedProject:
     """Scan ``folder``, read every image (in chunks, reporting progress), create the project."""
     report(0, 0, f"looking for images in {folder}")
-    files = find_image_files(folder)
+    links: list[SkippedFile] = []
+    files = find_image_files(folder, skipped=links)
     if not files:
         raise UserInputError(no_images_message(folder))
     pairs = [(f, relative_to_root(f, folder) or f.name) for f in files]
-    probed, skipped = [], []
+    probed, skipped = [], list(links)
     for start in range(0, len(pairs), CHUNK):
         good, bad = probe_files(pairs[start : start + CHUNK], progress=False)
         probed += good

@@ -31,6 +31,7 @@ class BuiltReferences:
     used: list[RefPoint] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     prepared: int = 0  # entries computed now (the rest came from the cache)
+    discarded: list[str] = field(default_factory=list)  # cache keys of damaged entries deleted (prepared again)
 
     def for_engine(self) -> list[ReferenceState]:
         return self.plain + self.mirrored
@@ -72,7 +73,8 @@ class ReferenceBuilder:
             missing: dict[str, list[RefPoint]] = {pose: [] for pose in poses}
             for p in points:
                 for pose in poses:
-                    state = state_cache.load_state(self.project, self._key(p, pose), self.ref_signature)
+                    name = flipping.mirrored_name(p.name, self.schema) if pose == state_cache.MIRROR else p.name
+                    state = state_cache.load_state(self.project, self._key(p, pose), self.ref_signature, name, out.discarded)
                     if state is None:
                         missing[pose].append(p)
                     else:

@@ -34,7 +34,7 @@ from labeler.propagation.types import (
     PropagationSummary,
     ProgressEvent,
 )
-from labeler.store import ImageRecord, Project, Schema
+from labeler.store import CHANGED_FILE, ImageRecord, Project, Schema
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ def _context(project: Project, config: PropagationConfig, records: list[ImageRec
     if not schema.keypoints:
         raise UserInputError("the project has no keypoints yet; define the schema first (`labeler init --keypoints ...`)")
     by_id = {r.id: r for r in records}
-    chosen = choose(candidate_points(project), config.max_references)
+    replaced = {r.id for r in records if r.changed}  # labels placed on another picture: never a reference
+    chosen = choose((p for p in candidate_points(project) if p.image_id not in replaced), config.max_references)
     refs = resolve(project, chosen, schema.keypoints, records=by_id)
     return _Context(
         schema=schema,
@@ -98,6 +99,8 @@ def plan_propagation(project: Project, config: PropagationConfig, *, matcher: Ma
         warnings.append(f"no reference for {', '.join(without)}: these keypoints will not be predicted")
     if ctx.selection.missing:
         warnings.append(f"{len(ctx.selection.missing)} selected image(s) were not found at the last check and are skipped")
+    if ctx.selection.changed:
+        warnings.append(f"{len(ctx.selection.changed)} selected image(s) now hold another picture than the one labelled and are skipped")
     if matcher is not None:
         engine_sig, ref_sig = matcher.signature, state_cache.reference_signature(matcher)
     else:
@@ -330,7 +333,7 @@ def propagate(
             f"the images folder {project.images_root} is not found; move it back or point the project at "
             "its new place (labeler add-images)"
         )
-    project.check_missing()  # flags files gone since the last check (and un-flags returned ones)
+    project.check_files()  # flags files gone or replaced since the last check (and un-flags returned ones)
     records = project.list_images()
     ctx = _context(project, config, records)
     if not ctx.refs:
@@ -339,6 +342,7 @@ def propagate(
     if without:
         tally.messages.append(f"no reference for {', '.join(without)}: not predicted")
     tally.failed.extend((r.path, NOT_FOUND) for r in ctx.selection.missing)
+    tally.failed.extend((r.path, CHANGED_FILE) for r in ctx.selection.changed)
 
     def summary(*, stopped: bool, device: str, signature: str | None, up_to_date: int, targets: int) -> PropagationSummary:
         result = PropagationSummary(
@@ -353,7 +357,7 @@ def propagate(
             messages=tuple(tally.messages),
             signature=signature,
             flipped_images=tally.flipped,
-            targets=targets + len(ctx.selection.missing),  # files not found are targets that failed
+            targets=targets + len(ctx.selection.missing) + len(ctx.selection.changed),  # targets that failed
         )
         emit(ProgressEvent(STAGE_DONE, tally.predicted, result.targets, message="stopped" if stopped else "done"))
         return result
@@ -388,6 +392,10 @@ def propagate(
             built = run.references(ctx)
         except Cancelled:
             return summary(stopped=True, device=matcher.device, signature=None, up_to_date=0, targets=0)
+        if built.discarded:
+            tally.messages.append(
+                f"discarded {len(built.discarded)} damaged cached reference state(s) and prepared them again"
+            )
         tally.failed.extend(built.failed)
         if not built.used:
             raise NoReferencesError("none of the reference images could be read: " + "; ".join(f"{p}: {r}" for p, r in built.failed))

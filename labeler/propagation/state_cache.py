@@ -55,13 +55,23 @@ def state_prefix_any_engine(point: RefPoint, method: str) -> str:
     return f"{point_prefix(point.image.sha256, point.name)}{_pos(point.x, point.y)}/{quote(method, safe='')}/"
 
 
-def load_state(project: Project, key: str, ref_signature: str) -> ReferenceState | None:
+def load_state(
+    project: Project, key: str, ref_signature: str, name: str | None = None, discarded: list[str] | None = None
+) -> ReferenceState | None:
+    """The cached state under ``key``, or None. An entry that is damaged, oversized, non-finite
+    or not for keypoint ``name`` is deleted (it is prepared again) and its key appended to
+    ``discarded``, so the run can say so; without this one bad entry stopped every run."""
     data = project.cache_get(key)
     if data is None:
         return None
     try:
         state = ReferenceState.from_bytes(data)
-    except Exception:  # noqa: BLE001 - a damaged entry is simply prepared again
+        if name is not None and state.names != (name,):
+            raise ValueError(f"entry holds {state.names!r}, not {name!r}")
+    except ValueError:
+        project.cache_delete(prefix=key)
+        if discarded is not None:
+            discarded.append(key)
         return None
     return state if state.signature == ref_signature else None
 

@@ -23,6 +23,7 @@ class TargetSelection:
     missing: tuple[ImageRecord, ...]  # selected and not reviewed, file not found at the last check
     selected: int  # images the selection matched, any status
     reviewed: int  # of those, fully confirmed (nothing to predict)
+    changed: tuple[ImageRecord, ...] = ()  # selected and not reviewed, file now holds another picture
 
     def split(self, signature: str | None, force: bool) -> tuple[list[ImageRecord], list[ImageRecord]]:
         """(to predict, up to date)."""
@@ -53,8 +54,9 @@ def select_targets(records: Sequence[ImageRecord], config: PropagationConfig) ->
             )
     open_ = [r for r in chosen if r.review_status != REVIEWED]
     return TargetSelection(
-        candidates=tuple(r for r in open_ if not r.missing),
+        candidates=tuple(r for r in open_ if not r.missing and not r.changed),
         missing=tuple(r for r in open_ if r.missing),
         selected=len(chosen),
         reviewed=len(chosen) - len(open_),
+        changed=tuple(r for r in open_ if r.changed and not r.missing),
     )

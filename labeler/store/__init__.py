@@ -40,9 +40,11 @@ from labeler.store.records import (
     ReferenceImage,
     Schema,
     SkippedFile,
+    FileCheck,
+    CHANGED_FILE,
     StatusCounts,
 )
-from labeler.store.relpaths import escapes, find_on_disk, normalise_rel, relative_to_root, unicode_key
+from labeler.store.relpaths import escapes, find_on_disk, image_file, normalise_rel, relative_to_root, unicode_key
 from labeler.store.scanning import ProbedImage, find_image_files, format_skipped, no_images_message, probe_files
 from labeler.store.schema_ops import validate_schema
 
@@ -81,8 +83,11 @@ __all__ = [
     "ReferenceImage",
     "Schema",
     "SkippedFile",
+    "FileCheck",
+    "CHANGED_FILE",
     "StatusCounts",
     "escapes",
+    "image_file",
     "find_image_files",
     "find_on_disk",
     "format_skipped",

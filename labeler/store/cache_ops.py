@@ -49,6 +49,11 @@ class CacheOps(ProjectCore):
                 stmt = stmt.where(CacheRow.image_id == image_id)
             return int(s.execute(stmt).rowcount)
 
+    def clear_cache(self) -> int:
+        """Delete every cache entry (reference states, engine memos): all of it is derived and
+        prepared again when needed. Returns how many entries went."""
+        return self.cache_delete()
+
     def counts(self) -> StatusCounts:
         """Images by review status and points by status and visibility (for ``labeler status``)."""
         with self._read() as s:

@@ -82,6 +82,8 @@ def image_record(row: ImageRow) -> ImageRecord:
         pred_preset=row.pred_preset,
         pred_flipped=None if row.pred_flipped is None else bool(row.pred_flipped),
         predicted_at=row.predicted_at,
+        mtime_ns=row.mtime_ns,
+        changed=bool(row.changed),
     )
 
 

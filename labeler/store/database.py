@@ -118,6 +118,8 @@ def make_engine(path: Path, *, create: bool = False, wal: bool = True) -> Engine
         try:
             cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             cur.execute("PRAGMA foreign_keys = ON")
+            # a project file from someone else: no function of ours runs from its schema
+            cur.execute("PRAGMA trusted_schema = OFF")
             if wal:
                 cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = FULL")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
@@ -13,11 +14,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from labeler.errors import UserInputError
-from labeler.imaging import is_image_path
+from labeler.imaging import file_sha256, is_image_path
 from labeler.store.core import IMAGE_T, ProjectCore, image_record, image_row, in_ids, in_values, now
 from labeler.store.models import CacheRow, ImageRow
-from labeler.store.records import REVIEW_STATUSES, AddImagesReport, ImageRecord, SkippedFile
-from labeler.store.relpaths import absolute, escapes, normalise_rel, relative_to_root, unicode_key
+from labeler.store.records import REVIEW_STATUSES, AddImagesReport, FileCheck, ImageRecord, SkippedFile
+from labeler.store.relpaths import absolute, escapes, image_file, normalise_rel, relative_to_root, unicode_key
 from labeler.store.scanning import ProbedImage, check_folder, find_image_files, probe_files
 
 StatusFilter = str | Iterable[str] | None
@@ -33,12 +34,14 @@ def _statuses(status: StatusFilter) -> list[str] | None:
     return wanted
 
 
-def _filtered(stmt: Select, status: StatusFilter, missing: bool | None) -> Select:
+def _filtered(stmt: Select, status: StatusFilter, missing: bool | None, changed: bool | None = None) -> Select:
     wanted = _statuses(status)
     if wanted is not None:
         stmt = stmt.where(ImageRow.review_status.in_(wanted))
     if missing is not None:
         stmt = stmt.where(ImageRow.missing == missing)
+    if changed is not None:
+        stmt = stmt.where(ImageRow.changed == changed)
     return stmt
 
 
@@ -56,6 +59,8 @@ def insert_probed(s: Session, probed: Sequence[ProbedImage]) -> list[str]:
             "orientation": p.info.orientation,
             "sha256": p.info.sha256,
             "size_bytes": p.info.size_bytes,
+            "mtime_ns": p.info.mtime_ns,
+            "changed": False,
             "review_status": "unlabeled",
             "missing": False,
             "added_at": t,
@@ -76,6 +81,7 @@ class ImageOps(ProjectCore):
     # -- registering ---------------------------------------------------------------------------
     def _candidates(self, source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> tuple[list[tuple[Path, str]], list[SkippedFile]]:
         root = self._root
+        links: list[SkippedFile] = []
         if isinstance(source, (str, os.PathLike)):
             src = absolute(source)
             if not src.exists():
@@ -84,7 +90,7 @@ class ImageOps(ProjectCore):
                 check_folder(src)
                 if src != absolute(root) and relative_to_root(src, root) is None:
                     raise UserInputError(f"{src} is not inside the project's images root {root}")
-                files: list[Path] = find_image_files(src)
+                files: list[Path] = find_image_files(src, within=root, skipped=links)
             else:
                 files = [src]
         else:
@@ -94,7 +100,7 @@ class ImageOps(ProjectCore):
             listed = "\n  ".join(outside[:20]) + ("\n  ..." if len(outside) > 20 else "")
             raise UserInputError(f"these files are not inside the images root {root}:\n  {listed}")
         pairs: list[tuple[Path, str]] = []
-        skipped: list[SkippedFile] = []
+        skipped: list[SkippedFile] = links
         seen: set[str] = set()
         for f in files:
             rel = relative_to_root(f, root)
@@ -162,7 +168,7 @@ class ImageOps(ProjectCore):
             ).all()
         gone: dict[str, list[tuple[int, str]]] = {}
         for image_id, rel, sha in rows:
-            if not self._root.joinpath(*rel.split("/")).exists():
+            if not image_file(self._root, rel, row=image_id).exists():
                 gone.setdefault(sha, []).append((image_id, rel))
         out = []
         for sha, olds in gone.items():
@@ -178,9 +184,9 @@ class ImageOps(ProjectCore):
             return s.execute(delete(ImageRow).where(in_ids(ImageRow.id, ids))).rowcount
 
     # -- listing -------------------------------------------------------------------------------
-    def image_count(self, status: StatusFilter = None, *, missing: bool | None = None) -> int:
+    def image_count(self, status: StatusFilter = None, *, missing: bool | None = None, changed: bool | None = None) -> int:
         with self._read() as s:
-            return s.execute(_filtered(select(func.count()).select_from(ImageRow), status, missing)).scalar_one()
+            return s.execute(_filtered(select(func.count()).select_from(ImageRow), status, missing, changed)).scalar_one()
 
     def image_index(self, status: StatusFilter = None, *, missing: bool | None = None) -> list[tuple[int, str, str]]:
         """``(id, path, review_status)`` of every matching image, ordered by path: one query."""
@@ -193,17 +199,18 @@ class ImageOps(ProjectCore):
         status: StatusFilter = None,
         *,
         missing: bool | None = None,
+        changed: bool | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> list[ImageRecord]:
         columns = [IMAGE_T.c[f.name] for f in fields(ImageRecord)]
-        stmt = _filtered(select(*columns), status, missing).order_by(ImageRow.path).offset(offset)
+        stmt = _filtered(select(*columns), status, missing, changed).order_by(ImageRow.path).offset(offset)
         if limit is not None:
             stmt = stmt.limit(limit)
         with self._read() as s:
             rows = s.execute(stmt).all()
         return [
-            ImageRecord(*r[:8], bool(r[8]), *r[9:14], None if r[14] is None else bool(r[14]), r[15])
+            ImageRecord(*r[:8], bool(r[8]), *r[9:14], None if r[14] is None else bool(r[14]), r[15], r[16], bool(r[17]))
             for r in rows
         ]
 
@@ -262,24 +269,57 @@ class ImageOps(ProjectCore):
 
     def image_path(self, image: int | ImageRecord) -> Path:
         """Absolute path of an image file (it may be missing: see :meth:`check_missing`)."""
-        rel = image.path if isinstance(image, ImageRecord) else self.image(image).path
-        return self._root.joinpath(*rel.split("/"))
+        record = image if isinstance(image, ImageRecord) else self.image(image)
+        return image_file(self._root, record.path, row=record.id)
+
+    def image_file(self, rel: str) -> Path:
+        """Absolute path of the image stored as ``rel`` (refuses a path leaving the root)."""
+        return image_file(self._root, rel)
 
     def check_missing(self) -> list[ImageRecord]:
         """Look for every image file; flag the ones gone (and un-flag returned ones).
 
         Returns the images missing now. Never raises for a missing file or images root.
-        """
+        Files replaced by another picture are flagged too (see :meth:`check_files`)."""
+        return list(self.check_files().missing)
+
+    def check_files(self) -> FileCheck:
+        """Look at every image file: flag the ones gone (``missing``) and the ones that now hold
+        another picture (``changed``: the labels were placed on different pixels).
+
+        Size and mtime are compared first; only when either moved is the file hashed, so a
+        check of 100k unchanged files costs 100k ``stat`` calls. A touched file with the same
+        bytes gets its new mtime recorded; a file put back is un-flagged."""
         with self._read() as s:
-            rows = s.execute(select(ImageRow.id, ImageRow.path, ImageRow.missing)).all()
+            rows = s.execute(
+                select(ImageRow.id, ImageRow.path, ImageRow.missing, ImageRow.changed, ImageRow.size_bytes, ImageRow.mtime_ns, ImageRow.sha256)
+            ).all()
         changes = []
-        for image_id, rel, was_missing in rows:
-            gone = not self._root.joinpath(*rel.split("/")).is_file()
-            if gone != bool(was_missing):
-                changes.append({"i": image_id, "m": gone})
+        for image_id, rel, was_missing, was_changed, size, mtime, sha in rows:
+            file = image_file(self._root, rel, row=image_id)
+            try:
+                st = file.stat()
+                gone = not stat.S_ISREG(st.st_mode)
+            except OSError:
+                gone = True
+            now_changed, now_mtime = bool(was_changed), mtime
+            if not gone and (st.st_size != size or st.st_mtime_ns != mtime):
+                try:
+                    digest = file_sha256(file)
+                except OSError:
+                    digest = None  # unreadable now: reading it later says why
+                if digest is not None and sha:
+                    now_changed = digest != sha
+                    if not now_changed:
+                        now_mtime = st.st_mtime_ns
+            if (gone, now_changed, now_mtime) != (bool(was_missing), bool(was_changed), mtime):
+                changes.append({"i": image_id, "m": gone, "c": now_changed, "t": now_mtime})
         if changes:
             with self._write() as s, s.begin():
-                stmt = update(IMAGE_T).where(IMAGE_T.c.id == bindparam("i")).values(missing=bindparam("m"))
+                stmt = (
+                    update(IMAGE_T)
+                    .where(IMAGE_T.c.id == bindparam("i"))
+                    .values(missing=bindparam("m"), changed=bindparam("c"), mtime_ns=bindparam("t"))
+                )
                 s.execute(stmt, changes)
-        return self.list_images(missing=True)
-
+        return FileCheck(missing=tuple(self.list_images(missing=True)), changed=tuple(self.list_images(changed=True)))

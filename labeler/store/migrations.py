@@ -12,12 +12,20 @@ from collections.abc import Callable
 from sqlalchemy import Connection, text
 
 FORMAT_MARKER = "labeler-project"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: ``PRAGMA application_id`` stamped into the file header ("LBLR"), so tools like ``file`` can tell.
 APPLICATION_ID = 0x4C424C52
 
-#: ``_STEPS[n]`` upgrades a file from version n to n + 1 (none yet: version 1 is the first).
-_STEPS: dict[int, Callable[[Connection], None]] = {}
+def _v1_to_v2(conn: Connection) -> None:
+    """Version 2 records each file's mtime and whether it now holds another picture (a file
+    replaced by one of the same size was never noticed). mtime stays NULL until the first check
+    hashes the file once."""
+    conn.execute(text("ALTER TABLE image ADD COLUMN mtime_ns INTEGER"))
+    conn.execute(text("ALTER TABLE image ADD COLUMN changed BOOLEAN NOT NULL DEFAULT 0"))
+
+
+#: ``_STEPS[n]`` upgrades a file from version n to n + 1.
+_STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
 
 
 def migrate(conn: Connection, found: int) -> int:

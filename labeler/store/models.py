@@ -81,6 +81,9 @@ class ImageRow(Base):
     pred_preset: Mapped[str | None] = mapped_column(String)
     pred_flipped: Mapped[bool | None] = mapped_column(Boolean)
     predicted_at: Mapped[float | None] = mapped_column(Float)
+    # schema 2: a replaced file is noticed (size + mtime, then the sha256)
+    mtime_ns: Mapped[int | None] = mapped_column(Integer)
+    changed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
     __table_args__ = (
         CheckConstraint("width > 0 AND height > 0", name="image_size_positive"),
         CheckConstraint(_in("review_status", REVIEW_STATUSES), name="image_review_status"),

@@ -12,10 +12,11 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from labeler.display import MAX_LISTED, listing, shown
 from labeler.errors import UserInputError
 from labeler.store.core import (
     POINT_T,
@@ -144,6 +145,43 @@ class PointOps(ProjectCore):
             stmt = stmt.where(PointRow.status.in_(_check_statuses(statuses)))
         with self._read() as s:
             return point_records(s.execute(stmt))
+
+    def check_positions(self, *, statuses: Iterable[str] | None = None) -> None:
+        """Refuse to go on when a point's position is not a finite number inside its image.
+
+        labeler never writes such a row, but a project file from someone else (or one edited by
+        another tool) can hold one; exports call this so no ``inf`` or off-image point is written."""
+        x, y = PointRow.x, PointRow.y
+        numeric = ("integer", "real")
+        bad = or_(
+            func.typeof(x).not_in(numeric),
+            func.typeof(y).not_in(numeric),
+            x < 0,
+            y < 0,
+            x > ImageRow.width,
+            y > ImageRow.height,
+        )
+        stmt = (
+            select(ImageRow.path, KeypointRow.name, x, y, ImageRow.width, ImageRow.height)
+            .join_from(PointRow, ImageRow, PointRow.image_id == ImageRow.id)
+            .join(KeypointRow, PointRow.keypoint_id == KeypointRow.id)
+            .where(PointRow.visibility > 0, bad)
+            .order_by(ImageRow.path, KeypointRow.position)
+        )
+        if statuses is not None:
+            stmt = stmt.where(PointRow.status.in_(_check_statuses(statuses)))
+        with self._read() as s:
+            rows = s.execute(stmt.limit(MAX_LISTED + 1)).all()
+            if not rows:
+                return
+            total = s.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+        lines = [f"{shown(p)} {shown(n)}: ({shown(px, 40)}, {shown(py, 40)}) in a {w}x{h} image" for p, n, px, py, w, h in rows]
+        raise UserInputError(
+            f"{total} point(s) of this project have a position that is not a number inside their image "
+            f"(the project file was changed by another program):\n{listing(lines[:MAX_LISTED])}"
+            + (f"\n  ... and {total - MAX_LISTED} more" if total > MAX_LISTED else "")
+            + "\nset them again with `labeler label PROJECT IMAGE NAME=x,y` (or NAME=unlabeled) before exporting"
+        )
 
     def point_counts(self, *, statuses: Iterable[str] | None = None) -> dict[str, int]:
         """How many point rows each keypoint has (absent ones included), only those with one of

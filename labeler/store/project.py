@@ -35,6 +35,7 @@ from labeler.store.database import (
     same_file,
 )
 from labeler.store.image_ops import ImageOps, insert_probed
+from labeler.store.integrity import check_meta_types, check_project_file
 from labeler.store.merge_ops import MergeOps
 from labeler.store.migrations import APPLICATION_ID, FORMAT_MARKER, SCHEMA_VERSION, migrate
 from labeler.store.models import Base, MetaRow
@@ -263,13 +264,16 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
             has_meta = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")).first()
             if not has_meta:
                 raise ProjectError(f"{target}: not a labeler project (an SQLite database without labeler's tables)")
-            meta = dict(conn.execute(text("SELECT key, value FROM meta")).all())
-        if meta.get("format") != FORMAT_MARKER:
-            raise ProjectError(f"{target}: not a labeler project (its meta table is not labeler's)")
-        try:
-            int(meta["schema_version"])
-        except (KeyError, ValueError):
-            raise ProjectError(f"{target}: damaged labeler project (no valid schema version)") from None
+            meta = check_meta_types(target, dict(conn.execute(text("SELECT key, value FROM meta")).all()))
+            if meta.get("format") != FORMAT_MARKER:
+                raise ProjectError(f"{target}: not a labeler project (its meta table is not labeler's)")
+            try:
+                version = int(meta["schema_version"])
+            except (KeyError, ValueError):
+                raise ProjectError(f"{target}: damaged labeler project (no valid schema version)") from None
+            if version < 1:
+                raise ProjectError(f"{target}: damaged labeler project (schema version {version} does not exist)")
+            check_project_file(target, conn)
         return meta
 
     def close(self) -> None:

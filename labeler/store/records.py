@@ -79,6 +79,24 @@ class ImageRecord:
     pred_preset: str | None = None
     pred_flipped: bool | None = None
     predicted_at: float | None = None
+    mtime_ns: int | None = None  # the file's mtime when last seen with the recorded content (None: unknown)
+    changed: bool = False  # the file now holds another picture than the one labelled (sha256 differs)
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """What :meth:`~labeler.store.Project.check_files` found: images whose file is gone, and
+    images whose file now holds another picture than the one labelled."""
+
+    missing: tuple[ImageRecord, ...]
+    changed: tuple[ImageRecord, ...]
+
+
+#: The per-image reason given for a file flagged ``changed``.
+CHANGED_FILE = (
+    "the file now holds another picture than the one labelled (its content changed since it was added); "
+    "put the original back, or remove the image and add it again"
+)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ import os
 import unicodedata
 from pathlib import Path, PurePosixPath
 
-from labeler.errors import UserInputError
+from labeler.display import shown
+from labeler.errors import ProjectError, UserInputError
 
 
 def absolute(path: str | os.PathLike[str]) -> Path:
@@ -14,10 +15,22 @@ def absolute(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.normpath(os.path.abspath(os.fspath(path))))
 
 
+def has_drive(rel: str) -> bool:
+    """A Windows drive (``C:``, ``C:/x``): a letter, a colon, then nothing or a separator.
+    A video frame ``1:05:33.jpg`` or a name ``a:b.jpg`` is a plain relative name."""
+    return (
+        len(rel) >= 2
+        and rel[1] == ":"
+        and rel[0].isascii()
+        and rel[0].isalpha()
+        and (len(rel) == 2 or rel[2] in "/\\" or os.name == "nt")
+    )
+
+
 def escapes(rel: str) -> bool:
     """True when a relative path (either separator) climbs out of its root or is absolute."""
     parts = rel.replace("\\", "/").split("/")
-    if rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":"):
+    if rel.startswith(("/", "\\")) or has_drive(rel) or "\x00" in rel:
         return True
     depth = 0
     for part in parts:
@@ -41,6 +54,19 @@ def relative_to_root(path: str | os.PathLike[str], root: Path) -> str | None:
         if rel != "." and not escapes(rel):
             return PurePosixPath(Path(rel).as_posix()).as_posix()
     return None
+
+
+def image_file(root: Path, rel: str, *, row: int | None = None) -> Path:
+    """The one place an image's stored path is joined to the images root. A path that would
+    leave the root (``../x``, ``/etc/x``, ``C:/x``) is refused, naming the image row: a project
+    file from someone else must not make labeler read, show or copy files outside the folder."""
+    if not isinstance(rel, str) or not rel or escapes(rel):
+        which = f"image {row}" if row is not None else "an image"
+        raise ProjectError(
+            f"{which} of this project has the path {shown(rel)!r}, which leaves the images folder; "
+            "refusing to read it (the project file was altered or damaged)"
+        )
+    return root.joinpath(*rel.split("/"))
 
 
 def normalise_rel(rel: str) -> str:
@@ -73,7 +99,7 @@ def find_on_disk(root: Path, rel: str, listings: dict[Path, dict[str, list[str]]
 
     ``listings`` caches folder listings between calls (pass the same dict for many names)."""
     listings = {} if listings is None else listings
-    if root.joinpath(*rel.split("/")).is_file():
+    if image_file(root, rel).is_file():
         return rel
     if rel.isascii():
         return None

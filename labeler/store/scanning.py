@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from labeler.display import MAX_LISTED, listing, shown
 from labeler.errors import ImageReadError, UserInputError
 from labeler.imaging import IMAGE_SUFFIXES, ImageInfo, is_image_path, probe
 from labeler.store.records import SkippedFile
@@ -33,13 +34,31 @@ def check_folder(folder: Path) -> None:
         raise UserInputError(f"{folder} is not a folder")
 
 
-def find_image_files(folder: Path) -> list[Path]:
+def _inside(real: str, bases: Iterable[str]) -> bool:
+    return any(real == b or real.startswith(b.rstrip(os.sep) + os.sep) for b in bases)
+
+
+def find_image_files(folder: Path, *, within: Path | None = None, skipped: list[SkippedFile] | None = None) -> list[Path]:
     """Every image file under ``folder`` (recursively, hidden files and folders skipped), sorted
-    within each folder. Symlinked folders are followed (datasets are often linked in), each real
-    folder once, so a link back up the tree does not loop."""
+    within each folder. Symbolic links are followed only when they lead to a place inside
+    ``folder`` or ``within`` (the images root), each real folder once: a link to ``/`` or to a
+    private folder in an images folder from someone else is not walked but appended to
+    ``skipped`` (paths relative to ``within``, else ``folder``). A linked dataset is scanned
+    when its link is named as the folder itself."""
     check_folder(folder)
+    base = within if within is not None else folder
+    bases = {os.path.realpath(folder), os.path.realpath(base)}
     found: list[Path] = []
     seen: set[str] = set()
+
+    def leaves(path: str) -> bool:
+        if not os.path.islink(path) or _inside(os.path.realpath(path), bases):
+            return False
+        if skipped is not None:
+            rel = Path(os.path.relpath(path, base)).as_posix()
+            skipped.append(SkippedFile(rel, "symbolic link leading outside the images folder (not followed)"))
+        return True
+
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         real = os.path.realpath(dirpath)
         if real in seen:
@@ -47,11 +66,15 @@ def find_image_files(folder: Path) -> list[Path]:
             continue
         seen.add(real)
         dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and os.path.realpath(os.path.join(dirpath, d)) not in seen
+            d
+            for d in dirnames
+            if not d.startswith(".")
+            and os.path.realpath(os.path.join(dirpath, d)) not in seen
+            and not leaves(os.path.join(dirpath, d))
         )
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if is_image_path(path) and not path.is_dir():
+            if is_image_path(path) and not path.is_dir() and not leaves(str(path)):
                 found.append(path)
     return found
 
@@ -100,4 +123,4 @@ def probe_files(
 
 
 def format_skipped(skipped: Iterable[SkippedFile]) -> str:
-    return "\n".join(f"  {s.path}: {s.reason}" for s in skipped)
+    return listing([f"{shown(s.path)}: {s.reason}" for s in skipped], 2 * MAX_LISTED)

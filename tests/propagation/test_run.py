@@ -23,6 +23,16 @@ CFG = PropagationConfig(method="fake", batch_size=4, flip=False)
 REF = {"nose": (32.0, 24.0), "left_eye": (16.0, 12.0), "right_eye": (48.0, 12.0)}  # on plain/a.jpg (64 x 48)
 
 
+def _garble(path):
+    """Unreadable now, with its size and mtime kept (so only decoding notices; a file whose size
+    or mtime moved is hashed and reported as replaced instead)."""
+    import os
+
+    st = path.stat()
+    path.write_bytes(b"garbage!" * (st.st_size // 8) + b"?" * (st.st_size % 8))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
 def _targets(project):
     return [r for r in project.list_images() if r.review_status != REVIEWED and r.path != "plain/a.jpg"]
 
@@ -169,7 +179,7 @@ def test_missing_and_unreadable_targets_are_reported_and_the_run_goes_on(project
     root = project.images_root
     (root / "formats/photo.bmp").unlink()  # deleted after init
     (root / "formats/photo.TIF").rename(root / "formats/moved.TIF")  # moved
-    (root / "formats/cmyk.jpg").write_bytes(b"garbage, not a JPEG")  # unreadable now
+    _garble(root / "formats/cmyk.jpg")  # unreadable now
     summary = propagate(project, CFG, matcher=FakeMatcher())
     failed = dict(summary.failed)
     assert set(failed) == {"formats/photo.bmp", "formats/photo.TIF", "formats/cmyk.jpg"}
@@ -191,7 +201,7 @@ def test_missing_and_unreadable_targets_are_reported_and_the_run_goes_on(project
 def test_unreadable_reference_is_reported_and_others_are_used(project):
     label(project, "plain/a.jpg", REF)
     label(project, "plain/b.png", {"tail": (10.0, 10.0)})
-    (project.images_root / "plain/b.png").write_bytes(b"")
+    _garble(project.images_root / "plain/b.png")
     summary = propagate(project, CFG, matcher=FakeMatcher())
     reasons = [r for p, r in summary.failed if p == "plain/b.png"]
     assert len(reasons) == 2 and reasons[0].startswith("reference image not readable")  # and as a target
@@ -256,3 +266,26 @@ def test_bad_settings_are_user_errors(project):
         propagate(project, PropagationConfig(method="classical", overrides={"bogus": 1}))
     with pytest.raises(UserInputError, match="unknown method"):
         propagate(project, PropagationConfig(method="nope"))
+
+
+def test_a_file_replaced_by_another_picture_is_neither_target_nor_reference(project):
+    """Same pixel size and byte count, new content: the labels no longer fit it."""
+    import os
+
+    from labeler.store import CHANGED_FILE
+    from labeler.store.testing import write_image
+
+    label(project, "plain/a.jpg", REF)
+    label(project, "plain/b.png", {"tail": (10.0, 10.0)})
+    root = project.images_root
+    for rel, seed in (("plain/b.png", 77), ("formats/gray.png", 78)):
+        path = root / rel
+        st = path.stat()
+        write_image(path, "rgb", project.image_by_path(rel).width and (project.image_by_path(rel).width, project.image_by_path(rel).height), seed=seed)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    summary = propagate(project, CFG, matcher=FakeMatcher())
+    failed = dict(summary.failed)
+    assert failed["plain/b.png"] == CHANGED_FILE and failed["formats/gray.png"] == CHANGED_FILE
+    assert "tail" not in project.points(project.find_image("formats/rgba.png").id)  # b.png was tail's only reference
+    assert "nose" not in project.points(project.find_image("formats/gray.png").id)
+    assert {r.path for r in project.list_images(changed=True)} == {"plain/b.png", "formats/gray.png"}

@@ -166,16 +166,20 @@ def test_a_renamed_or_moved_file_keeps_its_labels(tmp_path):
 
 
 def test_symlinked_sub_folders_are_searched_once(tmp_path):
-    """A dataset linked into the images folder is found by a plain scan of the root (as when it
-    is named explicitly); a link back up the tree does not loop."""
+    """A link inside the images folder to a place inside it is followed once (a link back up the
+    tree does not loop); a dataset linked in from elsewhere is scanned when its link is named as
+    the folder (a plain scan of the root lists it as skipped: see test_hostile_files)."""
     import os
 
     from labeler.store import find_image_files
 
     root = tmp_path / "images"
     write_image(root / "own.jpg", "rgb", (8, 6))
+    write_image(root / "sub" / "in.jpg", "rgb", (8, 6))
     write_image(tmp_path / "elsewhere" / "linked.jpg", "rgb", (8, 6))
     os.symlink(tmp_path / "elsewhere", root / "data")
     os.symlink(root, root / "data2")  # a loop
+    os.symlink(root / "sub", root / "sub2")  # the same real folder twice
     found = [p.relative_to(root).as_posix() for p in find_image_files(root)]
-    assert found == ["own.jpg", "data/linked.jpg"]
+    assert found == ["own.jpg", "sub/in.jpg"]
+    assert [p.name for p in find_image_files(root / "data", within=root)] == ["linked.jpg"]

@@ -1,0 +1,107 @@
+"""Cached reference states from a project file from someone else: bounded, validated,
+discarded with a note and prepared again; `labeler clear-cache` empties the cache."""
+
+from __future__ import annotations
+
+import io
+import tracemalloc
+import zipfile
+
+import numpy as np
+import pytest
+from propagation_fixtures import FakeMatcher, label
+
+from labeler.correspondence.base import ReferenceState
+from labeler.propagation import PropagationConfig, propagate
+from labeler.propagation.state_cache import STATE_PREFIX
+
+CFG = PropagationConfig(method="fake", batch_size=4, flip=False)
+REF = {"nose": (32.0, 24.0), "left_eye": (16.0, 12.0), "right_eye": (48.0, 12.0)}
+
+
+def _state(k: int = 1) -> ReferenceState:
+    names = tuple(f"k{i}" for i in range(k))
+    return ReferenceState("fake", "fake-v1", names, np.ones((k, 2)), (64, 48), arrays={"mean": np.ones((k, 1))})
+
+
+def _bomb(inflated: int) -> bytes:
+    """A valid-looking .npz whose array member inflates from ~1/1000 of its size."""
+    good = _state().to_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            if info.filename != "array:mean.npy":
+                dst.writestr(info, src.read(info))
+        header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 1), dtype=np.uint8))
+        header["shape"] = (1, inflated)
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, header)
+        member = zipfile.ZipInfo("array:mean.npy")
+        member.compress_type = zipfile.ZIP_DEFLATED
+        with dst.open(member, "w", force_zip64=True) as fh:
+            fh.write(buf.getvalue())
+            chunk = bytes(1 << 20)
+            for _ in range(inflated >> 20):
+                fh.write(chunk)
+    return out.getvalue()
+
+
+def test_round_trip_still_works():
+    again = ReferenceState.from_bytes(_state(3).to_bytes())
+    assert again.names == ("k0", "k1", "k2") and again.arrays["mean"].shape == (3, 1)
+
+
+def test_a_deflated_bomb_is_refused_before_inflating():
+    data = _bomb(64 << 20)
+    assert len(data) < 2 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError):
+            ReferenceState.from_bytes(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda s: setattr(s, "points", np.full((1, 2), np.nan)),
+        lambda s: s.arrays.__setitem__("mean", np.full((1, 1), np.inf)),
+        lambda s: s.arrays.__setitem__("mean", np.ones((3, 1))),
+        lambda s: setattr(s, "image_size", (0, -4)),
+    ],
+)
+def test_non_finite_or_wrong_shaped_states_are_refused(damage):
+    state = _state()
+    damage(state)
+    with pytest.raises(ValueError):
+        ReferenceState.from_bytes(state.to_bytes())
+
+
+def test_a_bad_cache_entry_is_discarded_with_a_note_and_prepared_again(project):
+    label(project, "plain/a.jpg", REF)
+    first = propagate(project, CFG, matcher=FakeMatcher())
+    assert first.predicted_images > 0
+    keys = project.cache_keys(STATE_PREFIX)
+    assert keys
+    bad = _state()
+    bad.points = np.full((1, 2), np.nan)
+    image_id = project.find_image("plain/a.jpg").id
+    project.cache_put(keys[0], bad.to_bytes(), image_id=image_id)
+    project.cache_put(keys[1], b"\x00garbage", image_id=image_id)
+    fake = FakeMatcher()
+    again = propagate(project, PropagationConfig(method="fake", batch_size=4, flip=False, force=True), matcher=fake)
+    assert again.predicted_images == first.predicted_images
+    assert any("discarded 2 damaged cached reference state" in m for m in again.messages), again.messages
+    assert fake.prepared  # prepared again
+    ReferenceState.from_bytes(project.cache_get(keys[0]))  # and stored well-formed
+
+
+def test_clear_cache_empties_it(project):
+    label(project, "plain/a.jpg", REF)
+    propagate(project, CFG, matcher=FakeMatcher())
+    assert project.cache_keys()
+    removed = project.clear_cache()
+    assert removed > 0 and project.cache_keys() == []
