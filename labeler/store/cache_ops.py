@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from labeler.store.dialects import insert as dialect_insert
 
 from labeler.store.core import ProjectCore, image_row, now
 from labeler.store.models import CacheRow, ImageRow, PointRow
@@ -23,7 +23,7 @@ class CacheOps(ProjectCore):
         with self._write() as s, s.begin():
             if image_id is not None:
                 image_row(s, image_id)
-            ins = sqlite_insert(CacheRow).values(key=key, value=bytes(value), image_id=image_id, created_at=now())
+            ins = dialect_insert(s, CacheRow.__table__).values(key=key, value=bytes(value), image_id=image_id, created_at=now())
             s.execute(
                 ins.on_conflict_do_update(
                     index_elements=[CacheRow.key],

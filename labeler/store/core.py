@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from labeler.errors import UserInputError
 from labeler.store.database import ChangePoller, Sessions
+from labeler.store.dialects import InJsonArray
 from labeler.store.models import ImageRow, KeypointRow, PointRow
 from labeler.store.records import (
     PARTIAL,
@@ -37,12 +38,11 @@ def now() -> float:
 
 
 def in_values(column: ColumnElement, values: Iterable[int | str]) -> ColumnElement[bool]:
-    """``column IN (values)`` with one bound parameter however many (SQLite's json_each).
+    """``column IN (values)`` with one bound parameter however many (a JSON array).
 
     SQLite caps the number of bound parameters; a JSON array has no such limit.
     """
-    table = func.json_each(json.dumps(list(values))).table_valued("value")
-    return column.in_(select(table.c.value))
+    return InJsonArray(column, literal(json.dumps(list(values))))
 
 
 def in_ids(column: ColumnElement[int], ids: Iterable[int]) -> ColumnElement[bool]:

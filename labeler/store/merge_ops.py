@@ -171,7 +171,7 @@ class MergeOps(ProjectCore):
                 )
             upsert_rows(s, confirmed_rows)
             if predicted_rows:
-                s.execute(upsert_predictions_stmt(), predicted_rows)
+                s.execute(upsert_predictions_stmt(s), predicted_rows)
             recompute_review(s, [v[0] for v in images.values()])
         return MergeReport(
             images_added=tuple(added),

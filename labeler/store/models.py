@@ -27,6 +27,11 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+#: Text compared byte-wise on both backends (SQLite's BINARY = PostgreSQL's "C"), so paths sort
+#: the same everywhere, whatever the server's locale.
+BinaryText = String().with_variant(String(collation="C"), "postgresql")
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -35,14 +40,14 @@ class MetaRow(Base):
     """Key/value facts about the file: format marker, schema version, images root, name."""
 
     __tablename__ = "meta"
-    key: Mapped[str] = mapped_column(String, primary_key=True)
+    key: Mapped[str] = mapped_column(BinaryText, primary_key=True)
     value: Mapped[str] = mapped_column(String)
 
 
 class KeypointRow(Base):
     __tablename__ = "keypoint"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String, unique=True)
+    name: Mapped[str] = mapped_column(BinaryText, unique=True)
     position: Mapped[int] = mapped_column(Integer)  # display/COCO order; not unique so reorders are one UPDATE
 
 
@@ -66,7 +71,7 @@ class FlipPairRow(Base):
 class ImageRow(Base):
     __tablename__ = "image"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(String, unique=True)  # POSIX, relative to the images root
+    path: Mapped[str] = mapped_column(BinaryText, unique=True)  # POSIX, relative to the images root
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     orientation: Mapped[int] = mapped_column(Integer, default=1)
@@ -117,7 +122,8 @@ class PointRow(Base):
         Index("ix_point_keypoint", "keypoint_id"),
         # Only the predictions (the review queue). A plain index on status would tempt SQLite's
         # planner away from the primary key for "this image's predicted rows".
-        Index("ix_point_predicted", "image_id", "confidence", sqlite_where=text("status = 'predicted'")),
+        Index("ix_point_predicted", "image_id", "confidence", sqlite_where=text("status = 'predicted'"),
+              postgresql_where=text("status = 'predicted'")),
     )
 
 
@@ -125,7 +131,7 @@ class CacheRow(Base):
     """Engine reference states and other derived bytes; safe to delete at any time."""
 
     __tablename__ = "cache"
-    key: Mapped[str] = mapped_column(String, primary_key=True)
+    key: Mapped[str] = mapped_column(BinaryText, primary_key=True)
     image_id: Mapped[int | None] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
     value: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[float] = mapped_column(Float)

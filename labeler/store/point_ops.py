@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from labeler.errors import UserInputError
+from labeler.store.dialects import insert as dialect_insert
 from labeler.store.core import (
     POINT_T,
     ProjectCore,
@@ -58,7 +58,7 @@ def upsert_rows(s: Session, rows: list[dict[str, Any]]) -> None:
     """Insert or fully overwrite point rows (caller holds the write lock and decided it may)."""
     if not rows:
         return
-    ins = sqlite_insert(POINT_T)
+    ins = dialect_insert(s, POINT_T)
     stmt = ins.on_conflict_do_update(
         index_elements=[POINT_T.c.image_id, POINT_T.c.keypoint_id],
         set_={c: ins.excluded[c] for c in _COLUMNS},

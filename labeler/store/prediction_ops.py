@@ -13,9 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from labeler.errors import UserInputError
+from labeler.store.dialects import InJsonArray
+from labeler.store.dialects import insert as dialect_insert
 from labeler.store.core import (
     IMAGE_T,
     POINT_T,
@@ -49,8 +51,8 @@ PredictionItem = tuple[int, PredictedPoints] | tuple[int, PredictedPoints, bool]
 _PRED_COLUMNS = ("x", "y", "visibility", "status", "confidence", "method", "model", "pred_x", "pred_y", "updated_at")
 
 
-def upsert_predictions_stmt():  # noqa: ANN202 - a SQLAlchemy Insert
-    ins = sqlite_insert(POINT_T)
+def upsert_predictions_stmt(s: Session):  # noqa: ANN201 - a SQLAlchemy Insert
+    ins = dialect_insert(s, POINT_T)
     return ins.on_conflict_do_update(
         index_elements=[POINT_T.c.image_id, POINT_T.c.keypoint_id],
         set_={c: ins.excluded[c] for c in _PRED_COLUMNS},
@@ -151,14 +153,13 @@ class PredictionOps(ProjectCore):
                     )
                 keep.append({"img": image_id, "kps": json.dumps(kps)})
             if rows:
-                s.execute(upsert_predictions_stmt(), rows)
+                s.execute(upsert_predictions_stmt(s), rows)
             removed = 0
             if not partial and keep:
-                listed = func.json_each(bindparam("kps")).table_valued("value")
                 stmt = delete(POINT_T).where(
                     POINT_T.c.image_id == bindparam("img"),
                     POINT_T.c.status == PREDICTED,
-                    POINT_T.c.keypoint_id.not_in(select(listed.c.value)),
+                    InJsonArray(POINT_T.c.keypoint_id, bindparam("kps"), negate=True),
                 )
                 removed = s.execute(stmt, keep).rowcount or 0
             for flag in (False, True):
@@ -257,7 +258,7 @@ class PredictionOps(ProjectCore):
             .join(PointRow, PointRow.image_id == ImageRow.id)
             .where(PointRow.status == PREDICTED, ImageRow.missing.is_(False))
             .group_by(ImageRow.id)
-            .order_by((n_conf < n_all).desc(), lowest, ImageRow.path)
+            .order_by((n_conf < n_all).desc(), lowest.nulls_first(), ImageRow.path)
         )
         if limit is not None:
             stmt = stmt.limit(limit)

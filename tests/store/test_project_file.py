@@ -12,6 +12,9 @@ from labeler.errors import ProjectError, UserInputError
 from labeler.store import SCHEMA_VERSION, Project, migrations
 from labeler.store.testing import make_image_folder
 
+#: Project *files*; PostgreSQL projects are created and opened in tests/store/test_database.py.
+pytestmark = pytest.mark.sqlite_only
+
 
 def test_create_records_root_schema_and_images(made, tmp_path):
     project, sample = made
