@@ -32,7 +32,7 @@ from labeler.store.dialects import postgresql as pg
 from labeler.store.location import PgLocation, is_url, parse_url, redact
 from labeler.store.image_ops import ImageOps, insert_probed
 from labeler.store.merge_ops import MergeOps
-from labeler.store.migrations import APPLICATION_ID, FORMAT_MARKER, SCHEMA_VERSION, migrate
+from labeler.store.migrations import APPLICATION_ID, FORMAT_MARKER, SCHEMA_VERSION, migrate, stamp_new
 from labeler.store.models import Base, MetaRow
 from labeler.store.point_ops import PointOps
 from labeler.store.prediction_ops import PredictionOps
@@ -121,6 +121,20 @@ def _creation_error(target: Path, exc: OSError) -> ProjectError:
     return ProjectError(f"cannot create {target}: {reason}")
 
 
+def _has_alembic_version(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return inspect(conn).has_table("alembic_version")
+
+
+def _upgrade(engine: Engine) -> None:
+    """Run the Alembic upgrade in one writer transaction (whoever gets the lock first upgrades;
+    the others find it done)."""
+    with engine.execution_options(labeler_write=True).begin() as conn:
+        again = int(conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one())
+        if again < SCHEMA_VERSION or not inspect(conn).has_table("alembic_version"):
+            migrate(conn, again)
+
+
 def _new_meta(name: str, root_meta: dict[str, str]) -> dict[str, str]:
     return {
         "format": FORMAT_MARKER,
@@ -179,13 +193,15 @@ def _build_database(
                         f"{where.display} already holds a project; refusing to overwrite it (use --force to replace it)"
                     )
                 Base.metadata.drop_all(conn)
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
                 conn.execute(text("DROP FUNCTION IF EXISTS labeler_notify() CASCADE"))
-            elif existing & ours:
-                clash = ", ".join(sorted(existing & ours))
+            elif existing & (ours | {"alembic_version"}):
+                clash = ", ".join(sorted(existing & (ours | {"alembic_version"})))
                 raise ProjectError(
                     f"{where.display}: schema {where.schema!r} already has tables named {clash}; choose another ?schema="
                 )
             Base.metadata.create_all(conn)
+            stamp_new(conn)
             pg.install_notify(conn, where)
             with Session(bind=conn) as s:
                 s.add_all(MetaRow(key=k, value=v) for k, v in meta.items())
@@ -299,6 +315,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
                     s.add_all(MetaRow(key=k, value=v) for k, v in meta.items())
                     write_new_schema(s, names, skeleton, flip_pairs)
                     insert_probed(s, images)
+                    stamp_new(s.connection())
             finally:
                 engine.dispose()
             if force and target.exists():
@@ -326,11 +343,8 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
                 raise ProjectError(
                     f"{target} was created by a newer labeler (schema {found} > {SCHEMA_VERSION}); upgrade labeler"
                 )
-            if found < SCHEMA_VERSION:
-                with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
-                    again = int(conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one())
-                    if again < SCHEMA_VERSION:
-                        migrate(conn, again)
+            if found < SCHEMA_VERSION or not _has_alembic_version(engine):
+                _upgrade(engine)
                 meta = cls._read_meta(target, engine)
             return cls(target, engine, meta)
         except ProjectError:
@@ -352,11 +366,8 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
                     raise ProjectError(
                         f"{where.display} was created by a newer labeler (schema {found} > {SCHEMA_VERSION}); upgrade labeler"
                     )
-                if found < SCHEMA_VERSION:
-                    with engine.execution_options(labeler_write=True).begin() as conn:
-                        again = int(conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one())
-                        if again < SCHEMA_VERSION:
-                            migrate(conn, again)
+                if found < SCHEMA_VERSION or not _has_alembic_version(engine):
+                    _upgrade(engine)
                     meta = cls._read_meta(where.display, engine)
                 return cls(where, engine, meta)
         except BaseException:

@@ -123,22 +123,6 @@ def test_open_refuses_newer_schema(made):
         Project.open(project.path)
 
 
-def test_older_schema_runs_migrations(made, monkeypatch):
-    project, _ = made
-    project.close()
-    conn = sqlite3.connect(project.path)
-    conn.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
-    conn.commit()
-    conn.close()
-    ran = []
-    monkeypatch.setitem(migrations._STEPS, 0, lambda c: ran.append(c))
-    with Project.open(project.path) as again:
-        assert again.schema_version == SCHEMA_VERSION
-    assert len(ran) == 1
-    with Project.open(project.path):
-        assert len(ran) == 1  # already upgraded
-
-
 def test_damaged_meta_is_a_project_error(made):
     project, _ = made
     project.close()
