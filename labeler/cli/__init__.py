@@ -16,6 +16,7 @@ from pathlib import Path
 
 from labeler import __version__
 from labeler.errors import LabelerError
+from labeler.redaction import redact
 
 COMMANDS: list[str] = [
     "labeler.cli.cmd_init",
@@ -29,6 +30,7 @@ COMMANDS: list[str] = [
     "labeler.cli.cmd_propagate",
     "labeler.cli.cmd_review",
     "labeler.cli.cmd_gui",
+    "labeler.cli.cmd_copy",
 ]
 
 #: Exit codes: a LabelerError (bad input, explained on stderr) and Ctrl-C.
@@ -40,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labeler",
         description="Keypoint labeling with zero-shot Stable Diffusion correspondence.",
-        epilog="Run `labeler COMMAND --help` for a command's options. A project is one file (e.g. birds.labeler).",
+        epilog="Run `labeler COMMAND --help` for a command's options. A project is one file (e.g. birds.labeler) or a PostgreSQL URL (postgresql://host/db?schema=birds).",
     )
     parser.add_argument("--version", action="version", version=f"labeler {__version__}")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
@@ -65,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(run(args) or 0)
     except LabelerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -74,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = environment_error(exc, getattr(args, "project", None))
         if message is None:
             raise  # a bug: the traceback is what a bug report needs
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {redact(message)}", file=sys.stderr)
         return EXIT_ERROR
 
 
@@ -85,6 +87,10 @@ def environment_error(exc: BaseException, project: str | None) -> str | None:
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror or exc}"
     orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    if type(orig).__module__.startswith("psycopg"):
+        from labeler.store.project import database_message
+
+        return database_message(redact(project or "the project"), exc)
     if isinstance(orig, sqlite3.Error) or isinstance(exc, sqlite3.Error):
         reason = str(orig if isinstance(orig, sqlite3.Error) else exc)
         where = f"{Path(project).absolute()}: " if project else ""

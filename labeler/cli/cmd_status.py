@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         schema = project.schema()
         counts = project.counts()
         root_note = "" if project.images_root_found else "  (NOT FOUND: if it moved, `labeler add-images PROJECT --images-root NEW_FOLDER`)"
-        print(f"project: {project.path} (schema version {project.schema_version})")
+        print(f"project: {project.display} (schema version {project.schema_version})")
         print(f"images root: {project.images_root}{root_note}")
         print(f"keypoints ({len(schema.keypoints)}): {', '.join(schema.keypoints) or '(none yet)'}")
         if schema.skeleton:

@@ -13,28 +13,19 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-from sqlalchemy.engine import URL, make_url
+from typing import TYPE_CHECKING
 
 from labeler.errors import UserInputError
+from labeler.redaction import redact
+
+if TYPE_CHECKING:  # SQLAlchemy is imported when a URL is parsed, so `labeler --help` stays fast
+    from sqlalchemy.engine import URL
 
 URL_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 DEFAULT_SCHEMA = "public"
 #: Seconds libpq waits for a server before giving up (unless the URL says otherwise).
 CONNECT_TIMEOUT_S = 5
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-#: ``scheme://user:password@`` anywhere in a text.
-_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*):(?P<secret>[^@\s/]*)@")
-_PASSWORD_PARAM = re.compile(r"(?P<head>[?&]password=)[^&\s]*", re.IGNORECASE)
-
-
-def redact(text: object) -> str:
-    """``text`` with the password of every URL in it replaced by ``***`` (the one place that
-    hides credentials in messages, logs, window titles and recent-project lists)."""
-    out = _PASSWORD.sub(lambda m: f"{m['head']}:***@", str(text))
-    return _PASSWORD_PARAM.sub(lambda m: f"{m['head']}***", out)
-
-
 def is_url(location: object) -> bool:
     return isinstance(location, str) and location.strip().lower().startswith(URL_SCHEMES)
 
@@ -58,6 +49,8 @@ class PgLocation:
 
 
 def parse_url(location: str) -> PgLocation:
+    from sqlalchemy.engine import make_url
+
     text = location.strip()
     try:
         url = make_url(text)

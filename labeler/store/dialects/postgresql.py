@@ -15,7 +15,7 @@ import threading
 import zlib
 
 import psycopg
-from sqlalchemy import Connection, Engine, String, create_engine, event, text
+from sqlalchemy import Connection, Engine, Integer, String, create_engine, event, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -124,3 +124,16 @@ class ChangePoller:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def after_bulk_copy(conn: Connection, tables) -> None:  # noqa: ANN001 - sqlalchemy Tables
+    """Rows copied in with their ids: move each id sequence past the largest one."""
+    for table in tables:
+        pk = list(table.primary_key.columns)
+        if len(pk) == 1 and pk[0].autoincrement is not False and isinstance(pk[0].type, Integer):
+            conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', '{pk[0].name}'), "
+                    f"COALESCE((SELECT MAX({pk[0].name}) FROM {table.name}), 0) + 1, false)"
+                )
+            )

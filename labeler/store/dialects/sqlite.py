@@ -19,3 +19,7 @@ def _in_json_array(element: InJsonArray, compiler, **kw) -> str:  # noqa: ANN001
     op = "NOT IN" if element.negate else "IN"
     column = compiler.process(element.column, **kw)
     return f"{column} {op} (SELECT value FROM json_each({compiler.process(element.param, **kw)}))"
+
+
+def after_bulk_copy(conn, tables) -> None:  # noqa: ANN001
+    """Nothing to do: SQLite's next rowid follows the largest one copied in."""
