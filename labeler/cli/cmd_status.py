@@ -8,6 +8,7 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("status", help="print counts of images and points by status")
     p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--by-user", action="store_true", help="also count points per annotator and status")
     p.set_defaults(run=run)
 
 
@@ -37,6 +38,12 @@ def run(args: argparse.Namespace) -> int:
         by_point = ", ".join(f"{k} {v}" for k, v in counts.points_by_status.items())
         vis = counts.points_by_visibility
         print(f"points: {counts.points} ({by_point}; visible {vis[2]}, occluded {vis[1]}, absent {vis[0]})")
+        if args.by_user:
+            print("points by annotator:")
+            for who, by_status in project.counts_by_user().items():
+                parts = ", ".join(f"{k} {v}" for k, v in by_status.items() if v)
+                print(f"  {who or '(nobody: predictions, or confirmed before annotators were recorded)'}: "
+                      f"{sum(by_status.values())} ({parts})")
         if missing:
             print(f"missing on disk ({len(missing)}; renamed files are found again by `labeler add-images`, "
                   "`labeler remove-images PROJECT --missing` forgets deleted ones):")

@@ -49,6 +49,18 @@ class CacheOps(ProjectCore):
                 stmt = stmt.where(CacheRow.image_id == image_id)
             return int(s.execute(stmt).rowcount)
 
+    def counts_by_user(self) -> dict[str | None, dict[str, int]]:
+        """Points per annotator and status (None: predictions and points confirmed before
+        annotators were recorded), annotators by name."""
+        out: dict[str | None, dict[str, int]] = {}
+        with self._read() as s:
+            rows = s.execute(
+                select(PointRow.annotator, PointRow.status, func.count()).group_by(PointRow.annotator, PointRow.status)
+            ).all()
+        for who, status, n in sorted(rows, key=lambda r: (r[0] is None, r[0] or "", r[1])):
+            out.setdefault(who, {k: 0 for k in POINT_STATUSES})[status] = int(n)
+        return out
+
     def counts(self) -> StatusCounts:
         """Images by review status and points by status and visibility (for ``labeler status``)."""
         with self._read() as s:

@@ -100,6 +100,8 @@ def point_record(row: PointRow, name: str) -> PointRecord:
         pred_y=row.pred_y,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        version=row.version,
+        annotator=row.annotator,
     )
 
 
@@ -120,6 +122,8 @@ POINT_COLUMNS = (
     POINT_T.c.pred_y,
     POINT_T.c.created_at,
     POINT_T.c.updated_at,
+    POINT_T.c.version,
+    POINT_T.c.annotator,
 )
 
 
@@ -190,6 +194,8 @@ class ProjectCore:
     """State shared by the Project mixins (set up by Project.open)."""
 
     path: Path
+    #: Who this program's confirmed edits are recorded as (``--user``, default the OS login).
+    user: str
     _sessions: Sessions
     _poller: ChangePoller | None
     _root: Path

@@ -144,6 +144,7 @@ class MergeOps(ProjectCore):
                         "pred_y": None,
                         "created_at": t,
                         "updated_at": t,
+                        "annotator": None if pt.status == PREDICTED else self.user,
                     }
                     old = existing.get((image_id, kp[name]))
                     if pt.status == PREDICTED:

@@ -111,6 +111,10 @@ class PointRow(Base):
     pred_y: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    #: +1 on every write of the row: an edit made from an older version is refused.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    #: Who last confirmed the point (None for predictions).
+    annotator: Mapped[str | None] = mapped_column(String)
     __table_args__ = (
         CheckConstraint("visibility IN (0, 1, 2)", name="point_visibility"),
         CheckConstraint(_in("status", POINT_STATUSES), name="point_status"),

@@ -48,14 +48,16 @@ PredictedPoints = Mapping[str, tuple[float, float, float | None]]
 #: ``(image_id, points)`` or ``(image_id, points, flipped)``.
 PredictionItem = tuple[int, PredictedPoints] | tuple[int, PredictedPoints, bool]
 
-_PRED_COLUMNS = ("x", "y", "visibility", "status", "confidence", "method", "model", "pred_x", "pred_y", "updated_at")
+_PRED_COLUMNS = (
+    "x", "y", "visibility", "status", "confidence", "method", "model", "pred_x", "pred_y", "updated_at", "annotator",
+)
 
 
 def upsert_predictions_stmt(s: Session):  # noqa: ANN201 - a SQLAlchemy Insert
     ins = dialect_insert(s, POINT_T)
     return ins.on_conflict_do_update(
         index_elements=[POINT_T.c.image_id, POINT_T.c.keypoint_id],
-        set_={c: ins.excluded[c] for c in _PRED_COLUMNS},
+        set_={**{c: ins.excluded[c] for c in _PRED_COLUMNS}, "version": POINT_T.c.version + 1},
         where=POINT_T.c.status == PREDICTED,
     )
 
@@ -149,6 +151,7 @@ class PredictionOps(ProjectCore):
                             "pred_y": None,
                             "created_at": t,
                             "updated_at": t,
+                            "annotator": None,
                         }
                     )
                 keep.append({"img": image_id, "kps": json.dumps(kps)})

@@ -10,6 +10,7 @@ keeps working, and falls back to the absolute one when only the project file mov
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import sqlite3
 import tempfile
@@ -121,6 +122,14 @@ def _creation_error(target: Path, exc: OSError) -> ProjectError:
     return ProjectError(f"cannot create {target}: {reason}")
 
 
+def default_user() -> str:
+    """``LABELER_USER``, else the OS login."""
+    try:
+        return os.environ.get("LABELER_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no login name (some containers)
+        return "unknown"
+
+
 def _has_alembic_version(engine: Engine) -> bool:
     with engine.connect() as conn:
         return inspect(conn).has_table("alembic_version")
@@ -217,8 +226,9 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
     plain frozen values, so one Project may be used from several threads at once, and several
     processes may open the same file."""
 
-    def __init__(self, where: Path | PgLocation, engine: Engine, meta: dict[str, str]) -> None:
+    def __init__(self, where: Path | PgLocation, engine: Engine, meta: dict[str, str], user: str | None = None) -> None:
         self._engine = engine
+        self.user = user or default_user()
         self.schema_version = int(meta["schema_version"])
         if isinstance(where, PgLocation):
             #: The location to reopen it with (a database URL may hold a password: show ``display``).
@@ -329,10 +339,13 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
             raise
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Project:
-        """Open an existing project (a file or a database URL); upgrades an older one, refuses a newer one."""
+    def open(cls, path: str | os.PathLike[str], *, user: str | None = None) -> Project:
+        """Open an existing project (a file or a database URL); upgrades an older one, refuses a newer one.
+
+        ``user`` is who its confirmed edits are recorded as (default: :func:`default_user`).
+        """
         if is_url(path):
-            return cls._open_database(parse_url(str(path)))
+            return cls._open_database(parse_url(str(path)), user)
         target = absolute(path)
         check_is_sqlite(target)
         engine = make_engine(target)
@@ -346,7 +359,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
             if found < SCHEMA_VERSION or not _has_alembic_version(engine):
                 _upgrade(engine)
                 meta = cls._read_meta(target, engine)
-            return cls(target, engine, meta)
+            return cls(target, engine, meta, user)
         except ProjectError:
             engine.dispose()
             raise
@@ -356,7 +369,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
             raise ProjectError(f"{target}: cannot open it as a labeler project ({reason})") from None
 
     @classmethod
-    def _open_database(cls, where: PgLocation) -> Project:
+    def _open_database(cls, where: PgLocation, user: str | None) -> Project:
         engine = pg.make_engine(where)
         try:
             with _database_errors(where):
@@ -369,7 +382,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
                 if found < SCHEMA_VERSION or not _has_alembic_version(engine):
                     _upgrade(engine)
                     meta = cls._read_meta(where.display, engine)
-                return cls(where, engine, meta)
+                return cls(where, engine, meta, user)
         except BaseException:
             engine.dispose()
             raise

@@ -98,6 +98,9 @@ class PointRecord:
     pred_y: float | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    #: The row's version (not part of the point's value: a restored point equals its snapshot).
+    version: int = field(default=1, compare=False)
+    annotator: str | None = None  # who last confirmed it
 
     @property
     def confirmed(self) -> bool:

@@ -104,3 +104,18 @@ def test_a_bad_schema_name_is_refused(cli, images, pg_server):
 )
 def test_redact(text, shown):
     assert redact(text) == shown
+
+
+def test_who_did_what(cli, db_project, tmp_path):
+    assert cli("label", db_project, "plain/a.jpg", "nose=10,12", "--user", "ann").code == 0
+    assert cli("label", db_project, "plain/b.png", "nose=1,2", "tail=absent", "--user", "bob").code == 0
+    r = cli("status", db_project, "--by-user")
+    assert r.code == 0
+    assert "  ann: 1 (manual 1)" in r.out and "  bob: 2 (manual 2)" in r.out
+    out = tmp_path / "who.json"
+    assert cli("export", db_project, "--coco", out, "--annotators").code == 0
+    data = json.loads(out.read_text())
+    assert [a["keypoint_annotators"] for a in data["annotations"]] == [
+        ["ann", None, None, None],
+        ["bob", None, None, "bob"],
+    ]
