@@ -31,6 +31,7 @@ COMMANDS: list[str] = [
     "labeler.cli.cmd_review",
     "labeler.cli.cmd_gui",
     "labeler.cli.cmd_copy",
+    "labeler.cli.cmd_grant",
 ]
 
 #: Exit codes: a LabelerError (bad input, explained on stderr) and Ctrl-C.

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, Integer, String, create_engine, event
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 
+from labeler.errors import ProjectError
 from labeler.store.dialects import InJsonArray
 from labeler.store.location import PgLocation
 
@@ -63,12 +64,32 @@ def make_engine(location: PgLocation) -> Engine:
         finally:
             dbapi_conn.autocommit = autocommit
 
+    @event.listens_for(engine, "handle_error")
+    def _explain(ctx) -> ProjectError | None:  # noqa: ANN001 - an ExceptionContext
+        """A refusal by the database's permissions, or a lost server: one clear message (the
+        transaction is rolled back, so nothing of the edit is half-written)."""
+        orig = ctx.original_exception
+        first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        if getattr(orig, "sqlstate", None) == "42501":
+            return PermissionRefused(
+                f"{location.display}: your database role may not do this ({first}); "
+                "ask the project's admin for another role (`labeler grant`)"
+            )
+        if ctx.is_disconnect:
+            return ProjectError(f"{location.display}: lost the connection to the database server ({first}); "
+                                "nothing of the interrupted change was saved")
+        return None
+
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         if conn.get_execution_options().get("labeler_write"):
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
 
     return engine
+
+
+class PermissionRefused(ProjectError):
+    """The database refused an action for the connected role (see :mod:`labeler.store.roles`)."""
 
 
 class Sessions:
