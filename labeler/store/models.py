@@ -139,3 +139,13 @@ class CacheRow(Base):
     image_id: Mapped[int | None] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
     value: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class ClaimRow(Base):
+    """An image being labelled by someone, until ``expires_at`` (renewed while they work)."""
+
+    __tablename__ = "claim"
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), primary_key=True)
+    user: Mapped[str] = mapped_column(String)
+    claimed_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)

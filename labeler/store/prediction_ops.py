@@ -30,7 +30,7 @@ from labeler.store.core import (
     select_points,
     unknown_keypoint,
 )
-from labeler.store.models import ImageRow, KeypointRow, PointRow
+from labeler.store.models import ClaimRow, ImageRow, KeypointRow, PointRow
 from labeler.store.records import (
     ABSENT,
     CONFIRMED_STATUSES,
@@ -249,10 +249,10 @@ class PredictionOps(ProjectCore):
                 entry[3][name] = (nan if x is None else x, nan if y is None else y, v)
         return [ReferenceImage(i, p, w, h, pts) for i, (p, w, h, pts) in grouped.items()]
 
-    def review_queue(self, limit: int | None = None) -> list[QueueImage]:
+    def review_queue(self, limit: int | None = None, *, skip_claimed: bool = False) -> list[QueueImage]:
         """Images with predictions awaiting review, least confident first (by their minimum
         confidence; images with a prediction of unknown confidence come first). Missing
-        images are left out."""
+        images are left out, and with ``skip_claimed`` those someone else is labelling."""
         n_all = func.count()
         n_conf = func.count(PointRow.confidence)
         lowest = func.min(PointRow.confidence)
@@ -263,6 +263,11 @@ class PredictionOps(ProjectCore):
             .group_by(ImageRow.id)
             .order_by((n_conf < n_all).desc(), lowest.nulls_first(), ImageRow.path)
         )
+        if skip_claimed:
+            others = select(ClaimRow.image_id).where(
+                ClaimRow.image_id == ImageRow.id, ClaimRow.user != self.user, ClaimRow.expires_at > now()
+            )
+            stmt = stmt.where(~others.exists())
         if limit is not None:
             stmt = stmt.limit(limit)
         with self._read() as s:

@@ -28,6 +28,7 @@ from labeler import __version__
 from labeler.errors import ProjectError, UserInputError
 from labeler.paths import publish_mode
 from labeler.store.cache_ops import CacheOps
+from labeler.store.claim_ops import ClaimOps
 from labeler.store.database import ChangePoller, Sessions, check_is_sqlite, check_sqlite_version, connect_raw, make_engine
 from labeler.store.dialects import postgresql as pg
 from labeler.store.location import PgLocation, is_url, parse_url, redact
@@ -221,7 +222,7 @@ def _build_database(
         engine.dispose()
 
 
-class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
+class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, ClaimOps):
     """A labeling project. Every method runs and commits its own short transaction and returns
     plain frozen values, so one Project may be used from several threads at once, and several
     processes may open the same file."""

@@ -196,3 +196,13 @@ class MergeReport:
     kept_confirmed: int = 0  # incoming predictions not written over a person's point
     conflicts: tuple[MergeConflictItem, ...] = ()  # confirmed in both, different (kept or replaced)
     schema_created: bool = False
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who is labelling an image, until when (epoch seconds); ``mine``: this program's user."""
+
+    image_id: int
+    user: str
+    expires_at: float
+    mine: bool

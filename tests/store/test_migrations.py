@@ -76,3 +76,31 @@ def test_a_real_schema_1_file_is_upgraded_on_open_and_keeps_everything(v1_file):
     assert [r[:13] for r in after if r[:2] != (1, 3)][: len(before)] == [r[:13] for r in before]
     with Project.open(v1_file) as again:  # already upgraded: opens as it is
         assert again.schema_version == SCHEMA_VERSION
+
+
+def test_a_database_project_is_upgraded_on_open_too(tmp_path, pg_url):
+    """PostgreSQL runs the same revisions: a schema-2 project (no claims yet) is upgraded."""
+    from sqlalchemy import text
+
+    from labeler.store.testing import make_project
+
+    local, _ = make_project(tmp_path)
+    local.close()
+    from labeler.store.copying import copy_project
+
+    copy_project(tmp_path / "test.labeler", pg_url)
+    with Project.open(pg_url) as p, p._engine.begin() as conn:  # back to schema 2
+        conn.execute(text("DROP TABLE claim"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+        conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
+    with Project.open(pg_url) as p:
+        assert p.schema_version == SCHEMA_VERSION and _schema_diff(p) == []
+        img = p.image_by_path("plain/a.jpg").id
+        p.has_changed()
+        p.claim_image(img)
+        import time
+
+        deadline = time.time() + 5
+        while not p.has_changed():  # the new table notifies like the others
+            assert time.time() < deadline
+            time.sleep(0.02)

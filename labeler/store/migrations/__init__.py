@@ -26,7 +26,7 @@ from sqlalchemy import Connection, text
 
 FORMAT_MARKER = "labeler-project"
 #: The newest revision's number (revision ids are this number as 4 digits).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: ``PRAGMA application_id`` stamped into the file header ("LBLR"), so tools like ``file`` can tell.
 APPLICATION_ID = 0x4C424C52
 FOLDER = Path(__file__).parent
