@@ -49,3 +49,34 @@ def tiny_model_dir():
     from labeler.correspondence.tiny import tiny_model_dir as build
 
     return Path(build())
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for the session (the ``pgserver`` wheel's binaries; as root it
+    runs the server as an unprivileged system user), listening on a Unix socket in a temporary
+    folder. Yields the superuser's URL; tests add ``&schema=NAME`` for a project of their own.
+
+    Not under pytest's own temporary folder: pytest resets that to mode 0700 whenever a test
+    session starts, which would lock the server's user out of its data folder.
+    """
+    import shutil
+
+    import pgserver
+
+    folder = Path(tempfile.mkdtemp(prefix="labeler-pg-"))
+    server = pgserver.get_server(folder / "data", cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_schemas = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """The URL of a fresh, empty project schema on the session's server."""
+    return f"{pg_server}&schema=t{next(_schemas)}"

@@ -17,6 +17,7 @@ from pathlib import Path
 from labeler import __version__
 from labeler.display import clean_message
 from labeler.errors import LabelerError
+from labeler.redaction import redact
 
 COMMANDS: list[str] = [
     "labeler.cli.cmd_init",
@@ -31,6 +32,8 @@ COMMANDS: list[str] = [
     "labeler.cli.cmd_review",
     "labeler.cli.cmd_clear_cache",
     "labeler.cli.cmd_gui",
+    "labeler.cli.cmd_copy",
+    "labeler.cli.cmd_grant",
 ]
 
 #: Exit codes: a LabelerError (bad input, explained on stderr) and Ctrl-C.
@@ -42,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labeler",
         description="Keypoint labeling with zero-shot Stable Diffusion correspondence.",
-        epilog="Run `labeler COMMAND --help` for a command's options. A project is one file (e.g. birds.labeler).",
+        epilog="Run `labeler COMMAND --help` for a command's options. A project is one file (e.g. birds.labeler) or a PostgreSQL URL (postgresql://host/db?schema=birds).",
     )
     parser.add_argument("--version", action="version", version=f"labeler {__version__}")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
@@ -67,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(run(args) or 0)
     except LabelerError as exc:
-        print(f"error: {clean_message(str(exc))}", file=sys.stderr)
+        print(f"error: {clean_message(redact(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -76,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = environment_error(exc, getattr(args, "project", None))
         if message is None:
             raise  # a bug: the traceback is what a bug report needs
-        print(f"error: {clean_message(message)}", file=sys.stderr)
+        print(f"error: {clean_message(redact(message))}", file=sys.stderr)
         return EXIT_ERROR
 
 
@@ -87,6 +90,10 @@ def environment_error(exc: BaseException, project: str | None) -> str | None:
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror or exc}"
     orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    if type(orig).__module__.startswith("psycopg"):
+        from labeler.store.project import database_message
+
+        return database_message(redact(project or "the project"), exc)
     if isinstance(orig, sqlite3.Error) or isinstance(exc, sqlite3.Error):
         reason = str(orig if isinstance(orig, sqlite3.Error) else exc)
         where = f"{Path(project).absolute()}: " if project else ""

@@ -19,6 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--coco", metavar="OUT.json", help="COCO file to write (an existing JSON file is replaced; any other file is refused)")
     p.add_argument("--predicted", action="store_true", help="COCO: include predictions awaiting review")
     p.add_argument("--category", metavar="NAME", help="category name (default: the project name)")
+    p.add_argument(
+        "--annotators", action="store_true",
+        help="COCO: every annotation lists who confirmed each point (keypoint_annotators; null where nobody)",
+    )
     p.add_argument("--pairs", metavar="OUTDIR", help="write an SPair-71k-style dataset into this new folder")
     p.add_argument("--max-pairs", type=int, metavar="N", help="pairs: at most N pairs in all (seeded sample)")
     p.add_argument(
@@ -43,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
             from labeler.formats.coco import export_coco
 
             replaced = [r.path for r in project.check_files().changed]
-            report = export_coco(project, args.coco, predicted=args.predicted, category=args.category)
+            report = export_coco(
+                project, args.coco, predicted=args.predicted, category=args.category, annotators=args.annotators
+            )
             extra = f", {report.predicted} predicted" if args.predicted else ""
             print(
                 f"wrote {report.path}: {report.images} images, {report.visible_or_occluded} points with a "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from labeler.cli.common import add_user_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -18,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--coco", required=True, metavar="FILE.json")
+    add_user_option(p)
     p.add_argument("--category", metavar="NAME", help="the category to read when the file has several")
     p.add_argument(
         "--on-conflict",
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from labeler.formats.coco import import_coco
     from labeler.store import MergeConflict, Project
 
-    with Project.open(args.project) as project:
+    with Project.open(args.project, user=args.user) as project:
         try:
             report = import_coco(project, args.coco, category=args.category, on_conflict=args.on_conflict)
         except MergeConflict as exc:

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Nothing is written when DIR holds no readable image."
         ),
     )
-    p.add_argument("project", metavar="PROJECT", help="project file to create, e.g. birds.labeler")
+    p.add_argument("project", metavar="PROJECT", help="project file to create, e.g. birds.labeler, or postgresql://host/db?schema=birds")
     p.add_argument("--images", required=True, metavar="DIR", help="folder of images (the images root)")
     p.add_argument(
         "--keypoints",
@@ -44,8 +44,10 @@ def run(args: argparse.Namespace) -> int:
 
     names = split_list(args.keypoints, "--keypoints") if args.keypoints else []
     schema = validate_schema(names, parse_skeleton(args.skeleton, names), parse_flips(args.flip))
-    target = Path(args.project)
-    if target.exists() and not args.force:
+    from labeler.store.location import is_url
+
+    target = args.project if is_url(args.project) else Path(args.project)
+    if isinstance(target, Path) and target.exists() and not args.force:
         raise ProjectError(f"{target} already exists; refusing to overwrite it (use --force to replace it)")
     root = Path(args.images)
     links: list = []
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         target, root, schema.keypoints, schema.skeleton, schema.flip_pairs, images=probed, name=args.name, force=args.force
     )
     with project:
-        print(f"created {project.path}")
+        print(f"created {project.display}")
         print(f"  images root: {project.images_root}")
         print(f"  images: {len(probed)}")
         print(f"  keypoints: {', '.join(schema.keypoints) or '(none yet)'}")

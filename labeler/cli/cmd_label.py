@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from labeler.cli.common import add_user_option
 from labeler.errors import UserInputError
 
 _HELP = """\
@@ -29,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("image", metavar="IMAGE", help="image path relative to the images root")
     p.add_argument("points", nargs="+", metavar="name=x,y", help="see below")
+    add_user_option(p)
     p.set_defaults(run=run)
 
 
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         if name in assignments:
             raise UserInputError(f"keypoint {name!r} is given twice")
         assignments[name] = value
-    with Project.open(args.project) as project:
+    with Project.open(args.project, user=args.user) as project:
         image = project.image_by_path(args.image)
         points = project.set_points(image.id, assignments)  # type: ignore[arg-type]
         print(f"{image.path} ({image.width}x{image.height}, {project.image(image.id).review_status}):")

@@ -8,6 +8,7 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("status", help="print counts of images and points by status")
     p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--by-user", action="store_true", help="also count points per annotator and status")
     p.set_defaults(run=run)
 
 
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         schema = project.schema()
         counts = project.counts()
         root_note = "" if project.images_root_found else "  (NOT FOUND: if it moved, `labeler add-images PROJECT --images-root NEW_FOLDER`)"
-        print(f"project: {project.path} (schema version {project.schema_version})")
+        print(f"project: {project.display} (schema version {project.schema_version})")
         print(f"images root: {project.images_root}{root_note}")
         print(f"keypoints ({len(schema.keypoints)}): {', '.join(schema.keypoints) or '(none yet)'}")
         if schema.skeleton:
@@ -42,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"replaced by another picture at the last check ({len(replaced)}; their labels may not fit; "
                   "put the originals back, or remove and add them again):")
             print_paths(replaced)
+        if args.by_user:
+            print("points by annotator:")
+            for who, by_status in project.counts_by_user().items():
+                parts = ", ".join(f"{k} {v}" for k, v in by_status.items() if v)
+                print(f"  {who or '(nobody: predictions, or confirmed before annotators were recorded)'}: "
+                      f"{sum(by_status.values())} ({parts})")
         if missing:
             print(f"missing on disk ({len(missing)}; renamed files are found again by `labeler add-images`, "
                   "`labeler remove-images PROJECT --missing` forgets deleted ones):")

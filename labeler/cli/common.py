@@ -13,6 +13,13 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only when a command runs
     from labeler.store import SkippedFile
 
 
+def add_user_option(parser) -> None:  # noqa: ANN001 - an argparse parser
+    parser.add_argument(
+        "--user", metavar="NAME",
+        help="record the confirmed edits as NAME's (default: $LABELER_USER, else your login name)",
+    )
+
+
 def eprint(*lines: str) -> None:
     for line in lines:
         print(line, file=sys.stderr)

@@ -94,8 +94,11 @@ def _score(row: PointRecord | None) -> float:
     return 1.0 if row.status == MANUAL else 0.0
 
 
-def to_coco(project: Project, *, predicted: bool = False, category: str | None = None) -> dict[str, Any]:
-    """The project as a COCO keypoint dataset (confirmed points; predictions too if asked)."""
+def to_coco(
+    project: Project, *, predicted: bool = False, category: str | None = None, annotators: bool = False
+) -> dict[str, Any]:
+    """The project as a COCO keypoint dataset (confirmed points; predictions too if asked;
+    with ``annotators`` each annotation lists who confirmed each point, null where nobody)."""
     schema = project.schema()
     names = schema.keypoints
     if not names:
@@ -117,6 +120,7 @@ def to_coco(project: Project, *, predicted: bool = False, category: str | None =
         keypoints: list[float | int] = []
         status: list[str] = []
         scores: list[float] = []
+        who: list[str | None] = []
         labelled: list[tuple[float, float]] = []
         for name in names:
             row = rows.get(name)
@@ -127,6 +131,7 @@ def to_coco(project: Project, *, predicted: bool = False, category: str | None =
                 labelled.append((row.x, row.y))
             status.append(UNLABELED if row is None else row.status)
             scores.append(_score(row))
+            who.append(None if row is None or not row.confirmed else row.annotator)
         bbox = bbox_from_points(labelled, image.width, image.height)
         annotation: dict[str, Any] = {
             "id": coco_id,
@@ -141,6 +146,8 @@ def to_coco(project: Project, *, predicted: bool = False, category: str | None =
         }
         if predicted:
             annotation["keypoint_scores"] = scores
+        if annotators:
+            annotation["keypoint_annotators"] = who
         annotations.append(annotation)
     index = {n: i for i, n in enumerate(names)}
     return {
@@ -202,11 +209,18 @@ def write_json_atomically(data: Any, out: Path) -> None:
             os.unlink(tmp)
 
 
-def export_coco(project: Project, out: str | os.PathLike[str], *, predicted: bool = False, category: str | None = None) -> CocoExportReport:
+def export_coco(
+    project: Project,
+    out: str | os.PathLike[str],
+    *,
+    predicted: bool = False,
+    category: str | None = None,
+    annotators: bool = False,
+) -> CocoExportReport:
     out_path = Path(out)
     if project.is_own_file(out_path):
         raise UserInputError(f"{out_path} is the project file; give the COCO file another name, e.g. labels.json")
-    data = to_coco(project, predicted=predicted, category=category)
+    data = to_coco(project, predicted=predicted, category=category, annotators=annotators)
     write_json_atomically(data, out_path)
     statuses = [s for a in data["annotations"] for s in a["keypoint_status"]]
     vis = [v for a in data["annotations"] for v in a["keypoints"][2::3]]

@@ -7,12 +7,14 @@ store decides provenance (manual / accepted / corrected); nothing here computes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtGui import QUndoStack
 
 from labeler.errors import UserInputError
 from labeler.gui.commands import RowKey, StoreEdit
-from labeler.store import ABSENT, ACCEPTED, OCCLUDED, PREDICTED, VISIBLE, Project
+from labeler.store import ABSENT, ACCEPTED, CORRECTED, OCCLUDED, PREDICTED, VISIBLE, Project
 
 
 class Editor(QObject):
@@ -21,10 +23,18 @@ class Editor(QObject):
 
     changed = pyqtSignal(object, bool)
 
-    def __init__(self, project: Project, stack: QUndoStack) -> None:
+    def __init__(
+        self,
+        project: Project,
+        stack: QUndoStack,
+        expected: Callable[[int, str], dict[str, int | None] | None] | None = None,
+    ) -> None:
         super().__init__()
         self.project = project
         self.stack = stack
+        #: The version of a point as the window shows it (database projects): a place or move
+        #: over someone else's newer edit is then refused (EditConflict) and the image reloaded.
+        self.expected = expected or (lambda image_id, name: None)
 
     def _notify_history(self, image_ids: set[int]) -> None:
         self.changed.emit(image_ids, True)
@@ -44,11 +54,21 @@ class Editor(QObject):
     # -- one point -----------------------------------------------------------------------------
     def place(self, image_id: int, name: str, x: float, y: float, *, occluded: bool = False) -> StoreEdit:
         vis = OCCLUDED if occluded else VISIBLE
+        expected = self.expected(image_id, name)
+        if expected is not None:
+            return self._run([(image_id, name)], f"place {name}",
+                             lambda: self.project.set_points(image_id, {name: (x, y, vis)}, expected_versions=expected))
         return self._run([(image_id, name)], f"place {name}",
                          lambda: self.project.set_point(image_id, name, x, y, visibility=vis))
 
     def move(self, image_id: int, name: str, x: float, y: float) -> StoreEdit:
         """A drag: a prediction becomes a correction; visibility is kept."""
+        expected = self.expected(image_id, name)
+        if expected is not None:
+            shown = self.project.points(image_id).get(name)
+            vis = shown.visibility if shown is not None and shown.visibility != ABSENT else VISIBLE
+            return self._run([(image_id, name)], f"move {name}", lambda: self.project.set_points(
+                image_id, {name: (x, y, vis)}, status=CORRECTED, expected_versions=expected))
         return self._run([(image_id, name)], f"move {name}", lambda: self.project.correct_point(image_id, name, x, y))
 
     def toggle_occluded(self, image_id: int, name: str) -> StoreEdit:

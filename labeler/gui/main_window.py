@@ -43,7 +43,9 @@ from labeler.gui.progress_panel import ProgressPanel
 from labeler.gui.project_jobs import CreatedProject, create_project
 from labeler.gui.review import AcceptAboveDialog, ReviewNavigator
 from labeler.gui.schema_dialog import SchemaEdit
-from labeler.gui.settings import AppSettings
+from labeler.gui.settings import AppSettings, where
+from labeler.gui.team import Team
+from labeler.gui.team import title as team_title
 from labeler.gui.shortcuts import KEYPOINT_KEYS, SHORTCUTS
 from labeler.gui.style import icon
 from labeler.gui.worker import PropagationRunner
@@ -112,6 +114,7 @@ class MainWindow(QMainWindow):
         self.runner.running_changed.connect(self._running_changed)
 
         self._build_widgets()
+        self.team = Team(self)  # database projects: user name, claims, per-machine images folder
         self.canvas.set_hint(WELCOME)
         self._build_actions()
         self._build_menus_and_toolbar()
@@ -307,6 +310,7 @@ class MainWindow(QMainWindow):
                 menu.addSeparator()
             menu.addAction(self.actions[s.action])
             if s.action == "open_project":
+                menu.addAction(self.team.open_action)
                 menu.addMenu(self.recent_menu)
                 menu.addAction(self.add_images_action)
                 menu.addAction(self.locate_images_action)
@@ -367,13 +371,14 @@ class MainWindow(QMainWindow):
         try:
             project = Project.open(path)
         except LabelerError as exc:
-            self.settings.remove_recent(str(Path(path).resolve()))
+            self.settings.remove_recent(where(path))
             show_error(exc, self)
             return False
         self.close_project()
         self.canvas.set_hint("" if project.image_count() else "This project has no images yet: File > Add images.")
         self.project = project
-        self.editor = Editor(project, self.undo_stack)
+        self.team.opened(project)
+        self.editor = Editor(project, self.undo_stack, self.team.expected_versions)
         self.editor.changed.connect(self._edited)
         self.navigator = ReviewNavigator(project, self.image_list.status_of)
         self.schema = project.schema()
@@ -382,7 +387,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_current_keypoint(self.current_keypoint)
         self.image_list.model.set_resolver(lambda rel: project.image_file(rel))
         self.settings.add_recent(project.path)
-        self.setWindowTitle(f"{project.name} — labeler  ({project.path})")
+        self.setWindowTitle(team_title(project))
         project.has_changed()  # start polling from now
         rows = project.image_index()
         self.image_list.set_index(rows)
@@ -409,6 +414,7 @@ class MainWindow(QMainWindow):
         if self.thumbs is not None:
             self.thumbs.clear()
         background.wait_all()  # a list refresh may still be reading this project
+        self.team.closing(self.project)
         self.project.close()
         self.project = None
         self.editor = None
@@ -454,6 +460,7 @@ class MainWindow(QMainWindow):
         if first_open is not None:
             self.set_current_keypoint(first_open)
         self.image_list.select(image_id)
+        self.team.claim_current()
         row = self.image_list.model.row_of(image_id)
         if row is not None:
             self._last_row = row
@@ -1118,6 +1125,7 @@ class MainWindow(QMainWindow):
         self.image_list.view.viewport().update()  # thumbnails are asked for again as rows are drawn
         if self.current is not None:
             self.show_image(self.current.id)
+        self.team.relocated(project)
         self._message(f"images folder is now {project.images_root}")
         return True
 

@@ -30,7 +30,7 @@ class ReviewNavigator:
         self._queue: list[int] | None = None
 
     def fetch(self, limit: int | None = None) -> list[int]:
-        return [q.image_id for q in self.project.review_queue(limit=limit or self.BATCH)]
+        return [q.image_id for q in self.project.review_queue(limit=limit or self.BATCH, skip_claimed=True)]
 
     def set_queue(self, image_ids: list[int]) -> None:
         self._queue = list(image_ids)

@@ -11,11 +11,22 @@ from typing import Any
 
 from PyQt6.QtCore import QByteArray, QSettings
 
+from labeler.redaction import redact
+
 MAX_RECENT = 10
 
 
+def _is_url(project: str | os.PathLike[str]) -> bool:
+    return isinstance(project, str) and "://" in project
+
+
+def where(project: str | os.PathLike[str]) -> str:
+    """A file's resolved path; a database URL without its password (never stored)."""
+    return redact(project) if _is_url(project) else str(Path(project).resolve())
+
+
 def _key(project: str | os.PathLike[str]) -> str:
-    return hashlib.sha1(str(Path(project).resolve()).encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha1(where(project).encode("utf-8")).hexdigest()[:16]
 
 
 class AppSettings:
@@ -44,7 +55,7 @@ class AppSettings:
         return [p for p in items if p]
 
     def add_recent(self, project: str | os.PathLike[str]) -> None:
-        path = str(Path(project).resolve())
+        path = where(project)
         items = [path] + [p for p in self.recent_projects() if p != path]
         self._q.setValue("recent/projects", items[:MAX_RECENT])
 
@@ -61,6 +72,14 @@ class AppSettings:
 
     def set_last_image(self, project: str | os.PathLike[str], rel_path: str) -> None:
         self._q.setValue(f"projects/{_key(project)}/last_image", rel_path)
+
+    def images_root(self, project: str | os.PathLike[str]) -> str | None:
+        """This machine's images folder of a database project (each mounts it where it likes)."""
+        value = self._q.value(f"projects/{_key(project)}/images_root")
+        return str(value) if value else None
+
+    def set_images_root(self, project: str | os.PathLike[str], folder: str) -> None:
+        self._q.setValue(f"projects/{_key(project)}/images_root", folder)
 
     # -- window and dialogs --------------------------------------------------------------------
     def geometry(self) -> tuple[QByteArray | None, QByteArray | None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from labeler.store.dialects import insert as dialect_insert
 
 from labeler.store.core import ProjectCore, image_row, now
 from labeler.store.models import CacheRow, ImageRow, PointRow
@@ -23,7 +23,7 @@ class CacheOps(ProjectCore):
         with self._write() as s, s.begin():
             if image_id is not None:
                 image_row(s, image_id)
-            ins = sqlite_insert(CacheRow).values(key=key, value=bytes(value), image_id=image_id, created_at=now())
+            ins = dialect_insert(s, CacheRow.__table__).values(key=key, value=bytes(value), image_id=image_id, created_at=now())
             s.execute(
                 ins.on_conflict_do_update(
                     index_elements=[CacheRow.key],
@@ -53,6 +53,18 @@ class CacheOps(ProjectCore):
         """Delete every cache entry (reference states, engine memos): all of it is derived and
         prepared again when needed. Returns how many entries went."""
         return self.cache_delete()
+
+    def counts_by_user(self) -> dict[str | None, dict[str, int]]:
+        """Points per annotator and status (None: predictions and points confirmed before
+        annotators were recorded), annotators by name."""
+        out: dict[str | None, dict[str, int]] = {}
+        with self._read() as s:
+            rows = s.execute(
+                select(PointRow.annotator, PointRow.status, func.count()).group_by(PointRow.annotator, PointRow.status)
+            ).all()
+        for who, status, n in sorted(rows, key=lambda r: (r[0] is None, r[0] or "", r[1])):
+            out.setdefault(who, {k: 0 for k in POINT_STATUSES})[status] = int(n)
+        return out
 
     def counts(self) -> StatusCounts:
         """Images by review status and points by status and visibility (for ``labeler status``)."""

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from labeler.errors import UserInputError
 from labeler.store.database import ChangePoller, Sessions
+from labeler.store.dialects import InJsonArray
 from labeler.store.models import ImageRow, KeypointRow, PointRow
 from labeler.store.records import (
     PARTIAL,
@@ -37,12 +38,11 @@ def now() -> float:
 
 
 def in_values(column: ColumnElement, values: Iterable[int | str]) -> ColumnElement[bool]:
-    """``column IN (values)`` with one bound parameter however many (SQLite's json_each).
+    """``column IN (values)`` with one bound parameter however many (a JSON array).
 
     SQLite caps the number of bound parameters; a JSON array has no such limit.
     """
-    table = func.json_each(json.dumps(list(values))).table_valued("value")
-    return column.in_(select(table.c.value))
+    return InJsonArray(column, literal(json.dumps(list(values))))
 
 
 def in_ids(column: ColumnElement[int], ids: Iterable[int]) -> ColumnElement[bool]:
@@ -102,6 +102,8 @@ def point_record(row: PointRow, name: str) -> PointRecord:
         pred_y=row.pred_y,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        version=row.version,
+        annotator=row.annotator,
     )
 
 
@@ -122,6 +124,8 @@ POINT_COLUMNS = (
     POINT_T.c.pred_y,
     POINT_T.c.created_at,
     POINT_T.c.updated_at,
+    POINT_T.c.version,
+    POINT_T.c.annotator,
 )
 
 
@@ -192,6 +196,8 @@ class ProjectCore:
     """State shared by the Project mixins (set up by Project.open)."""
 
     path: Path
+    #: Who this program's confirmed edits are recorded as (``--user``, default the OS login).
+    user: str
     _sessions: Sessions
     _poller: ChangePoller | None
     _root: Path

@@ -128,7 +128,8 @@ def make_engine(path: Path, *, create: bool = False, wal: bool = True) -> Engine
 
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:  # noqa: ANN001 - sqlalchemy.Connection
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        options = conn.get_execution_options()
+        mode = "IMMEDIATE" if options.get("labeler_write") else options.get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
@@ -141,7 +142,7 @@ class Sessions:
         self.engine = engine
         self.read: sessionmaker[Session] = sessionmaker(bind=engine, expire_on_commit=False)
         self.write: sessionmaker[Session] = sessionmaker(
-            bind=engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
+            bind=engine.execution_options(labeler_write=True), expire_on_commit=False
         )
 
 

@@ -10,7 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from sqlalchemy import Select, bindparam, delete, func, or_, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from labeler.store.dialects import insert as dialect_insert
 from sqlalchemy.orm import Session
 
 from labeler.errors import UserInputError
@@ -69,7 +69,7 @@ def insert_probed(s: Session, probed: Sequence[ProbedImage]) -> list[str]:
         if p.rel not in present
     ]
     if rows:
-        s.execute(sqlite_insert(IMAGE_T).on_conflict_do_nothing(index_elements=["path"]), rows)
+        s.execute(dialect_insert(s, IMAGE_T).on_conflict_do_nothing(index_elements=["path"]), rows)
     return [r["path"] for r in rows]
 
 

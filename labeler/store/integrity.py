@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, or_, select, text
 
 from labeler.display import listing, shown
 from labeler.errors import ProjectError
+from labeler.store.dialects import NotStoredAs
+from labeler.store.models import ImageRow
 from labeler.store.relpaths import escapes
 
 #: Schema objects labeler's own schema has none of (extra tables and indexes are harmless data).
@@ -44,15 +46,19 @@ def check_schema_objects(target: Path, conn: Connection) -> None:
         )
 
 
-def check_image_paths(target: Path, conn: Connection) -> None:
+def check_image_paths(target: Path | str, conn: Connection) -> None:
     """Every stored image path relative and inside the root (a cheap SQL pre-filter, then the
     same :func:`~labeler.store.relpaths.escapes` every join uses)."""
-    rows = conn.execute(
-        text(
-            "SELECT id, path FROM image WHERE typeof(path) != 'text' OR path = '' OR path LIKE '/%' "
-            "OR path LIKE '\\%' OR path LIKE '%..%' OR substr(path, 2, 1) = ':' OR instr(path, char(0)) > 0"
-        )
-    ).all()
+    path = ImageRow.__table__.c.path
+    suspicious = or_(
+        NotStoredAs(path, ("text",)),
+        path == "",
+        path.startswith("/", autoescape=True),
+        path.startswith("\\", autoescape=True),
+        path.contains("..", autoescape=True),
+        func.substr(path, 2, 1) == ":",
+    )
+    rows = conn.execute(select(ImageRow.__table__.c.id, path).where(suspicious)).all()
     bad = [(i, p) for i, p in rows if not isinstance(p, str) or not p or escapes(p)]
     if bad:
         first_id, first_path = bad[0]
@@ -63,7 +69,10 @@ def check_image_paths(target: Path, conn: Connection) -> None:
         )
 
 
-def check_project_file(target: Path, conn: Connection) -> None:
-    """Everything above, on one connection (called by ``Project.open`` after the meta checks)."""
-    check_schema_objects(target, conn)
+def check_project_file(target: Path | str, conn: Connection) -> None:
+    """Everything above, on one connection (called by ``Project.open`` after the meta checks).
+    Triggers and views only on SQLite: a PostgreSQL project's schema is the server's to guard
+    (roles, see ``labeler grant``), and it uses triggers of its own for change notification."""
+    if conn.dialect.name == "sqlite":
+        check_schema_objects(target, conn)
     check_image_paths(target, conn)

@@ -144,6 +144,7 @@ class MergeOps(ProjectCore):
                         "pred_y": None,
                         "created_at": t,
                         "updated_at": t,
+                        "annotator": None if pt.status == PREDICTED else self.user,
                     }
                     old = existing.get((image_id, kp[name]))
                     if pt.status == PREDICTED:
@@ -171,7 +172,7 @@ class MergeOps(ProjectCore):
                 )
             upsert_rows(s, confirmed_rows)
             if predicted_rows:
-                s.execute(upsert_predictions_stmt(), predicted_rows)
+                s.execute(upsert_predictions_stmt(s), predicted_rows)
             recompute_review(s, [v[0] for v in images.values()])
         return MergeReport(
             images_added=tuple(added),

@@ -8,6 +8,7 @@ also holds for writes from another process.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Float,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -27,6 +29,11 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+#: Text compared byte-wise on both backends (SQLite's BINARY = PostgreSQL's "C"), so paths sort
+#: the same everywhere, whatever the server's locale.
+BinaryText = String().with_variant(String(collation="C"), "postgresql")
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -35,14 +42,14 @@ class MetaRow(Base):
     """Key/value facts about the file: format marker, schema version, images root, name."""
 
     __tablename__ = "meta"
-    key: Mapped[str] = mapped_column(String, primary_key=True)
+    key: Mapped[str] = mapped_column(BinaryText, primary_key=True)
     value: Mapped[str] = mapped_column(String)
 
 
 class KeypointRow(Base):
     __tablename__ = "keypoint"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String, unique=True)
+    name: Mapped[str] = mapped_column(BinaryText, unique=True)
     position: Mapped[int] = mapped_column(Integer)  # display/COCO order; not unique so reorders are one UPDATE
 
 
@@ -66,7 +73,7 @@ class FlipPairRow(Base):
 class ImageRow(Base):
     __tablename__ = "image"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(String, unique=True)  # POSIX, relative to the images root
+    path: Mapped[str] = mapped_column(BinaryText, unique=True)  # POSIX, relative to the images root
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     orientation: Mapped[int] = mapped_column(Integer, default=1)
@@ -81,9 +88,9 @@ class ImageRow(Base):
     pred_preset: Mapped[str | None] = mapped_column(String)
     pred_flipped: Mapped[bool | None] = mapped_column(Boolean)
     predicted_at: Mapped[float | None] = mapped_column(Float)
-    # schema 2: a replaced file is noticed (size + mtime, then the sha256)
-    mtime_ns: Mapped[int | None] = mapped_column(Integer)
-    changed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
+    # schema 4: a replaced file is noticed (size + mtime, then the sha256)
+    mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    changed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     __table_args__ = (
         CheckConstraint("width > 0 AND height > 0", name="image_size_positive"),
         CheckConstraint(_in("review_status", REVIEW_STATUSES), name="image_review_status"),
@@ -109,6 +116,10 @@ class PointRow(Base):
     pred_y: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    #: +1 on every write of the row: an edit made from an older version is refused.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    #: Who last confirmed the point (None for predictions).
+    annotator: Mapped[str | None] = mapped_column(String)
     __table_args__ = (
         CheckConstraint("visibility IN (0, 1, 2)", name="point_visibility"),
         CheckConstraint(_in("status", POINT_STATUSES), name="point_status"),
@@ -120,7 +131,8 @@ class PointRow(Base):
         Index("ix_point_keypoint", "keypoint_id"),
         # Only the predictions (the review queue). A plain index on status would tempt SQLite's
         # planner away from the primary key for "this image's predicted rows".
-        Index("ix_point_predicted", "image_id", "confidence", sqlite_where=text("status = 'predicted'")),
+        Index("ix_point_predicted", "image_id", "confidence", sqlite_where=text("status = 'predicted'"),
+              postgresql_where=text("status = 'predicted'")),
     )
 
 
@@ -128,7 +140,17 @@ class CacheRow(Base):
     """Engine reference states and other derived bytes; safe to delete at any time."""
 
     __tablename__ = "cache"
-    key: Mapped[str] = mapped_column(String, primary_key=True)
+    key: Mapped[str] = mapped_column(BinaryText, primary_key=True)
     image_id: Mapped[int | None] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
     value: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class ClaimRow(Base):
+    """An image being labelled by someone, until ``expires_at`` (renewed while they work)."""
+
+    __tablename__ = "claim"
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), primary_key=True)
+    user: Mapped[str] = mapped_column(String)
+    claimed_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)

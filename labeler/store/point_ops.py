@@ -9,15 +9,17 @@ manual and carries no prediction data.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from labeler.display import MAX_LISTED, listing, shown
 from labeler.errors import UserInputError
+from labeler.store.dialects import NotStoredAs
+from labeler.store.dialects import insert as dialect_insert
 from labeler.store.core import (
     POINT_T,
     ProjectCore,
@@ -52,19 +54,55 @@ from labeler.store.records import (
 PointValue = tuple[float, float] | tuple[float, float, int] | str
 UNLABELED_VALUE = "unlabeled"
 
-_COLUMNS = ("x", "y", "visibility", "status", "confidence", "method", "model", "pred_x", "pred_y", "created_at", "updated_at")
+_COLUMNS = (
+    "x", "y", "visibility", "status", "confidence", "method", "model", "pred_x", "pred_y", "created_at", "updated_at",
+    "annotator",
+)
 
 
 def upsert_rows(s: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert or fully overwrite point rows (caller holds the write lock and decided it may)."""
+    """Insert or fully overwrite point rows (caller holds the write lock and decided it may).
+    A new row is version 1; an overwritten one goes up by one."""
     if not rows:
         return
-    ins = sqlite_insert(POINT_T)
+    ins = dialect_insert(s, POINT_T)
     stmt = ins.on_conflict_do_update(
         index_elements=[POINT_T.c.image_id, POINT_T.c.keypoint_id],
-        set_={c: ins.excluded[c] for c in _COLUMNS},
+        set_={**{c: ins.excluded[c] for c in _COLUMNS}, "version": POINT_T.c.version + 1},
     )
-    s.execute(stmt, rows)
+    s.execute(stmt, [{**r, "version": 1} for r in rows])
+
+
+class EditConflict(UserInputError):
+    """Someone else changed a point since this edit's copy of it was read (nothing was written)."""
+
+
+def check_versions(
+    s: Session, image: ImageRow, ids: Mapping[str, int], expected: Mapping[str, int | None]
+) -> None:
+    """Refuse the edit when a stored row is not the version it was based on (None: no row).
+
+    Runs under the writer lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: the advisory lock), so no
+    other write can slip in between this check and the edit.
+    """
+    for name, version in expected.items():
+        if name not in ids:
+            raise unknown_keypoint(name, ids)
+        row = existing_row(s, image.id, ids[name])
+        stored = None if row is None else row.version
+        if stored == version:
+            continue
+        if row is None:
+            what = "was removed"
+        else:
+            who = f" by {row.annotator}" if row.annotator and row.status in CONFIRMED_STATUSES else ""
+            when = time.strftime("%H:%M:%S", time.localtime(row.updated_at))
+            what = f"was changed{who} at {when} (now {row.status}, version {row.version})"
+        base = "no point" if version is None else f"version {version}"
+        raise EditConflict(
+            f"{name} on {image.path} {what} after you loaded it ({base}); nothing was saved: "
+            "reload the image to see the change, then edit again"
+        )
 
 
 def existing_row(s: Session, image_id: int, kp_id: int) -> PointRow | None:
@@ -80,6 +118,7 @@ def confirmed_values(
     status: str,
     t: float,
     method: str | None = None,
+    user: str | None = None,
 ) -> dict[str, Any]:
     """The row a person's edit produces, keeping prediction provenance (see module docstring)."""
     if status not in CONFIRMED_STATUSES:
@@ -110,6 +149,7 @@ def confirmed_values(
         "pred_y": None if pred is None else pred[1],
         "created_at": existing.created_at if existing is not None else t,
         "updated_at": t,
+        "annotator": user,
     }
 
 
@@ -125,6 +165,10 @@ def _check_visibility(v: object, name: str) -> int:
     if v not in (ABSENT, OCCLUDED, VISIBLE) or isinstance(v, bool):
         raise UserInputError(f"{name}: visibility must be 0 (absent), 1 (occluded) or 2 (visible), got {v!r}")
     return int(v)  # type: ignore[call-overload]
+
+
+#: SQLite storage classes a coordinate may have.
+NUMERIC = ("integer", "real")
 
 
 class PointOps(ProjectCore):
@@ -152,10 +196,9 @@ class PointOps(ProjectCore):
         labeler never writes such a row, but a project file from someone else (or one edited by
         another tool) can hold one; exports call this so no ``inf`` or off-image point is written."""
         x, y = PointRow.x, PointRow.y
-        numeric = ("integer", "real")
         bad = or_(
-            func.typeof(x).not_in(numeric),
-            func.typeof(y).not_in(numeric),
+            NotStoredAs(x, NUMERIC),
+            NotStoredAs(y, NUMERIC),
             x < 0,
             y < 0,
             x > ImageRow.width,
@@ -203,14 +246,26 @@ class PointOps(ProjectCore):
             return {name: int(n) for name, n in s.execute(stmt)}
 
     # -- a person's edits ----------------------------------------------------------------------
-    def set_points(self, image_id: int, points: Mapping[str, PointValue], *, status: str = MANUAL) -> dict[str, PointRecord]:
+    def set_points(
+        self,
+        image_id: int,
+        points: Mapping[str, PointValue],
+        *,
+        status: str = MANUAL,
+        expected_versions: Mapping[str, int | None] | None = None,
+    ) -> dict[str, PointRecord]:
         """Set several confirmed points of one image at once: all are checked, then all written.
 
         Values: ``(x, y)`` (visible), ``(x, y, visibility)``, ``"absent"``, ``"occluded"`` or
         ``"visible"`` (keep the current position, confirmed or predicted; an error if there is
         none), or ``"unlabeled"`` (delete the row: back to not labelled).
         ``status`` is the intent (manual, accepted or corrected); rows that came from a
-        prediction become accepted or corrected, others manual.
+        prediction become accepted or corrected, others manual. The edit records
+        :attr:`user` as the annotator.
+
+        ``expected_versions`` (name -> the :attr:`PointRecord.version` the edit was made from,
+        None for "no row") makes the edit optimistic: if anyone wrote one of those rows since,
+        :class:`EditConflict` is raised and nothing is written.
         """
         if status not in CONFIRMED_STATUSES:
             raise UserInputError(f"status must be one of {', '.join(CONFIRMED_STATUSES)}, not {status!r}")
@@ -218,6 +273,8 @@ class PointOps(ProjectCore):
         with self._write() as s, s.begin():
             image = image_row(s, image_id)
             ids = keypoint_ids(s)
+            if expected_versions:
+                check_versions(s, image, ids, expected_versions)
             rows = []
             deleted: list[int] = []
             for name, value in points.items():
@@ -247,7 +304,7 @@ class PointOps(ProjectCore):
                     raise UserInputError(
                         f"{name}: expected (x, y), 'absent', 'occluded', 'visible' or 'unlabeled', got {value!r}"
                     )
-                row = confirmed_values(existing, x=x, y=y, visibility=vis, status=status, t=t)
+                row = confirmed_values(existing, x=x, y=y, visibility=vis, status=status, t=t, user=self.user)
                 rows.append({"image_id": image.id, "keypoint_id": ids[name], **row})
             if rows:
                 upsert_rows(s, rows)
@@ -317,7 +374,10 @@ class PointOps(ProjectCore):
             stmt = (
                 update(POINT_T)
                 .where(POINT_T.c.status == PREDICTED)
-                .values(status=ACCEPTED, pred_x=POINT_T.c.x, pred_y=POINT_T.c.y, updated_at=t)
+                .values(
+                    status=ACCEPTED, pred_x=POINT_T.c.x, pred_y=POINT_T.c.y, updated_at=t,
+                    version=POINT_T.c.version + 1, annotator=self.user,
+                )
                 .returning(POINT_T.c.image_id)
             )
             if image_ids is not None:
@@ -364,7 +424,9 @@ class PointOps(ProjectCore):
                 if other is None:
                     s.execute(delete(PointRow).where(PointRow.image_id == image_id, PointRow.keypoint_id == kp))
                     continue
-                values = confirmed_values(own, x=other.x, y=other.y, visibility=other.visibility, status=CORRECTED, t=t)
+                values = confirmed_values(
+                    own, x=other.x, y=other.y, visibility=other.visibility, status=CORRECTED, t=t, user=self.user
+                )
                 rows.append({"image_id": image_id, "keypoint_id": kp, **values})
             upsert_rows(s, rows)
             recompute_review(s, [image_id])

@@ -13,9 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from labeler.errors import UserInputError
+from labeler.store.dialects import InJsonArray
+from labeler.store.dialects import insert as dialect_insert
 from labeler.store.core import (
     IMAGE_T,
     POINT_T,
@@ -28,7 +30,7 @@ from labeler.store.core import (
     select_points,
     unknown_keypoint,
 )
-from labeler.store.models import ImageRow, KeypointRow, PointRow
+from labeler.store.models import ClaimRow, ImageRow, KeypointRow, PointRow
 from labeler.store.records import (
     ABSENT,
     CONFIRMED_STATUSES,
@@ -46,14 +48,16 @@ PredictedPoints = Mapping[str, tuple[float, float, float | None]]
 #: ``(image_id, points)`` or ``(image_id, points, flipped)``.
 PredictionItem = tuple[int, PredictedPoints] | tuple[int, PredictedPoints, bool]
 
-_PRED_COLUMNS = ("x", "y", "visibility", "status", "confidence", "method", "model", "pred_x", "pred_y", "updated_at")
+_PRED_COLUMNS = (
+    "x", "y", "visibility", "status", "confidence", "method", "model", "pred_x", "pred_y", "updated_at", "annotator",
+)
 
 
-def upsert_predictions_stmt():  # noqa: ANN202 - a SQLAlchemy Insert
-    ins = sqlite_insert(POINT_T)
+def upsert_predictions_stmt(s: Session):  # noqa: ANN201 - a SQLAlchemy Insert
+    ins = dialect_insert(s, POINT_T)
     return ins.on_conflict_do_update(
         index_elements=[POINT_T.c.image_id, POINT_T.c.keypoint_id],
-        set_={c: ins.excluded[c] for c in _PRED_COLUMNS},
+        set_={**{c: ins.excluded[c] for c in _PRED_COLUMNS}, "version": POINT_T.c.version + 1},
         where=POINT_T.c.status == PREDICTED,
     )
 
@@ -147,18 +151,18 @@ class PredictionOps(ProjectCore):
                             "pred_y": None,
                             "created_at": t,
                             "updated_at": t,
+                            "annotator": None,
                         }
                     )
                 keep.append({"img": image_id, "kps": json.dumps(kps)})
             if rows:
-                s.execute(upsert_predictions_stmt(), rows)
+                s.execute(upsert_predictions_stmt(s), rows)
             removed = 0
             if not partial and keep:
-                listed = func.json_each(bindparam("kps")).table_valued("value")
                 stmt = delete(POINT_T).where(
                     POINT_T.c.image_id == bindparam("img"),
                     POINT_T.c.status == PREDICTED,
-                    POINT_T.c.keypoint_id.not_in(select(listed.c.value)),
+                    InJsonArray(POINT_T.c.keypoint_id, bindparam("kps"), negate=True),
                 )
                 removed = s.execute(stmt, keep).rowcount or 0
             for flag in (False, True):
@@ -245,10 +249,10 @@ class PredictionOps(ProjectCore):
                 entry[3][name] = (nan if x is None else x, nan if y is None else y, v)
         return [ReferenceImage(i, p, w, h, pts) for i, (p, w, h, pts) in grouped.items()]
 
-    def review_queue(self, limit: int | None = None) -> list[QueueImage]:
+    def review_queue(self, limit: int | None = None, *, skip_claimed: bool = False) -> list[QueueImage]:
         """Images with predictions awaiting review, least confident first (by their minimum
         confidence; images with a prediction of unknown confidence come first). Missing
-        images are left out."""
+        images are left out, and with ``skip_claimed`` those someone else is labelling."""
         n_all = func.count()
         n_conf = func.count(PointRow.confidence)
         lowest = func.min(PointRow.confidence)
@@ -257,8 +261,13 @@ class PredictionOps(ProjectCore):
             .join(PointRow, PointRow.image_id == ImageRow.id)
             .where(PointRow.status == PREDICTED, ImageRow.missing.is_(False))
             .group_by(ImageRow.id)
-            .order_by((n_conf < n_all).desc(), lowest, ImageRow.path)
+            .order_by((n_conf < n_all).desc(), lowest.nulls_first(), ImageRow.path)
         )
+        if skip_claimed:
+            others = select(ClaimRow.image_id).where(
+                ClaimRow.image_id == ImageRow.id, ClaimRow.user != self.user, ClaimRow.expires_at > now()
+            )
+            stmt = stmt.where(~others.exists())
         if limit is not None:
             stmt = stmt.limit(limit)
         with self._read() as s:

@@ -1,5 +1,7 @@
-"""One labeling project = one SQLite file. Creating, opening and closing it.
+"""One labeling project = one SQLite file, or one schema of a PostgreSQL database.
+Creating, opening and closing it.
 
+A location is a file path or a ``postgresql://`` URL (see :mod:`labeler.store.location`).
 The file records its images root twice: as an absolute path and relative to the project
 file's folder. Opening prefers the relative one, so a project moved together with its images
 keeps working, and falls back to the absolute one when only the project file moved.
@@ -8,6 +10,7 @@ keeps working, and falls back to the absolute one when only the project file mov
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import sqlite3
 import tempfile
@@ -17,13 +20,15 @@ from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select, text, update
+from sqlalchemy import inspect, select, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from labeler import __version__
 from labeler.errors import ProjectError, UserInputError
 from labeler.paths import publish_mode
 from labeler.store.cache_ops import CacheOps
+from labeler.store.claim_ops import ClaimOps
 from labeler.store.database import (
     ChangePoller,
     Sessions,
@@ -34,10 +39,12 @@ from labeler.store.database import (
     probe_file,
     same_file,
 )
+from labeler.store.dialects import postgresql as pg
+from labeler.store.location import PgLocation, is_url, parse_url, redact
 from labeler.store.image_ops import ImageOps, insert_probed
 from labeler.store.integrity import check_meta_types, check_project_file
 from labeler.store.merge_ops import MergeOps
-from labeler.store.migrations import APPLICATION_ID, FORMAT_MARKER, SCHEMA_VERSION, migrate
+from labeler.store.migrations import APPLICATION_ID, FORMAT_MARKER, SCHEMA_VERSION, migrate, stamp_new
 from labeler.store.models import Base, MetaRow
 from labeler.store.point_ops import PointOps
 from labeler.store.prediction_ops import PredictionOps
@@ -129,19 +136,134 @@ def _creation_error(target: Path, exc: OSError) -> ProjectError:
     return ProjectError(f"cannot create {target}: {reason}")
 
 
-class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
+def default_user() -> str:
+    """``LABELER_USER``, else the OS login."""
+    try:
+        return os.environ.get("LABELER_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no login name (some containers)
+        return "unknown"
+
+
+def _has_alembic_version(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return inspect(conn).has_table("alembic_version")
+
+
+def _upgrade(engine: Engine) -> None:
+    """Run the Alembic upgrade in one writer transaction (whoever gets the lock first upgrades;
+    the others find it done)."""
+    with engine.execution_options(labeler_write=True).begin() as conn:
+        again = int(conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one())
+        if again < SCHEMA_VERSION or not inspect(conn).has_table("alembic_version"):
+            migrate(conn, again)
+
+
+def _new_meta(name: str, root_meta: dict[str, str]) -> dict[str, str]:
+    return {
+        "format": FORMAT_MARKER,
+        "schema_version": str(SCHEMA_VERSION),
+        "created_by": f"labeler {__version__}",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "name": name,
+        **root_meta,
+    }
+
+
+@contextlib.contextmanager
+def _database_errors(where: PgLocation):  # noqa: ANN202 - a context manager
+    """A server that is down, refuses the login or the action: one clear ProjectError, the
+    password never in it."""
+    try:
+        yield
+    except sa_exc.DBAPIError as exc:
+        raise ProjectError(database_message(where.display, exc)) from None
+
+
+def database_message(display: str, exc: BaseException) -> str:
+    orig = getattr(exc, "orig", exc)
+    reason = redact(str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__)
+    code = getattr(orig, "sqlstate", None)
+    if code == "42501":
+        return f"{display}: permission denied by the database ({reason}); ask the project's admin for a role that may do this"
+    if isinstance(exc, sa_exc.OperationalError) and code is None:
+        return f"{display}: cannot reach the database server ({reason})"
+    return f"{display}: {reason}"
+
+
+def _build_database(
+    where: PgLocation,
+    meta: dict[str, str],
+    names: tuple[str, ...],
+    skeleton: tuple[tuple[str, str], ...],
+    flip_pairs: tuple[tuple[str, str], ...],
+    images: Sequence[ProbedImage],
+    force: bool,
+) -> None:
+    """Create the project's schema, tables, triggers and rows in one transaction (PostgreSQL's
+    DDL is transactional: a failure leaves nothing behind)."""
+    engine = pg.make_engine(where)
+    try:
+        with engine.execution_options(labeler_write=True).begin() as conn:
+            pg.create_schema(conn, where)
+            existing = set(inspect(conn).get_table_names(schema=where.schema))
+            ours = set(Base.metadata.tables)
+            if "meta" in existing:
+                marker = conn.execute(text("SELECT value FROM meta WHERE key = 'format'")).scalar()
+                if marker != FORMAT_MARKER:
+                    raise ProjectError(f"{where.display}: schema {where.schema!r} is not a labeler project; refusing to replace it")
+                if not force:
+                    raise ProjectError(
+                        f"{where.display} already holds a project; refusing to overwrite it (use --force to replace it)"
+                    )
+                Base.metadata.drop_all(conn)
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+                conn.execute(text("DROP FUNCTION IF EXISTS labeler_notify() CASCADE"))
+            elif existing & (ours | {"alembic_version"}):
+                clash = ", ".join(sorted(existing & (ours | {"alembic_version"})))
+                raise ProjectError(
+                    f"{where.display}: schema {where.schema!r} already has tables named {clash}; choose another ?schema="
+                )
+            Base.metadata.create_all(conn)
+            stamp_new(conn)
+            pg.install_notify(conn, where)
+            with Session(bind=conn) as s:
+                s.add_all(MetaRow(key=k, value=v) for k, v in meta.items())
+                write_new_schema(s, names, skeleton, flip_pairs)
+                insert_probed(s, images)
+                s.flush()
+    finally:
+        engine.dispose()
+
+
+class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, ClaimOps):
     """A labeling project. Every method runs and commits its own short transaction and returns
     plain frozen values, so one Project may be used from several threads at once, and several
     processes may open the same file."""
 
-    def __init__(self, path: Path, engine: Engine, meta: dict[str, str]) -> None:
-        self.path = path
+    def __init__(self, where: Path | PgLocation, engine: Engine, meta: dict[str, str], user: str | None = None) -> None:
         self._engine = engine
-        self._sessions = Sessions(engine)
-        self._poller = ChangePoller(path)
-        self._root = _resolve_root(path, meta)
-        self.name: str = meta.get("name") or path.stem
+        self.user = user or default_user()
         self.schema_version = int(meta["schema_version"])
+        if isinstance(where, PgLocation):
+            #: The location to reopen it with (a database URL may hold a password: show ``display``).
+            self.location: str = where.text
+            #: For a database project the URL too: it has no file.
+            self.path: Path | str = where.text
+            self.display: str = where.display
+            self.is_database = True
+            self._sessions = pg.Sessions(engine)
+            self._poller = pg.ChangePoller(where)
+            self._root = Path(meta.get("images_root") or ".")
+            self.name: str = meta.get("name") or where.schema
+            return
+        self.location = str(where)
+        self.path = where
+        self.display = str(where)
+        self.is_database = False
+        self._sessions = Sessions(engine)
+        self._poller = ChangePoller(where)
+        self._root = _resolve_root(where, meta)
+        self.name = meta.get("name") or where.stem
 
     # -- lifecycle -----------------------------------------------------------------------------
     @classmethod
@@ -162,13 +284,19 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
         Refuses an existing file unless ``force``. ``images`` (from
         :func:`labeler.store.scanning.probe_files`) are registered in the same step.
         """
-        check_sqlite_version()
-        target = absolute(path)
         root = absolute(images_root)
         check_folder(root)
         names = check_keypoints(keypoints)
         skeleton = check_edges(skeleton, names)
         flip_pairs = check_flip_pairs(flip_pairs, names)
+        if is_url(path):
+            where = parse_url(str(path))
+            meta = _new_meta(name or where.schema, {"images_root": str(root), "images_root_rel": ""})
+            with _database_errors(where):
+                _build_database(where, meta, names, skeleton, flip_pairs, images, force)
+            return cls.open(where.text)
+        check_sqlite_version()
+        target = absolute(path)
         try:
             cls._build(target, root, names, skeleton, flip_pairs, images, name, force)
         except OSError as exc:
@@ -204,20 +332,14 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
             engine = make_engine(tmp, create=True, wal=False)
             try:
                 Base.metadata.create_all(engine)
-                meta = {
-                    "format": FORMAT_MARKER,
-                    "schema_version": str(SCHEMA_VERSION),
-                    "created_by": f"labeler {__version__}",
-                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "name": name or target.stem,
-                    **_root_meta(target, root),
-                }
+                meta = _new_meta(name or target.stem, _root_meta(target, root))
                 sessions = Sessions(engine)
                 with sessions.write() as s, s.begin():
                     s.execute(text(f"PRAGMA application_id = {APPLICATION_ID}"))
                     s.add_all(MetaRow(key=k, value=v) for k, v in meta.items())
                     write_new_schema(s, names, skeleton, flip_pairs)
                     insert_probed(s, images)
+                    stamp_new(s.connection())
             finally:
                 engine.dispose()
             if force and target.exists():
@@ -231,8 +353,13 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
             raise
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Project:
-        """Open an existing project; upgrades an older file, refuses a newer one."""
+    def open(cls, path: str | os.PathLike[str], *, user: str | None = None) -> Project:
+        """Open an existing project (a file or a database URL); upgrades an older one, refuses a newer one.
+
+        ``user`` is who its confirmed edits are recorded as (default: :func:`default_user`).
+        """
+        if is_url(path):
+            return cls._open_database(parse_url(str(path)), user)
         target = absolute(path)
         check_is_sqlite(target)
         engine = make_engine(target)
@@ -243,13 +370,10 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
                 raise ProjectError(
                     f"{target} was created by a newer labeler (schema {found} > {SCHEMA_VERSION}); upgrade labeler"
                 )
-            if found < SCHEMA_VERSION:
-                with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
-                    again = int(conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one())
-                    if again < SCHEMA_VERSION:
-                        migrate(conn, again)
+            if found < SCHEMA_VERSION or not _has_alembic_version(engine):
+                _upgrade(engine)
                 meta = cls._read_meta(target, engine)
-            return cls(target, engine, meta)
+            return cls(target, engine, meta, user)
         except ProjectError:
             engine.dispose()
             raise
@@ -258,12 +382,31 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
             reason = getattr(exc, "orig", exc)
             raise ProjectError(f"{target}: cannot open it as a labeler project ({reason})") from None
 
+    @classmethod
+    def _open_database(cls, where: PgLocation, user: str | None) -> Project:
+        engine = pg.make_engine(where)
+        try:
+            with _database_errors(where):
+                meta = cls._read_meta(where.display, engine)
+                found = int(meta["schema_version"])
+                if found > SCHEMA_VERSION:
+                    raise ProjectError(
+                        f"{where.display} was created by a newer labeler (schema {found} > {SCHEMA_VERSION}); upgrade labeler"
+                    )
+                if found < SCHEMA_VERSION or not _has_alembic_version(engine):
+                    _upgrade(engine)
+                    meta = cls._read_meta(where.display, engine)
+                return cls(where, engine, meta, user)
+        except BaseException:
+            engine.dispose()
+            raise
+
     @staticmethod
-    def _read_meta(target: Path, engine: Engine) -> dict[str, str]:
+    def _read_meta(target: Path | str, engine: Engine) -> dict[str, str]:
         with engine.connect() as conn:
-            has_meta = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")).first()
-            if not has_meta:
-                raise ProjectError(f"{target}: not a labeler project (an SQLite database without labeler's tables)")
+            if not inspect(conn).has_table("meta"):
+                kind = "a PostgreSQL schema" if engine.dialect.name == "postgresql" else "an SQLite database"
+                raise ProjectError(f"{target}: not a labeler project ({kind} without labeler's tables)")
             meta = check_meta_types(target, dict(conn.execute(text("SELECT key, value FROM meta")).all()))
             if meta.get("format") != FORMAT_MARKER:
                 raise ProjectError(f"{target}: not a labeler project (its meta table is not labeler's)")
@@ -289,7 +432,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
         self.close()
 
     def __repr__(self) -> str:
-        return f"Project({str(self.path)!r})"
+        return f"Project({self.display!r})"
 
     # -- project-level facts -------------------------------------------------------------------
     @property
@@ -300,6 +443,9 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
         """Point the project at its images' new location (paths inside stay relative)."""
         new = absolute(root)
         check_folder(new)
+        if self.is_database:  # each machine mounts the shared images at its own path
+            self._root = new
+            return
         with self._write() as s, s.begin():
             for key, value in _root_meta(self.path, new).items():
                 s.execute(update(MetaRow).where(MetaRow.key == key).values(value=value))

@@ -116,6 +116,9 @@ class PointRecord:
     pred_y: float | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    #: The row's version (not part of the point's value: a restored point equals its snapshot).
+    version: int = field(default=1, compare=False)
+    annotator: str | None = None  # who last confirmed it
 
     @property
     def confirmed(self) -> bool:
@@ -211,3 +214,13 @@ class MergeReport:
     kept_confirmed: int = 0  # incoming predictions not written over a person's point
     conflicts: tuple[MergeConflictItem, ...] = ()  # confirmed in both, different (kept or replaced)
     schema_created: bool = False
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who is labelling an image, until when (epoch seconds); ``mine``: this program's user."""
+
+    image_id: int
+    user: str
+    expires_at: float
+    mine: bool

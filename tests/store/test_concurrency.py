@@ -9,18 +9,20 @@ import textwrap
 import threading
 import time
 
+import pytest
+
 from labeler.store import MANUAL, PREDICTED, Project
 
 WRITER = textwrap.dedent(
     """
     import os, sys, time
     from labeler.store import Project
-    path, role, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    path, role, rounds, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     with Project.open(path) as p:
         ids = [i for i, _, _ in p.image_index()]
         names = p.schema().keypoints
         print("ready", flush=True)
-        while not os.path.exists(path + ".go"):  # start together, so the writes overlap
+        while not os.path.exists(go):  # start together, so the writes overlap
             time.sleep(0.005)
         if role == "person":
             for r in range(rounds):
@@ -40,19 +42,23 @@ WRITER = textwrap.dedent(
 )
 
 
-def _spawn(path, role, rounds):
+def _spawn(project, role, rounds):
     return subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), role, str(rounds)],
+        [sys.executable, "-c", WRITER, project.location, role, str(rounds), _go_file(project)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def _go(path, *procs):
+def _go_file(project):
+    return str(project.images_root.parent / "go")
+
+
+def _go(project, *procs):
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-    open(f"{path}.go", "w").close()
+    open(_go_file(project), "w").close()
 
 
 def _finish(proc):
@@ -62,8 +68,8 @@ def _finish(proc):
 
 
 def test_two_processes_write_without_lock_errors_or_lost_edits(project):
-    a, b = _spawn(project.path, "cache-a", 60), _spawn(project.path, "cache-b", 60)
-    _go(project.path, a, b)
+    a, b = _spawn(project, "cache-a", 60), _spawn(project, "cache-b", 60)
+    _go(project, a, b)
     _finish(a)
     _finish(b)
     assert len(project.cache_keys("cache-a/")) == 60 and len(project.cache_keys("cache-b/")) == 60
@@ -72,9 +78,9 @@ def test_two_processes_write_without_lock_errors_or_lost_edits(project):
 def test_predictions_racing_a_person_never_replace_confirmed_points(project):
     n_images = project.image_count()
     rounds = n_images * 2  # the person confirms nose and left_eye on every image
-    engine = _spawn(project.path, "engine", 15)
-    person = _spawn(project.path, "person", rounds)
-    _go(project.path, engine, person)
+    engine = _spawn(project, "engine", 15)
+    person = _spawn(project, "person", rounds)
+    _go(project, engine, person)
     _finish(person)
     _finish(engine)
     confirmed = [p for p in project.all_points() if p.name in ("nose", "left_eye")]
@@ -118,6 +124,7 @@ def test_threads_share_one_project_and_a_second_one(project):
     assert c.points_by_status[PREDICTED] == len(ids)
 
 
+@pytest.mark.sqlite_only
 def test_a_write_waits_for_another_writer_instead_of_failing(project, img):
     """Writes begin IMMEDIATE: a read-then-write transaction must not die with SQLITE_BUSY
     when another connection commits in between (what a DEFERRED transaction would do)."""

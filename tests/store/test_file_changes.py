@@ -11,7 +11,7 @@ from pathlib import Path
 from labeler.store import SCHEMA_VERSION, Project
 from labeler.store.testing import write_image
 
-V1 = Path(__file__).parent / "data" / "v1"
+V1 = Path(__file__).parent / "data" / "v1-small"
 
 
 def _replace_keeping_size(path: Path, seed: int) -> None:

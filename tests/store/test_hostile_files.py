@@ -12,6 +12,8 @@ from labeler.store import Project, find_image_files
 from labeler.store.relpaths import escapes, image_file
 from labeler.store.testing import write_image
 
+pytestmark = pytest.mark.sqlite_only  # a hostile *file*: edited behind labeler's back with sqlite3
+
 
 def _edit(path, *statements):
     """Change a closed project file behind labeler's back, as a sender of a hostile file would."""

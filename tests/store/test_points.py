@@ -21,6 +21,7 @@ from labeler.store import (
 )
 
 
+@pytest.mark.sqlite_only
 def test_set_point_is_committed_immediately(project, img):
     project.set_point(img, "nose", 10.25, 20.5)
     # another connection sees it at once: there is no "save"

@@ -40,7 +40,7 @@ def test_the_rule_holds_in_sql_itself(project, img):
         "created_at": now(), "updated_at": now(),
     }
     with project._write() as s, s.begin():
-        s.execute(upsert_predictions_stmt(), [row])
+        s.execute(upsert_predictions_stmt(s), [row])
     assert project.points(img)["nose"].x == 1 and project.points(img)["nose"].status == MANUAL
 
 

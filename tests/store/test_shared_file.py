@@ -16,8 +16,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from labeler.formats.coco import export_coco
 from labeler.store import MANUAL, Project
+
+pytestmark = pytest.mark.sqlite_only  # about the SQLite file and its WAL
 
 
 def labeler(*args: object) -> subprocess.CompletedProcess:
@@ -128,8 +132,6 @@ def test_kill_9_of_the_app_loses_nothing_it_committed_while_the_cli_ran(project,
 
 def test_the_project_file_is_never_read_as_an_import_or_replaced_by_an_export(project, tmp_path):
     """Reading it with open() would drop this process's locks; a hard link is the same file."""
-    import pytest
-
     from labeler.errors import LabelerError
     from labeler.formats.coco import import_coco
 

@@ -1,0 +1,37 @@
+"""``labeler grant URL NAME --role annotator|reviewer|admin``: database-enforced permissions."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "grant",
+        help="let a person work on a PostgreSQL project as annotator, reviewer or admin",
+        description=(
+            "Create (or update) the PostgreSQL login role NAME and give it one role on the project at URL. "
+            "annotator: place, move and accept points, claim images (no schema changes, no adding or "
+            "deleting images, no drops). reviewer: also propagate. admin: everything. The database "
+            "enforces it. Run as the database owner or a superuser. Passwords: --password-stdin, or set "
+            "one later with psql; each person's password then comes from ~/.pgpass or PGPASSWORD, never "
+            "from the project."
+        ),
+    )
+    p.add_argument("project", metavar="URL", help="postgresql://host/db?schema=NAME")
+    p.add_argument("name", metavar="NAME", help="the person's database role (login name)")
+    p.add_argument("--role", required=True, choices=("annotator", "reviewer", "admin"))
+    p.add_argument("--password-stdin", action="store_true", help="read the role's new password from standard input")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from labeler.store.roles import grant
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    report = grant(args.project, args.name, args.role, password=password)
+    verb = "created" if report.created else "updated"
+    print(f"{verb} role {report.user}: {report.role} (member of {report.group})")
+    return 0

@@ -1,0 +1,149 @@
+"""Working as a team on a PostgreSQL project: opening a database URL, the annotator's name in
+the status bar, the claim on the image being labelled, and each machine's own images folder.
+
+Wired into the main window with a few lines (:func:`install`); everything else lives here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PyQt6.QtCore import QObject, QTimer
+from PyQt6.QtGui import QAction
+from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QInputDialog, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+
+from labeler.errors import LabelerError
+from labeler.redaction import redact
+from labeler.store import Claim, Project
+from labeler.store.project import default_user
+
+if TYPE_CHECKING:
+    from labeler.gui.main_window import MainWindow
+
+USER_KEY = "team/user"
+#: Renew the claim on the shown image this often (claims last CLAIM_SECONDS = 5 min).
+RENEW_MS = 60_000
+
+
+class OpenDatabaseDialog(QDialog):
+    """Asks for a project's PostgreSQL URL. Passwords belong in ~/.pgpass or PGPASSWORD, not here."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Open database project")
+        self.url = QLineEdit(text)
+        self.url.setPlaceholderText("postgresql://server/database?schema=birds")
+        self.url.setMinimumWidth(460)
+        note = QLabel("The password comes from ~/.pgpass, PGPASSWORD or PGSERVICE; it is never stored.")
+        note.setObjectName("muted")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Project URL:"))
+        layout.addWidget(self.url)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+
+class Team(QObject):
+    """The window's team features (one per window)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.user = str(window.settings.value(USER_KEY, "") or "") or default_user()
+        self.user_button = QPushButton(f"user: {self.user}")
+        self.user_button.setFlat(True)
+        self.user_button.setToolTip("Who your confirmed points are recorded as (click to change)")
+        self.user_button.clicked.connect(self.ask_user)
+        window.statusBar().addPermanentWidget(self.user_button)
+        self.claim_label = QLabel("")
+        window.statusBar().addPermanentWidget(self.claim_label)
+        self.open_action = QAction("Open &database project…", window)
+        self.open_action.setStatusTip("Open a team project from a PostgreSQL server (postgresql://...)")
+        self.open_action.triggered.connect(self.open_dialog)
+        self.renew = QTimer(self)
+        self.renew.setInterval(RENEW_MS)
+        self.renew.timeout.connect(self.claim_current)
+        self.claimed: int | None = None
+
+    # -- the annotator's name ------------------------------------------------------------------
+    def ask_user(self) -> None:
+        name, ok = QInputDialog.getText(self.window, "Your name", "Record my edits as:", text=self.user)
+        if ok and name.strip():
+            self.set_user(name.strip())
+
+    def set_user(self, name: str) -> None:
+        self.user = name
+        self.window.settings.set_value(USER_KEY, name)
+        self.user_button.setText(f"user: {name}")
+        if self.window.project is not None:
+            self.window.project.user = name
+
+    # -- opening ---------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        dialog = OpenDatabaseDialog(parent=self.window)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.url.text().strip():
+            self.window.open_project(dialog.url.text().strip())
+
+    def opened(self, project: Project) -> None:
+        """A project was opened: record edits as this user, use this machine's images folder."""
+        project.user = self.user
+        if project.is_database:
+            root = self.window.settings.images_root(project.location)
+            if root:
+                try:
+                    project.set_images_root(root)
+                except LabelerError:
+                    pass  # the remembered folder is gone: the usual "locate images folder" asks
+        self.renew.start()
+
+    def relocated(self, project: Project) -> None:
+        """The images folder was located: for a database project it is this machine's setting."""
+        if project.is_database:
+            self.window.settings.set_images_root(project.location, str(project.images_root))
+
+    def closing(self, project: Project) -> None:
+        self.renew.stop()
+        if self.claimed is not None and project.is_database:
+            try:
+                project.release_claim(self.claimed)
+            except LabelerError:
+                pass
+        self.claimed = None
+        self.claim_label.setText("")
+
+    # -- claims ----------------------------------------------------------------------------------
+    def claim_current(self) -> Claim | None:
+        """Claim (or renew) the image on screen in a database project; show who holds it."""
+        project, current = self.window.project, self.window.current
+        if project is None or current is None or not project.is_database:
+            self.claim_label.setText("")
+            return None
+        try:
+            if self.claimed is not None and self.claimed != current.id:
+                project.release_claim(self.claimed)
+            claim = project.claim_image(current.id)
+        except LabelerError as exc:
+            self.claim_label.setText("")
+            self.window._message(str(exc), error=True)
+            return None
+        self.claimed = current.id if claim.mine else None
+        self.claim_label.setText("" if claim.mine else f"being labelled by {claim.user}")
+        return claim
+
+    def expected_versions(self, image_id: int, name: str) -> dict[str, int | None] | None:
+        """The version of the point as shown, so an edit over someone else's newer one is refused
+        (database projects; a file project has one person at a time)."""
+        window = self.window
+        if window.project is None or not window.project.is_database:
+            return None
+        if window.current is None or window.current.id != image_id:
+            return None
+        shown = window.current_points.get(name)
+        return {name: None if shown is None else shown.version}
+
+
+def title(project: Project) -> str:
+    return f"{project.name} — labeler  ({redact(project.display)})"

@@ -1,0 +1,17 @@
+"""Credentials never shown: the one function that hides passwords in any text (no dependencies,
+so the CLI's error path and the GUI use it without loading the store)."""
+
+from __future__ import annotations
+
+import re
+
+#: ``scheme://user:password@`` anywhere in a text.
+_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*):(?P<secret>[^@\s/]*)@")
+_PASSWORD_PARAM = re.compile(r"(?P<head>[?&]password=)[^&\s]*", re.IGNORECASE)
+
+
+def redact(text: object) -> str:
+    """``text`` with the password of every URL in it replaced by ``***`` (the one place that
+    hides credentials in messages, logs, window titles and recent-project lists)."""
+    out = _PASSWORD.sub(lambda m: f"{m['head']}:***@", str(text))
+    return _PASSWORD_PARAM.sub(lambda m: f"{m['head']}***", out)

@@ -1,0 +1,76 @@
+"""``labeler copy SRC DST``: a whole project from one location to another, either backend.
+
+Rows keep their ids (points reference images and keypoints by id), so the copy is the same
+project: images registry, schema, points with status/confidence/provenance, reference cache.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import delete, insert, select
+
+from labeler.errors import ProjectError
+from labeler.store.dialects import backend
+from labeler.store.models import Base, MetaRow
+from labeler.store.project import Project
+
+#: Meta keys the new project writes itself (where it is, when and by what it was made).
+_OWN_META = {"format", "schema_version", "created_by", "created_at", "images_root", "images_root_rel"}
+_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class CopyReport:
+    source: str
+    target: str
+    rows: dict[str, int]
+
+
+def copy_project(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    images_root: str | os.PathLike[str] | None = None,
+    force: bool = False,
+) -> CopyReport:
+    """Copy ``source`` to ``target`` (refused if a project is there, unless ``force``).
+
+    The target's images root is ``images_root``, else the source's. Everything is written in
+    one transaction of the target: a failure leaves it empty of rows, never half-copied.
+    """
+    with Project.open(source) as src:
+        root = Path(images_root) if images_root is not None else src.images_root
+        if not root.is_dir():
+            raise ProjectError(
+                f"the images folder {root} is not on this machine; give --images-root with its path here"
+            )
+        with Project.create(target, root, name=src.name, force=force) as dst:
+            counts = _copy_rows(src, dst)
+            return CopyReport(source=src.display, target=dst.display, rows=counts)
+
+
+def _copy_rows(src: Project, dst: Project) -> dict[str, int]:
+    tables = [t for t in Base.metadata.sorted_tables if t.name != "meta"]
+    counts: dict[str, int] = {}
+    with src._engine.connect() as read, dst._engine.execution_options(labeler_write=True).begin() as write:
+        if read.dialect.name == "postgresql":
+            read = read.execution_options(isolation_level="REPEATABLE READ")
+        read.begin()  # one consistent snapshot of the source while others keep working
+        for table in reversed(tables):
+            write.execute(delete(table))
+        meta = {k: v for k, v in read.execute(select(MetaRow.key, MetaRow.value)) if k not in _OWN_META}
+        for key, value in meta.items():
+            write.execute(delete(MetaRow.__table__).where(MetaRow.key == key))
+            write.execute(insert(MetaRow.__table__).values(key=key, value=value))
+        for table in tables:
+            n = 0
+            result = read.execution_options(yield_per=_CHUNK).execute(select(table).order_by(*table.primary_key.columns))
+            for chunk in result.mappings().partitions(_CHUNK):
+                write.execute(insert(table), [dict(r) for r in chunk])
+                n += len(chunk)
+            counts[table.name] = n
+        backend(write.dialect.name).after_bulk_copy(write, tables)
+    return counts
