@@ -240,7 +240,9 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
             self.is_database = True
             self._sessions = pg.Sessions(engine)
             self._poller = pg.ChangePoller(where)
-            self._root = Path(meta.get("images_root") or ".")
+            # each machine may mount the shared images elsewhere: LABELER_IMAGES_ROOT (the app
+            # keeps its own per-machine setting and calls set_images_root)
+            self._root = Path(os.environ.get("LABELER_IMAGES_ROOT") or meta.get("images_root") or ".")
             self.name: str = meta.get("name") or where.schema
             return
         self.location = str(where)

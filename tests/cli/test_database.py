@@ -130,3 +130,15 @@ def test_grant_then_the_database_refuses_what_the_role_may_not_do(cli, db_projec
     assert r.code == 2 and "your database role may not do this (permission denied for table image)" in r.err
     assert "Traceback" not in r.err
     assert cli("status", db_project).out.count("images: 12") == 1
+
+
+def test_each_machine_may_name_its_own_images_folder(cli, db_project, images, tmp_path, monkeypatch):
+    import shutil
+
+    mount = tmp_path / "elsewhere"
+    shutil.copytree(images.root, mount)
+    monkeypatch.setenv("LABELER_IMAGES_ROOT", str(mount))
+    r = cli("status", db_project)
+    assert r.code == 0 and f"images root: {mount}" in r.out
+    monkeypatch.delenv("LABELER_IMAGES_ROOT")
+    assert f"images root: {images.root}" in cli("status", db_project).out  # the shared project is unchanged
