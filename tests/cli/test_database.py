@@ -84,8 +84,9 @@ def test_passwords_never_appear(cli, images, pg_server):
     assert r.code == 0 and "hunter2" not in r.out + r.err
     with Project.open(url) as p:
         assert "hunter2" not in repr(p) and "hunter2" not in p.display
-    r = cli("copy", url, url)
-    assert r.code == 2 and "hunter2" not in r.err
+    r = cli("copy", url, url, "--force")
+    assert r.code == 2 and "is the project being copied" in r.err and "hunter2" not in r.err
+    assert cli("status", url).code == 0  # untouched
 
 
 def test_a_bad_schema_name_is_refused(cli, images, pg_server):
