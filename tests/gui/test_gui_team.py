@@ -84,3 +84,20 @@ def test_an_unreachable_server_is_a_dialog_and_the_app_keeps_running(qtbot, make
     assert not w.open_project("postgresql://ann:pw@127.0.0.1:1/lab?schema=x")
     assert shown and "cannot reach the database server" in shown[0] and "pw@" not in shown[0]
     assert w.project is None
+
+
+def test_the_image_list_shows_who_else_is_labelling_an_image(qtbot, make_window, db_url):
+    from PyQt6.QtCore import Qt
+
+    from labeler.gui.image_list import ClaimRole
+
+    w = make_window(db_url)
+    wait_shown(qtbot, w)
+    other = w.image_list.model.row_at(3)[0]
+    with Project.open(db_url, user="bob") as bob:
+        bob.claim_image(other)
+    w.team.show_claims()
+    index = w.image_list.model.index(3)
+    assert index.data(ClaimRole) == "bob"
+    assert "being labelled by bob" in index.data(Qt.ItemDataRole.ToolTipRole)
+    assert w.image_list.model.index(0).data(ClaimRole) is None  # the window's own claim is not "someone else"
