@@ -30,7 +30,6 @@ from labeler.paths import publish_mode
 from labeler.store.cache_ops import CacheOps
 from labeler.store.claim_ops import ClaimOps
 from labeler.store.database import ChangePoller, Sessions, check_is_sqlite, check_sqlite_version, connect_raw, make_engine
-from labeler.store.dialects import postgresql as pg
 from labeler.store.location import PgLocation, is_url, parse_url, redact
 from labeler.store.image_ops import ImageOps, insert_probed
 from labeler.store.merge_ops import MergeOps
@@ -188,6 +187,8 @@ def _build_database(
 ) -> None:
     """Create the project's schema, tables, triggers and rows in one transaction (PostgreSQL's
     DDL is transactional: a failure leaves nothing behind)."""
+    from labeler.store.dialects import postgresql as pg  # psycopg: only for database projects
+
     engine = pg.make_engine(where)
     try:
         with engine.execution_options(labeler_write=True).begin() as conn:
@@ -232,6 +233,8 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
         self.user = user or default_user()
         self.schema_version = int(meta["schema_version"])
         if isinstance(where, PgLocation):
+            from labeler.store.dialects import postgresql as pg  # psycopg: only for database projects
+
             #: The location to reopen it with (a database URL may hold a password: show ``display``).
             self.location: str = where.text
             #: For a database project the URL too: it has no file.
@@ -373,6 +376,8 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
 
     @classmethod
     def _open_database(cls, where: PgLocation, user: str | None) -> Project:
+        from labeler.store.dialects import postgresql as pg  # psycopg: only for database projects
+
         engine = pg.make_engine(where)
         try:
             with _database_errors(where):

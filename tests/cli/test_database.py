@@ -123,9 +123,10 @@ def test_who_did_what(cli, db_project, tmp_path):
 
 
 def test_grant_then_the_database_refuses_what_the_role_may_not_do(cli, db_project):
-    r = cli("grant", db_project, "ann", "--role", "annotator")
-    assert r.code == 0 and "created role ann: annotator" in r.out
-    ann = db_project.replace("postgres:@", "ann@", 1)
+    r = cli("grant", db_project, "cli_ann", "--role", "annotator")  # role names are server-wide
+    assert r.code == 0 and "created role cli_ann: annotator" in r.out
+    assert "updated role cli_ann" in cli("grant", db_project, "cli_ann", "--role", "annotator").out
+    ann = db_project.replace("postgres:@", "cli_ann@", 1)
     assert cli("label", ann, "plain/a.jpg", "nose=1,2").code == 0
     r = cli("remove-images", ann, "plain/a.jpg")
     assert r.code == 2 and "your database role may not do this (permission denied for table image)" in r.err

@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 import zlib
 
-import psycopg
 from sqlalchemy import Connection, Engine, Integer, String, create_engine, event, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
@@ -56,7 +55,7 @@ def make_engine(location: PgLocation) -> Engine:
     key = lock_key(location.schema)
 
     @event.listens_for(engine, "connect")
-    def _configure(dbapi_conn: psycopg.Connection, _record: object) -> None:
+    def _configure(dbapi_conn, _record: object) -> None:  # noqa: ANN001 - a psycopg Connection
         autocommit = dbapi_conn.autocommit
         dbapi_conn.autocommit = True
         try:
@@ -131,6 +130,8 @@ class ChangePoller:
     channel; this process's own writes notify too, as with SQLite's data_version)."""
 
     def __init__(self, location: PgLocation) -> None:
+        import psycopg
+
         self._conn = psycopg.connect(conninfo(location), autocommit=True)
         self._conn.execute(f"LISTEN {quote(location.channel)}")
         self._lock = threading.Lock()
