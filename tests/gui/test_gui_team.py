@@ -36,7 +36,9 @@ def test_recent_projects_keep_the_url_without_its_password(qtbot, make_window, s
     secret = db_url.replace("postgres:@", "postgres:hunter2@", 1)
     w = make_window(secret)
     assert "hunter2" not in w.windowTitle() and "postgres:***@" in w.windowTitle()
-    assert settings.recent_projects()[0] == db_url.replace("postgres:@", "postgres:***@", 1)
+    assert settings.recent_projects()[0] == db_url.replace("postgres:@", "postgres@", 1)
+    w.close_project()
+    assert w.open_project(settings.recent_projects()[0])  # and the stored URL opens again
     assert all("hunter2" not in p for p in settings.recent_projects())
 
 
