@@ -58,7 +58,7 @@ def test_imaging_module_is_light():
 @pytest.mark.parametrize(
     ("module", "must_not_load"),
     [
-        ("labeler.store", ("torch", "PyQt6")),
+        ("labeler.store", ("torch", "PyQt6", "psycopg", "alembic")),  # the last two: only when needed
         ("labeler.formats.coco", ("torch", "PyQt6")),
         ("labeler.correspondence.registry", ("PyQt6", "sqlalchemy")),
     ],

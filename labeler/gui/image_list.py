@@ -36,6 +36,7 @@ IdRole = Qt.ItemDataRole.UserRole + 1
 StatusRole = Qt.ItemDataRole.UserRole + 2
 PathRole = Qt.ItemDataRole.UserRole + 3
 ThumbRole = Qt.ItemDataRole.UserRole + 4
+ClaimRole = Qt.ItemDataRole.UserRole + 5  # who else is labelling the image (team projects)
 
 #: The filter choices: label, review statuses shown (None = all).
 FILTERS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
@@ -55,6 +56,7 @@ class ImageListModel(QAbstractListModel):
         self._row_of: dict[int, int] = {}
         self._thumbs = thumbnails
         self._resolve = resolve
+        self._claims: dict[int, str] = {}
         if thumbnails is not None:
             thumbnails.ready.connect(self._thumbnail_ready)
 
@@ -88,6 +90,16 @@ class ImageListModel(QAbstractListModel):
     def row_at(self, row: int) -> IndexRow | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
 
+    def set_claims(self, claims: dict[int, str]) -> None:
+        """image id -> who else is labelling it now (shown under the name and in the tooltip)."""
+        changed = set(claims.items()) ^ set(self._claims.items())
+        self._claims = dict(claims)
+        for image_id in {i for i, _ in changed}:
+            row = self._row_of.get(image_id)
+            if row is not None:
+                idx = self.index(row)
+                self.dataChanged.emit(idx, idx)
+
     def set_status(self, image_id: int, status: str) -> None:
         row = self._row_of.get(image_id)
         if row is not None and self._rows[row][2] != status:
@@ -107,7 +119,10 @@ class ImageListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return path.rsplit("/", 1)[-1]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{path}\n{STATUS_WORDS.get(status, status)}"
+            who = self._claims.get(image_id)
+            return f"{path}\n{STATUS_WORDS.get(status, status)}" + (f"\nbeing labelled by {who}" if who else "")
+        if role == ClaimRole:
+            return self._claims.get(image_id)
         if role == IdRole:
             return image_id
         if role == StatusRole:
@@ -192,6 +207,9 @@ class ImageRowDelegate(QStyledItemDelegate):
         lower = QRect(text_rect.left(), text_rect.top() + fm.height() + 2, text_rect.width(), fm2.height() * 2)
         words = STATUS_WORDS.get(status, status)
         line = fm2.elidedText(f"{folder + '/  ' if folder else ''}{words}", Qt.TextElideMode.ElideLeft, text_rect.width())
+        who = index.data(ClaimRole)
+        if who:  # someone else is labelling it: that matters more than the folder
+            line = fm2.elidedText(f"{who} is labelling", Qt.TextElideMode.ElideRight, text_rect.width())
         painter.drawText(lower, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, line)
         painter.restore()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from PyQt6.QtCore import QByteArray, QSettings
 
-from labeler.redaction import redact
+from labeler.redaction import strip_password
 
 MAX_RECENT = 10
 
@@ -21,8 +21,9 @@ def _is_url(project: str | os.PathLike[str]) -> bool:
 
 
 def where(project: str | os.PathLike[str]) -> str:
-    """A file's resolved path; a database URL without its password (never stored)."""
-    return redact(project) if _is_url(project) else str(Path(project).resolve())
+    """A file's resolved path; a database URL without its password (never stored, and the URL
+    still opens: libpq then takes the password from ~/.pgpass or PGPASSWORD)."""
+    return strip_password(project) if _is_url(project) else str(Path(project).resolve())
 
 
 def _key(project: str | os.PathLike[str]) -> str:

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 USER_KEY = "team/user"
 #: Renew the claim on the shown image this often (claims last CLAIM_SECONDS = 5 min).
 RENEW_MS = 60_000
+#: Look at others' claims this often (one small query; database projects only).
+CLAIMS_MS = 2_000
 
 
 class OpenDatabaseDialog(QDialog):
@@ -67,6 +69,9 @@ class Team(QObject):
         self.renew.setInterval(RENEW_MS)
         self.renew.timeout.connect(self.claim_current)
         self.claimed: int | None = None
+        self.watch = QTimer(self)  # others' claims, for the image list
+        self.watch.setInterval(CLAIMS_MS)
+        self.watch.timeout.connect(self.show_claims)
 
     # -- the annotator's name ------------------------------------------------------------------
     def ask_user(self) -> None:
@@ -97,6 +102,7 @@ class Team(QObject):
                     project.set_images_root(root)
                 except LabelerError:
                     pass  # the remembered folder is gone: the usual "locate images folder" asks
+            self.watch.start()
         self.renew.start()
 
     def relocated(self, project: Project) -> None:
@@ -106,6 +112,8 @@ class Team(QObject):
 
     def closing(self, project: Project) -> None:
         self.renew.stop()
+        self.watch.stop()
+        self.window.image_list.model.set_claims({})
         if self.claimed is not None and project.is_database:
             try:
                 project.release_claim(self.claimed)
@@ -132,6 +140,17 @@ class Team(QObject):
         self.claimed = current.id if claim.mine else None
         self.claim_label.setText("" if claim.mine else f"being labelled by {claim.user}")
         return claim
+
+    def show_claims(self) -> None:
+        """Mark the images others are labelling in the image list."""
+        project = self.window.project
+        if project is None or not project.is_database:
+            return
+        try:
+            claims = project.claims()
+        except LabelerError:
+            return  # the server is unreachable for a moment: keep the last picture
+        self.window.image_list.model.set_claims({i: c.user for i, c in claims.items() if not c.mine})
 
     def expected_versions(self, image_id: int, name: str) -> dict[str, int | None] | None:
         """The version of the point as shown, so an edit over someone else's newer one is refused

@@ -15,6 +15,8 @@ from sqlalchemy import delete, insert, select
 from labeler.errors import ProjectError
 from labeler.store.dialects import backend
 from labeler.store.models import Base, MetaRow
+from labeler.redaction import redact
+from labeler.store.location import is_url, parse_url
 from labeler.store.project import Project
 
 #: Meta keys the new project writes itself (where it is, when and by what it was made).
@@ -41,6 +43,8 @@ def copy_project(
     The target's images root is ``images_root``, else the source's. Everything is written in
     one transaction of the target: a failure leaves it empty of rows, never half-copied.
     """
+    if _same(source, target):
+        raise ProjectError(f"{redact(os.fspath(target))} is the project being copied; give another place to copy it to")
     with Project.open(source) as src:
         root = Path(images_root) if images_root is not None else src.images_root
         if not root.is_dir():
@@ -50,6 +54,17 @@ def copy_project(
         with Project.create(target, root, name=src.name, force=force) as dst:
             counts = _copy_rows(src, dst)
             return CopyReport(source=src.display, target=dst.display, rows=counts)
+
+
+def _same(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    if is_url(a) and is_url(b):
+        pa, pb = parse_url(str(a)), parse_url(str(b))
+        strip = {"connect_timeout"}
+        key = lambda p: (p.url.set(password=None, query={k: v for k, v in p.url.query.items() if k not in strip}), p.schema)  # noqa: E731
+        return key(pa) == key(pb)
+    if is_url(a) or is_url(b):
+        return False
+    return Path(a).resolve() == Path(b).resolve()
 
 
 def _copy_rows(src: Project, dst: Project) -> dict[str, int]:

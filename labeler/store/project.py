@@ -39,7 +39,6 @@ from labeler.store.database import (
     probe_file,
     same_file,
 )
-from labeler.store.dialects import postgresql as pg
 from labeler.store.location import PgLocation, is_url, parse_url, redact
 from labeler.store.image_ops import ImageOps, insert_probed
 from labeler.store.integrity import check_meta_types, check_project_file
@@ -201,6 +200,8 @@ def _build_database(
 ) -> None:
     """Create the project's schema, tables, triggers and rows in one transaction (PostgreSQL's
     DDL is transactional: a failure leaves nothing behind)."""
+    from labeler.store.dialects import postgresql as pg  # psycopg: only for database projects
+
     engine = pg.make_engine(where)
     try:
         with engine.execution_options(labeler_write=True).begin() as conn:
@@ -245,6 +246,8 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
         self.user = user or default_user()
         self.schema_version = int(meta["schema_version"])
         if isinstance(where, PgLocation):
+            from labeler.store.dialects import postgresql as pg  # psycopg: only for database projects
+
             #: The location to reopen it with (a database URL may hold a password: show ``display``).
             self.location: str = where.text
             #: For a database project the URL too: it has no file.
@@ -253,7 +256,9 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
             self.is_database = True
             self._sessions = pg.Sessions(engine)
             self._poller = pg.ChangePoller(where)
-            self._root = Path(meta.get("images_root") or ".")
+            # each machine may mount the shared images elsewhere: LABELER_IMAGES_ROOT (the app
+            # keeps its own per-machine setting and calls set_images_root)
+            self._root = Path(os.environ.get("LABELER_IMAGES_ROOT") or meta.get("images_root") or ".")
             self.name: str = meta.get("name") or where.schema
             return
         self.location = str(where)
@@ -384,6 +389,8 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
 
     @classmethod
     def _open_database(cls, where: PgLocation, user: str | None) -> Project:
+        from labeler.store.dialects import postgresql as pg  # psycopg: only for database projects
+
         engine = pg.make_engine(where)
         try:
             with _database_errors(where):

@@ -20,6 +20,7 @@ from benchmarks.models import model_dir
 from benchmarks.report import Figure
 from benchmarks.synthetic import keypoint_grid, make_bench_project
 from labeler.correspondence import crops
+from labeler.store import Project
 
 
 @pytest.fixture
@@ -145,3 +146,15 @@ def test_bench_project_and_keypoints(tmp_path):
 def test_unknown_benchmark_model_is_refused():
     with pytest.raises(ValueError, match="unknown benchmark model"):
         model_dir("sd-9")
+
+
+def test_store_bench_runs_on_both_backends(tmp_path, pg_server, capsys):
+    from benchmarks.store_bench import bench
+
+    (tmp_path / "images").mkdir()
+    for location in (str(tmp_path / "b.labeler"), f"{pg_server}&schema=bench_smoke"):
+        out = bench(location, tmp_path / "images", 300, 20)
+        assert set(out) == {"create", "open", "page_p50", "queue_p50", "edit_p50", "edit_p99"}
+        assert out["edit_p99"] >= out["edit_p50"] > 0
+        with Project.open(location) as p:
+            assert p.image_count() == 300 and p.counts().points_by_status["manual"] > 0

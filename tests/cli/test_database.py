@@ -84,8 +84,9 @@ def test_passwords_never_appear(cli, images, pg_server):
     assert r.code == 0 and "hunter2" not in r.out + r.err
     with Project.open(url) as p:
         assert "hunter2" not in repr(p) and "hunter2" not in p.display
-    r = cli("copy", url, url)
-    assert r.code == 2 and "hunter2" not in r.err
+    r = cli("copy", url, url, "--force")
+    assert r.code == 2 and "is the project being copied" in r.err and "hunter2" not in r.err
+    assert cli("status", url).code == 0  # untouched
 
 
 def test_a_bad_schema_name_is_refused(cli, images, pg_server):
@@ -122,11 +123,80 @@ def test_who_did_what(cli, db_project, tmp_path):
 
 
 def test_grant_then_the_database_refuses_what_the_role_may_not_do(cli, db_project):
-    r = cli("grant", db_project, "ann", "--role", "annotator")
-    assert r.code == 0 and "created role ann: annotator" in r.out
-    ann = db_project.replace("postgres:@", "ann@", 1)
+    r = cli("grant", db_project, "cli_ann", "--role", "annotator")  # role names are server-wide
+    assert r.code == 0 and "created role cli_ann: annotator" in r.out
+    assert "updated role cli_ann" in cli("grant", db_project, "cli_ann", "--role", "annotator").out
+    ann = db_project.replace("postgres:@", "cli_ann@", 1)
     assert cli("label", ann, "plain/a.jpg", "nose=1,2").code == 0
     r = cli("remove-images", ann, "plain/a.jpg")
     assert r.code == 2 and "your database role may not do this (permission denied for table image)" in r.err
     assert "Traceback" not in r.err
     assert cli("status", db_project).out.count("images: 12") == 1
+
+
+def test_each_machine_may_name_its_own_images_folder(cli, db_project, images, tmp_path, monkeypatch):
+    import shutil
+
+    mount = tmp_path / "elsewhere"
+    shutil.copytree(images.root, mount)
+    monkeypatch.setenv("LABELER_IMAGES_ROOT", str(mount))
+    r = cli("status", db_project)
+    assert r.code == 0 and f"images root: {mount}" in r.out
+    monkeypatch.delenv("LABELER_IMAGES_ROOT")
+    assert f"images root: {images.root}" in cli("status", db_project).out  # the shared project is unchanged
+
+
+def test_libpq_service_files_and_url_parameters_work(cli, db_project, pg_server, tmp_path, monkeypatch):
+    """Connection details may come from a pg_service.conf entry (PGSERVICEFILE/PGSERVICE), as
+    libpq reads them; other URL parameters (sslmode) pass through to libpq."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_server)
+    service = tmp_path / "pg_service.conf"
+    service.write_text(f"[lab]\nhost={url.query['host']}\ndbname={url.database}\nuser={url.username}\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(service))
+    schema = db_project.rsplit("schema=", 1)[1]
+    r = cli("status", f"postgresql:///?service=lab&sslmode=disable&schema={schema}")
+    assert r.code == 0, r.err
+    assert "images: 12" in r.out
+    monkeypatch.setenv("PGSERVICE", "lab")
+    assert cli("status", f"postgresql:///?schema={schema}").code == 0
+
+
+def test_passwords_come_from_pgpassword_or_pgpass(cli, db_project, tmp_path, monkeypatch):
+    """A role that must give a password (scram-sha-256, as on a real server): without one it is
+    one clear error; PGPASSWORD or a ~/.pgpass-style file (PGPASSFILE) supply it."""
+    import os
+
+    import psycopg
+
+    from labeler.store.dialects.postgresql import conninfo
+    from labeler.store.location import parse_url
+
+    admin = conninfo(parse_url(db_project))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pwuser') THEN "
+                     "CREATE ROLE pwuser LOGIN; END IF; END$$")
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        conn.execute("ALTER ROLE pwuser PASSWORD 'Secr3t'")
+        hba = conn.execute("SHOW hba_file").fetchone()[0]
+        lines = open(hba).read()
+        if "pwuser" not in lines:
+            with open(hba, "w") as fh:
+                fh.write("local all pwuser scram-sha-256\n" + lines)
+        conn.execute("SELECT pg_reload_conf()")
+    assert cli("grant", db_project, "pwuser", "--role", "annotator").code == 0
+    url = db_project.replace("postgres:@", "pwuser@", 1)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "nothing"))
+    r = cli("status", url)
+    assert r.code == 2 and ("password" in r.err) and "Traceback" not in r.err
+    monkeypatch.setenv("PGPASSWORD", "Secr3t")
+    assert cli("status", url).code == 0
+    monkeypatch.delenv("PGPASSWORD")
+    passfile = tmp_path / "pgpass"
+    passfile.write_text("*:*:*:pwuser:Secr3t\n")
+    os.chmod(passfile, 0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    r = cli("status", url)
+    assert r.code == 0, r.err

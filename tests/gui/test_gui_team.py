@@ -36,7 +36,9 @@ def test_recent_projects_keep_the_url_without_its_password(qtbot, make_window, s
     secret = db_url.replace("postgres:@", "postgres:hunter2@", 1)
     w = make_window(secret)
     assert "hunter2" not in w.windowTitle() and "postgres:***@" in w.windowTitle()
-    assert settings.recent_projects()[0] == db_url.replace("postgres:@", "postgres:***@", 1)
+    assert settings.recent_projects()[0] == db_url.replace("postgres:@", "postgres@", 1)
+    w.close_project()
+    assert w.open_project(settings.recent_projects()[0])  # and the stored URL opens again
     assert all("hunter2" not in p for p in settings.recent_projects())
 
 
@@ -84,3 +86,20 @@ def test_an_unreachable_server_is_a_dialog_and_the_app_keeps_running(qtbot, make
     assert not w.open_project("postgresql://ann:pw@127.0.0.1:1/lab?schema=x")
     assert shown and "cannot reach the database server" in shown[0] and "pw@" not in shown[0]
     assert w.project is None
+
+
+def test_the_image_list_shows_who_else_is_labelling_an_image(qtbot, make_window, db_url):
+    from PyQt6.QtCore import Qt
+
+    from labeler.gui.image_list import ClaimRole
+
+    w = make_window(db_url)
+    wait_shown(qtbot, w)
+    other = w.image_list.model.row_at(3)[0]
+    with Project.open(db_url, user="bob") as bob:
+        bob.claim_image(other)
+    w.team.show_claims()
+    index = w.image_list.model.index(3)
+    assert index.data(ClaimRole) == "bob"
+    assert "being labelled by bob" in index.data(Qt.ItemDataRole.ToolTipRole)
+    assert w.image_list.model.index(0).data(ClaimRole) is None  # the window's own claim is not "someone else"

@@ -52,6 +52,14 @@ def made(_template, tmp_path, backend, request):
 
 
 @pytest.fixture
+def where(backend, tmp_path, request):
+    """Where a test creates its own project: a new file, or a new schema on the session's server."""
+    if backend == "sqlite":
+        return tmp_path / "p.labeler"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
 def made_here(tmp_path):
     """Built in place (its absolute images root is its own), for tests that move files around."""
     project, sample = make_project(tmp_path)

@@ -21,10 +21,10 @@ def test_sizes_are_as_displayed(project, sample):
     assert len(rot.sha256) == 64 and rot.size_bytes > 0
 
 
-def test_add_images_lists_broken_files_and_is_idempotent(tmp_path):
+def test_add_images_lists_broken_files_and_is_idempotent(tmp_path, where):
     sample = make_image_folder(tmp_path / "imgs", broken=True)
     (tmp_path / "imgs" / "sub").mkdir()
-    with Project.create(tmp_path / "p.labeler", sample.root, ["a"]) as p:
+    with Project.create(where, sample.root, ["a"]) as p:
         report = p.add_images(sample.root, progress=False)
         assert set(report.added) == set(sample.good)
         reasons = {s.path: s.reason for s in report.skipped}
@@ -112,11 +112,11 @@ def test_remove_images(project, img):
     assert project.counts().points == 0
 
 
-def test_listing_and_filtering_100k_images(tmp_path):
+def test_listing_and_filtering_100k_images(tmp_path, where):
     (tmp_path / "i").mkdir()
     info = ImageInfo(width=640, height=480, orientation=1, sha256="", size_bytes=1)
     probed = [ProbedImage(f"d{i % 100:03d}/img{i:06d}.jpg", info) for i in range(100_000)]
-    with Project.create(tmp_path / "big.labeler", tmp_path / "i", ["a", "b"], images=probed) as p:
+    with Project.create(where, tmp_path / "i", ["a", "b"], images=probed) as p:
         ids = [i for i, _, _ in p.image_index()[:5000]]
         p.write_predictions([(i, {"a": (1.0, 2.0, 0.5)}) for i in ids], method="m", model=None)
         index = p.image_index()
@@ -125,7 +125,7 @@ def test_listing_and_filtering_100k_images(tmp_path):
     assert len(index) == 100_000 and len(predicted) == 5000 and n == 95_000
 
 
-def test_lookup_ignores_unicode_normalisation(tmp_path):
+def test_lookup_ignores_unicode_normalisation(tmp_path, where):
     """A name typed (or written by another tool) in NFC finds the file stored in NFD, and back."""
     import unicodedata
 
@@ -134,21 +134,21 @@ def test_lookup_ignores_unicode_normalisation(tmp_path):
     nfc = unicodedata.normalize("NFC", "crème.png")
     write_image(root / nfd, "rgb", (8, 6))
     write_image(root / nfc, "rgb", (8, 6))
-    with Project.create(tmp_path / "p.labeler", root, ["a"]) as project:
+    with Project.create(where, root, ["a"]) as project:
         project.add_images(root)
         assert project.image_by_path(unicodedata.normalize("NFC", nfd)).path == nfd
         assert project.find_image(unicodedata.normalize("NFD", nfc)).path == nfc
         assert project.image_by_path(root / unicodedata.normalize("NFC", nfd)).path == nfd
 
 
-def test_a_renamed_or_moved_file_keeps_its_labels(tmp_path):
+def test_a_renamed_or_moved_file_keeps_its_labels(tmp_path, where):
     """A file renamed (or moved to another sub-folder) after it was labelled is recognised by its
     content when added again: the image keeps its id and points under the new path. Copies of
     an image that is still in place are new images."""
     root = tmp_path / "images"
     write_image(root / "a.jpg", "rgb", (32, 24), seed=1)
     write_image(root / "b.jpg", "rgb", (32, 24), seed=2)
-    with Project.create(tmp_path / "p.labeler", root, ["nose"]) as project:
+    with Project.create(where, root, ["nose"]) as project:
         project.add_images(root)
         a = project.image_by_path("a.jpg")
         project.set_point(a.id, "nose", 3, 4)

@@ -28,8 +28,8 @@ def as_role(url: str, name: str) -> str:
 
 
 def test_an_annotator_labels_but_cannot_change_schema_images_or_drop(db, tmp_path):
-    assert grant(db, "ann", "annotator").created
-    with Project.open(as_role(db, "ann")) as ann:
+    assert grant(db, "roles_ann", "annotator").created  # role names are server-wide: one per test
+    with Project.open(as_role(db, "roles_ann")) as ann:
         img = ann.image_by_path("plain/a.jpg").id
         ann.set_point(img, "nose", 1, 2)  # points: yes
         ann.delete_point(img, "nose")

@@ -87,11 +87,11 @@ def test_set_edges_and_flip_pairs(project):
     assert project.schema() == s
 
 
-def test_define_schema_only_once(tmp_path):
+def test_define_schema_only_once(tmp_path, where):
     from labeler.store import Project
 
     (tmp_path / "i").mkdir()
-    with Project.create(tmp_path / "p.labeler", tmp_path / "i") as p:
+    with Project.create(where, tmp_path / "i") as p:
         assert p.schema() == Schema()
         p.define_schema(["a", "b"], [("a", "b")], [("a", "b")])
         assert p.schema() == Schema(("a", "b"), (("a", "b"),), (("a", "b"),))

@@ -10,8 +10,6 @@ from __future__ import annotations
 from types import ModuleType
 
 from sqlalchemy import ColumnElement, Table
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import BindParameter
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -56,8 +54,12 @@ class NotStoredAs(ColumnElement[bool]):
 def insert(s: Session, table: Table):  # noqa: ANN201 - a dialect Insert with on_conflict_do_*
     """The backend's ``INSERT`` (both have ``on_conflict_do_update(..., where=...)``)."""
     if s.get_bind().dialect.name == "postgresql":
-        return pg_dialect.insert(table)
-    return sqlite_dialect.insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def backend(name: str) -> ModuleType:
@@ -70,6 +72,6 @@ def backend(name: str) -> ModuleType:
     return sqlite
 
 
-# Register each backend's compilation of the shared constructs.
-from labeler.store.dialects import postgresql as _pg  # noqa: E402,F401
+# Register SQLite's compilation of the shared constructs (PostgreSQL's registers when its module
+# is imported, which every PostgreSQL engine does: psycopg is loaded only for database projects).
 from labeler.store.dialects import sqlite as _sqlite  # noqa: E402,F401

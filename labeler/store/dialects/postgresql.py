@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 import zlib
 
-import psycopg
 from sqlalchemy import Connection, Engine, Integer, String, create_engine, event, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
@@ -61,7 +60,7 @@ def make_engine(location: PgLocation) -> Engine:
     key = lock_key(location.schema)
 
     @event.listens_for(engine, "connect")
-    def _configure(dbapi_conn: psycopg.Connection, _record: object) -> None:
+    def _configure(dbapi_conn, _record: object) -> None:  # noqa: ANN001 - a psycopg Connection
         autocommit = dbapi_conn.autocommit
         dbapi_conn.autocommit = True
         try:
@@ -133,23 +132,53 @@ def install_notify(conn: Connection, location: PgLocation) -> None:
 
 class ChangePoller:
     """Tells whether anyone committed a change since the last call (LISTEN on the project's
-    channel; this process's own writes notify too, as with SQLite's data_version)."""
+    channel; this process's own writes notify too, as with SQLite's data_version).
+
+    Each call sends one trivial query: it makes libpq read the notifications waiting on the
+    socket (handed to the handler below) and finds out at once when the connection was lost.
+    """
 
     def __init__(self, location: PgLocation) -> None:
-        self._conn = psycopg.connect(conninfo(location), autocommit=True)
-        self._conn.execute(f"LISTEN {quote(location.channel)}")
+        self._location = location
         self._lock = threading.Lock()
+        self._moved = False
+        self._conn = self._listen()
+
+    def _listen(self):  # noqa: ANN202 - a psycopg Connection
+        import psycopg
+
+        conn = psycopg.connect(conninfo(self._location), autocommit=True)
+        conn.add_notify_handler(self._notified)
+        conn.execute(f"LISTEN {quote(self._location.channel)}")
+        return conn
+
+    def _notified(self, _notify: object) -> None:
+        self._moved = True
 
     def changed(self) -> bool:
+        """A lost connection is listened again (then True: something may have changed meanwhile);
+        a server still unreachable is a ProjectError, which a poller can ignore until it is back."""
+        import psycopg
+
         with self._lock:
-            moved = False
-            for _ in self._conn.notifies(timeout=0):  # drain every pending one
-                moved = True
+            try:
+                self._conn.execute("SELECT 1")
+            except psycopg.Error:
+                self._conn.close()
+                try:
+                    self._conn = self._listen()
+                except psycopg.Error as exc:
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    raise ProjectError(f"{self._location.display}: cannot reach the database server ({first})") from None
+                self._moved = False
+                return True
+            moved, self._moved = self._moved, False
             return moved
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
 
 
 def after_bulk_copy(conn: Connection, tables) -> None:  # noqa: ANN001 - sqlalchemy Tables

@@ -19,13 +19,14 @@ Adding a schema change (see versions/README.md):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, func, inspect, select, text
 
 from labeler.errors import ProjectError
+
+if TYPE_CHECKING:  # Alembic is imported when a project is created or upgraded, not with the store
+    from alembic.config import Config
 
 FORMAT_MARKER = "labeler-project"
 #: The newest revision's number (revision ids are this number as 4 digits).
@@ -40,6 +41,8 @@ def revision_id(version: int) -> str:
 
 
 def config(conn: Connection) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(FOLDER))
     cfg.attributes["connection"] = conn
@@ -48,10 +51,14 @@ def config(conn: Connection) -> Config:
 
 def stamp_new(conn: Connection) -> None:
     """Record that a project just created from the model is at the newest revision."""
+    from alembic import command
+
     command.stamp(config(conn), revision_id(SCHEMA_VERSION))
 
 
 def current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -67,6 +74,8 @@ def _row_counts(conn: Connection) -> dict[str, int]:
 def migrate(conn: Connection, found: int) -> int:
     """Bring a project of version ``found`` to :data:`SCHEMA_VERSION` inside the caller's
     transaction; returns the new version."""
+    from alembic import command
+
     cfg = config(conn)
     before = _row_counts(conn)
     if current_revision(conn) is None:  # written before Alembic
