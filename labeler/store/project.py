@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.engine import Engine
 
 from labeler import __version__
+from labeler.atomic import temp_file
 from labeler.errors import ProjectError, UserInputError
 from labeler.paths import publish_mode
 from labeler.store.cache_ops import CacheOps
@@ -185,9 +185,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps):
         if target.exists():
             _check_is_project(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp = temp_file(target)  # removes the leftovers of earlier killed inits first
         try:
             engine = make_engine(tmp, create=True, wal=False)
             try:
