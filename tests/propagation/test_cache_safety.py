@@ -105,3 +105,16 @@ def test_clear_cache_empties_it(project):
     assert project.cache_keys()
     removed = project.clear_cache()
     assert removed > 0 and project.cache_keys() == []
+
+
+def test_a_cached_state_shaped_unlike_the_others_is_discarded(project):
+    label(project, "plain/a.jpg", REF)
+    propagate(project, CFG, matcher=FakeMatcher())
+    keys = [k for k in project.cache_keys(STATE_PREFIX) if "/nose/" in k]
+    odd = ReferenceState.from_bytes(project.cache_get(keys[0]))
+    odd.arrays["mean"] = np.ones((1, 7))
+    project.cache_put(keys[0], odd.to_bytes(), image_id=project.find_image("plain/a.jpg").id)
+    fake = FakeMatcher()
+    again = propagate(project, PropagationConfig(method="fake", batch_size=4, flip=False, force=True), matcher=fake)
+    assert any("discarded 1 damaged cached reference state" in m for m in again.messages), again.messages
+    assert ReferenceState.from_bytes(project.cache_get(keys[0])).arrays["mean"].shape == (1, 1)
