@@ -19,8 +19,13 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 # Large scans and microscopy tiles are legitimate; still refuse absurd sizes (zip bombs).
 Image.MAX_IMAGE_PIXELS = 600_000_000
+#: Most pixels decoded at once (after a JPEG's reduced "draft" decode): 150 MP is ~450 MB of RGB.
+#: A 560 KB PNG of 24000 x 24000 pixels once cost 6.5 GiB per decode; such a file is refused
+#: with a message instead (a JPEG that large still works where a reduced size is asked).
+DECODE_MAX_PIXELS = 150_000_000
 
 from labeler.errors import ImageReadError  # noqa: E402
+from labeler.parallel import DECODE_BUDGET  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -95,17 +100,35 @@ def _to_rgb8(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # L, 1, P, CMYK (Pillow undoes Adobe's inverted CMYK), YCbCr, LAB
 
 
+def _too_large(path: Path, im: Image.Image) -> ImageReadError:
+    w, h = im.size
+    return ImageReadError(
+        f"{path}: image too large to decode ({w}x{h} = {w * h / 1e6:.0f} megapixels; labeler decodes at most "
+        f"{DECODE_MAX_PIXELS / 1e6:.0f}); save a smaller copy"
+    )
+
+
+def _decode_bytes(im: Image.Image) -> int:
+    """Memory a decode of ``im`` (at its current, possibly draft, size) may hold at its peak:
+    the decoded pixels, the RGB conversion and the numpy copy."""
+    w, h = im.size
+    return w * h * (len(im.getbands()) + 3 + 3)
+
+
 def probe(path: Path, *, with_hash: bool = True) -> ImageInfo:
     """Size as displayed, EXIF orientation and content hash; decodes fully to catch truncation."""
     path = Path(path)
     im = _open(path)
     try:
         with im:
-            orientation = _orientation(im)
             w, h = im.size
             if im.format == "JPEG":
                 im.draft("RGB", (max(1, w // 8), max(1, h // 8)))  # fast, still reads every byte
-            im.load()
+            if im.size[0] * im.size[1] > DECODE_MAX_PIXELS:
+                raise _too_large(path, im)  # before the EXIF: a PNG's is read by decoding it all
+            with DECODE_BUDGET.hold(_decode_bytes(im)):
+                orientation = _orientation(im)
+                im.load()
     except ImageReadError:
         raise
     except Exception as exc:  # noqa: BLE001 - truncated/corrupt data raises many types
@@ -139,10 +162,21 @@ def load_rgb(path: Path, *, max_side: int | None = None) -> np.ndarray:
                 scale = max(w, h) / max_side
                 if scale >= 2:
                     im.draft("RGB", (int(np.ceil(w / scale)), int(np.ceil(h / scale))))
-            im.load()
-            im = ImageOps.exif_transpose(im) or im
-            rgb = _to_rgb8(im)
-            arr = np.asarray(rgb, dtype=np.uint8)
+            if im.size[0] * im.size[1] > DECODE_MAX_PIXELS:
+                raise _too_large(path, im)
+            with DECODE_BUDGET.hold(_decode_bytes(im)):
+                im.load()
+                if max_side is not None:
+                    # other formats have no reduced decode: halve right after it, before the copies
+                    # below (powers of two, the scales callers accept for JPEG drafts too)
+                    factor = 1
+                    while max(im.size) / (2 * factor) >= max_side and factor < 8:
+                        factor *= 2
+                    if factor > 1:
+                        im = im.reduce(factor)
+                im = ImageOps.exif_transpose(im) or im
+                rgb = _to_rgb8(im)
+                arr = np.asarray(rgb, dtype=np.uint8)
     except ImageReadError:
         raise
     except Exception as exc:  # noqa: BLE001

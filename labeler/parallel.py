@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -18,6 +19,47 @@ R = TypeVar("R")
 
 #: Threads of the shared pool: the cores, at most 8 (beyond that, memory bandwidth bounds it).
 WORKERS = max(1, min(8, os.cpu_count() or 1))
+
+
+
+class MemoryBudget:
+    """Bytes that concurrent work may hold at once: :meth:`hold` waits while the others hold
+    too much. A request larger than the whole budget runs alone (never refused, never deadlocked)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = max(1, int(total))
+        self._used = 0
+        self._cond = threading.Condition()
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+    @contextmanager
+    def hold(self, nbytes: int) -> Iterator[None]:
+        n = min(max(0, int(nbytes)), self.total)
+        with self._cond:
+            while self._used and self._used + n > self.total:
+                self._cond.wait()
+            self._used += n
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._used -= n
+                self._cond.notify_all()
+
+
+def _memory_total() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on every platform
+        return 8 << 30
+
+
+#: Image decodes in flight hold at most this much (a quarter of the memory, 512 MB .. 4 GB): eight
+#: pool threads decoding 100-megapixel scans at once would otherwise need ~5 GB.
+DECODE_BUDGET = MemoryBudget(min(4 << 30, max(512 << 20, _memory_total() // 4)))
 
 _pool: ThreadPoolExecutor | None = None
 _lock = threading.Lock()

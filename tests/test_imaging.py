@@ -104,3 +104,70 @@ def test_broken_symlink_says_so(tmp_path):
     os.symlink(tmp_path / "gone.jpg", tmp_path / "link.jpg")
     with pytest.raises(ImageReadError, match=r"broken symbolic link \(to .*gone.jpg, which does not exist\)"):
         probe(tmp_path / "link.jpg")
+
+
+def _huge_png(path, side: int) -> None:
+    """A side x side RGB PNG of one colour, written row by row (a few hundred KB on disk, as a
+    hostile file would be) without ever holding the pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    comp = zlib.compressobj(9)
+    row = bytes(1 + 3 * side)
+    parts = [comp.compress(row) for _ in range(side)]
+    parts.append(comp.flush())
+    with open(path, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n")
+        fh.write(chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)))
+        fh.write(chunk(b"IDAT", b"".join(parts)))
+        fh.write(chunk(b"IEND", b""))
+
+
+def test_a_huge_png_costs_no_gigabytes(tmp_path):
+    """24000 x 24000 pixels in ~2 MB: refused with a message by every reader, measured in a child
+    process (its peak resident memory), never decoded in full."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "huge.png"
+    _huge_png(path, 24000)
+    assert path.stat().st_size < 4 << 20
+    script = textwrap.dedent(
+        f"""
+        import resource, sys
+        from pathlib import Path
+        from labeler.errors import ImageReadError
+        from labeler.imaging import load_rgb, probe
+        path = Path({str(path)!r})
+        for call in (lambda: probe(path), lambda: load_rgb(path, max_side=1024), lambda: load_rgb(path)):
+            try:
+                call()
+                print("decoded")
+            except ImageReadError as exc:
+                print("refused:", exc)
+        try:  # this process's own peak (ru_maxrss keeps the parent's across exec on Linux)
+            with open("/proc/self/status") as fh:
+                peak = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+        except OSError:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print("maxrss_kb", peak)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == ["refused"] * 3, out.stdout
+    assert "too large" in lines[0]
+    rss_mb = int(lines[3].split()[1]) / 1024
+    assert rss_mb < 800, rss_mb
+
+
+def test_large_non_jpeg_images_are_reduced_when_a_small_side_is_asked(tmp_path):
+    write_image(tmp_path / "big.png", "rgb", (2400, 1800))
+    arr = load_rgb(tmp_path / "big.png", max_side=512)
+    assert 512 <= max(arr.shape[:2]) < 2400
+    assert arr.shape[1] * 1800 == arr.shape[0] * 2400  # an exact integer reduction keeps the ratio

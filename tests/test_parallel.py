@@ -35,3 +35,32 @@ def test_an_error_in_one_item_reaches_the_caller(monkeypatch):
 
     with pytest.raises(ValueError, match="item 3"):
         parallel.map_images(fail_on_three, range(6))
+
+
+def test_the_memory_budget_lets_no_more_than_its_total_run_at_once():
+    budget = parallel.MemoryBudget(100)
+    inside = []
+    peak = []
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def work(n: int) -> None:
+        with budget.hold(n):
+            with lock:
+                inside.append(n)
+                peak.append(sum(inside))
+            release.wait(5)
+            with lock:
+                inside.remove(n)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in (60, 60, 30, 500)]
+    for t in threads:
+        t.start()
+    while budget.used == 0:
+        time.sleep(0.001)
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert max(peak) <= 500 and all(p <= 100 or p == 500 for p in peak)  # the oversized one ran alone
+    assert budget.used == 0

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from labeler.cli.common import EXIT_SOME_FAILED, print_paths, print_skipped
+    from labeler.display import listing, shown
     from labeler.errors import UserInputError
     from labeler.store import Project, no_images_message
 
@@ -61,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{reappeared} image(s) previously missing are back")
         if renamed:
             print(f"{len(renamed)} image(s) renamed or moved (same content; their labels follow):")
-            for old, new in renamed:
-                print(f"  {old} -> {new}")
+            print(listing([f"{shown(old)} -> {shown(new)}" for old, new in renamed]))
         missing = project.check_missing()
         if missing:
             print(f"{len(missing)} image(s) in the project are missing on disk "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from labeler.cli.common import add_user_option
+from labeler.display import shown
 from labeler.errors import UserInputError
 
 _HELP = """\
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     with Project.open(args.project, user=args.user) as project:
         image = project.image_by_path(args.image)
         points = project.set_points(image.id, assignments)  # type: ignore[arg-type]
-        print(f"{image.path} ({image.width}x{image.height}, {project.image(image.id).review_status}):")
+        print(f"{shown(image.path)} ({image.width}x{image.height}, {project.image(image.id).review_status}):")
         for name in project.schema().keypoints:
             row = points.get(name)
             if row is None:
@@ -77,5 +78,5 @@ def run(args: argparse.Namespace) -> int:
             else:
                 occluded = " occluded" if row.visibility == 1 else ""
                 text = f"{row.x:g},{row.y:g}{occluded} [{row.status}]"
-            print(f"  {name}: {text}")
+            print(f"  {shown(name)}: {text}")
     return 0

@@ -118,6 +118,8 @@ class _Bars:
 
 
 def _print_summary(summary, config) -> None:  # noqa: ANN001
+    from labeler.display import MAX_LISTED, MAX_SHOWN, listing, shown
+
     from labeler.propagation import NOT_FOUND
 
     state = "stopped" if summary.stopped else "done"
@@ -132,15 +134,14 @@ def _print_summary(summary, config) -> None:  # noqa: ANN001
     print(f"  skipped, up to date: {summary.skipped_up_to_date}")
     if summary.failed:
         print(f"  failed: {len(summary.failed)}")
-        for path, reason in summary.failed:
-            print(f"    {path}: {reason}")
+        print(listing([f"{shown(path)}: {reason}" for path, reason in summary.failed], 2 * MAX_LISTED, indent="    "))
         if any(reason == NOT_FOUND for _, reason in summary.failed):
             print(
                 "  files not found: `labeler add-images PROJECT` finds renamed or moved ones, "
                 "`labeler remove-images PROJECT --missing` forgets deleted ones"
             )
     for message in summary.messages:
-        print(f"  note: {message}")
+        print(f"  note: {shown(message, 2 * MAX_SHOWN)}")
     if summary.stopped:
         again = "the same command without --force" if config.force else "the same command"
         print(f"  everything predicted so far is saved; run {again} again to continue")

@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from labeler.display import shown
     from labeler.errors import UserInputError
     from labeler.store import Project
 
@@ -41,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"removed {len(chosen)} image(s):")
         for image_id, image in sorted(chosen.items(), key=lambda kv: kv[1].path):
             n = confirmed[image_id]
-            print(f"  {image.path}" + (f" ({n} confirmed point(s) deleted)" if n else ""))
+            print(f"  {shown(image.path)}" + (f" ({n} confirmed point(s) deleted)" if n else ""))
     return 0

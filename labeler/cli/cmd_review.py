@@ -24,6 +24,7 @@ def _conf(value: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from labeler.display import shown
     from labeler.errors import UserInputError
     from labeler.propagation import least_confident_images, least_confident_points
     from labeler.store import Project
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
                 return 0
             print("confidence  predicted  image")
             for q in queue:
-                print(f"    {_conf(q.min_confidence)}  {q.n_predicted:9d}  {q.path}")
+                print(f"    {_conf(q.min_confidence)}  {q.n_predicted:9d}  {shown(q.path)}")
             return 0
         items = least_confident_points(project, limit)
         if not items:
@@ -47,5 +48,5 @@ def run(args: argparse.Namespace) -> int:
             return 0
         print("confidence  keypoint  x,y  image")
         for it in items:
-            print(f"    {_conf(it.confidence)}  {it.keypoint}  {it.x:.1f},{it.y:.1f}  {it.path}")
+            print(f"    {_conf(it.confidence)}  {shown(it.keypoint)}  {it.x:.1f},{it.y:.1f}  {shown(it.path)}")
     return 0

@@ -17,7 +17,6 @@ def run(args: argparse.Namespace) -> int:
     from labeler.store import Project
 
     with Project.open(args.project) as project:
-        root = project.images_root
         # looked up here, read-only: status must work on a project it may not write to
         missing = [
             path for _, path, _ in project.image_index() if not project.image_file(path).is_file()

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from labeler.display import MAX_SHOWN
+from labeler.display import shown as shown_text  # `shown` is a count below
 from labeler.errors import UserInputError
 from labeler.evaluation.thresholds import THRESHOLDS
 
@@ -156,7 +158,7 @@ def run_eval(args: argparse.Namespace) -> int:
         shown = 20
         print(f"{len(result.failures)} pair(s) left out, an image could not be read:", file=sys.stderr)
         for f in result.failures[:shown]:
-            print(f"  {f.pair_id}: {f.error}", file=sys.stderr)
+            print(f"  {shown_text(f.pair_id)}: {shown_text(f.error, 2 * MAX_SHOWN)}", file=sys.stderr)
         if len(result.failures) > shown:
             print(f"  ... and {len(result.failures) - shown} more (all in the --json report)", file=sys.stderr)
         return 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from labeler.display import MAX_SHOWN, shown
 from labeler.errors import UserInputError
 from labeler.evaluation.pck import PCKTable, alpha_key
 from labeler.evaluation.runner import EvalResult
@@ -41,7 +42,7 @@ def format_table(result: EvalResult) -> str:
         return f"{name:<{width}} {t.pairs:6d} {t.points:7d}{img}  {pt}"
 
     for cat, table in result.categories.items():
-        lines.append(row(cat, table))
+        lines.append(row(shown(cat, 60), table))
     lines.append(row("all", result.overall))
     pps = result.pairs_per_second
     rate = "-" if result.seconds <= 0 or pps <= 0 else f"{pps:.2f} pairs/s" if pps >= 0.1 else f"{1 / pps:.1f} s/pair"
@@ -49,5 +50,5 @@ def format_table(result: EvalResult) -> str:
                  f"{result.overall.points} points, {result.seconds:.1f} s, {rate}")
     if result.failures:
         lines.append(f"{len(result.failures)} pair(s) left out of every number above: an image could not be read")
-    lines.extend(f"note: {n}" for n in result.notes)
+    lines.extend(f"note: {shown(n, 2 * MAX_SHOWN)}" for n in result.notes)
     return "\n".join(lines)

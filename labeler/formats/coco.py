@@ -23,12 +23,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labeler.atomic import temp_file
 from labeler.display import listing
 from labeler.formats.jsonfile import load_json
 from labeler.errors import FormatError, UserInputError
@@ -194,8 +194,8 @@ def write_json_atomically(data: Any, out: Path) -> None:
     _check_replaceable(out)
     tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        tmp = str(temp_file(out))
+        with open(tmp, "w", encoding="utf-8") as fh:
             # ASCII escapes keep the file readable by tools that open it with the locale's encoding.
             json.dump(data, fh, ensure_ascii=True, allow_nan=False)
             fh.flush()

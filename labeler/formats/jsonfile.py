@@ -15,7 +15,7 @@ from typing import Any
 from labeler.errors import FormatError
 
 #: Digits of the longest integer accepted (ids, sizes and coordinates need far fewer).
-MAX_INT_DIGITS = 18
+MAX_INT_DIGITS = 20
 
 
 class _Refused(ValueError):
@@ -40,7 +40,7 @@ def _constant(name: str) -> float:
 
 
 def parse_json(raw: bytes | str, path: Path, what: str = "JSON file") -> Any:
-    """``json.loads`` with every number finite and every integer of at most 18 digits."""
+    """``json.loads`` with every number finite and every integer of at most 20 digits."""
     try:
         return json.loads(raw, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except _Refused as exc:

@@ -28,7 +28,6 @@ import os
 import random
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 
 from PIL import Image
 
+from labeler.atomic import replace_dir, temp_dir
 from labeler.errors import FormatError, UserInputError
 from labeler.formats.jsonfile import load_json
 from labeler.imaging import load_rgb
@@ -611,7 +611,7 @@ def write_spair(
 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        tmp = temp_dir(out)
     except OSError as exc:
         raise UserInputError(f"cannot create {out}: {exc.strerror or exc} ({exc.filename or out.parent})") from None
     try:
@@ -658,7 +658,7 @@ def write_spair(
         }
         _write_json(tmp / EXPORT_META, meta)
         publish_mode(tmp, out, folder=True)
-        _swap_into_place(tmp, out)
+        replace_dir(tmp, out)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise UserInputError(f"cannot write {out}: {exc.strerror or exc} ({exc.filename or out})") from None
@@ -684,23 +684,6 @@ def write_spair(
         image_names=image_names,
         warnings=warnings,
     )
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    """Rename the finished folder onto ``out``; an earlier export is moved aside first and
-    deleted only once the new one is in place, so an interruption never leaves neither."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-    os.replace(out, aside / "export")
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(aside / "export", out)
-        shutil.rmtree(aside, ignore_errors=True)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -18,6 +18,7 @@ from PyQt6 import sip
 from PyQt6.QtCore import QObject, Qt, pyqtSignal, pyqtSlot
 from PyQt6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from labeler.display import clean_message
 from labeler.errors import LabelerError
 from labeler.paths import cache_dir
 
@@ -44,7 +45,7 @@ def setup_logging(path: Path | None = None) -> Path:
 def describe(exc: BaseException) -> tuple[str, str]:
     """(title, text) for a dialog."""
     if isinstance(exc, LabelerError):
-        return "labeler", str(exc)
+        return "labeler", clean_message(str(exc))  # names from files: no control characters, no 100 MB lines
     return (
         "Something went wrong",
         f"{type(exc).__name__}: {exc}\n\nYour labels are safe: every edit is saved the moment it is made. "

@@ -8,6 +8,7 @@ entry per keypoint, so moving one point re-prepares only that keypoint next time
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,10 @@ from labeler.propagation.fallback import OutOfMemoryRecovery
 from labeler.propagation.images import ImageTask, decode
 from labeler.propagation.references import RefPoint
 from labeler.store import Project, Schema
+
+def _layout(state: ReferenceState) -> tuple[tuple[str, tuple[int, ...], str], ...]:
+    return tuple(sorted((k, tuple(a.shape[1:]), a.dtype.str) for k, a in state.arrays.items()))
+
 
 #: ``report(done, total, message)``.
 ReportFn = Callable[[int, int, str], None]
@@ -80,6 +85,7 @@ class ReferenceBuilder:
                     else:
                         found[pose][p.name] = state
             todo.append((points, found, missing))
+        self._drop_odd_layouts(todo, out)
         total = sum(1 for _, _, missing in todo if any(missing.values()))
         done = 0
         self._counts = (0, total)
@@ -104,6 +110,27 @@ class ReferenceBuilder:
                 if self.flip:
                     out.mirrored.append(flipping.tag_mirrored(found[state_cache.MIRROR][p.name]))
         return out
+
+    def _drop_odd_layouts(self, todo, out: BuiltReferences) -> None:  # noqa: ANN001
+        """States of one engine setting share their arrays' shapes past the keypoint row; a cached
+        entry that differs from the clear majority (written by another program) would fail inside
+        the engine on every run, so it is deleted and prepared again."""
+        counts = Counter(_layout(s) for _, found, _ in todo for by_name in found.values() for s in by_name.values())
+        if len(counts) < 2:
+            return
+        (common, n), (_, second) = counts.most_common(2)
+        if n == second:
+            return  # no majority to trust: the engine's own checks speak
+        for points, found, missing in todo:
+            for pose, by_name in found.items():
+                for p in points:
+                    state = by_name.get(p.name)
+                    if state is not None and _layout(state) != common:
+                        del by_name[p.name]
+                        missing[pose].append(p)
+                        key = self._key(p, pose)
+                        self.project.cache_delete(prefix=key)
+                        out.discarded.append(key)
 
     def _prepare(
         self,

@@ -34,7 +34,7 @@ from labeler.propagation.types import (
     PropagationSummary,
     ProgressEvent,
 )
-from labeler.store import CHANGED_FILE, ImageRecord, Project, Schema
+from labeler.store import CHANGED_FILE, CONFIRMED_STATUSES, ImageRecord, Project, Schema
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +334,7 @@ def propagate(
             "its new place (labeler add-images)"
         )
     project.check_files()  # flags files gone or replaced since the last check (and un-flags returned ones)
+    project.check_positions(statuses=CONFIRMED_STATUSES)  # references: numbers inside their image
     records = project.list_images()
     ctx = _context(project, config, records)
     if not ctx.refs:

@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable
 from urllib.parse import quote
 
+from labeler.correspondence import base
 from labeler.correspondence.base import Matcher, ReferenceState
 from labeler.propagation.references import RefPoint
 from labeler.propagation.types import PropagationConfig
@@ -61,10 +62,10 @@ def load_state(
     """The cached state under ``key``, or None. An entry that is damaged, oversized, non-finite
     or not for keypoint ``name`` is deleted (it is prepared again) and its key appended to
     ``discarded``, so the run can say so; without this one bad entry stopped every run."""
-    data = project.cache_get(key)
-    if data is None:
-        return None
     try:
+        data = project.cache_get(key, max_bytes=base.MAX_STATE_BYTES)
+        if data is None:
+            return None
         state = ReferenceState.from_bytes(data)
         if name is not None and state.names != (name,):
             raise ValueError(f"entry holds {state.names!r}, not {name!r}")
@@ -116,7 +117,7 @@ def remembered_engine(project: Project, config: PropagationConfig) -> dict[str, 
         return None
     try:
         value = json.loads(data.decode("utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):  # damaged, or written by another program: prepared again
         return None
     if isinstance(value, dict) and isinstance(value.get("signature"), str):
         return value

@@ -15,8 +15,14 @@ class CacheOps(ProjectCore):
     ``"attention/<model>/<preset>/<image id>/<keypoint>/<x>,<y>"``, so they can be dropped together.
     An entry tied to an image (``image_id``) disappears with the image."""
 
-    def cache_get(self, key: str) -> bytes | None:
+    def cache_get(self, key: str, *, max_bytes: int | None = None) -> bytes | None:
+        """The entry's bytes, or None. With ``max_bytes``, a larger entry raises ValueError
+        before it is read (an entry in a project from someone else may be of any size)."""
         with self._read() as s:
+            if max_bytes is not None:
+                size = s.execute(select(func.length(CacheRow.value)).where(CacheRow.key == key)).scalar()
+                if size is not None and size > max_bytes:
+                    raise ValueError(f"cache entry {key!r} holds {size} bytes, larger than {max_bytes}")
             return s.execute(select(CacheRow.value).where(CacheRow.key == key)).scalar()
 
     def cache_put(self, key: str, value: bytes, *, image_id: int | None = None) -> None:

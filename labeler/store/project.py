@@ -13,7 +13,6 @@ import contextlib
 import getpass
 import os
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from labeler import __version__
+from labeler.atomic import temp_file
 from labeler.errors import ProjectError, UserInputError
 from labeler.paths import publish_mode
 from labeler.store.cache_ops import CacheOps
@@ -330,9 +330,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
         if target.exists():
             _check_is_project(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp = temp_file(target)  # removes the leftovers of earlier killed inits first
         try:
             engine = make_engine(tmp, create=True, wal=False)
             try:

@@ -158,3 +158,23 @@ def test_clear_cache_command(cli, tmp_path):
     assert r.code == 0 and "deleted 2 cache entries" in r.out
     with Project.open(project) as p:
         assert p.cache_keys() == []
+
+
+def test_init_and_add_images_do_not_follow_links_out_of_the_images_folder(cli, tmp_path):
+    import os
+
+    root = tmp_path / "imgs"
+    write_image(root / "a.png", size=(40, 30))
+    os.symlink("/", root / "everything")
+    write_image(tmp_path / "private" / "p.png", size=(40, 30))
+    project = tmp_path / "p.labeler"
+    r = cli("init", project, "--images", root, "--keypoints", "a,b")
+    assert r.code == 1, r.err
+    assert "everything: symbolic link leading outside the images folder" in r.err
+    assert "images: 1" in r.out
+    os.symlink(tmp_path / "private", root / "data")
+    r = cli("add-images", project)
+    assert "data: symbolic link leading outside the images folder" in r.err
+    assert "added 0 image(s)" in r.out
+    r = cli("add-images", project, root / "data")  # named explicitly: scanned
+    assert "added 1 image(s)" in r.out, r.out + r.err

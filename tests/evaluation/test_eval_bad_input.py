@@ -158,3 +158,38 @@ def test_spair_image_size_contradicting_its_record_is_named_before_running(spair
     pair.write_text(json.dumps(data))
     message = _error(capsys, "--dataset", "spair", "--root", spair)
     assert pair.name in message and "2009_000003.jpg" in message and "361x240" in message
+
+
+def test_spair_keypoints_far_outside_the_image_are_dropped_with_a_note(spair):
+    from labeler.evaluation.datasets import load_dataset
+
+    pair = next((spair / "PairAnnotation" / "test").glob("000005-*.json"))
+    data = json.loads(pair.read_text())
+    data["trg_kps"][0] = [1e9, 5]
+    pair.write_text(json.dumps(data))
+    dataset = load_dataset("spair", spair, "test")
+    found = next(p for p in dataset.pairs if p.pair_id == pair.stem)
+    assert len(found.names) == len(data["kps_ids"]) - 1
+    assert (found.trg_xy < 1e6).all()
+    assert any("outside" in n and pair.stem in n for n in dataset.notes), dataset.notes
+
+
+def test_pf_willow_rows_without_a_finite_keypoint_are_noted(willow):
+    from labeler.evaluation.datasets import load_dataset
+
+    listing = willow / "test_pairs.csv"
+    lines = listing.read_text().splitlines()
+    cells = lines[2].split(",")
+    lines[2] = ",".join(cells[:2] + ["NaN"] * (len(cells) - 2))
+    listing.write_text("\n".join(lines) + "\n")
+    dataset = load_dataset("pf-willow", willow, "test")
+    assert len(dataset.pairs) == len(lines) - 1 and dataset.pairs[1].num_points == 0  # an empty pair: not scored
+    assert any("NaN" in n and "row 3 (no keypoint left" in n for n in dataset.notes), dataset.notes
+
+
+def test_deeply_nested_spair_json_is_one_error_line(spair, capsys, no_engine):
+    pair = next((spair / "PairAnnotation" / "test").glob("000005-*.json"))
+    pair.write_text("[" * 200000 + "]" * 200000)
+    assert pair.name in _error(capsys, "--dataset", "spair", "--root", spair)
+    pair.write_text('{"pair_id": 1' + "0" * 5000 + "}")
+    assert pair.name in _error(capsys, "--dataset", "spair", "--root", spair)

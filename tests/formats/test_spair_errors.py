@@ -89,6 +89,6 @@ def test_os_errors_before_writing_are_labeler_errors(tmp_path, monkeypatch):
     def refuse(*a, **k):
         raise PermissionError(13, "Permission denied", str(tmp_path / "locked"))
 
-    monkeypatch.setattr("labeler.formats.spair.tempfile.mkdtemp", refuse)
+    monkeypatch.setattr("labeler.atomic.tempfile.mkdtemp", refuse)
     with _small_project(tmp_path) as project, pytest.raises(LabelerError, match="Permission denied"):
         export_pairs(project, tmp_path / "locked" / "sp", SPairExportConfig(split_ratio=(1, 0, 0)))

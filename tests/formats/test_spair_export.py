@@ -288,7 +288,10 @@ def test_export_folder_permissions_and_interrupted_overwrite(tmp_path, photos, m
             raise KeyboardInterrupt
         real_replace(src, dst)
 
-    monkeypatch.setattr(spair.os, "replace", boom)
+    from labeler import atomic
+
+    monkeypatch.setattr(atomic, "exchange", lambda a, b: False)  # the fallback: two renames
+    monkeypatch.setattr(atomic.os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
         write_spair([good], ["nose"], out, SPairExportConfig(overwrite=True, seed=5))
     monkeypatch.undo()

@@ -127,3 +127,12 @@ def test_error_text_is_plain_not_markup(qtbot, window):
     box = errors.reporter().dialogs[-1]
     assert box.textFormat() == Qt.TextFormat.PlainText and box.text() == "<b>x</b>.png: damaged"
     box.close()
+
+
+def test_error_dialog_text_is_cleaned_and_bounded():
+    from labeler.errors import UserInputError
+    from labeler.gui.errors import describe
+
+    _, text = describe(UserInputError("no image '\x1b]0;x\x07" + "y" * 1_000_000 + "\u202egpj.exe'"))
+    assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+    assert len(text) < 2000

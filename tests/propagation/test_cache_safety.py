@@ -105,3 +105,48 @@ def test_clear_cache_empties_it(project):
     assert project.cache_keys()
     removed = project.clear_cache()
     assert removed > 0 and project.cache_keys() == []
+
+
+def test_a_cached_state_shaped_unlike_the_others_is_discarded(project):
+    label(project, "plain/a.jpg", REF)
+    propagate(project, CFG, matcher=FakeMatcher())
+    keys = [k for k in project.cache_keys(STATE_PREFIX) if "/nose/" in k]
+    odd = ReferenceState.from_bytes(project.cache_get(keys[0]))
+    odd.arrays["mean"] = np.ones((1, 7))
+    project.cache_put(keys[0], odd.to_bytes(), image_id=project.find_image("plain/a.jpg").id)
+    fake = FakeMatcher()
+    again = propagate(project, PropagationConfig(method="fake", batch_size=4, flip=False, force=True), matcher=fake)
+    assert any("discarded 1 damaged cached reference state" in m for m in again.messages), again.messages
+    assert ReferenceState.from_bytes(project.cache_get(keys[0])).arrays["mean"].shape == (1, 1)
+
+
+def test_an_oversized_entry_is_not_even_read(project, monkeypatch):
+    from labeler.correspondence import base
+
+    label(project, "plain/a.jpg", REF)
+    propagate(project, CFG, matcher=FakeMatcher())
+    key = project.cache_keys(STATE_PREFIX)[0]
+    monkeypatch.setattr(base, "MAX_STATE_BYTES", 100)
+    with pytest.raises(ValueError, match="larger"):
+        project.cache_get(key, max_bytes=base.MAX_STATE_BYTES)
+
+
+def test_a_deeply_nested_engine_memo_is_ignored(project):
+    from labeler.propagation.state_cache import engine_key, remembered_engine
+
+    project.cache_put(engine_key(CFG), b"[" * 100000 + b"]" * 100000)
+    assert remembered_engine(project, CFG) is None
+
+
+def test_text_or_infinite_reference_coordinates_stop_propagation_with_a_message(project):
+    import sqlite3
+
+    from labeler.errors import UserInputError
+
+    label(project, "plain/a.jpg", REF)
+    conn = sqlite3.connect(project.path)
+    conn.execute("UPDATE point SET x = 'abc' WHERE keypoint_id = (SELECT id FROM keypoint WHERE name = 'nose')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(UserInputError, match="plain/a.jpg"):
+        propagate(project, CFG, matcher=FakeMatcher())

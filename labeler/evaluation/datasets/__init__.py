@@ -11,7 +11,7 @@ from typing import Any
 
 from labeler.errors import UserInputError
 from labeler.evaluation.datasets import cub, pf_willow, spair
-from labeler.evaluation.pairs import EvalDataset
+from labeler.evaluation.pairs import EvalDataset, with_usable_keypoints
 
 DATASETS = {"spair": spair, "pf-willow": pf_willow, "cub": cub}
 
@@ -39,7 +39,7 @@ def load_dataset(name: str, root: Path, split: str = "test", **options: Any) -> 
     check_root(Path(root))
     accepted = {"spair": ("layout",), "cub": ("classes",), "pf-willow": ()}[name]
     kwargs = {k: v for k, v in options.items() if k in accepted and v is not None}
-    return module.load(Path(root), split, **kwargs)
+    return with_usable_keypoints(module.load(Path(root), split, **kwargs))
 
 
 __all__ = ["DATASETS", "load_dataset"]

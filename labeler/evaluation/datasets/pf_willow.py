@@ -81,6 +81,7 @@ def load(root: Path, split: str = "test") -> EvalDataset:
     if rows and not _is_number(rows[0][2] if len(rows[0]) > 2 else ""):
         rows = rows[1:]  # header: imageA,imageB,XA1..XA10,YA1..YA10,XB1..XB10,YB1..YB10
     pairs = []
+    not_finite: list[str] = []
     for line, row in enumerate(rows, start=2):
         if len(row) < 2 + 4 * NUM_POINTS:
             raise FormatError(f"{path}, row {line}: expected 2 image names and {4 * NUM_POINTS} coordinates")
@@ -91,6 +92,8 @@ def load(root: Path, split: str = "test") -> EvalDataset:
         n = NUM_POINTS
         xa, ya, xb, yb = v[:n], v[n:2 * n], v[2 * n:3 * n], v[3 * n:]
         keep = [k for k in range(n) if all(math.isfinite(c[k]) for c in (xa, ya, xb, yb))]
+        if len(keep) < n:
+            not_finite.append(f"row {line}" + (" (no keypoint left: not scored)" if not keep else ""))
         parts = Path(row[0].replace("\\", "/")).parts
         category = parts[1] if len(parts) > 2 else parts[0] if len(parts) > 1 else "all"
         pairs.append(
@@ -114,4 +117,7 @@ def load(root: Path, split: str = "test") -> EvalDataset:
         thresholds=("bbox-kps", "bbox-kps-src", "img"),
         default_threshold="bbox-kps",
         protocol=PROTOCOL.format(n=len(pairs), threshold="{threshold}"),
+        notes=[f"keypoints that are not numbers (NaN) were left out in {len(not_finite)} pair(s): "
+               + ", ".join(not_finite[:3]) + (f" and {len(not_finite) - 3} more" if len(not_finite) > 3 else "")]
+        if not_finite else [],
     )
