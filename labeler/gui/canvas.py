@@ -20,6 +20,9 @@ from labeler.store import PREDICTED, ImageRecord, PointRecord, Schema
 
 MIN_SCALE, MAX_SCALE = 0.01, 64.0
 DRAG_THRESHOLD = 3  # screen pixels before a press on a point becomes a drag
+#: Held with a click, places the current keypoint again though it is already confirmed.
+REPLACE_MODIFIER = Qt.KeyboardModifier.AltModifier
+REPLACE_KEY = "Alt"
 
 
 class Canvas(QGraphicsView):
@@ -29,6 +32,7 @@ class Canvas(QGraphicsView):
     context_requested = pyqtSignal(str, QPoint)  # keypoint, global position
     cursor_moved = pyqtSignal(float, float)  # image coordinates under the mouse
     zoom_changed = pyqtSignal(float)
+    refused = pyqtSignal(str)  # a click that was not turned into an edit, and why
 
     def __init__(self, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
@@ -121,14 +125,17 @@ class Canvas(QGraphicsView):
             self.centerOn(centre)
 
     def set_pixels(self, qimage: QImage) -> None:
+        """Show decoded pixels: a preview of a big image or the full decode, both stretched over
+        the registered size, so the image keeps one geometry (the one clicks map to)."""
         pixmap = QPixmap.fromImage(qimage)
         self._pixmap_item.setPixmap(pixmap)
         rect = self.image_rect
+        scale = QTransform()
         if pixmap.width() and (pixmap.width(), pixmap.height()) != (int(rect.width()), int(rect.height())):
-            # the file changed since it was registered: stretch it over the registered size
-            self._pixmap_item.setTransform(
-                QTransform.fromScale(rect.width() / pixmap.width(), rect.height() / pixmap.height())
-            )
+            # a preview, or a file changed since it was registered: stretch it over the registered size
+            scale = QTransform.fromScale(rect.width() / pixmap.width(), rect.height() / pixmap.height())
+        # always set: a preview's scale left in place drew the full decode after it 2.5x too big
+        self._pixmap_item.setTransform(scale)
         self._placeholder.setVisible(False)
         self.image_shown = True
         self._update_pixmap_mode()
@@ -138,6 +145,11 @@ class Canvas(QGraphicsView):
         self._placeholder.setVisible(True)
         self._placeholder.set_message(message)
         self.image_shown = False
+
+    @property
+    def drawn_rect(self) -> QRectF:
+        """Where the pixels are drawn, in image coordinates (equals image_rect once shown)."""
+        return self._pixmap_item.sceneBoundingRect()
 
     @property
     def failure_message(self) -> str:
@@ -166,6 +178,18 @@ class Canvas(QGraphicsView):
             if self._hovered == name:
                 self._hovered = None
         self._rebuild_edges()
+        self._place_labels()
+
+    def _place_labels(self) -> None:
+        """Names near the view's edge go to the side where they are seen whole."""
+        view = self.viewport().rect()
+        for item in self._points.values():
+            p = self.mapFromScene(item.pos())
+            item.place_label(view.right() - p.x(), p.y() - view.top())
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        self._place_labels()
 
     def point_item(self, name: str) -> PointItem | None:
         return self._points.get(name)
@@ -243,6 +267,7 @@ class Canvas(QGraphicsView):
 
     def _zoomed(self) -> None:
         self._update_pixmap_mode()
+        self._place_labels()
         self.zoom_changed.emit(self.zoom)
 
     def _update_pixmap_mode(self) -> None:
@@ -313,12 +338,23 @@ class Canvas(QGraphicsView):
         if button != Qt.MouseButton.LeftButton or self._image is None:
             super().mousePressEvent(event)
             return
+        if not self.image_shown:
+            # a placeholder (still decoding, or the file is gone): nothing to aim at yet
+            self.refused.emit(self.failure_message and f"cannot label this image: {self.failure_message}"
+                              or "the image is still loading: click again once it shows")
+            return
         scene_pos = self.mapToScene(pos)
         if item is not None:
             self._drag = (item, item.pos() - scene_pos, pos, False)
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             return
         if self.image_rect.contains(scene_pos) and self._current is not None:
+            placed = self._points.get(self._current)
+            if placed is not None and placed.record.confirmed and not mods & REPLACE_MODIFIER:
+                # one stray click must never move a finished point: drag it, or Alt+click
+                self.refused.emit(f"{self._current} is already placed: drag it to move it, "
+                                  f"or {REPLACE_KEY}+click to place it here")
+                return
             p = self._clamp(scene_pos)
             self.place_requested.emit(self._current, p.x(), p.y(), bool(mods & Qt.KeyboardModifier.ShiftModifier))
 
@@ -338,6 +374,7 @@ class Canvas(QGraphicsView):
                 return
             item.setPos(self._clamp(scene_pos + offset))
             self._update_edges()
+            self._place_labels()
             self._drag = (item, offset, press, True)
             return
         if self._image is not None:

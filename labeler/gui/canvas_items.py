@@ -87,6 +87,15 @@ class PointItem(QGraphicsItem):
             self.current = current
             self.update()
 
+    def place_label(self, room_right: float, room_above: float) -> None:
+        """Put the name where the view shows it: right and above the point by default, left
+        when the viewport ends within its width, below when it ends above (screen pixels)."""
+        w = self.label.boundingRect().width()
+        x = RING + 3 if room_right >= RING + 3 + w + 2 else -(RING + 3 + w)
+        y = -RING - 10 if room_above >= RING + 10 + 2 else RING - 2
+        if (x, y) != (self.label.pos().x(), self.label.pos().y()):
+            self.label.setPos(x, y)
+
     def set_label_visible(self, always: bool) -> None:
         self.always_show_label = always
         self.label.setVisible(always or self.hovered)

@@ -15,6 +15,10 @@ from labeler.gui.commands import RowKey, StoreEdit
 from labeler.store import ABSENT, ACCEPTED, OCCLUDED, PREDICTED, VISIBLE, Project
 
 
+def _where(x: float | None, y: float | None) -> str:
+    return f"({x:.0f}, {y:.0f})"
+
+
 class Editor(QObject):
     """Edits of one open project. ``changed(image_ids, from_history)`` after every edit, undo
     and redo (``from_history``: it came from undo/redo, so the view may follow it)."""
@@ -44,12 +48,18 @@ class Editor(QObject):
     # -- one point -----------------------------------------------------------------------------
     def place(self, image_id: int, name: str, x: float, y: float, *, occluded: bool = False) -> StoreEdit:
         vis = OCCLUDED if occluded else VISIBLE
-        return self._run([(image_id, name)], f"place {name}",
+        old = self.project.points(image_id).get(name)
+        text = f"place {name}"
+        if old is not None and old.confirmed and old.x is not None:
+            text = f"re-place {name} {_where(old.x, old.y)} → {_where(x, y)}"  # the undo text says what moved
+        return self._run([(image_id, name)], text,
                          lambda: self.project.set_point(image_id, name, x, y, visibility=vis))
 
     def move(self, image_id: int, name: str, x: float, y: float) -> StoreEdit:
         """A drag: a prediction becomes a correction; visibility is kept."""
-        return self._run([(image_id, name)], f"move {name}", lambda: self.project.correct_point(image_id, name, x, y))
+        old = self.project.points(image_id).get(name)
+        text = f"move {name}" + (f" {_where(old.x, old.y)} → {_where(x, y)}" if old is not None and old.x is not None else "")
+        return self._run([(image_id, name)], text, lambda: self.project.correct_point(image_id, name, x, y))
 
     def toggle_occluded(self, image_id: int, name: str) -> StoreEdit:
         rec = self.project.points(image_id).get(name)
@@ -104,10 +114,12 @@ class Editor(QObject):
                         lambda: self.project.accept_predictions([image_id]))
         return int(cmd.result or 0)
 
-    def accept_above_command(self, threshold: float) -> StoreEdit | None:
-        """Accept every prediction with confidence >= ``threshold`` project-wide, as one executed
-        (not yet pushed) edit; reads in bulk, so it may run off the UI thread. None: nothing."""
-        points = [p for p in self.project.review_points() if p.confidence is not None and p.confidence >= threshold]
+    def accept_above_command(self, threshold: float, *, exclude_models: tuple[str, ...] = ()) -> StoreEdit | None:
+        """Accept every prediction with confidence >= ``threshold`` project-wide (but those of
+        ``exclude_models``), as one executed (not yet pushed) edit; reads in bulk, so it may run
+        off the UI thread. None: nothing."""
+        points = [p for p in self.project.review_points() if p.confidence is not None and p.confidence >= threshold
+                  and p.model not in exclude_models]
         if not points:
             return None
         images = sorted({p.image_id for p in points})
@@ -120,7 +132,7 @@ class Editor(QObject):
 
         cmd = StoreEdit(
             self.project, keys, f"accept {len(points)} predictions ≥ {threshold:.2f}",
-            lambda: self.project.accept_predictions(images, min_confidence=threshold),
+            lambda: self.project.accept_predictions(images, min_confidence=threshold, exclude_models=exclude_models),
             self._notify_history, before={(p.image_id, p.name): p for p in points}, read_after=read_after,
         )
         cmd.execute()

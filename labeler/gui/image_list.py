@@ -36,6 +36,7 @@ IdRole = Qt.ItemDataRole.UserRole + 1
 StatusRole = Qt.ItemDataRole.UserRole + 2
 PathRole = Qt.ItemDataRole.UserRole + 3
 ThumbRole = Qt.ItemDataRole.UserRole + 4
+MissingRole = Qt.ItemDataRole.UserRole + 5
 
 #: The filter choices: label, review statuses shown (None = all).
 FILTERS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
@@ -55,6 +56,7 @@ class ImageListModel(QAbstractListModel):
         self._row_of: dict[int, int] = {}
         self._thumbs = thumbnails
         self._resolve = resolve
+        self._missing: set[int] = set()  # files not found (at the last check, or when shown)
         if thumbnails is not None:
             thumbnails.ready.connect(self._thumbnail_ready)
 
@@ -96,6 +98,24 @@ class ImageListModel(QAbstractListModel):
             idx = self.index(row)
             self.dataChanged.emit(idx, idx)
 
+    def set_missing(self, image_id: int, missing: bool) -> None:
+        if missing == (image_id in self._missing):
+            return
+        (self._missing.add if missing else self._missing.discard)(image_id)
+        row = self._row_of.get(image_id)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx)
+
+    def set_missing_ids(self, image_ids: Sequence[int]) -> None:
+        for image_id in set(self._missing) - set(image_ids):
+            self.set_missing(image_id, False)
+        for image_id in image_ids:
+            self.set_missing(image_id, True)
+
+    def is_missing(self, image_id: int) -> bool:
+        return image_id in self._missing
+
     # -- Qt model ------------------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
@@ -107,7 +127,9 @@ class ImageListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return path.rsplit("/", 1)[-1]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{path}\n{STATUS_WORDS.get(status, status)}"
+            return f"{path}\n{'file missing' if image_id in self._missing else STATUS_WORDS.get(status, status)}"
+        if role == MissingRole:
+            return image_id in self._missing
         if role == IdRole:
             return image_id
         if role == StatusRole:
@@ -160,7 +182,10 @@ class ImageRowDelegate(QStyledItemDelegate):
         painter.fillRect(r, QColor("#2f6fb3") if selected else (QColor("#151920") if index.row() % 2 else QColor("#181c24")))
         thumb_rect = QRect(r.left() + 4, r.top() + 4, self.thumb, self.thumb)
         thumb = index.data(ThumbRole)
-        if isinstance(thumb, QImage):
+        missing = bool(index.data(MissingRole))
+        if missing:
+            painter.drawPixmap(thumb_rect, self._broken)
+        elif isinstance(thumb, QImage):
             x = thumb_rect.left() + (self.thumb - thumb.width()) // 2
             y = thumb_rect.top() + (self.thumb - thumb.height()) // 2
             painter.drawImage(x, y, thumb)
@@ -191,6 +216,9 @@ class ImageRowDelegate(QStyledItemDelegate):
         fm2 = QFontMetrics(small)
         lower = QRect(text_rect.left(), text_rect.top() + fm.height() + 2, text_rect.width(), fm2.height() * 2)
         words = STATUS_WORDS.get(status, status)
+        if missing:
+            words = f"FILE MISSING · {words}"
+            painter.setPen(QColor("#ff8a8a"))
         line = fm2.elidedText(f"{folder + '/  ' if folder else ''}{words}", Qt.TextElideMode.ElideLeft, text_rect.width())
         painter.drawText(lower, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, line)
         painter.restore()

@@ -29,6 +29,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from labeler.correspondence.cards import is_test_model
 from labeler.errors import LabelerError
 from labeler.gui import background
 from labeler.gui.canvas import Canvas
@@ -42,6 +43,7 @@ from labeler.gui.keypoint_panel import KeypointPanel
 from labeler.gui.progress_panel import ProgressPanel
 from labeler.gui.project_jobs import CreatedProject, create_project
 from labeler.gui.review import AcceptAboveDialog, ReviewNavigator
+from labeler.gui.run_log import RunLog
 from labeler.gui.schema_dialog import SchemaEdit
 from labeler.gui.settings import AppSettings
 from labeler.gui.shortcuts import KEYPOINT_KEYS, SHORTCUTS
@@ -99,6 +101,7 @@ class MainWindow(QMainWindow):
         self.locate_box: QMessageBox | None = None  # asks to locate a moved images folder
         self.new_dialog: QWidget | None = None  # the New project dialog while it is open
         self.skipped_box: QMessageBox | None = None  # lists the files a new project skipped
+        self.repropagate_box: QMessageBox | None = None  # says how re-propagate will run, before it does
 
         self.loader = ImageLoader()
         self.loader.loaded.connect(self._pixels_loaded)
@@ -140,6 +143,7 @@ class MainWindow(QMainWindow):
         self.canvas.point_clicked.connect(self.set_current_keypoint)
         self.canvas.context_requested.connect(self._point_menu)
         self.canvas.cursor_moved.connect(self._cursor_moved)
+        self.canvas.refused.connect(lambda text: self._message(text, error=True))
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
 
         self.image_list = ImageListPanel(self.thumbs)
@@ -196,6 +200,14 @@ class MainWindow(QMainWindow):
         self.resizeDocks([left, right], [min(300, max(200, width * 17 // 100)), min(330, max(260, width * 21 // 100))],
                          Qt.Orientation.Horizontal)
         self.docks = (left, right)
+
+        self.run_log = RunLog()
+        log_dock = QDockWidget("Run log", self)
+        log_dock.setObjectName("run_log_dock")
+        log_dock.setWidget(self.run_log)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, log_dock)
+        log_dock.hide()  # View > Run log
+        self.log_dock = log_dock
 
         bar = self.statusBar()
         self.image_label = QLabel("")
@@ -326,6 +338,10 @@ class MainWindow(QMainWindow):
         self.keep_zoom_action.toggled.connect(self._set_keep_zoom)
         menus["View"].addSeparator()
         menus["View"].addAction(self.keep_zoom_action)
+        log_action = self.log_dock.toggleViewAction()
+        log_action.setText("Run &log")
+        log_action.setStatusTip("Every message and propagation result of this session, kept")
+        menus["View"].addAction(log_action)
         menus["Help"].addSeparator()
         about = QAction("&About labeler", self)
         about.triggered.connect(self.show_about)
@@ -387,6 +403,8 @@ class MainWindow(QMainWindow):
         rows = project.image_index()
         self.image_list.set_index(rows)
         self._update_review_label(rows)
+        background.run_in_background(lambda: [r[0] for r in project.image_index(missing=True)],
+                                     self.image_list.model.set_missing_ids, lambda exc: None)
         if not project.images_root_found:
             self._ask_to_locate_images(project)
         self._prefetch_review_queue()
@@ -448,6 +466,7 @@ class MainWindow(QMainWindow):
             return
         self.current = record
         self.current_points = project.points(image_id)
+        self.cursor_label.setText("")  # the last image's coordinates mean nothing here
         self.canvas.show_image(record, self.schema, self.current_points)
         self.keypoints.set_points(self.current_points)
         first_open = next((n for n in self.schema.keypoints if n not in self.current_points), None)
@@ -499,6 +518,18 @@ class MainWindow(QMainWindow):
         if ticket == self._ticket and self.current is not None and self.current.id == image_id:
             self.canvas.show_failure(message)
             self._message(message, error=True)
+            if self.project is not None and not self.project.image_path(self.current).is_file():
+                self._mark_missing(image_id)
+
+    def _mark_missing(self, image_id: int) -> None:
+        """The file is gone: the list says so (not the old thumbnail) and the store records it."""
+        project = self.project
+        if project is None:
+            return
+        self.image_list.model.set_missing(image_id, True)
+        if self.thumbs is not None:
+            self.thumbs.forget(image_id)
+        background.run_in_background(lambda: project.check_missing([image_id]), lambda _: None, lambda exc: None)
 
     def step_image(self, step: int) -> None:
         model = self.image_list.model
@@ -712,6 +743,9 @@ class MainWindow(QMainWindow):
         if self._busy_message():
             self._message(self._busy_message(), error=True)
             return None
+        if self.canvas.failure_message:  # a missing or unreadable file cannot be labelled
+            self._message(f"cannot label this image: {self.canvas.failure_message}", error=True)
+            return None
         try:
             return fn()
         except LabelerError as exc:
@@ -802,17 +836,20 @@ class MainWindow(QMainWindow):
             self._message(self._busy_message(), error=True)
             return
 
-        def ask(confidences: list[float | None]) -> None:
+        def ask(points: list[tuple[float | None, str | None]]) -> None:
             if self.editor is not editor:
                 return
-            if not confidences:
+            if not points:
                 self._message("no predictions await review")
                 return
             threshold = float(self.settings.value("review/threshold", 0.5))
-            dialog = AcceptAboveDialog(confidences, threshold, self)
+            tests = sorted({m for _, m in points if is_test_model(m)})
+            dialog = AcceptAboveDialog([c for c, _ in points], threshold, self,
+                                       test_confidences=[c for c, m in points if m in tests], test_models=tests)
             if dialog.exec() != AcceptAboveDialog.DialogCode.Accepted:
                 return
             chosen = dialog.threshold
+            excluded = dialog.excluded_models
             self.settings.set_value("review/threshold", chosen)
             self.progress.start(f"Accepting predictions ≥ {chosen:.2f}")
             self.progress.stop.setEnabled(False)
@@ -828,9 +865,10 @@ class MainWindow(QMainWindow):
                 self.progress.finish()
                 show_error(exc, self)
 
-            self.bulk_job = background.run_in_background(lambda: editor.accept_above_command(chosen), done, failed)
+            self.bulk_job = background.run_in_background(
+                lambda: editor.accept_above_command(chosen, exclude_models=excluded), done, failed)
 
-        background.run_in_background(lambda: [p.confidence for p in project.review_points()], ask,
+        background.run_in_background(lambda: [(p.confidence, p.model) for p in project.review_points()], ask,
                                      lambda exc: show_error(exc, self))
 
     # ------------------------------------------------------------------------------ propagation
@@ -887,14 +925,45 @@ class MainWindow(QMainWindow):
 
     def repropagate(self) -> None:
         """Predict the unreviewed images again with the last settings; corrections and accepted
-        points are references now, so every image predicted from older references is stale."""
+        points are references now, so every image predicted from older references is stale.
+        Says which method and model first (nothing starts unseen)."""
         config = self._remembered_config()
         if config is None:
             self.propagate_dialog()
             return
+        if self.runner.running:
+            self._message("a propagation is already running (Esc stops it)", error=True)
+            return
         import dataclasses
 
-        self.start_propagation(dataclasses.replace(config, images=None, image_ids=None, force=False))
+        config = dataclasses.replace(config, images=None, image_ids=None, force=False)
+        model = config.model or "the method's default model"
+        test = " (a TEST MODEL with random weights: its predictions carry no content)" if is_test_model(config.model) else ""
+        box = QMessageBox(
+            QMessageBox.Icon.Question, "Re-propagate unreviewed",
+            f"Predict every unreviewed image again with\n\n  method {config.method}, {model}{test},\n"
+            f"  preset {config.preset}, device {config.device}\n\n"
+            "Every correction and accepted point is a reference now.",
+            QMessageBox.StandardButton.NoButton, self,
+        )
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        run = box.addButton("Re-propagate", QMessageBox.ButtonRole.AcceptRole)
+        change = box.addButton("Change settings…", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(run)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+
+        def clicked(button) -> None:  # noqa: ANN001
+            self.repropagate_box = None
+            if button is run:
+                self.start_propagation(config)
+            elif button is change:
+                self.propagate_dialog()
+
+        box.buttonClicked.connect(clicked)
+        box.run_button = run  # type: ignore[attr-defined]
+        self.repropagate_box = box
+        box.open()
 
     def stop_propagation(self) -> None:
         if self.runner.running and not self.runner.stopping:
@@ -925,6 +994,7 @@ class MainWindow(QMainWindow):
         self._message(text)
         for m in summary.messages:
             log.info("propagation: %s", m)
+            self.run_log.add(f"  {m}")
         if summary.failed:
             listed = "\n".join(f"{p}: {r}" for p, r in summary.failed[:15])
             more = f"\n… and {len(summary.failed) - 15} more" if len(summary.failed) > 15 else ""
@@ -1293,6 +1363,7 @@ class MainWindow(QMainWindow):
     def _message(self, text: str, *, error: bool = False) -> None:
         self.statusBar().setStyleSheet("QStatusBar { color: #ff9b9b; }" if error else "")
         self.statusBar().showMessage(text, STATUS_MS)
+        self.run_log.add(text, error=error)
         if error:
             log.info("%s", text)
 

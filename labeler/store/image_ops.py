@@ -265,13 +265,17 @@ class ImageOps(ProjectCore):
         rel = image.path if isinstance(image, ImageRecord) else self.image(image).path
         return self._root.joinpath(*rel.split("/"))
 
-    def check_missing(self) -> list[ImageRecord]:
-        """Look for every image file; flag the ones gone (and un-flag returned ones).
+    def check_missing(self, image_ids: Iterable[int] | None = None) -> list[ImageRecord]:
+        """Look for every image file (or those of ``image_ids``); flag the ones gone (and
+        un-flag returned ones).
 
         Returns the images missing now. Never raises for a missing file or images root.
         """
+        stmt = select(ImageRow.id, ImageRow.path, ImageRow.missing)
+        if image_ids is not None:
+            stmt = stmt.where(in_ids(ImageRow.id, image_ids))
         with self._read() as s:
-            rows = s.execute(select(ImageRow.id, ImageRow.path, ImageRow.missing)).all()
+            rows = s.execute(stmt).all()
         changes = []
         for image_id, rel, was_missing in rows:
             gone = not self._root.joinpath(*rel.split("/")).is_file()

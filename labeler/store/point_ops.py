@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -268,11 +268,13 @@ class PointOps(ProjectCore):
         *,
         names: Iterable[str] | None = None,
         min_confidence: float | None = None,
+        exclude_models: Iterable[str] = (),
     ) -> int:
         """Accept predicted points as they are; returns how many.
 
         ``image_ids`` None means every image; ``names`` None every keypoint; with
-        ``min_confidence`` only predictions at or above it (unknown confidence never qualifies).
+        ``min_confidence`` only predictions at or above it (unknown confidence never qualifies);
+        predictions of ``exclude_models`` (e.g. random-weight test models) are left alone.
         """
         t = now()
         with self._write() as s, s.begin():
@@ -293,6 +295,9 @@ class PointOps(ProjectCore):
                 stmt = stmt.where(in_ids(POINT_T.c.keypoint_id, [ids[n] for n in wanted]))
             if min_confidence is not None:
                 stmt = stmt.where(POINT_T.c.confidence >= float(min_confidence))
+            excluded = list(exclude_models)
+            if excluded:
+                stmt = stmt.where(or_(POINT_T.c.model.is_(None), POINT_T.c.model.not_in(excluded)))
             touched = s.execute(stmt).scalars().all()
             recompute_review(s, set(touched))
             return len(touched)

@@ -124,8 +124,10 @@ def test_repropagate_uses_corrections_as_references(qtbot, make_window, project_
     after = plan_propagation(window.project, config)
     assert after.reference_images == 2  # the correction is a reference now
     assert after.targets == 5  # so every unreviewed image is stale (the corrected one keeps 3 predictions)
+    window.actions["repropagate"].trigger()  # says which method and model first
+    assert "method classical" in window.repropagate_box.text()
     with qtbot.waitSignal(window.runner.finished, timeout=120_000) as done:
-        window.actions["repropagate"].trigger()
+        window.repropagate_box.run_button.click()
     assert done.args[0].predicted_images == 5
     with Project.open(project_path) as p:
         assert p.points(predicted[2])["tail"].status == CORRECTED  # never overwritten
