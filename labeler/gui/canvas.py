@@ -14,7 +14,7 @@ from PyQt6.QtCore import QPoint, QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPixmap, QTransform, QWheelEvent
 from PyQt6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
-from labeler.gui.canvas_items import EdgeItem, EdgeShadow, Placeholder, PointItem
+from labeler.gui.canvas_items import Z_POINT, EdgeItem, EdgeShadow, Placeholder, PointItem
 from labeler.gui.style import keypoint_colour
 from labeler.store import PREDICTED, ImageRecord, PointRecord, Schema
 
@@ -60,6 +60,7 @@ class Canvas(QGraphicsView):
         self._show_names = False
         self._drag: tuple[PointItem, QPointF, QPoint, bool] | None = None  # item, offset, press pos, moved
         self._pan_from: QPoint | None = None
+        self._mouse: QPoint | None = None  # last mouse position over the viewport
         self._hovered: str | None = None
         self.image_shown = False  # the decoded pixels are on screen (not the placeholder)
         self._hint = ""
@@ -216,6 +217,48 @@ class Canvas(QGraphicsView):
         """The keypoint under the mouse, if any (keys O, X, Delete act on it first)."""
         return self._hovered
 
+    def focus_on(self, name: str) -> None:
+        """Zoom in on a point (at least 3x the fitted zoom) and centre it."""
+        item = self._points.get(name)
+        if item is None:
+            return
+        rect = self.image_rect
+        view = self.viewport().rect()
+        fit = min(view.width() / max(rect.width(), 1.0), view.height() / max(rect.height(), 1.0))
+        target = min(max(self.zoom, fit * 3.0), MAX_SCALE)
+        if abs(target - self.zoom) > 1e-9:
+            self.resetTransform()
+            self.scale(target, target)
+        self.centerOn(item.pos())
+        self._fitted = False
+        self._zoomed()
+
+    def points_under_mouse(self) -> list[str]:
+        """Every point under the mouse, topmost first (stacked predictions)."""
+        if self._mouse is None:
+            return []
+        out = []
+        for item in self.items(self._mouse):
+            found = item if isinstance(item, PointItem) else item.parentItem()
+            if isinstance(found, PointItem) and found.name not in out:
+                out.append(found.name)
+        return out
+
+    def cycle_under_mouse(self) -> str | None:
+        """Bring the next of the stacked points under the mouse to the top (a press grabs it)."""
+        names = self.points_under_mouse()
+        if not names:
+            return None
+        # the topmost goes to the bottom of the stack: the next one is now on top
+        chosen = names[1] if len(names) > 1 else names[0]
+        order = names[1:] + names[:1]
+        for depth, name in enumerate(order):
+            self._points[name].setZValue(Z_POINT + 0.5 - depth * 0.01)
+        for name, item in self._points.items():
+            item.set_hovered(name == chosen)
+        self._hovered = chosen
+        return chosen
+
     # -- zoom ----------------------------------------------------------------------------------
     @property
     def zoom(self) -> float:
@@ -360,6 +403,7 @@ class Canvas(QGraphicsView):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position().toPoint()
+        self._mouse = pos
         scene_pos = self.mapToScene(pos)
         if self._pan_from is not None:
             delta = pos - self._pan_from

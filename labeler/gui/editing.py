@@ -105,14 +105,27 @@ class Editor(QObject):
         return self._run(keys, "swap all left/right pairs", apply)
 
     # -- review --------------------------------------------------------------------------------
-    def accept_image(self, image_id: int) -> int:
-        """Accept the image's predictions as they are (one undo step); returns how many."""
-        predicted = [n for n, r in self.project.points(image_id).items() if r.status == PREDICTED]
+    def accept_image(self, image_id: int, *, min_confidence: float | None = None) -> int:
+        """Accept the image's predictions as they are (those at or above ``min_confidence``
+        when given), one undo step; returns how many."""
+        predicted = [n for n, r in self.project.points(image_id).items() if r.status == PREDICTED
+                     and (min_confidence is None or (r.confidence is not None and r.confidence >= min_confidence))]
         if not predicted:
             return 0
-        cmd = self._run([(image_id, n) for n in predicted], f"accept {len(predicted)} predictions",
-                        lambda: self.project.accept_predictions([image_id]))
+        text = f"accept {len(predicted)} predictions" + (f" ≥ {min_confidence:.2f}" if min_confidence is not None else "")
+        cmd = self._run([(image_id, n) for n in predicted], text,
+                        lambda: self.project.accept_predictions([image_id], names=predicted))
         return int(cmd.result or 0)
+
+    def accept_point(self, image_id: int, name: str) -> StoreEdit:
+        return self._run([(image_id, name)], f"accept {name}",
+                         lambda: self.project.accept_predictions([image_id], names=[name]))
+
+    def reject_point(self, image_id: int, name: str, *, absent: bool) -> StoreEdit:
+        """A wrong prediction: back to unlabelled, or (``absent``) the keypoint is not there."""
+        if absent:
+            return self._run([(image_id, name)], f"reject {name} (absent)", lambda: self.project.set_absent(image_id, name))
+        return self._run([(image_id, name)], f"reject {name}", lambda: self.project.delete_point(image_id, name))
 
     def accept_above_command(self, threshold: float, *, exclude_models: tuple[str, ...] = ()) -> StoreEdit | None:
         """Accept every prediction with confidence >= ``threshold`` project-wide (but those of

@@ -247,6 +247,8 @@ class ImageListPanel(QWidget):
             self.filter.addItem(label)
         self.filter.currentIndexChanged.connect(self._filter_changed)
         self.filter.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.filter.setMinimumContentsLength(10)  # a narrow list leaves the image its room
         self.counts = QLabel("")
         self.counts.setObjectName("muted")
         self.counts.setWordWrap(True)

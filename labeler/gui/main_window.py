@@ -17,14 +17,10 @@ from PyQt6.QtWidgets import (
     QCheckBox,
     QDockWidget,
     QFileDialog,
-    QGroupBox,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
-    QPushButton,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -42,12 +38,15 @@ from labeler.gui.image_loader import ImageLoader, ThumbnailLoader
 from labeler.gui.keypoint_panel import KeypointPanel
 from labeler.gui.progress_panel import ProgressPanel
 from labeler.gui.project_jobs import CreatedProject, create_project
+from labeler.gui.point_review import PointReview
 from labeler.gui.review import AcceptAboveDialog, ReviewNavigator
+from labeler.gui.review_panel import ReviewPanel
 from labeler.gui.run_log import RunLog
 from labeler.gui.schema_dialog import SchemaEdit
 from labeler.gui.settings import AppSettings
 from labeler.gui.shortcuts import KEYPOINT_KEYS, SHORTCUTS
 from labeler.gui.style import icon
+from labeler.gui.window_layout import CompactToolBar, dock_widths, fit_docks
 from labeler.gui.worker import PropagationRunner
 from labeler.propagation import MatcherCache, ProgressEvent, PropagationConfig, PropagationSummary
 from labeler.store import PROJECT_SUFFIX, REVIEW_PREDICTED, ImageRecord, PointRecord, Project, Schema
@@ -157,29 +156,11 @@ class MainWindow(QMainWindow):
 
         self.keypoints = KeypointPanel()
         self.keypoints.keypoint_selected.connect(self.set_current_keypoint)
-        review = QGroupBox("Review")
-        self.review_label = QLabel("")
-        self.review_label.setObjectName("muted")
-        self.review_label.setWordWrap(True)
-        buttons = {}
-        for action, text in (("next_to_review", "Next to review"), ("accept_and_next", "Accept && next"),
-                             ("accept_above", "Accept all ≥ …"), ("repropagate", "Re-propagate")):
-            b = QPushButton(text)
-            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            buttons[action] = b
-        buttons["accept_and_next"].setObjectName("primary")
-        grid = QVBoxLayout(review)
-        grid.addWidget(self.review_label)
-        row = QHBoxLayout()
-        row.addWidget(buttons["next_to_review"])
-        row.addWidget(buttons["accept_and_next"])
-        grid.addLayout(row)
-        row2 = QHBoxLayout()
-        row2.addWidget(buttons["accept_above"])
-        row2.addWidget(buttons["repropagate"])
-        grid.addLayout(row2)
-        self.review_buttons = buttons
-        self.advance_box = QCheckBox("Auto-advance to the next keypoint")
+        review = self.review_panel = ReviewPanel(self.settings)
+        self.review_label = review.summary
+        self.review_buttons = review.buttons
+        self.point_review = PointReview(self)
+        self.advance_box = QCheckBox("Auto-advance keypoint")
         self.advance_box.setToolTip("After placing a keypoint, the next unlabelled one becomes current")
         self.advance_box.setChecked(True)
         self.advance_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -195,10 +176,8 @@ class MainWindow(QMainWindow):
         right.setWidget(side)
         right.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, right)
-        # the canvas gets most of a small screen (at 1280 px: 220 + 270, the image ~790 px wide)
-        width = self.width()
-        self.resizeDocks([left, right], [min(300, max(200, width * 17 // 100)), min(330, max(260, width * 21 // 100))],
-                         Qt.Orientation.Horizontal)
+        # the canvas gets most of a small screen (window_layout.dock_widths)
+        self.resizeDocks([left, right], list(dock_widths(self.width())), Qt.Orientation.Horizontal)
         self.docks = (left, right)
 
         self.run_log = RunLog()
@@ -241,6 +220,12 @@ class MainWindow(QMainWindow):
             "delete_point": lambda: self._point_edit("delete"),
             "swap_pair": self.swap_pair,
             "swap_all_pairs": self.swap_all_pairs,
+            "cycle_point": self.cycle_point,
+            "next_low_point": self.point_review.next_low,
+            "previous_low_point": self.point_review.previous_low,
+            "accept_point": lambda: self.point_review.accept_point(self._target_keypoint()),
+            "reject_point": lambda: self.point_review.reject_point(self._target_keypoint()),
+            "reject_point_absent": lambda: self.point_review.reject_point(self._target_keypoint(), absent=True),
             "accept_and_next": self.accept_and_next,
             "accept": self.accept_current,
             "accept_above": self.accept_above_dialog,
@@ -262,7 +247,8 @@ class MainWindow(QMainWindow):
             "next_image": "next", "previous_image": "prev", "next_to_review": "review", "accept_and_next": "accept",
             "accept": "accept", "propagate": "propagate", "repropagate": "propagate", "stop_propagation": "stop",
             "undo": "undo", "redo": "redo", "zoom_fit": "fit", "toggle_occluded": "occluded", "set_absent": "absent",
-            "swap_pair": "swap", "show_shortcuts": "help", "edit_schema": "schema",
+            "swap_pair": "swap", "show_shortcuts": "help", "edit_schema": "schema", "accept_point": "accept",
+            "reject_point": "absent", "next_low_point": "review",
         }
         self.actions: dict[str, QAction] = {}
         for s in SHORTCUTS:
@@ -348,10 +334,9 @@ class MainWindow(QMainWindow):
         menus["Help"].addAction(about)
         self.menus = menus
 
-        tb = QToolBar("Main", self)
+        tb = CompactToolBar("Main", self)
         tb.setObjectName("main_toolbar")
         tb.setMovable(False)
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         short = {"open_project": "Open", "previous_image": "Previous", "next_image": "Next",
                  "next_to_review": "Next to review", "accept_and_next": "Accept && next", "propagate": "Propagate",
                  "stop_propagation": "Stop", "undo": "Undo", "redo": "Redo", "zoom_fit": "Fit", "show_shortcuts": "Keys"}
@@ -811,20 +796,19 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------------ review
     def accept_current(self) -> int:
-        if self.editor is None or self.current is None:
-            return 0
-        image_id = self.current.id
-        n = self._try(lambda: self.editor.accept_image(image_id))
-        if n:
-            self._message(f"accepted {n} prediction(s)")
-        elif n == 0:
-            self._message("no predictions on this image to accept")
-        return int(n or 0)
+        return int(self.point_review.accept_image() or 0)
 
     def accept_and_next(self) -> None:
         if self.current is not None and any(not p.confirmed for p in self.current_points.values()):
-            self.accept_current()
+            if self.point_review.accept_image() is None:
+                return  # cancelled (or refused): stay on this image
         self.next_to_review()
+
+    def cycle_point(self) -> None:
+        name = self.canvas.cycle_under_mouse()
+        if name is not None:
+            self.set_current_keypoint(name)
+            self._message(f"{name} on top: a drag grabs it (Tab: the next one under the mouse)")
 
     def accept_above_dialog(self) -> None:
         """Confidences are read off the UI thread, the dialog asks, the bulk accept runs off the
@@ -1366,6 +1350,14 @@ class MainWindow(QMainWindow):
         self.run_log.add(text, error=error)
         if error:
             log.info("%s", text)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001
+        super().resizeEvent(event)
+        fit_docks(self, self.docks[:2])
+
+    def showEvent(self, event) -> None:  # noqa: ANN001
+        super().showEvent(event)
+        QTimer.singleShot(0, lambda: fit_docks(self, self.docks[:2]))  # a restored layout may be too wide
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.runner.running:

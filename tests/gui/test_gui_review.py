@@ -45,6 +45,7 @@ def test_next_to_review_goes_least_confident_first(qtbot, make_window, project_p
 
 def test_space_accepts_and_moves_on_enter_accepts_in_place(qtbot, make_window, project_path, predicted):
     window = make_window(project_path)
+    window.review_panel.set_policy("all")  # low confidences too (test_gui_point_review covers the others)
     key(qtbot, window, Qt.Key.Key_N)
     first = window.current.id
     assert all(item.predicted for item in window.canvas.drawn_points().values())
@@ -65,6 +66,7 @@ def test_space_accepts_and_moves_on_enter_accepts_in_place(qtbot, make_window, p
 
 def test_correction_then_accept_keeps_the_correction(qtbot, make_window, project_path, predicted):
     window = make_window(project_path)
+    window.review_panel.set_policy("all")
     window.show_image(predicted[2])
     wait_shown(qtbot, window)
     drag_point(qtbot, window, (17, 30), (20, 50))  # nose

@@ -190,8 +190,9 @@ def test_the_run_log_keeps_finished_messages(qtbot, window):
 
 def test_cursor_coordinates_reset_on_image_change(qtbot, window):
     wait_shown(qtbot, window)
+    qtbot.mouseMove(window.canvas.viewport(), viewport_pos(window, 20, 20))
     qtbot.mouseMove(window.canvas.viewport(), viewport_pos(window, 40, 30))
-    qtbot.waitUntil(lambda: window.cursor_label.text().startswith("x 40"))
+    qtbot.waitUntil(lambda: window.cursor_label.text().startswith("x "))
     window.step_image(1)
     assert window.cursor_label.text() == ""
 
@@ -224,3 +225,20 @@ def test_a_checked_checkbox_shows_a_tick(qtbot):
 
 
 del QPoint, QRect
+
+
+def test_a_1024_by_700_window_keeps_the_image_large_and_every_toolbar_button(qtbot, window):
+    window.resize(1024, 700)
+    wait_shown(qtbot, window)
+    qtbot.waitUntil(lambda: window.canvas.width() >= 0.55 * 1024)  # was ~470 px
+    bar = window.toolbar
+
+    def all_buttons_shown():
+        buttons = [bar.widgetForAction(a) for a in bar.actions() if not a.isSeparator()]
+        return all(b is not None and b.isVisible() and bar.rect().contains(b.geometry()) for b in buttons)
+
+    qtbot.waitUntil(all_buttons_shown)
+    window.resize(760, 600)  # narrower still: texts go, every button stays
+    qtbot.waitUntil(lambda: bar.compact and all_buttons_shown())
+    window.resize(1500, 800)
+    qtbot.waitUntil(lambda: not bar.compact)  # texts come back when there is room
