@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from labeler.formats.spair import LabelledImage, SPairExportConfig, SPairExportSummary, write_spair
-from labeler.store import Project
+from labeler.store import FLAG_NO_OBJECT, FLAG_SKIP, Project
 
 
 def export_pairs(
@@ -20,6 +20,8 @@ def export_pairs(
     category: str | None = None,
 ) -> SPairExportSummary:
     category = category or project.name
+    # images the annotator skipped or said hold no object take no part in pairs
+    excluded = {i for i, f in project.image_flags().items() if f in (FLAG_SKIP, FLAG_NO_OBJECT)}
     images = [
         LabelledImage(
             relative_path=ref.path,
@@ -30,5 +32,6 @@ def export_pairs(
             keypoints=ref.points,
         )
         for ref in project.references()
+        if ref.image_id not in excluded
     ]
     return write_spair(images, project.schema().keypoints, Path(out_dir), config)

@@ -26,9 +26,19 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from labeler.gui.image_flags import FLAG_LOOKS, OUT_OF_QUEUE
 from labeler.gui.image_loader import ThumbnailLoader
 from labeler.gui.style import STATUS_COLOURS
-from labeler.store import PARTIAL, REVIEW_PREDICTED, REVIEW_STATUSES, REVIEWED, UNLABELED
+from labeler.store import (
+    FLAG_LATER,
+    FLAG_NO_OBJECT,
+    FLAG_SKIP,
+    PARTIAL,
+    REVIEW_PREDICTED,
+    REVIEW_STATUSES,
+    REVIEWED,
+    UNLABELED,
+)
 
 IndexRow = tuple[int, str, str]  # (image id, path relative to the images root, review status)
 
@@ -37,6 +47,7 @@ StatusRole = Qt.ItemDataRole.UserRole + 2
 PathRole = Qt.ItemDataRole.UserRole + 3
 ThumbRole = Qt.ItemDataRole.UserRole + 4
 MissingRole = Qt.ItemDataRole.UserRole + 5
+FlagRole = Qt.ItemDataRole.UserRole + 6
 
 #: The filter choices: label, review statuses shown (None = all).
 FILTERS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
@@ -47,6 +58,12 @@ FILTERS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("Reviewed", (REVIEWED,)),
 )
 STATUS_WORDS = {UNLABELED: "unlabeled", PARTIAL: "in progress", REVIEW_PREDICTED: "to review", REVIEWED: "reviewed"}
+#: Filters by image flag, after the status filters in the same combo: label, flag.
+FLAG_FILTERS: tuple[tuple[str, str], ...] = (
+    ("Skipped", FLAG_SKIP),
+    ("No object", FLAG_NO_OBJECT),
+    ("Flagged for later", FLAG_LATER),
+)
 
 
 class ImageListModel(QAbstractListModel):
@@ -57,6 +74,7 @@ class ImageListModel(QAbstractListModel):
         self._thumbs = thumbnails
         self._resolve = resolve
         self._missing: set[int] = set()  # files not found (at the last check, or when shown)
+        self.flags: dict[int, str] = {}  # image id -> flag (skip, no_object, later)
         if thumbnails is not None:
             thumbnails.ready.connect(self._thumbnail_ready)
 
@@ -116,6 +134,12 @@ class ImageListModel(QAbstractListModel):
     def is_missing(self, image_id: int) -> bool:
         return image_id in self._missing
 
+    def changed(self, image_id: int) -> None:
+        row = self._row_of.get(image_id)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx)
+
     # -- Qt model ------------------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
@@ -130,6 +154,8 @@ class ImageListModel(QAbstractListModel):
             return f"{path}\n{'file missing' if image_id in self._missing else STATUS_WORDS.get(status, status)}"
         if role == MissingRole:
             return image_id in self._missing
+        if role == FlagRole:
+            return self.flags.get(image_id)
         if role == IdRole:
             return image_id
         if role == StatusRole:
@@ -216,11 +242,34 @@ class ImageRowDelegate(QStyledItemDelegate):
         fm2 = QFontMetrics(small)
         lower = QRect(text_rect.left(), text_rect.top() + fm.height() + 2, text_rect.width(), fm2.height() * 2)
         words = STATUS_WORDS.get(status, status)
+        flag = index.data(FlagRole)
+        if flag:
+            self._badge(painter, FLAG_LOOKS[flag], r, selected)
         if missing:
             words = f"FILE MISSING · {words}"
             painter.setPen(QColor("#ff8a8a"))
         line = fm2.elidedText(f"{folder + '/  ' if folder else ''}{words}", Qt.TextElideMode.ElideLeft, text_rect.width())
         painter.drawText(lower, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, line)
+        painter.restore()
+
+
+    @staticmethod
+    def _badge(painter: QPainter, look: tuple[str, str], r: QRect, selected: bool) -> None:
+        """The flag as a small tag at the row's bottom right."""
+        word, colour = look
+        small = QFont(painter.font())
+        small.setPointSizeF(max(6.5, small.pointSizeF() * 0.8))
+        small.setBold(True)
+        fm = QFontMetrics(small)
+        w, h = fm.horizontalAdvance(word.upper()) + 8, fm.height() + 2
+        tag = QRect(r.right() - w - 4, r.bottom() - h - 4, w, h)
+        painter.save()
+        painter.setFont(small)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(colour))
+        painter.drawRoundedRect(tag, 3, 3)
+        painter.setPen(QColor("#11141a"))
+        painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, word.upper())
         painter.restore()
 
 
@@ -245,6 +294,9 @@ class ImageListPanel(QWidget):
         self.filter = QComboBox()
         for label, _ in FILTERS:
             self.filter.addItem(label)
+        self.filter.insertSeparator(self.filter.count())
+        for label, _ in FLAG_FILTERS:
+            self.filter.addItem(label)
         self.filter.currentIndexChanged.connect(self._filter_changed)
         self.filter.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -266,13 +318,46 @@ class ImageListPanel(QWidget):
 
     @property
     def statuses(self) -> tuple[str, ...] | None:
-        return FILTERS[self.filter.currentIndex()][1]
+        i = self.filter.currentIndex()
+        return FILTERS[i][1] if 0 <= i < len(FILTERS) else None
+
+    @property
+    def flag_filter(self) -> str | None:
+        """The flag the list is filtered by (None: a status filter)."""
+        label = self.filter.currentText()
+        return next((f for text, f in FLAG_FILTERS if text == label), None)
 
     def set_filter(self, statuses: tuple[str, ...] | None) -> None:
         for i, (_, st) in enumerate(FILTERS):
             if st == statuses:
                 self.filter.setCurrentIndex(i)
                 return
+
+    def set_flag_filter(self, flag: str) -> None:
+        label = next(text for text, f in FLAG_FILTERS if f == flag)
+        self.filter.setCurrentIndex(self.filter.findText(label))
+
+    # -- flags ---------------------------------------------------------------------------------
+    def set_flags(self, flags: dict[int, str]) -> None:
+        self.model.flags = dict(flags)
+
+    def flag_of(self, image_id: int) -> str | None:
+        return self.model.flags.get(image_id)
+
+    def set_flag(self, image_id: int, flag: str | None) -> None:
+        if flag is None:
+            self.model.flags.pop(image_id, None)
+        else:
+            self.model.flags[image_id] = flag
+        self.model.changed(image_id)
+        self.set_index(self._all, keep=self.current_id())  # counts (and a flag filter) change
+
+    def queue_status_of(self, image_id: int) -> str | None:
+        """The review status, or "flagged" for an image skipped or without the object (the
+        review queue passes over those)."""
+        if self.model.flags.get(image_id) in OUT_OF_QUEUE:
+            return "flagged"
+        return self._status.get(image_id)
 
     def set_index(self, rows: Sequence[IndexRow], keep: int | None = None) -> None:
         """The whole project's index: counts are updated, the filter applied, ``keep`` stays selected."""
@@ -284,9 +369,14 @@ class ImageListPanel(QWidget):
             f"<span style='color:{STATUS_COLOURS[s]}'>●</span>&nbsp;{counts.get(s, 0)}&nbsp;"
             + STATUS_WORDS[s].replace(" ", "&nbsp;") for s in REVIEW_STATUSES
         ]
+        flagged = Counter(self.model.flags.get(r[0]) for r in rows)
+        parts += [f"{flagged[f]}&nbsp;{FLAG_LOOKS[f][0].replace(' ', '&nbsp;')}" for f in FLAG_LOOKS if flagged.get(f)]
         self.counts.setText(" &nbsp; ".join(parts))
-        wanted = self.statuses
-        shown = rows if wanted is None else [r for r in rows if r[2] in wanted]
+        wanted, flag = self.statuses, self.flag_filter
+        if flag is not None:
+            shown = [r for r in rows if self.model.flags.get(r[0]) == flag]
+        else:
+            shown = rows if wanted is None else [r for r in rows if r[2] in wanted]
         self.model.set_rows(shown)
         if keep is not None:
             self.select(keep)

@@ -33,6 +33,7 @@ from labeler.gui.commands import StoreEdit
 from labeler.gui.editing import Editor
 from labeler.gui.errors import show_error
 from labeler.gui.help_dialog import ShortcutsDialog
+from labeler.gui.image_flags import ImageFlags
 from labeler.gui.image_list import ImageListPanel
 from labeler.gui.image_loader import ImageLoader, ThumbnailLoader
 from labeler.gui.keypoint_panel import KeypointPanel
@@ -49,7 +50,17 @@ from labeler.gui.style import icon
 from labeler.gui.window_layout import CompactToolBar, dock_widths, fit_docks
 from labeler.gui.worker import PropagationRunner
 from labeler.propagation import MatcherCache, ProgressEvent, PropagationConfig, PropagationSummary
-from labeler.store import PROJECT_SUFFIX, REVIEW_PREDICTED, ImageRecord, PointRecord, Project, Schema
+from labeler.store import (
+    FLAG_LATER,
+    FLAG_NO_OBJECT,
+    FLAG_SKIP,
+    PROJECT_SUFFIX,
+    REVIEW_PREDICTED,
+    ImageRecord,
+    PointRecord,
+    Project,
+    Schema,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +171,7 @@ class MainWindow(QMainWindow):
         self.review_label = review.summary
         self.review_buttons = review.buttons
         self.point_review = PointReview(self)
+        self.image_flags = ImageFlags(self)
         self.advance_box = QCheckBox("Auto-advance keypoint")
         self.advance_box.setToolTip("After placing a keypoint, the next unlabelled one becomes current")
         self.advance_box.setChecked(True)
@@ -221,6 +233,9 @@ class MainWindow(QMainWindow):
             "swap_pair": self.swap_pair,
             "swap_all_pairs": self.swap_all_pairs,
             "cycle_point": self.cycle_point,
+            "flag_skip": lambda: self.image_flags.toggle(FLAG_SKIP),
+            "flag_no_object": lambda: self.image_flags.toggle(FLAG_NO_OBJECT),
+            "flag_later": lambda: self.image_flags.toggle(FLAG_LATER),
             "next_low_point": self.point_review.next_low,
             "previous_low_point": self.point_review.previous_low,
             "accept_point": lambda: self.point_review.accept_point(self._target_keypoint()),
@@ -376,7 +391,7 @@ class MainWindow(QMainWindow):
         self.project = project
         self.editor = Editor(project, self.undo_stack)
         self.editor.changed.connect(self._edited)
-        self.navigator = ReviewNavigator(project, self.image_list.status_of)
+        self.navigator = ReviewNavigator(project, self.image_list.queue_status_of)
         self.schema = project.schema()
         self.keypoints.set_schema(self.schema)
         self.current_keypoint = self.keypoints.current
@@ -386,6 +401,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{project.name} — labeler  ({project.path})")
         project.has_changed()  # start polling from now
         rows = project.image_index()
+        self.image_list.set_flags(project.image_flags())
         self.image_list.set_index(rows)
         self._update_review_label(rows)
         background.run_in_background(lambda: [r[0] for r in project.image_index(missing=True)],
@@ -587,9 +603,11 @@ class MainWindow(QMainWindow):
             self._refresh_again = True
             return
 
-        def done(rows: list[tuple[int, str, str]]) -> None:
+        def done(found: tuple[list[tuple[int, str, str]], dict[int, str]]) -> None:
             self._refresh_job = None
+            rows, flags = found
             if self.project is project:
+                self.image_list.set_flags(flags)
                 self.image_list.set_index(rows, keep=self.current.id if self.current else None)
                 self._update_review_label(rows)
             if self._refresh_again:
@@ -600,7 +618,8 @@ class MainWindow(QMainWindow):
             self._refresh_job = None
             log.warning("refreshing the image list failed: %s", exc)
 
-        self._refresh_job = background.run_in_background(project.image_index, done, failed)
+        self._refresh_job = background.run_in_background(lambda: (project.image_index(), project.image_flags()),
+                                                         done, failed)
 
     def _poll(self) -> None:
         project = self.project
@@ -1290,7 +1309,9 @@ class MainWindow(QMainWindow):
 
         def done(report) -> None:  # noqa: ANN001
             self._message(f"wrote {report.path}: {report.images} images, {report.visible_or_occluded} points, "
-                          f"{report.absent} absent" + (f", {report.predicted} predicted" if predicted else ""))
+                          f"{report.absent} absent" + (f", {report.predicted} predicted" if predicted else "")
+                          + (f"; {report.no_object} no-object image(s) as negatives (no annotation)" if report.no_object else "")
+                          + (f"; {report.skipped} skipped image(s) left out" if report.skipped else ""))
 
         return background.run_in_background(lambda: export_coco(project, path, predicted=predicted), done,
                                             lambda exc: self._write_failed(path, exc))

@@ -65,6 +65,12 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     ),
     Shortcut("swap_pair", ("S",), "&Swap left/right", "Label", "Swap the current keypoint with its left/right counterpart"),
     Shortcut("swap_all_pairs", ("Shift+S",), "Swap &all left/right pairs", "Label", "Swap every left/right pair of this image"),
+    Shortcut("flag_skip", ("K",), "S&kip image", "Label", "Skip this image (not labelled, not exported) and go on; again: unskip"),
+    Shortcut(
+        "flag_no_object", ("Shift+X",), "&No object in image", "Label",
+        "The object is not in this image (exported as a COCO negative) and go on; again: clear",
+    ),
+    Shortcut("flag_later", ("M",), "Flag for &later", "Label", "Mark this image to come back to; again: clear"),
     Shortcut(
         "cycle_point", ("Tab",), "&Cycle stacked points", "Label",
         "Points stacked under the mouse: bring the next one on top (a drag then grabs it)",

@@ -82,6 +82,7 @@ def image_record(row: ImageRow) -> ImageRecord:
         pred_preset=row.pred_preset,
         pred_flipped=None if row.pred_flipped is None else bool(row.pred_flipped),
         predicted_at=row.predicted_at,
+        flag=row.flag,
     )
 
 

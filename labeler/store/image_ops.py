@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
+from types import EllipsisType
 
 from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -16,11 +17,12 @@ from labeler.errors import UserInputError
 from labeler.imaging import is_image_path
 from labeler.store.core import IMAGE_T, ProjectCore, image_record, image_row, in_ids, in_values, now
 from labeler.store.models import CacheRow, ImageRow
-from labeler.store.records import REVIEW_STATUSES, AddImagesReport, ImageRecord, SkippedFile
+from labeler.store.records import IMAGE_FLAGS, REVIEW_STATUSES, AddImagesReport, ImageRecord, SkippedFile
 from labeler.store.relpaths import absolute, escapes, normalise_rel, relative_to_root, unicode_key
 from labeler.store.scanning import ProbedImage, check_folder, find_image_files, probe_files
 
 StatusFilter = str | Iterable[str] | None
+FlagFilter = str | None | EllipsisType  # ... (Ellipsis): any flag or none
 
 
 def _statuses(status: StatusFilter) -> list[str] | None:
@@ -33,12 +35,23 @@ def _statuses(status: StatusFilter) -> list[str] | None:
     return wanted
 
 
-def _filtered(stmt: Select, status: StatusFilter, missing: bool | None) -> Select:
+def _check_flag(flag: str | None) -> None:
+    if flag is not None and flag not in IMAGE_FLAGS:
+        raise UserInputError(f"unknown image flag {flag!r}; choose from {', '.join(IMAGE_FLAGS)}")
+
+
+def _filtered(stmt: Select, status: StatusFilter, missing: bool | None, flag: FlagFilter = ...) -> Select:
+    """``flag``: ... (the default) any; None only unflagged images; a flag only those."""
     wanted = _statuses(status)
     if wanted is not None:
         stmt = stmt.where(ImageRow.review_status.in_(wanted))
     if missing is not None:
         stmt = stmt.where(ImageRow.missing == missing)
+    if flag is None:
+        stmt = stmt.where(ImageRow.flag.is_(None))
+    elif flag is not ...:
+        _check_flag(flag)
+        stmt = stmt.where(ImageRow.flag == flag)
     return stmt
 
 
@@ -182,9 +195,11 @@ class ImageOps(ProjectCore):
         with self._read() as s:
             return s.execute(_filtered(select(func.count()).select_from(ImageRow), status, missing)).scalar_one()
 
-    def image_index(self, status: StatusFilter = None, *, missing: bool | None = None) -> list[tuple[int, str, str]]:
-        """``(id, path, review_status)`` of every matching image, ordered by path: one query."""
-        stmt = _filtered(select(ImageRow.id, ImageRow.path, ImageRow.review_status), status, missing)
+    def image_index(self, status: StatusFilter = None, *, missing: bool | None = None,
+                    flag: FlagFilter = ...) -> list[tuple[int, str, str]]:
+        """``(id, path, review_status)`` of every matching image, ordered by path: one query.
+        ``flag``: left out, any; None, unflagged images only; a flag, the images that have it."""
+        stmt = _filtered(select(ImageRow.id, ImageRow.path, ImageRow.review_status), status, missing, flag)
         with self._read() as s:
             return [tuple(r) for r in s.execute(stmt.order_by(ImageRow.path))]
 
@@ -203,9 +218,23 @@ class ImageOps(ProjectCore):
         with self._read() as s:
             rows = s.execute(stmt).all()
         return [
-            ImageRecord(*r[:8], bool(r[8]), *r[9:14], None if r[14] is None else bool(r[14]), r[15])
+            ImageRecord(*r[:8], bool(r[8]), *r[9:14], None if r[14] is None else bool(r[14]), *r[15:])
             for r in rows
         ]
+
+    # -- image flags ---------------------------------------------------------------------------
+    def set_image_flag(self, image_ids: int | Iterable[int], flag: str | None) -> int:
+        """Flag images (skip, no_object, later) or clear their flag (None); returns how many
+        images were found. Points are not touched."""
+        _check_flag(flag)
+        ids = [int(image_ids)] if isinstance(image_ids, int) else [int(i) for i in image_ids]
+        with self._write() as s, s.begin():
+            return int(s.execute(update(IMAGE_T).where(in_ids(IMAGE_T.c.id, ids)).values(flag=flag)).rowcount)
+
+    def image_flags(self) -> dict[int, str]:
+        """image id -> flag, for every flagged image (one query; for listing)."""
+        with self._read() as s:
+            return dict(s.execute(select(ImageRow.id, ImageRow.flag).where(ImageRow.flag.is_not(None))).all())
 
     # -- single images -------------------------------------------------------------------------
     def image(self, image_id: int) -> ImageRecord:

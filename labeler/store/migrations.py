@@ -12,12 +12,28 @@ from collections.abc import Callable
 from sqlalchemy import Connection, text
 
 FORMAT_MARKER = "labeler-project"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 #: ``PRAGMA application_id`` stamped into the file header ("LBLR"), so tools like ``file`` can tell.
 APPLICATION_ID = 0x4C424C52
 
-#: ``_STEPS[n]`` upgrades a file from version n to n + 1 (none yet: version 1 is the first).
-_STEPS: dict[int, Callable[[Connection], None]] = {}
+def _columns(conn: Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(text(f"PRAGMA table_info({table})"))}
+
+
+def _add_image_flag(conn: Connection) -> None:
+    """Version 3: ``image.flag``, the image-level status (skip, no object, flag for later)."""
+    if "flag" not in _columns(conn, "image"):
+        conn.execute(text(
+            "ALTER TABLE image ADD COLUMN flag VARCHAR CONSTRAINT image_flag CHECK (flag IS NULL OR flag IN "
+            "('skip', 'no_object', 'later'))"
+        ))
+
+
+#: ``_STEPS[n]`` upgrades a file from version n to n + 1.
+_STEPS: dict[int, Callable[[Connection], None]] = {
+    1: lambda conn: None,  # placeholder: replaced by the mtime step at merge
+    2: _add_image_flag,
+}
 
 
 def migrate(conn: Connection, found: int) -> int:
