@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PyQt6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, pyqtSignal
@@ -18,6 +19,7 @@ from PyQt6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListView,
     QStyle,
     QStyledItemDelegate,
@@ -38,6 +40,7 @@ from labeler.store import (
     REVIEW_STATUSES,
     REVIEWED,
     UNLABELED,
+    Project,
 )
 
 IndexRow = tuple[int, str, str]  # (image id, path relative to the images root, review status)
@@ -48,6 +51,33 @@ PathRole = Qt.ItemDataRole.UserRole + 3
 ThumbRole = Qt.ItemDataRole.UserRole + 4
 MissingRole = Qt.ItemDataRole.UserRole + 5
 FlagRole = Qt.ItemDataRole.UserRole + 6
+ConfirmedRole = Qt.ItemDataRole.UserRole + 7
+
+BY_NAME, BY_CONFIDENCE = "name", "confidence"
+SORTS: tuple[tuple[str, str], ...] = (("By name", BY_NAME), ("Least confident first", BY_CONFIDENCE))
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What the list shows, read in one go off the UI thread (see :func:`fetch_listing`)."""
+
+    rows: list[IndexRow]
+    flags: dict[int, str] = field(default_factory=dict)
+    confirmed: dict[int, int] = field(default_factory=dict)
+    keypoints: int = 0
+    least_confident: list[int] | None = None  # image ids, the review queue's order (None: not read)
+
+
+def fetch_listing(project: Project, *, least_confident: bool = False) -> Listing:
+    """The index, flags and confirmed counts (a few GROUP BYs); the review queue's order too
+    when the list sorts by confidence (an aggregate over every prediction: only then)."""
+    return Listing(
+        rows=project.image_index(),
+        flags=project.image_flags(),
+        confirmed=project.confirmed_per_image(),
+        keypoints=len(project.schema().keypoints),
+        least_confident=[q.image_id for q in project.review_queue()] if least_confident else None,
+    )
 
 #: The filter choices: label, review statuses shown (None = all).
 FILTERS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
@@ -75,6 +105,8 @@ class ImageListModel(QAbstractListModel):
         self._resolve = resolve
         self._missing: set[int] = set()  # files not found (at the last check, or when shown)
         self.flags: dict[int, str] = {}  # image id -> flag (skip, no_object, later)
+        self.confirmed: dict[int, int] = {}  # image id -> keypoints a person decided
+        self.keypoint_count = 0  # K of "k/K confirmed" (0: not shown)
         if thumbnails is not None:
             thumbnails.ready.connect(self._thumbnail_ready)
 
@@ -156,6 +188,8 @@ class ImageListModel(QAbstractListModel):
             return image_id in self._missing
         if role == FlagRole:
             return self.flags.get(image_id)
+        if role == ConfirmedRole:
+            return f"{self.confirmed.get(image_id, 0)}/{self.keypoint_count}" if self.keypoint_count else ""
         if role == IdRole:
             return image_id
         if role == StatusRole:
@@ -242,6 +276,9 @@ class ImageRowDelegate(QStyledItemDelegate):
         fm2 = QFontMetrics(small)
         lower = QRect(text_rect.left(), text_rect.top() + fm.height() + 2, text_rect.width(), fm2.height() * 2)
         words = STATUS_WORDS.get(status, status)
+        confirmed = index.data(ConfirmedRole)
+        if confirmed:
+            words = f"{words} · {confirmed}"
         flag = index.data(FlagRole)
         if flag:
             self._badge(painter, FLAG_LOOKS[flag], r, selected)
@@ -278,6 +315,7 @@ class ImageListPanel(QWidget):
 
     image_activated = pyqtSignal(int)
     filter_changed = pyqtSignal()
+    refresh_wanted = pyqtSignal()  # the sort needs data the list does not have yet
 
     def __init__(self, thumbnails: ThumbnailLoader | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -307,12 +345,30 @@ class ImageListPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(QLabel("Show"))
         top.addWidget(self.filter, 1)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search file names")
+        self.search.setClearButtonEnabled(True)
+        self.search.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.search.textChanged.connect(self._search_changed)
+        self.search.returnPressed.connect(self.filter_changed)  # back to the image (the window focuses it)
+        self.sort = QComboBox()
+        for label, _ in SORTS:
+            self.sort.addItem(label)
+        self.sort.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.sort.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.sort.setMinimumContentsLength(8)
+        self.sort.currentIndexChanged.connect(self._sort_changed)
+        second = QHBoxLayout()
+        second.addWidget(self.search, 3)
+        second.addWidget(self.sort, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
+        layout.addLayout(second)
         layout.addWidget(self.counts)
         layout.addWidget(self.view, 1)
         self._all: list[IndexRow] = []
+        self._confidence_rank: dict[int, int] = {}
         self._status: dict[int, str] = {}
         self._programmatic = False
 
@@ -377,9 +433,47 @@ class ImageListPanel(QWidget):
             shown = [r for r in rows if self.model.flags.get(r[0]) == flag]
         else:
             shown = rows if wanted is None else [r for r in rows if r[2] in wanted]
+        query = self.search.text().strip().casefold()
+        if query:
+            shown = [r for r in shown if query in r[1].rsplit("/", 1)[-1].casefold()]
+        if self.sort_key == BY_CONFIDENCE:
+            # least confident first (the review queue's order), then the rest by name
+            rank = self._confidence_rank
+            shown = sorted(shown, key=lambda r: (rank.get(r[0], len(rank)), r[1]))
         self.model.set_rows(shown)
         if keep is not None:
             self.select(keep)
+
+    # -- search, sort, listing -----------------------------------------------------------------
+    @property
+    def sort_key(self) -> str:
+        return SORTS[self.sort.currentIndex()][1]
+
+    def set_sort(self, key: str) -> None:
+        self.sort.setCurrentIndex(next(i for i, (_, k) in enumerate(SORTS) if k == key))
+
+    def set_listing(self, listing: Listing, keep: int | None = None) -> None:
+        """Everything the list shows, as :func:`fetch_listing` read it."""
+        self.model.flags = dict(listing.flags)
+        self.model.confirmed = dict(listing.confirmed)
+        self.model.keypoint_count = listing.keypoints
+        if listing.least_confident is not None:
+            self._confidence_rank = {image_id: i for i, image_id in enumerate(listing.least_confident)}
+        self.set_index(listing.rows, keep=keep)
+
+    def set_confirmed(self, image_id: int, n: int) -> None:
+        if self.model.confirmed.get(image_id, 0) != n:
+            self.model.confirmed[image_id] = n
+            self.model.changed(image_id)
+
+    def _search_changed(self) -> None:
+        self.set_index(self._all, keep=self.current_id())
+
+    def _sort_changed(self) -> None:
+        if self.sort_key == BY_CONFIDENCE:
+            self.refresh_wanted.emit()  # the confidences are read off the UI thread, then sorted
+        self.set_index(self._all, keep=self.current_id())
+        self.filter_changed.emit()
 
     def all_rows(self) -> list[IndexRow]:
         return list(self._all)

@@ -34,7 +34,7 @@ from labeler.gui.editing import Editor
 from labeler.gui.errors import show_error
 from labeler.gui.help_dialog import ShortcutsDialog
 from labeler.gui.image_flags import ImageFlags
-from labeler.gui.image_list import ImageListPanel
+from labeler.gui.image_list import BY_CONFIDENCE, ImageListPanel, Listing, fetch_listing
 from labeler.gui.image_loader import ImageLoader, ThumbnailLoader
 from labeler.gui.keypoint_panel import KeypointPanel
 from labeler.gui.progress_panel import ProgressPanel
@@ -159,6 +159,7 @@ class MainWindow(QMainWindow):
         self.image_list = ImageListPanel(self.thumbs)
         self.image_list.image_activated.connect(self.show_image)
         self.image_list.filter_changed.connect(self._filter_changed)
+        self.image_list.refresh_wanted.connect(self.refresh_index)
         left = QDockWidget("Images", self)
         left.setObjectName("images_dock")
         left.setWidget(self.image_list)
@@ -400,9 +401,9 @@ class MainWindow(QMainWindow):
         self.settings.add_recent(project.path)
         self.setWindowTitle(f"{project.name} — labeler  ({project.path})")
         project.has_changed()  # start polling from now
-        rows = project.image_index()
-        self.image_list.set_flags(project.image_flags())
-        self.image_list.set_index(rows)
+        listing = fetch_listing(project, least_confident=self.image_list.sort_key == BY_CONFIDENCE)
+        rows = listing.rows
+        self.image_list.set_listing(listing)
         self._update_review_label(rows)
         background.run_in_background(lambda: [r[0] for r in project.image_index(missing=True)],
                                      self.image_list.model.set_missing_ids, lambda exc: None)
@@ -592,6 +593,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_points(self.current_points)
         self.keypoints.set_points(self.current_points)
         self.image_list.set_status(record.id, record.review_status)
+        self.image_list.set_confirmed(record.id, sum(1 for p in self.current_points.values() if p.confirmed))
         self._update_image_label()
 
     def refresh_index(self) -> None:
@@ -603,13 +605,11 @@ class MainWindow(QMainWindow):
             self._refresh_again = True
             return
 
-        def done(found: tuple[list[tuple[int, str, str]], dict[int, str]]) -> None:
+        def done(listing: Listing) -> None:
             self._refresh_job = None
-            rows, flags = found
             if self.project is project:
-                self.image_list.set_flags(flags)
-                self.image_list.set_index(rows, keep=self.current.id if self.current else None)
-                self._update_review_label(rows)
+                self.image_list.set_listing(listing, keep=self.current.id if self.current else None)
+                self._update_review_label(listing.rows)
             if self._refresh_again:
                 self._refresh_again = False
                 self.refresh_index()
@@ -618,8 +618,9 @@ class MainWindow(QMainWindow):
             self._refresh_job = None
             log.warning("refreshing the image list failed: %s", exc)
 
-        self._refresh_job = background.run_in_background(lambda: (project.image_index(), project.image_flags()),
-                                                         done, failed)
+        by_confidence = self.image_list.sort_key == BY_CONFIDENCE
+        self._refresh_job = background.run_in_background(
+            lambda: fetch_listing(project, least_confident=by_confidence), done, failed)
 
     def _poll(self) -> None:
         project = self.project

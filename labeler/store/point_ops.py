@@ -164,6 +164,17 @@ class PointOps(ProjectCore):
         with self._read() as s:
             return {name: int(n) for name, n in s.execute(stmt)}
 
+    def confirmed_per_image(self) -> dict[int, int]:
+        """image id -> how many of its keypoints a person decided (placed, accepted, corrected,
+        absent included); images with none are left out. One GROUP BY (the image list's "k/K")."""
+        stmt = (
+            select(PointRow.image_id, func.count())
+            .where(PointRow.status.in_(CONFIRMED_STATUSES))
+            .group_by(PointRow.image_id)
+        )
+        with self._read() as s:
+            return {int(i): int(n) for i, n in s.execute(stmt)}
+
     # -- a person's edits ----------------------------------------------------------------------
     def set_points(self, image_id: int, points: Mapping[str, PointValue], *, status: str = MANUAL) -> dict[str, PointRecord]:
         """Set several confirmed points of one image at once: all are checked, then all written.
