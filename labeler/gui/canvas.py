@@ -16,6 +16,7 @@ from PyQt6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 from labeler.gui.canvas_items import Z_POINT, EdgeItem, EdgeShadow, Placeholder, PointItem
 from labeler.gui.style import keypoint_colour
+from labeler.gui.view_options import adjusted
 from labeler.store import PREDICTED, ImageRecord, PointRecord, Schema
 
 MIN_SCALE, MAX_SCALE = 0.01, 64.0
@@ -58,6 +59,12 @@ class Canvas(QGraphicsView):
         self._edges: list[tuple[EdgeItem, EdgeShadow]] = []
         self._current: str | None = None
         self._show_names = False
+        self._records: dict[str, PointRecord] = {}  # the image's rows, drawn or not
+        self.hidden: set[str] = set()  # keypoints not drawn (View options)
+        self.show_skeleton = True
+        self.point_scale = 1.0
+        self._source: QImage | None = None  # the pixels as decoded (before brightness/contrast)
+        self._adjust = (0.0, 1.0)  # brightness (-1..1), contrast (factor)
         self._drag: tuple[PointItem, QPointF, QPoint, bool] | None = None  # item, offset, press pos, moved
         self._pan_from: QPoint | None = None
         self._mouse: QPoint | None = None  # last mouse position over the viewport
@@ -101,6 +108,8 @@ class Canvas(QGraphicsView):
         self._pixmap_item.setPixmap(QPixmap())
         self._placeholder.setVisible(False)
         self.image_shown = False
+        self._source = None
+        self._records = {}
 
     def show_image(self, image: ImageRecord, schema: Schema, points: Mapping[str, PointRecord]) -> None:
         """Show ``image``'s points at once over a placeholder; the pixels follow (set_pixels)."""
@@ -112,6 +121,7 @@ class Canvas(QGraphicsView):
         self._pixmap_item.setPixmap(QPixmap())
         self._pixmap_item.setTransform(QTransform())
         self.image_shown = False
+        self._source = None
         rect = self.image_rect
         self._placeholder.setRect(rect)
         self._placeholder.set_message("")
@@ -128,6 +138,9 @@ class Canvas(QGraphicsView):
     def set_pixels(self, qimage: QImage) -> None:
         """Show decoded pixels: a preview of a big image or the full decode, both stretched over
         the registered size, so the image keeps one geometry (the one clicks map to)."""
+        self._source = qimage
+        if self._adjust != (0.0, 1.0):
+            qimage = adjusted(qimage, *self._adjust)
         pixmap = QPixmap.fromImage(qimage)
         self._pixmap_item.setPixmap(pixmap)
         rect = self.image_rect
@@ -148,6 +161,14 @@ class Canvas(QGraphicsView):
         self.image_shown = False
 
     @property
+    def shown_pixels(self) -> QImage:
+        """The pixels on screen (after brightness/contrast)."""
+        return self._pixmap_item.pixmap().toImage()
+
+    def drawn_edges(self) -> list[tuple[str, str]]:
+        return [(edge.a, edge.b) for edge, _ in self._edges]
+
+    @property
     def drawn_rect(self) -> QRectF:
         """Where the pixels are drawn, in image coordinates (equals image_rect once shown)."""
         return self._pixmap_item.sceneBoundingRect()
@@ -157,16 +178,18 @@ class Canvas(QGraphicsView):
         return self._placeholder.text.text() if self._placeholder.isVisible() else ""
 
     def set_points(self, points: Mapping[str, PointRecord]) -> None:
-        """Draw these rows (absent ones are not drawn); items are reused, so no flicker."""
+        """Draw these rows (absent and hidden ones are not drawn); items are reused, so no flicker."""
+        self._records = dict(points)
         keep = set()
         for index, name in enumerate(self._schema.keypoints):
             rec = points.get(name)
-            if rec is None or rec.x is None or rec.y is None:
+            if rec is None or rec.x is None or rec.y is None or name in self.hidden:
                 continue
             keep.add(name)
             item = self._points.get(name)
             if item is None:
                 item = PointItem(name, keypoint_colour(index), rec)
+                item.setScale(self.point_scale)
                 item.set_label_visible(self._show_names)
                 item.set_current(name == self._current)
                 self.scene().addItem(item)
@@ -202,6 +225,29 @@ class Canvas(QGraphicsView):
         self._current = name
         for n, item in self._points.items():
             item.set_current(n == name)
+
+    # -- view options (labeler.gui.view_options) --------------------------------------------
+    def set_hidden(self, names: set[str]) -> None:
+        self.hidden = set(names)
+        self.set_points(self._records)
+
+    def set_show_skeleton(self, show: bool) -> None:
+        self.show_skeleton = show
+        self._rebuild_edges()
+
+    def set_point_scale(self, scale: float) -> None:
+        self.point_scale = scale
+        for item in self._points.values():
+            item.setScale(scale)
+        self._place_labels()
+
+    def set_adjust(self, brightness: float, contrast: float) -> None:
+        """Brightness (-1..1, added) and contrast (a factor around mid-grey) of the shown pixels;
+        the image itself is never changed."""
+        self._adjust = (float(brightness), float(contrast))
+        if self._source is not None and self.image_shown:
+            source = self._source
+            self.set_pixels(source)
 
     def set_show_names(self, show: bool) -> None:
         self._show_names = show
@@ -335,7 +381,7 @@ class Canvas(QGraphicsView):
             self.scene().removeItem(edge)
             self.scene().removeItem(shadow)
         self._edges.clear()
-        for a, b in self._schema.skeleton:
+        for a, b in self._schema.skeleton if self.show_skeleton else ():
             if a in self._points and b in self._points:
                 edge = EdgeItem(a, b)
                 shadow = EdgeShadow(edge)
@@ -392,8 +438,8 @@ class Canvas(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             return
         if self.image_rect.contains(scene_pos) and self._current is not None:
-            placed = self._points.get(self._current)
-            if placed is not None and placed.record.confirmed and not mods & REPLACE_MODIFIER:
+            placed = self._records.get(self._current)  # hidden or not
+            if placed is not None and placed.confirmed and placed.x is not None and not mods & REPLACE_MODIFIER:
                 # one stray click must never move a finished point: drag it, or Alt+click
                 self.refused.emit(f"{self._current} is already placed: drag it to move it, "
                                   f"or {REPLACE_KEY}+click to place it here")

@@ -47,6 +47,7 @@ from labeler.gui.schema_dialog import SchemaEdit
 from labeler.gui.settings import AppSettings
 from labeler.gui.shortcuts import KEYPOINT_KEYS, SHORTCUTS
 from labeler.gui.style import icon
+from labeler.gui.view_options import restore_view
 from labeler.gui.window_layout import CompactToolBar, dock_widths, fit_docks
 from labeler.gui.worker import PropagationRunner
 from labeler.propagation import MatcherCache, ProgressEvent, PropagationConfig, PropagationSummary
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self.new_dialog: QWidget | None = None  # the New project dialog while it is open
         self.skipped_box: QMessageBox | None = None  # lists the files a new project skipped
         self.repropagate_box: QMessageBox | None = None  # says how re-propagate will run, before it does
+        self.view_dialog: QWidget | None = None  # View options (non-modal)
 
         self.loader = ImageLoader()
         self.loader.loaded.connect(self._pixels_loaded)
@@ -125,6 +127,7 @@ class MainWindow(QMainWindow):
         self.runner.running_changed.connect(self._running_changed)
 
         self._build_widgets()
+        restore_view(self.canvas, self.settings)
         self.canvas.set_hint(WELCOME)
         self._build_actions()
         self._build_menus_and_toolbar()
@@ -256,6 +259,7 @@ class MainWindow(QMainWindow):
             "zoom_in": lambda: self.canvas.zoom_by(1.25),
             "zoom_out": lambda: self.canvas.zoom_by(0.8),
             "toggle_names": lambda: self.canvas.set_show_names(self.actions["toggle_names"].isChecked()),
+            "view_options": self.view_options_dialog,
             "show_shortcuts": self.show_shortcuts,
         }
         icons = {
@@ -1354,6 +1358,14 @@ class MainWindow(QMainWindow):
         if isinstance(exc, OSError) and not isinstance(exc, LabelerError):
             exc = LabelerError(f"cannot write {path}: {exc.strerror or exc}")
         show_error(exc, self)
+
+    def view_options_dialog(self) -> None:
+        from labeler.gui.view_options import ViewOptionsDialog
+
+        dialog = self.view_dialog = ViewOptionsDialog(self.canvas, self.schema.keypoints, self.settings, self)
+        dialog.on_names = lambda on: self.actions["toggle_names"].setChecked(on) or self.canvas.set_show_names(on)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dialog.show()
 
     def show_shortcuts(self) -> None:
         ShortcutsDialog(self).exec()

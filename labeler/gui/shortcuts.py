@@ -119,6 +119,10 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("zoom_in", ("+", "="), "Zoom &in", "View"),
     Shortcut("zoom_out", ("-",), "Zoom &out", "View"),
     Shortcut("toggle_names", ("L",), "Show keypoint &names", "View", "Show every keypoint's name (hover shows one)"),
+    Shortcut(
+        "view_options", ("V",), "&View options…", "View",
+        "Keypoints shown, skeleton, names, point size, brightness and contrast (display only)",
+    ),
     # -- help
     Shortcut("show_shortcuts", ("F1", "?"), "&Keyboard shortcuts", "Help"),
 )
