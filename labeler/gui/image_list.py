@@ -324,7 +324,7 @@ class ImageListPanel(QWidget):
         self.view.setModel(self.model)
         self.view.setUniformItemSizes(True)
         self.view.setItemDelegate(ImageRowDelegate(thumbnails.size if thumbnails else 40, self.view))
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # several: to remove them
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.view.setLayoutMode(QListView.LayoutMode.Batched)
         self.view.setBatchSize(200)
@@ -501,6 +501,9 @@ class ImageListPanel(QWidget):
                 self.view.scrollTo(idx, QAbstractItemView.ScrollHint.EnsureVisible)
         finally:
             self._programmatic = False
+
+    def selected_ids(self) -> list[int]:
+        return sorted(int(i.data(IdRole)) for i in self.view.selectionModel().selectedIndexes())
 
     def current_id(self) -> int | None:
         idx = self.view.currentIndex()

@@ -27,7 +27,7 @@ from PyQt6.QtWidgets import (
 
 from labeler.correspondence.cards import is_test_model
 from labeler.errors import LabelerError
-from labeler.gui import background
+from labeler.gui import background, project_actions
 from labeler.gui.canvas import Canvas
 from labeler.gui.commands import StoreEdit
 from labeler.gui.editing import Editor
@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self.skipped_box: QMessageBox | None = None  # lists the files a new project skipped
         self.repropagate_box: QMessageBox | None = None  # says how re-propagate will run, before it does
         self.view_dialog: QWidget | None = None  # View options (non-modal)
+        self.remove_job: background.BackgroundJob | None = None  # images being removed
 
         self.loader = ImageLoader()
         self.loader.loaded.connect(self._pixels_loaded)
@@ -317,6 +318,15 @@ class MainWindow(QMainWindow):
         self.locate_images_action = QAction("&Locate images folder…", self)
         self.locate_images_action.setStatusTip("The images folder was moved or renamed: point the project at it")
         self.locate_images_action.triggered.connect(self.locate_images_dialog)
+        self.remove_selected_action = QAction("&Remove selected images…", self)
+        self.remove_selected_action.setStatusTip("Forget the images selected in the list (files are not touched)")
+        self.remove_selected_action.triggered.connect(lambda: project_actions.remove_images(self, missing=False))
+        self.remove_missing_action = QAction("Remove &missing images…", self)
+        self.remove_missing_action.setStatusTip("Forget every image whose file is no longer on disk")
+        self.remove_missing_action.triggered.connect(lambda: project_actions.remove_images(self, missing=True))
+        self.clear_cache_action = QAction("&Clear reference cache…", self)
+        self.clear_cache_action.setStatusTip("Delete the cached reference states (labels stay; rebuilt when needed)")
+        self.clear_cache_action.triggered.connect(lambda: project_actions.clear_cache(self))
         for s in SHORTCUTS:  # the table is the single source of the menus
             if s.action == "select_keypoint":
                 continue
@@ -328,6 +338,8 @@ class MainWindow(QMainWindow):
                 menu.addMenu(self.recent_menu)
                 menu.addAction(self.add_images_action)
                 menu.addAction(self.locate_images_action)
+                menu.addAction(self.remove_selected_action)
+                menu.addAction(self.remove_missing_action)
                 menu.addSeparator()
         keys = QMenu("Current &keypoint", self)
         for i in range(len(KEYPOINT_KEYS)):
@@ -342,6 +354,8 @@ class MainWindow(QMainWindow):
         self.keep_zoom_action.setChecked(keep)
         self.canvas.keep_view = keep
         self.keep_zoom_action.toggled.connect(self._set_keep_zoom)
+        menus["Propagate"].addSeparator()
+        menus["Propagate"].addAction(self.clear_cache_action)
         menus["View"].addSeparator()
         menus["View"].addAction(self.keep_zoom_action)
         log_action = self.log_dock.toggleViewAction()
@@ -453,8 +467,9 @@ class MainWindow(QMainWindow):
             if name in ("new_project", "open_project", "quit", "show_shortcuts", "undo", "redo"):
                 continue
             a.setEnabled(has)
-        self.add_images_action.setEnabled(has)
-        self.locate_images_action.setEnabled(has)
+        for a in (self.add_images_action, self.locate_images_action, self.remove_selected_action,
+                  self.remove_missing_action, self.clear_cache_action):
+            a.setEnabled(has)
         self.actions["stop_propagation"].setEnabled(self.runner.running and not self.runner.stopping)
         for b in self.review_buttons.values():
             b.setEnabled(has)
@@ -1325,14 +1340,14 @@ class MainWindow(QMainWindow):
         project = self.project
         if project is None:
             return
-        parent = QFileDialog.getExistingDirectory(self, "Export SPair pairs: choose the folder to write into",
-                                                  str(Path(project.path).parent))
-        if not parent:
+        dialog = project_actions.SPairExportDialog(Path(project.path).parent / f"{Path(project.path).stem}-spair", self)
+        if dialog.exec() != project_actions.SPairExportDialog.DialogCode.Accepted:
             return
-        out = Path(parent) / f"{Path(project.path).stem}-spair"
-        self.export_spair(out)
+        out, config, predictions = dialog.values()
+        self.export_spair(out, config=config, include_predictions=predictions)
 
-    def export_spair(self, out: Path, *, overwrite: bool = True) -> background.BackgroundJob | None:
+    def export_spair(self, out: Path, *, overwrite: bool = True, config=None,  # noqa: ANN001
+                     include_predictions: bool = False) -> background.BackgroundJob | None:
         project = self.project
         if project is None:
             return None
@@ -1348,9 +1363,10 @@ class MainWindow(QMainWindow):
                 box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
                 box.open()
 
-        config = SPairExportConfig(overwrite=overwrite)
-        return background.run_in_background(lambda: export_pairs(project, out, config), done,
-                                            lambda exc: self._write_failed(out, exc))
+        config = config or SPairExportConfig(overwrite=overwrite)
+        return background.run_in_background(
+            lambda: export_pairs(project, out, config, include_predictions=include_predictions), done,
+            lambda exc: self._write_failed(out, exc))
 
     def _write_failed(self, path: Path, exc: BaseException) -> None:
         """An export the disk refused (no such folder, a file in the way, no space) is the

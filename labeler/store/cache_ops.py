@@ -49,6 +49,11 @@ class CacheOps(ProjectCore):
                 stmt = stmt.where(CacheRow.image_id == image_id)
             return int(s.execute(stmt).rowcount)
 
+    def clear_cache(self) -> int:
+        """Delete every cached entry (engine reference states): they are rebuilt when next
+        needed. Returns how many."""
+        return self.cache_delete()
+
     def counts(self) -> StatusCounts:
         """Images by review status and points by status and visibility (for ``labeler status``)."""
         with self._read() as s:
