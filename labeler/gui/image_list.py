@@ -356,7 +356,7 @@ class ImageListPanel(QWidget):
             self.sort.addItem(label)
         self.sort.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.sort.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.sort.setMinimumContentsLength(8)
+        self.sort.setMinimumContentsLength(6)
         self.sort.currentIndexChanged.connect(self._sort_changed)
         second = QHBoxLayout()
         second.addWidget(self.search, 3)

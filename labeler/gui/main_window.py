@@ -1403,11 +1403,12 @@ class MainWindow(QMainWindow):
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001
         super().resizeEvent(event)
-        fit_docks(self, self.docks[:2])
+        fit_docks(self, self.docks[:2], grew=event.size().width() > event.oldSize().width() > 0)
 
     def showEvent(self, event) -> None:  # noqa: ANN001
         super().showEvent(event)
-        QTimer.singleShot(0, lambda: fit_docks(self, self.docks[:2]))  # a restored layout may be too wide
+        # the panels as wide as this window allows (a restored layout may be too wide or narrow)
+        QTimer.singleShot(0, lambda: fit_docks(self, self.docks[:2], grew=True))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.runner.running:

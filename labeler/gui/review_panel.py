@@ -72,6 +72,7 @@ class ReviewPanel(QGroupBox):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             b.setMinimumWidth(40)  # a narrow panel clips a label rather than squeezing the image
             b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            b.setStyleSheet("padding: 5px 2px;")  # the app's 14 px sides clipped the labels
             grid.addWidget(b, i // 2, i % 2)
             self.buttons[action] = b
         self.buttons["accept_and_next"].setObjectName("primary")

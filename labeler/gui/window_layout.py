@@ -16,12 +16,13 @@ def dock_widths(window_width: int) -> tuple[int, int]:
     return min(300, max(180, window_width * 17 // 100)), min(330, max(230, window_width * 21 // 100))
 
 
-def fit_docks(window: QMainWindow, docks: Sequence[QDockWidget]) -> None:
-    """Shrink side panels wider than :func:`dock_widths` allows (never widen them: a panel the
-    person dragged wider stays so until the window narrows)."""
+def fit_docks(window: QMainWindow, docks: Sequence[QDockWidget], *, grew: bool = False) -> None:
+    """Shrink side panels wider than :func:`dock_widths` allows; when the window ``grew``, widen
+    those narrower than it (a panel the person dragged keeps its width until the window changes)."""
     targets = dock_widths(window.width())
-    if any(d.isVisible() and not d.isFloating() and d.width() > t for d, t in zip(docks, targets, strict=True)):
-        window.resizeDocks(list(docks), [min(d.width(), t) for d, t in zip(docks, targets, strict=True)],
+    pairs = [(d, t) for d, t in zip(docks, targets, strict=True) if not d.isHidden() and not d.isFloating()]
+    if any(d.width() > t or (grew and d.width() < t) for d, t in pairs):
+        window.resizeDocks([d for d, _ in pairs], [t if grew else min(d.width(), t) for d, t in pairs],
                            Qt.Orientation.Horizontal)
 
 
