@@ -959,33 +959,19 @@ class MainWindow(QMainWindow):
             return
         import dataclasses
 
+        from labeler.gui.propagate_dialog import RepropagateBox
+
         config = dataclasses.replace(config, images=None, image_ids=None, force=False)
-        model = config.model or "the method's default model"
-        test = " (a TEST MODEL with random weights: its predictions carry no content)" if is_test_model(config.model) else ""
-        box = QMessageBox(
-            QMessageBox.Icon.Question, "Re-propagate unreviewed",
-            f"Predict every unreviewed image again with\n\n  method {config.method}, {model}{test},\n"
-            f"  preset {config.preset}, device {config.device}\n\n"
-            "Every correction and accepted point is a reference now.",
-            QMessageBox.StandardButton.NoButton, self,
-        )
-        box.setTextFormat(Qt.TextFormat.PlainText)
-        run = box.addButton("Re-propagate", QMessageBox.ButtonRole.AcceptRole)
-        change = box.addButton("Change settings…", QMessageBox.ButtonRole.ActionRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(run)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        box = self.repropagate_box = RepropagateBox(config, self)
 
         def clicked(button) -> None:  # noqa: ANN001
             self.repropagate_box = None
-            if button is run:
+            if button is box.run_button:
                 self.start_propagation(config)
-            elif button is change:
+            elif button is box.change_button:
                 self.propagate_dialog()
 
         box.buttonClicked.connect(clicked)
-        box.run_button = run  # type: ignore[attr-defined]
-        self.repropagate_box = box
         box.open()
 
     def stop_propagation(self) -> None:

@@ -20,6 +20,7 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -74,6 +75,27 @@ def describe_plan(plan: PropagationPlan) -> str:
         lines.append("Flip-aware: each target is also matched mirrored, the better pose is kept.")
     lines += [f"<span style='color:#e0a63a'>⚠ {w}</span>" for w in plan.warnings]
     return "<br>".join(lines)
+
+
+class RepropagateBox(QMessageBox):
+    """Says how "Re-propagate unreviewed" will run (method, model, preset, device) before it does."""
+
+    def __init__(self, config: PropagationConfig, parent: QWidget | None = None) -> None:
+        model = config.model or "the method's default model"
+        test = " (a TEST MODEL with random weights: its predictions carry no content)" if is_test_model(config.model) else ""
+        super().__init__(
+            QMessageBox.Icon.Question, "Re-propagate unreviewed",
+            f"Predict every unreviewed image again with\n\n  method {config.method}, {model}{test},\n"
+            f"  preset {config.preset}, device {config.device}\n\n"
+            "Every correction and accepted point is a reference now.",
+            QMessageBox.StandardButton.NoButton, parent,
+        )
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.run_button = self.addButton("Re-propagate", QMessageBox.ButtonRole.AcceptRole)
+        self.change_button = self.addButton("Change settings…", QMessageBox.ButtonRole.ActionRole)
+        self.addButton(QMessageBox.StandardButton.Cancel)
+        self.setDefaultButton(self.run_button)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
 
 
 class PropagateDialog(QDialog):
