@@ -100,6 +100,8 @@ def plan_propagation(project: Project, config: PropagationConfig, *, matcher: Ma
     if config.method != "classical" and is_test_model(config.model):
         warnings.append(f"{config.model} is a TEST MODEL with random weights: its predictions carry no content "
                         "(for tests and timing only, never for labels)")
+    if ctx.selection.flagged:
+        warnings.append(f"{len(ctx.selection.flagged)} image(s) flagged skip or no object are not predicted")
     if ctx.selection.missing:
         warnings.append(f"{len(ctx.selection.missing)} selected image(s) were not found at the last check and are skipped")
     if matcher is not None:

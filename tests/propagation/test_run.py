@@ -256,3 +256,19 @@ def test_bad_settings_are_user_errors(project):
         propagate(project, PropagationConfig(method="classical", overrides={"bogus": 1}))
     with pytest.raises(UserInputError, match="unknown method"):
         propagate(project, PropagationConfig(method="nope"))
+
+
+def test_images_flagged_skip_or_no_object_are_never_targets(project):
+    from labeler.store import FLAG_LATER, FLAG_NO_OBJECT, FLAG_SKIP
+
+    label(project, "plain/a.jpg", REF)
+    skip, none_, later = (project.find_image(p).id for p in ("plain/b.png", "exif/rot6.jpg", "exif/rot8.jpeg"))
+    project.set_image_flag(skip, FLAG_SKIP)
+    project.set_image_flag(none_, FLAG_NO_OBJECT)
+    project.set_image_flag(later, FLAG_LATER)  # later is labelled as usual
+    plan = plan_propagation(project, CFG)
+    assert plan.targets == project.image_count() - 2
+    assert any("2 image(s) flagged skip or no object are not predicted" in w for w in plan.warnings)
+    propagate(project, CFG, matcher=FakeMatcher())
+    assert project.points(skip) == {} and project.points(none_) == {}
+    assert project.image(later).review_status == "predicted"
