@@ -69,6 +69,7 @@ class KeypointPanel(QWidget):
         layout.addWidget(self.hint)
         self._schema = Schema()
         self._current: str | None = None
+        self._points: dict[str, PointRecord] = {}
         self._updating = False
 
     @property
@@ -119,8 +120,14 @@ class KeypointPanel(QWidget):
         self._update_hint(None)
 
     def _update_hint(self, points: Mapping[str, PointRecord] | None) -> None:
+        if points is not None:
+            self._points = dict(points)
+        rec = self._points.get(self._current) if self._current is not None else None
         if self._current is None:
             self.hint.setText("Define keypoints (Edit > Edit keypoints) to start labeling." if not self._schema.keypoints else "")
+        elif rec is not None and rec.confirmed and rec.x is not None:
+            self.hint.setText(f"<b>{html.escape(self._current)}</b> is placed: drag it to move it; "
+                              "Alt+click places it again elsewhere.")
         else:
             self.hint.setText(f"Click the image to place <b>{html.escape(self._current)}</b>. "
                               "Shift+click: occluded. Drag a point to move it.")

@@ -242,3 +242,11 @@ def test_a_1024_by_700_window_keeps_the_image_large_and_every_toolbar_button(qtb
     qtbot.waitUntil(lambda: bar.compact and all_buttons_shown())
     window.resize(1500, 800)
     qtbot.waitUntil(lambda: not bar.compact)  # texts come back when there is room
+
+
+def test_the_keypoint_hint_says_how_to_move_a_placed_point(qtbot, window):
+    wait_shown(qtbot, window)
+    assert "Click the image to place <b>nose</b>" in window.keypoints.hint.text()
+    click_image(qtbot, window, 30, 30)
+    key(qtbot, window, Qt.Key.Key_1)
+    assert "<b>nose</b> is placed: drag it to move it; Alt+click" in window.keypoints.hint.text()
