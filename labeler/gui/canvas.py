@@ -249,6 +249,15 @@ class Canvas(QGraphicsView):
             source = self._source
             self.set_pixels(source)
 
+    @property
+    def show_names(self) -> bool:
+        return self._show_names
+
+    @property
+    def adjust(self) -> tuple[float, float]:
+        """(brightness, contrast) of the shown pixels."""
+        return self._adjust
+
     def set_show_names(self, show: bool) -> None:
         self._show_names = show
         for item in self._points.values():

@@ -76,11 +76,11 @@ class ViewOptionsDialog(QDialog):
         self.skeleton.setChecked(canvas.show_skeleton)
         self.skeleton.toggled.connect(self._skeleton_changed)
         self.names = QCheckBox("Every keypoint's name (L)")
-        self.names.setChecked(bool(canvas._show_names))
+        self.names.setChecked(canvas.show_names)
         self.names.toggled.connect(self._names_changed)
         self.size = self._slider(int(POINT_SIZES[0] * 100), int(POINT_SIZES[1] * 100), int(canvas.point_scale * 100))
         self.size.valueChanged.connect(self._size_changed)
-        b, c = canvas._adjust
+        b, c = canvas.adjust
         self.brightness = self._slider(-50, 50, int(round(b * 100)))
         self.contrast = self._slider(50, 300, int(round(c * 100)))
         self.brightness.sliderReleased.connect(self._adjust_changed)
