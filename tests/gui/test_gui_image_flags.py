@@ -51,3 +51,16 @@ def test_the_review_queue_passes_over_skipped_and_no_object_images(qtbot, make_w
     window = make_window(project_path)
     key(qtbot, window, Qt.Key.Key_N)
     assert window.current.id == ids[3]
+
+
+def test_a_flag_is_undone_like_any_edit_and_the_view_goes_back(qtbot, window):
+    wait_shown(qtbot, window)
+    ids = [r[0] for r in window.image_list.model.rows()]
+    key(qtbot, window, Qt.Key.Key_K)  # skipped by mistake; moved on
+    assert window.current.id == ids[1]
+    assert window.undo_stack.undoText() == "flag img00.jpg skipped"
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert flags(window.project.path) == {} and window.current.id == ids[0]
+    assert window.image_list.flag_of(ids[0]) is None
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert flags(window.project.path) == {ids[0]: FLAG_SKIP}
