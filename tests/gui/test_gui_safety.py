@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from gui_helpers import click_image, key, tolerance, viewport_pos, wait_shown
 from PIL import Image, ImageDraw
-from PyQt6.QtCore import QPoint, QRect, Qt
+from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QImage
 
 from labeler.store import PREDICTED, Project, find_image_files, probe_files, relative_to_root
@@ -57,8 +57,8 @@ def test_a_missing_image_cannot_be_labelled_and_the_list_marks_it(qtbot, window)
     wait_shown(qtbot, window)
     rows = window.image_list.model.rows()
     target = rows[3][0]
-    qtbot.waitUntil(lambda: isinstance(window.thumbs.get(target), QImage) or (
-        window.image_list.view.scrollTo(window.image_list.model.index(3)) and False), timeout=10_000)
+    window.image_list.view.scrollTo(window.image_list.model.index(3))
+    qtbot.waitUntil(lambda: isinstance(window.thumbs.get(target), QImage), timeout=10_000)  # its picture is listed
     window.project.image_path(target).unlink()
     window.loader.forget(target)
     window.show_image(target)
@@ -113,13 +113,13 @@ def test_random_weight_models_are_marked_and_never_bulk_accepted_silently(qtbot,
         p.write_predictions([(ids[2], {"nose": (20.0, 20.0, 0.99)})], method="dift", model="sd-2-1")
     window = make_window(project_path)
     dialog = PropagateDialog(window.project, PropagationConfig(method="dift", model="tiny-random"), window)
-    assert dialog.model_warning.isVisible() or not dialog.isVisible()
+    assert not dialog.model_warning.isHidden()
     assert "TEST MODEL" in dialog.model_warning.text()
     index = dialog.model.findText("tiny-random")
     assert "random weights" in dialog.model.itemData(index, Qt.ItemDataRole.ToolTipRole)
     qtbot.waitUntil(lambda: "TEST MODEL" in dialog.plan_label.text(), timeout=20_000)  # the plan says it too
     dialog.model.setCurrentText("sd-2-1")
-    assert "TEST MODEL" not in dialog.model_warning.text()
+    assert "TEST MODEL" not in dialog.model_warning.text() and dialog.model_warning.isHidden()
     dialog.reject()
 
     seen = []
@@ -224,7 +224,6 @@ def test_a_checked_checkbox_shows_a_tick(qtbot):
     assert white >= 6  # the tick's white strokes on the blue box
 
 
-del QPoint, QRect
 
 
 def test_a_1024_by_700_window_keeps_the_image_large_and_every_toolbar_button(qtbot, window):
