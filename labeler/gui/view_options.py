@@ -35,7 +35,8 @@ POINT_SIZES = (0.6, 2.0)  # smallest and largest point scale
 
 def adjusted(image: QImage, brightness: float, contrast: float) -> QImage:
     """``image`` with ``v' = (v - 128) * contrast + 128 + 255 * brightness`` on each colour
-    channel (one lookup table; a 24 MP photo takes a fraction of a second)."""
+    channel (one lookup table, on the UI thread: a 6000 x 4000 image took 0.95 s on the shared
+    2-core test machine under load, so the sliders apply on release, not while dragged)."""
     img = image.convertToFormat(QImage.Format.Format_RGB32)
     w, h = img.width(), img.height()
     if not w or not h:
