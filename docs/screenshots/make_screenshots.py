@@ -4,6 +4,9 @@ ImageMagick's ``import -window root``.
     Xvfb :99 -screen 0 1280x800x24 &
     DISPLAY=:99 python docs/screenshots/make_screenshots.py docs/screenshots
 
+review.png, propagating.png, propagate-dialog.png, then review-panel.png (a point-by-point
+walk), stacked-points.png (Tab over two predictions on one spot) and image-flags.png.
+
 Builds a demo project from scikit-image's photo of a cat (warped copies: zoomed, shifted,
 mirrored, rotated, darker), labels one image, propagates with the weight-free classical
 matcher, accepts one image and corrects one point, then photographs the window.
@@ -128,8 +131,57 @@ def main(out_dir: str) -> int:
     settle(0.5)
     capture(out / "propagate-dialog.png")
     dialog.close()
+    settle(0.3)
+    review_shots(window, out, settle)
     window.shutdown()
     return 0
+
+
+def review_shots(window, out: Path, settle) -> None:  # noqa: ANN001
+    """The review panel during a point-by-point walk, stacked predictions, and image flags."""
+    from labeler.store import FLAG_LATER, FLAG_NO_OBJECT, FLAG_SKIP
+
+    project = window.project
+    ids = {rel: i for i, rel, _ in project.image_index()}
+    # the walk: W goes to the least confident point and zooms to it
+    window.review_panel.threshold_spin.setValue(0.6)
+    window.show_image(ids["cat_00_reference.jpg"])
+    settle(0.8)
+    window.point_review.next_low()
+    settle(1.2)
+    capture(out / "review-panel.png")
+
+    # stacked predictions: two keypoints predicted almost on the same spot
+    target = ids["cat_06_small.jpg"]
+    project.write_predictions(
+        [(target, {"left_eye": (210.0, 92.0, 0.35), "nose": (214.0, 95.0, 0.85), "right_eye": (115.0, 76.0, 0.6)})],
+        method="classical", model=None,
+    )
+    window.show_image(target)
+    settle(0.8)
+    canvas = window.canvas
+    canvas.fit()
+    canvas.zoom_by(1.5)
+    canvas.centerOn(200.0, 110.0)
+    settle(0.3)
+    from PyQt6.QtCore import QPointF
+
+    canvas._mouse = canvas.mapFromScene(QPointF(212.0, 93.5))
+    window.cycle_point()  # Tab: the one under the other comes on top (its name shows)
+    settle(1.0)
+    capture(out / "stacked-points.png")
+
+    # image flags: one key each; the list shows a badge and counts, and filters each
+    project.set_image_flag(ids["cat_03_mirror.jpg"], FLAG_SKIP)
+    project.set_image_flag(ids["cat_07_tilt.jpg"], FLAG_NO_OBJECT)
+    project.set_image_flag(ids["cat_04_rotate.jpg"], FLAG_LATER)
+    window.canvas.fit()
+    window.refresh_index()
+    settle(1.0)
+    window.show_image(ids["cat_04_rotate.jpg"])
+    window._message("cat_04_rotate.jpg: flagged for later (filter the list: Flagged for later)")
+    settle(1.0)
+    capture(out / "image-flags.png")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ class ModelCard:
     text_dim: int
     notes: str = ""
     seed: int = 0
+    #: Random weights (built for tests and timing): its predictions carry no content.
+    test_only: bool = False
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -49,6 +51,7 @@ def _card_from_toml(data: dict[str, Any]) -> ModelCard:
         text_dim=int(data["text_dim"]),
         notes=data.get("notes", ""),
         seed=int(data.get("seed", 0)),
+        test_only=bool(data.get("test_only", False)),
         methods=methods,
     )
 
@@ -72,3 +75,12 @@ def find_card(model: str) -> ModelCard | None:
         if model in card.candidates:
             return card
     return None
+
+
+def is_test_model(model: str | None) -> bool:
+    """True for a model whose card says it has random weights (``tiny-random``): its
+    predictions must never be taken for labels without the person being told."""
+    if not model:
+        return False
+    card = find_card(model)
+    return card is not None and card.test_only

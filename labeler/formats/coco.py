@@ -36,6 +36,8 @@ from labeler.paths import publish_mode
 from labeler.store import (
     ABSENT,
     CONFIRMED_STATUSES,
+    FLAG_NO_OBJECT,
+    FLAG_SKIP,
     MANUAL,
     POINT_STATUSES,
     PREDICTED,
@@ -72,6 +74,8 @@ class CocoExportReport:
     visible_or_occluded: int  # points written with v > 0
     absent: int
     predicted: int
+    no_object: int = 0  # images flagged "no object": listed in images, with no annotation
+    skipped: int = 0  # images flagged "skip": left out
 
 
 def bbox_from_points(xy: Sequence[tuple[float, float]], width: int, height: int) -> list[float]:
@@ -98,7 +102,10 @@ def to_coco(
     project: Project, *, predicted: bool = False, category: str | None = None, annotators: bool = False
 ) -> dict[str, Any]:
     """The project as a COCO keypoint dataset (confirmed points; predictions too if asked;
-    with ``annotators`` each annotation lists who confirmed each point, null where nobody)."""
+    with ``annotators`` each annotation lists who confirmed each point, null where nobody).
+
+    An image flagged "no object" is written as COCO writes a negative: in ``images``, with no
+    annotation (its points, if any, are not written); an image flagged "skip" is left out."""
     schema = project.schema()
     names = schema.keypoints
     if not names:
@@ -112,6 +119,12 @@ def to_coco(
     images_out: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for image in project.list_images():
+        if image.flag == FLAG_SKIP:
+            continue
+        if image.flag == FLAG_NO_OBJECT:
+            images_out.append({"id": len(images_out) + 1, "file_name": image.path, "width": image.width,
+                               "height": image.height})
+            continue
         rows = by_image.get(image.id)
         if not rows:
             continue
@@ -222,6 +235,7 @@ def export_coco(
         raise UserInputError(f"{out_path} is the project file; give the COCO file another name, e.g. labels.json")
     data = to_coco(project, predicted=predicted, category=category, annotators=annotators)
     write_json_atomically(data, out_path)
+    flags = list(project.image_flags().values())
     statuses = [s for a in data["annotations"] for s in a["keypoint_status"]]
     vis = [v for a in data["annotations"] for v in a["keypoints"][2::3]]
     return CocoExportReport(
@@ -231,6 +245,8 @@ def export_coco(
         visible_or_occluded=sum(1 for v in vis if v > 0),
         absent=sum(1 for s, v in zip(statuses, vis, strict=True) if v == 0 and s in CONFIRMED_STATUSES),
         predicted=sum(1 for s in statuses if s == PREDICTED),
+        no_object=flags.count(FLAG_NO_OBJECT),
+        skipped=flags.count(FLAG_SKIP),
     )
 
 

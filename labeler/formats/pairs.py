@@ -1,7 +1,8 @@
 """A project's confirmed labels as an SPair-71k-style training set (the store side of the writer).
 
 Only confirmed points (manual, accepted, corrected) are exported; predictions awaiting review
-never become training data.
+become training data only when asked for (``include_predictions``, off by default: for
+experiments, e.g. training on a model's own predictions).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from labeler.display import listing
 from labeler.formats.spair import LabelledImage, SPairExportConfig, SPairExportSummary, write_spair
-from labeler.store import CONFIRMED_STATUSES, Project
+from labeler.store import ABSENT, CONFIRMED_STATUSES, FLAG_NO_OBJECT, FLAG_SKIP, PREDICTED, Project, ReferenceImage
 
 
 def export_pairs(
@@ -19,10 +20,13 @@ def export_pairs(
     config: SPairExportConfig = SPairExportConfig(),
     *,
     category: str | None = None,
+    include_predictions: bool = False,
 ) -> SPairExportSummary:
     category = category or project.name
     project.check_positions(statuses=CONFIRMED_STATUSES)
     replaced = {r.id: r.path for r in project.check_files().changed}  # labels on another picture: left out
+    # images the annotator skipped or said hold no object take no part in pairs
+    excluded = {i for i, f in project.image_flags().items() if f in (FLAG_SKIP, FLAG_NO_OBJECT)}
     images = [
         LabelledImage(
             relative_path=ref.path,
@@ -32,8 +36,8 @@ def export_pairs(
             category=category,
             keypoints=ref.points,
         )
-        for ref in project.references()
-        if ref.image_id not in replaced
+        for ref in (_with_predictions(project) if include_predictions else project.references())
+        if ref.image_id not in excluded and ref.image_id not in replaced
     ]
     summary = write_spair(images, project.schema().keypoints, Path(out_dir), config)
     if replaced:
@@ -42,3 +46,16 @@ def export_pairs(
             + listing(sorted(replaced.values()), indent="    ")
         )
     return summary
+
+
+def _with_predictions(project: Project) -> list[ReferenceImage]:
+    """Like ``project.references()``, with the predictions awaiting review as points too."""
+    images = {i.id: i for i in project.list_images()}
+    grouped: dict[int, dict[str, tuple[float, float, int]]] = {}
+    for row in project.all_points(statuses=[*CONFIRMED_STATUSES, PREDICTED]):
+        if row.visibility != ABSENT and row.x is not None and row.y is not None:
+            grouped.setdefault(row.image_id, {})[row.name] = (row.x, row.y, row.visibility)
+    return [
+        ReferenceImage(i, images[i].path, images[i].width, images[i].height, pts)
+        for i, pts in sorted(grouped.items(), key=lambda kv: images[kv[0]].path)
+    ]

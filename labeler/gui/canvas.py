@@ -14,12 +14,16 @@ from PyQt6.QtCore import QPoint, QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPixmap, QTransform, QWheelEvent
 from PyQt6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
-from labeler.gui.canvas_items import EdgeItem, EdgeShadow, Placeholder, PointItem
+from labeler.gui.canvas_items import Z_POINT, EdgeItem, EdgeShadow, Placeholder, PointItem
 from labeler.gui.style import keypoint_colour
+from labeler.gui.view_options import adjusted
 from labeler.store import PREDICTED, ImageRecord, PointRecord, Schema
 
 MIN_SCALE, MAX_SCALE = 0.01, 64.0
 DRAG_THRESHOLD = 3  # screen pixels before a press on a point becomes a drag
+#: Held with a click, places the current keypoint again though it is already confirmed.
+REPLACE_MODIFIER = Qt.KeyboardModifier.AltModifier
+REPLACE_KEY = "Alt"
 
 
 class Canvas(QGraphicsView):
@@ -29,6 +33,7 @@ class Canvas(QGraphicsView):
     context_requested = pyqtSignal(str, QPoint)  # keypoint, global position
     cursor_moved = pyqtSignal(float, float)  # image coordinates under the mouse
     zoom_changed = pyqtSignal(float)
+    refused = pyqtSignal(str)  # a click that was not turned into an edit, and why
 
     def __init__(self, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
@@ -54,8 +59,15 @@ class Canvas(QGraphicsView):
         self._edges: list[tuple[EdgeItem, EdgeShadow]] = []
         self._current: str | None = None
         self._show_names = False
+        self._records: dict[str, PointRecord] = {}  # the image's rows, drawn or not
+        self.hidden: set[str] = set()  # keypoints not drawn (View options)
+        self.show_skeleton = True
+        self.point_scale = 1.0
+        self._source: QImage | None = None  # the pixels as decoded (before brightness/contrast)
+        self._adjust = (0.0, 1.0)  # brightness (-1..1), contrast (factor)
         self._drag: tuple[PointItem, QPointF, QPoint, bool] | None = None  # item, offset, press pos, moved
         self._pan_from: QPoint | None = None
+        self._mouse: QPoint | None = None  # last mouse position over the viewport
         self._hovered: str | None = None
         self.image_shown = False  # the decoded pixels are on screen (not the placeholder)
         self._hint = ""
@@ -96,6 +108,8 @@ class Canvas(QGraphicsView):
         self._pixmap_item.setPixmap(QPixmap())
         self._placeholder.setVisible(False)
         self.image_shown = False
+        self._source = None
+        self._records = {}
 
     def show_image(self, image: ImageRecord, schema: Schema, points: Mapping[str, PointRecord]) -> None:
         """Show ``image``'s points at once over a placeholder; the pixels follow (set_pixels)."""
@@ -107,6 +121,7 @@ class Canvas(QGraphicsView):
         self._pixmap_item.setPixmap(QPixmap())
         self._pixmap_item.setTransform(QTransform())
         self.image_shown = False
+        self._source = None
         rect = self.image_rect
         self._placeholder.setRect(rect)
         self._placeholder.set_message("")
@@ -121,14 +136,20 @@ class Canvas(QGraphicsView):
             self.centerOn(centre)
 
     def set_pixels(self, qimage: QImage) -> None:
+        """Show decoded pixels: a preview of a big image or the full decode, both stretched over
+        the registered size, so the image keeps one geometry (the one clicks map to)."""
+        self._source = qimage
+        if self._adjust != (0.0, 1.0):
+            qimage = adjusted(qimage, *self._adjust)
         pixmap = QPixmap.fromImage(qimage)
         self._pixmap_item.setPixmap(pixmap)
         rect = self.image_rect
+        scale = QTransform()
         if pixmap.width() and (pixmap.width(), pixmap.height()) != (int(rect.width()), int(rect.height())):
-            # the file changed since it was registered: stretch it over the registered size
-            self._pixmap_item.setTransform(
-                QTransform.fromScale(rect.width() / pixmap.width(), rect.height() / pixmap.height())
-            )
+            # a preview, or a file changed since it was registered: stretch it over the registered size
+            scale = QTransform.fromScale(rect.width() / pixmap.width(), rect.height() / pixmap.height())
+        # always set: a preview's scale left in place drew the full decode after it 2.5x too big
+        self._pixmap_item.setTransform(scale)
         self._placeholder.setVisible(False)
         self.image_shown = True
         self._update_pixmap_mode()
@@ -140,20 +161,35 @@ class Canvas(QGraphicsView):
         self.image_shown = False
 
     @property
+    def shown_pixels(self) -> QImage:
+        """The pixels on screen (after brightness/contrast)."""
+        return self._pixmap_item.pixmap().toImage()
+
+    def drawn_edges(self) -> list[tuple[str, str]]:
+        return [(edge.a, edge.b) for edge, _ in self._edges]
+
+    @property
+    def drawn_rect(self) -> QRectF:
+        """Where the pixels are drawn, in image coordinates (equals image_rect once shown)."""
+        return self._pixmap_item.sceneBoundingRect()
+
+    @property
     def failure_message(self) -> str:
         return self._placeholder.text.text() if self._placeholder.isVisible() else ""
 
     def set_points(self, points: Mapping[str, PointRecord]) -> None:
-        """Draw these rows (absent ones are not drawn); items are reused, so no flicker."""
+        """Draw these rows (absent and hidden ones are not drawn); items are reused, so no flicker."""
+        self._records = dict(points)
         keep = set()
         for index, name in enumerate(self._schema.keypoints):
             rec = points.get(name)
-            if rec is None or rec.x is None or rec.y is None:
+            if rec is None or rec.x is None or rec.y is None or name in self.hidden:
                 continue
             keep.add(name)
             item = self._points.get(name)
             if item is None:
                 item = PointItem(name, keypoint_colour(index), rec)
+                item.setScale(self.point_scale)
                 item.set_label_visible(self._show_names)
                 item.set_current(name == self._current)
                 self.scene().addItem(item)
@@ -166,6 +202,18 @@ class Canvas(QGraphicsView):
             if self._hovered == name:
                 self._hovered = None
         self._rebuild_edges()
+        self._place_labels()
+
+    def _place_labels(self) -> None:
+        """Names near the view's edge go to the side where they are seen whole."""
+        view = self.viewport().rect()
+        for item in self._points.values():
+            p = self.mapFromScene(item.pos())
+            item.place_label(view.right() - p.x(), p.y() - view.top())
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        self._place_labels()
 
     def point_item(self, name: str) -> PointItem | None:
         return self._points.get(name)
@@ -177,6 +225,38 @@ class Canvas(QGraphicsView):
         self._current = name
         for n, item in self._points.items():
             item.set_current(n == name)
+
+    # -- view options (labeler.gui.view_options) --------------------------------------------
+    def set_hidden(self, names: set[str]) -> None:
+        self.hidden = set(names)
+        self.set_points(self._records)
+
+    def set_show_skeleton(self, show: bool) -> None:
+        self.show_skeleton = show
+        self._rebuild_edges()
+
+    def set_point_scale(self, scale: float) -> None:
+        self.point_scale = scale
+        for item in self._points.values():
+            item.setScale(scale)
+        self._place_labels()
+
+    def set_adjust(self, brightness: float, contrast: float) -> None:
+        """Brightness (-1..1, added) and contrast (a factor around mid-grey) of the shown pixels;
+        the image itself is never changed."""
+        self._adjust = (float(brightness), float(contrast))
+        if self._source is not None and self.image_shown:
+            source = self._source
+            self.set_pixels(source)
+
+    @property
+    def show_names(self) -> bool:
+        return self._show_names
+
+    @property
+    def adjust(self) -> tuple[float, float]:
+        """(brightness, contrast) of the shown pixels."""
+        return self._adjust
 
     def set_show_names(self, show: bool) -> None:
         self._show_names = show
@@ -191,6 +271,48 @@ class Canvas(QGraphicsView):
     def hovered_keypoint(self) -> str | None:
         """The keypoint under the mouse, if any (keys O, X, Delete act on it first)."""
         return self._hovered
+
+    def focus_on(self, name: str) -> None:
+        """Zoom in on a point (at least 3x the fitted zoom) and centre it."""
+        item = self._points.get(name)
+        if item is None:
+            return
+        rect = self.image_rect
+        view = self.viewport().rect()
+        fit = min(view.width() / max(rect.width(), 1.0), view.height() / max(rect.height(), 1.0))
+        target = min(max(self.zoom, fit * 3.0), MAX_SCALE)
+        if abs(target - self.zoom) > 1e-9:
+            self.resetTransform()
+            self.scale(target, target)
+        self.centerOn(item.pos())
+        self._fitted = False
+        self._zoomed()
+
+    def points_under_mouse(self) -> list[str]:
+        """Every point under the mouse, topmost first (stacked predictions)."""
+        if self._mouse is None:
+            return []
+        out = []
+        for item in self.items(self._mouse):
+            found = item if isinstance(item, PointItem) else item.parentItem()
+            if isinstance(found, PointItem) and found.name not in out:
+                out.append(found.name)
+        return out
+
+    def cycle_under_mouse(self) -> str | None:
+        """Bring the next of the stacked points under the mouse to the top (a press grabs it)."""
+        names = self.points_under_mouse()
+        if not names:
+            return None
+        # the topmost goes to the bottom of the stack: the next one is now on top
+        chosen = names[1] if len(names) > 1 else names[0]
+        order = names[1:] + names[:1]
+        for depth, name in enumerate(order):
+            self._points[name].setZValue(Z_POINT + 0.5 - depth * 0.01)
+        for name, item in self._points.items():
+            item.set_hovered(name == chosen)
+        self._hovered = chosen
+        return chosen
 
     # -- zoom ----------------------------------------------------------------------------------
     @property
@@ -243,6 +365,7 @@ class Canvas(QGraphicsView):
 
     def _zoomed(self) -> None:
         self._update_pixmap_mode()
+        self._place_labels()
         self.zoom_changed.emit(self.zoom)
 
     def _update_pixmap_mode(self) -> None:
@@ -267,7 +390,7 @@ class Canvas(QGraphicsView):
             self.scene().removeItem(edge)
             self.scene().removeItem(shadow)
         self._edges.clear()
-        for a, b in self._schema.skeleton:
+        for a, b in self._schema.skeleton if self.show_skeleton else ():
             if a in self._points and b in self._points:
                 edge = EdgeItem(a, b)
                 shadow = EdgeShadow(edge)
@@ -313,17 +436,29 @@ class Canvas(QGraphicsView):
         if button != Qt.MouseButton.LeftButton or self._image is None:
             super().mousePressEvent(event)
             return
+        if not self.image_shown:
+            # a placeholder (still decoding, or the file is gone): nothing to aim at yet
+            self.refused.emit(self.failure_message and f"cannot label this image: {self.failure_message}"
+                              or "the image is still loading: click again once it shows")
+            return
         scene_pos = self.mapToScene(pos)
         if item is not None:
             self._drag = (item, item.pos() - scene_pos, pos, False)
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             return
         if self.image_rect.contains(scene_pos) and self._current is not None:
+            placed = self._records.get(self._current)  # hidden or not
+            if placed is not None and placed.confirmed and placed.x is not None and not mods & REPLACE_MODIFIER:
+                # one stray click must never move a finished point: drag it, or Alt+click
+                self.refused.emit(f"{self._current} is already placed: drag it to move it, "
+                                  f"or {REPLACE_KEY}+click to place it here")
+                return
             p = self._clamp(scene_pos)
             self.place_requested.emit(self._current, p.x(), p.y(), bool(mods & Qt.KeyboardModifier.ShiftModifier))
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position().toPoint()
+        self._mouse = pos
         scene_pos = self.mapToScene(pos)
         if self._pan_from is not None:
             delta = pos - self._pan_from
@@ -338,6 +473,7 @@ class Canvas(QGraphicsView):
                 return
             item.setPos(self._clamp(scene_pos + offset))
             self._update_edges()
+            self._place_labels()
             self._drag = (item, offset, press, True)
             return
         if self._image is not None:

@@ -6,8 +6,9 @@ their position is still the scene position = continuous image pixels (pixel i co
 Looks (readable on any photo: every mark has a dark outline):
   confirmed visible   filled disc in the keypoint's colour
   confirmed occluded  translucent disc with a dashed outline
-  predicted           hollow ring coloured by confidence (red low -> green high) around a small
-                      dot in the keypoint's colour
+  predicted           hollow ring in the keypoint's colour (stacked predictions stay told apart),
+                      thicker the more confident, with a small bar under it (length and colour,
+                      red low -> green high, = confidence); the number shows on hover
   absent              not drawn (the keypoint panel lists it)
 """
 
@@ -32,6 +33,12 @@ RING = 8.0  # prediction ring
 HIT = 11.0  # grab radius
 OUTLINE = QColor(10, 12, 16, 230)
 Z_EDGE, Z_POINT, Z_LABEL = 10, 20, 30
+
+
+def ring_width(confidence: float | None) -> float:
+    """A prediction ring's pen width on screen: 1 px at confidence 0 (or unknown), 4 px at 1."""
+    c = 0.0 if confidence is None else min(max(float(confidence), 0.0), 1.0)
+    return 1.0 + 3.0 * c
 
 
 class PointItem(QGraphicsItem):
@@ -71,7 +78,18 @@ class PointItem(QGraphicsItem):
         if record.x is not None and record.y is not None:
             self.setPos(QPointF(record.x, record.y))
         self._update_tooltip()
+        text = self.name
+        if record.status == PREDICTED:
+            text += f"  {'?' if record.confidence is None else f'{record.confidence:.2f}'}"
+        if self.label.text() != text:
+            self.label.setText(text)
         self.update()
+
+    def set_hovered(self, hovered: bool) -> None:
+        if hovered != self.hovered:
+            self.hovered = hovered
+            self.label.setVisible(hovered or self.always_show_label)
+            self.update()
 
     def _update_tooltip(self) -> None:
         r = self.record
@@ -87,6 +105,15 @@ class PointItem(QGraphicsItem):
             self.current = current
             self.update()
 
+    def place_label(self, room_right: float, room_above: float) -> None:
+        """Put the name where the view shows it: right and above the point by default, left
+        when the viewport ends within its width, below when it ends above (screen pixels)."""
+        w = self.label.boundingRect().width()
+        x = RING + 3 if room_right >= RING + 3 + w + 2 else -(RING + 3 + w)
+        y = -RING - 10 if room_above >= RING + 10 + 2 else RING - 2
+        if (x, y) != (self.label.pos().x(), self.label.pos().y()):
+            self.label.setPos(x, y)
+
     def set_label_visible(self, always: bool) -> None:
         self.always_show_label = always
         self.label.setVisible(always or self.hovered)
@@ -94,7 +121,7 @@ class PointItem(QGraphicsItem):
     # -- QGraphicsItem -------------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
         r = HIT + 3
-        return QRectF(-r, -r, 2 * r, 2 * r)
+        return QRectF(-r, -r, 2 * r, 2 * r + 2)  # + the confidence bar
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
@@ -110,16 +137,24 @@ class PointItem(QGraphicsItem):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawEllipse(QPointF(0, 0), RING + 4.5, RING + 4.5)
         if r.status == PREDICTED:
-            ring = confidence_colour(r.confidence)
+            conf = 0.0 if r.confidence is None else min(max(float(r.confidence), 0.0), 1.0)
+            width = ring_width(r.confidence)
             rad = RING * emphasis
             painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.setPen(QPen(OUTLINE, 5.0))
+            painter.setPen(QPen(OUTLINE, width + 2.4))
             painter.drawEllipse(QPointF(0, 0), rad, rad)
-            painter.setPen(QPen(ring, 2.6))
+            painter.setPen(QPen(self.colour, width))
             painter.drawEllipse(QPointF(0, 0), rad, rad)
             painter.setPen(QPen(OUTLINE, 1.0))
             painter.setBrush(QBrush(self.colour))
-            painter.drawEllipse(QPointF(0, 0), 2.6 * emphasis, 2.6 * emphasis)
+            painter.drawEllipse(QPointF(0, 0), 1.8 * emphasis, 1.8 * emphasis)
+            # the confidence bar under the ring: full width = 1.0
+            bar = QRectF(-RING, RING + 3.0, 2 * RING, 3.0)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QBrush(OUTLINE))
+            painter.drawRect(bar.adjusted(-1, -1, 1, 1))
+            painter.setBrush(QBrush(confidence_colour(r.confidence)))
+            painter.drawRect(QRectF(bar.left(), bar.top(), bar.width() * conf, bar.height()))
         elif r.visibility == OCCLUDED:
             rad = RADIUS * emphasis
             fill = QColor(self.colour)

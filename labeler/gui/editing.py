@@ -17,6 +17,10 @@ from labeler.gui.commands import RowKey, StoreEdit
 from labeler.store import ABSENT, ACCEPTED, CORRECTED, OCCLUDED, PREDICTED, VISIBLE, Project
 
 
+def _where(x: float | None, y: float | None) -> str:
+    return f"({x:.0f}, {y:.0f})"
+
+
 class Editor(QObject):
     """Edits of one open project. ``changed(image_ids, from_history)`` after every edit, undo
     and redo (``from_history``: it came from undo/redo, so the view may follow it)."""
@@ -54,22 +58,27 @@ class Editor(QObject):
     # -- one point -----------------------------------------------------------------------------
     def place(self, image_id: int, name: str, x: float, y: float, *, occluded: bool = False) -> StoreEdit:
         vis = OCCLUDED if occluded else VISIBLE
+        old = self.project.points(image_id).get(name)
+        text = f"place {name}"
+        if old is not None and old.confirmed and old.x is not None:
+            text = f"re-place {name} {_where(old.x, old.y)} → {_where(x, y)}"  # the undo text says what moved
         expected = self.expected(image_id, name)
         if expected is not None:
-            return self._run([(image_id, name)], f"place {name}",
+            return self._run([(image_id, name)], text,
                              lambda: self.project.set_points(image_id, {name: (x, y, vis)}, expected_versions=expected))
-        return self._run([(image_id, name)], f"place {name}",
+        return self._run([(image_id, name)], text,
                          lambda: self.project.set_point(image_id, name, x, y, visibility=vis))
 
     def move(self, image_id: int, name: str, x: float, y: float) -> StoreEdit:
         """A drag: a prediction becomes a correction; visibility is kept."""
+        old = self.project.points(image_id).get(name)
+        text = f"move {name}" + (f" {_where(old.x, old.y)} → {_where(x, y)}" if old is not None and old.x is not None else "")
         expected = self.expected(image_id, name)
         if expected is not None:
-            shown = self.project.points(image_id).get(name)
-            vis = shown.visibility if shown is not None and shown.visibility != ABSENT else VISIBLE
-            return self._run([(image_id, name)], f"move {name}", lambda: self.project.set_points(
+            vis = old.visibility if old is not None and old.visibility != ABSENT else VISIBLE
+            return self._run([(image_id, name)], text, lambda: self.project.set_points(
                 image_id, {name: (x, y, vis)}, status=CORRECTED, expected_versions=expected))
-        return self._run([(image_id, name)], f"move {name}", lambda: self.project.correct_point(image_id, name, x, y))
+        return self._run([(image_id, name)], text, lambda: self.project.correct_point(image_id, name, x, y))
 
     def toggle_occluded(self, image_id: int, name: str) -> StoreEdit:
         rec = self.project.points(image_id).get(name)
@@ -115,19 +124,34 @@ class Editor(QObject):
         return self._run(keys, "swap all left/right pairs", apply)
 
     # -- review --------------------------------------------------------------------------------
-    def accept_image(self, image_id: int) -> int:
-        """Accept the image's predictions as they are (one undo step); returns how many."""
-        predicted = [n for n, r in self.project.points(image_id).items() if r.status == PREDICTED]
+    def accept_image(self, image_id: int, *, min_confidence: float | None = None) -> int:
+        """Accept the image's predictions as they are (those at or above ``min_confidence``
+        when given), one undo step; returns how many."""
+        predicted = [n for n, r in self.project.points(image_id).items() if r.status == PREDICTED
+                     and (min_confidence is None or (r.confidence is not None and r.confidence >= min_confidence))]
         if not predicted:
             return 0
-        cmd = self._run([(image_id, n) for n in predicted], f"accept {len(predicted)} predictions",
-                        lambda: self.project.accept_predictions([image_id]))
+        text = f"accept {len(predicted)} predictions" + (f" ≥ {min_confidence:.2f}" if min_confidence is not None else "")
+        cmd = self._run([(image_id, n) for n in predicted], text,
+                        lambda: self.project.accept_predictions([image_id], names=predicted))
         return int(cmd.result or 0)
 
-    def accept_above_command(self, threshold: float) -> StoreEdit | None:
-        """Accept every prediction with confidence >= ``threshold`` project-wide, as one executed
-        (not yet pushed) edit; reads in bulk, so it may run off the UI thread. None: nothing."""
-        points = [p for p in self.project.review_points() if p.confidence is not None and p.confidence >= threshold]
+    def accept_point(self, image_id: int, name: str) -> StoreEdit:
+        return self._run([(image_id, name)], f"accept {name}",
+                         lambda: self.project.accept_predictions([image_id], names=[name]))
+
+    def reject_point(self, image_id: int, name: str, *, absent: bool) -> StoreEdit:
+        """A wrong prediction: back to unlabelled, or (``absent``) the keypoint is not there."""
+        if absent:
+            return self._run([(image_id, name)], f"reject {name} (absent)", lambda: self.project.set_absent(image_id, name))
+        return self._run([(image_id, name)], f"reject {name}", lambda: self.project.delete_point(image_id, name))
+
+    def accept_above_command(self, threshold: float, *, exclude_models: tuple[str, ...] = ()) -> StoreEdit | None:
+        """Accept every prediction with confidence >= ``threshold`` project-wide (but those of
+        ``exclude_models``), as one executed (not yet pushed) edit; reads in bulk, so it may run
+        off the UI thread. None: nothing."""
+        points = [p for p in self.project.review_points() if p.confidence is not None and p.confidence >= threshold
+                  and p.model not in exclude_models]
         if not points:
             return None
         images = sorted({p.image_id for p in points})
@@ -140,7 +164,7 @@ class Editor(QObject):
 
         cmd = StoreEdit(
             self.project, keys, f"accept {len(points)} predictions ≥ {threshold:.2f}",
-            lambda: self.project.accept_predictions(images, min_confidence=threshold),
+            lambda: self.project.accept_predictions(images, min_confidence=threshold, exclude_models=exclude_models),
             self._notify_history, before={(p.image_id, p.name): p for p in points}, read_after=read_after,
         )
         cmd.execute()

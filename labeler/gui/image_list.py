@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PyQt6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, pyqtSignal
@@ -18,6 +19,7 @@ from PyQt6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListView,
     QStyle,
     QStyledItemDelegate,
@@ -26,9 +28,20 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from labeler.gui.image_flags import FLAG_LOOKS, OUT_OF_QUEUE
 from labeler.gui.image_loader import ThumbnailLoader
 from labeler.gui.style import STATUS_COLOURS
-from labeler.store import PARTIAL, REVIEW_PREDICTED, REVIEW_STATUSES, REVIEWED, UNLABELED
+from labeler.store import (
+    FLAG_LATER,
+    FLAG_NO_OBJECT,
+    FLAG_SKIP,
+    PARTIAL,
+    REVIEW_PREDICTED,
+    REVIEW_STATUSES,
+    REVIEWED,
+    UNLABELED,
+    Project,
+)
 
 IndexRow = tuple[int, str, str]  # (image id, path relative to the images root, review status)
 
@@ -37,6 +50,35 @@ StatusRole = Qt.ItemDataRole.UserRole + 2
 PathRole = Qt.ItemDataRole.UserRole + 3
 ThumbRole = Qt.ItemDataRole.UserRole + 4
 ClaimRole = Qt.ItemDataRole.UserRole + 5  # who else is labelling the image (team projects)
+MissingRole = Qt.ItemDataRole.UserRole + 6
+FlagRole = Qt.ItemDataRole.UserRole + 7
+ConfirmedRole = Qt.ItemDataRole.UserRole + 8
+
+BY_NAME, BY_CONFIDENCE = "name", "confidence"
+SORTS: tuple[tuple[str, str], ...] = (("By name", BY_NAME), ("Least confident first", BY_CONFIDENCE))
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What the list shows, read in one go off the UI thread (see :func:`fetch_listing`)."""
+
+    rows: list[IndexRow]
+    flags: dict[int, str] = field(default_factory=dict)
+    confirmed: dict[int, int] = field(default_factory=dict)
+    keypoints: int = 0
+    least_confident: list[int] | None = None  # image ids, the review queue's order (None: not read)
+
+
+def fetch_listing(project: Project, *, least_confident: bool = False) -> Listing:
+    """The index, flags and confirmed counts (a few GROUP BYs); the review queue's order too
+    when the list sorts by confidence (an aggregate over every prediction: only then)."""
+    return Listing(
+        rows=project.image_index(),
+        flags=project.image_flags(),
+        confirmed=project.confirmed_per_image(),
+        keypoints=len(project.schema().keypoints),
+        least_confident=[q.image_id for q in project.review_queue()] if least_confident else None,
+    )
 
 #: The filter choices: label, review statuses shown (None = all).
 FILTERS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
@@ -47,6 +89,12 @@ FILTERS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("Reviewed", (REVIEWED,)),
 )
 STATUS_WORDS = {UNLABELED: "unlabeled", PARTIAL: "in progress", REVIEW_PREDICTED: "to review", REVIEWED: "reviewed"}
+#: Filters by image flag, after the status filters in the same combo: label, flag.
+FLAG_FILTERS: tuple[tuple[str, str], ...] = (
+    ("Skipped", FLAG_SKIP),
+    ("No object", FLAG_NO_OBJECT),
+    ("Flagged for later", FLAG_LATER),
+)
 
 
 class ImageListModel(QAbstractListModel):
@@ -57,6 +105,10 @@ class ImageListModel(QAbstractListModel):
         self._thumbs = thumbnails
         self._resolve = resolve
         self._claims: dict[int, str] = {}
+        self._missing: set[int] = set()  # files not found (at the last check, or when shown)
+        self.flags: dict[int, str] = {}  # image id -> flag (skip, no_object, later)
+        self.confirmed: dict[int, int] = {}  # image id -> keypoints a person decided
+        self.keypoint_count = 0  # K of "k/K confirmed" (0: not shown)
         if thumbnails is not None:
             thumbnails.ready.connect(self._thumbnail_ready)
 
@@ -108,6 +160,30 @@ class ImageListModel(QAbstractListModel):
             idx = self.index(row)
             self.dataChanged.emit(idx, idx)
 
+    def set_missing(self, image_id: int, missing: bool) -> None:
+        if missing == (image_id in self._missing):
+            return
+        (self._missing.add if missing else self._missing.discard)(image_id)
+        row = self._row_of.get(image_id)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx)
+
+    def set_missing_ids(self, image_ids: Sequence[int]) -> None:
+        for image_id in set(self._missing) - set(image_ids):
+            self.set_missing(image_id, False)
+        for image_id in image_ids:
+            self.set_missing(image_id, True)
+
+    def is_missing(self, image_id: int) -> bool:
+        return image_id in self._missing
+
+    def changed(self, image_id: int) -> None:
+        row = self._row_of.get(image_id)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx)
+
     # -- Qt model ------------------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
@@ -120,9 +196,16 @@ class ImageListModel(QAbstractListModel):
             return path.rsplit("/", 1)[-1]
         if role == Qt.ItemDataRole.ToolTipRole:
             who = self._claims.get(image_id)
-            return f"{path}\n{STATUS_WORDS.get(status, status)}" + (f"\nbeing labelled by {who}" if who else "")
+            state = "file missing" if image_id in self._missing else STATUS_WORDS.get(status, status)
+            return f"{path}\n{state}" + (f"\nbeing labelled by {who}" if who else "")
         if role == ClaimRole:
             return self._claims.get(image_id)
+        if role == MissingRole:
+            return image_id in self._missing
+        if role == FlagRole:
+            return self.flags.get(image_id)
+        if role == ConfirmedRole:
+            return f"{self.confirmed.get(image_id, 0)}/{self.keypoint_count}" if self.keypoint_count else ""
         if role == IdRole:
             return image_id
         if role == StatusRole:
@@ -175,7 +258,10 @@ class ImageRowDelegate(QStyledItemDelegate):
         painter.fillRect(r, QColor("#2f6fb3") if selected else (QColor("#151920") if index.row() % 2 else QColor("#181c24")))
         thumb_rect = QRect(r.left() + 4, r.top() + 4, self.thumb, self.thumb)
         thumb = index.data(ThumbRole)
-        if isinstance(thumb, QImage):
+        missing = bool(index.data(MissingRole))
+        if missing:
+            painter.drawPixmap(thumb_rect, self._broken)
+        elif isinstance(thumb, QImage):
             x = thumb_rect.left() + (self.thumb - thumb.width()) // 2
             y = thumb_rect.top() + (self.thumb - thumb.height()) // 2
             painter.drawImage(x, y, thumb)
@@ -206,6 +292,15 @@ class ImageRowDelegate(QStyledItemDelegate):
         fm2 = QFontMetrics(small)
         lower = QRect(text_rect.left(), text_rect.top() + fm.height() + 2, text_rect.width(), fm2.height() * 2)
         words = STATUS_WORDS.get(status, status)
+        confirmed = index.data(ConfirmedRole)
+        if confirmed:
+            words = f"{words} · {confirmed}"
+        flag = index.data(FlagRole)
+        if flag:
+            self._badge(painter, FLAG_LOOKS[flag], r, selected)
+        if missing:
+            words = f"FILE MISSING · {words}"
+            painter.setPen(QColor("#ff8a8a"))
         line = fm2.elidedText(f"{folder + '/  ' if folder else ''}{words}", Qt.TextElideMode.ElideLeft, text_rect.width())
         who = index.data(ClaimRole)
         if who:  # someone else is labelling it: that matters more than the folder
@@ -214,11 +309,32 @@ class ImageRowDelegate(QStyledItemDelegate):
         painter.restore()
 
 
+    @staticmethod
+    def _badge(painter: QPainter, look: tuple[str, str], r: QRect, selected: bool) -> None:
+        """The flag as a small tag at the row's bottom right."""
+        word, colour = look
+        small = QFont(painter.font())
+        small.setPointSizeF(max(6.5, small.pointSizeF() * 0.8))
+        small.setBold(True)
+        fm = QFontMetrics(small)
+        w, h = fm.horizontalAdvance(word.upper()) + 8, fm.height() + 2
+        tag = QRect(r.right() - w - 4, r.bottom() - h - 4, w, h)
+        painter.save()
+        painter.setFont(small)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(colour))
+        painter.drawRoundedRect(tag, 3, 3)
+        painter.setPen(QColor("#11141a"))
+        painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, word.upper())
+        painter.restore()
+
+
 class ImageListPanel(QWidget):
     """Filter combo, counts, and the list. ``image_activated(id)`` when the user picks a row."""
 
     image_activated = pyqtSignal(int)
     filter_changed = pyqtSignal()
+    refresh_wanted = pyqtSignal()  # the sort needs data the list does not have yet
 
     def __init__(self, thumbnails: ThumbnailLoader | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -227,7 +343,7 @@ class ImageListPanel(QWidget):
         self.view.setModel(self.model)
         self.view.setUniformItemSizes(True)
         self.view.setItemDelegate(ImageRowDelegate(thumbnails.size if thumbnails else 40, self.view))
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # several: to remove them
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.view.setLayoutMode(QListView.LayoutMode.Batched)
         self.view.setBatchSize(200)
@@ -235,32 +351,88 @@ class ImageListPanel(QWidget):
         self.filter = QComboBox()
         for label, _ in FILTERS:
             self.filter.addItem(label)
+        self.filter.insertSeparator(self.filter.count())
+        for label, _ in FLAG_FILTERS:
+            self.filter.addItem(label)
         self.filter.currentIndexChanged.connect(self._filter_changed)
         self.filter.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.filter.setMinimumContentsLength(10)  # a narrow list leaves the image its room
         self.counts = QLabel("")
         self.counts.setObjectName("muted")
         self.counts.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(QLabel("Show"))
         top.addWidget(self.filter, 1)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search file names")
+        self.search.setClearButtonEnabled(True)
+        self.search.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.search.textChanged.connect(self._search_changed)
+        self.search.returnPressed.connect(self.filter_changed)  # back to the image (the window focuses it)
+        self.sort = QComboBox()
+        for label, _ in SORTS:
+            self.sort.addItem(label)
+        self.sort.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.sort.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.sort.setMinimumContentsLength(6)
+        self.sort.currentIndexChanged.connect(self._sort_changed)
+        second = QHBoxLayout()
+        second.addWidget(self.search, 3)
+        second.addWidget(self.sort, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
+        layout.addLayout(second)
         layout.addWidget(self.counts)
         layout.addWidget(self.view, 1)
         self._all: list[IndexRow] = []
+        self._confidence_rank: dict[int, int] = {}
         self._status: dict[int, str] = {}
         self._programmatic = False
 
     @property
     def statuses(self) -> tuple[str, ...] | None:
-        return FILTERS[self.filter.currentIndex()][1]
+        i = self.filter.currentIndex()
+        return FILTERS[i][1] if 0 <= i < len(FILTERS) else None
+
+    @property
+    def flag_filter(self) -> str | None:
+        """The flag the list is filtered by (None: a status filter)."""
+        label = self.filter.currentText()
+        return next((f for text, f in FLAG_FILTERS if text == label), None)
 
     def set_filter(self, statuses: tuple[str, ...] | None) -> None:
         for i, (_, st) in enumerate(FILTERS):
             if st == statuses:
                 self.filter.setCurrentIndex(i)
                 return
+
+    def set_flag_filter(self, flag: str) -> None:
+        label = next(text for text, f in FLAG_FILTERS if f == flag)
+        self.filter.setCurrentIndex(self.filter.findText(label))
+
+    # -- flags ---------------------------------------------------------------------------------
+    def set_flags(self, flags: dict[int, str]) -> None:
+        self.model.flags = dict(flags)
+
+    def flag_of(self, image_id: int) -> str | None:
+        return self.model.flags.get(image_id)
+
+    def set_flag(self, image_id: int, flag: str | None) -> None:
+        if flag is None:
+            self.model.flags.pop(image_id, None)
+        else:
+            self.model.flags[image_id] = flag
+        self.model.changed(image_id)
+        self.set_index(self._all, keep=self.current_id())  # counts (and a flag filter) change
+
+    def queue_status_of(self, image_id: int) -> str | None:
+        """The review status, or "flagged" for an image skipped or without the object (the
+        review queue passes over those)."""
+        if self.model.flags.get(image_id) in OUT_OF_QUEUE:
+            return "flagged"
+        return self._status.get(image_id)
 
     def set_index(self, rows: Sequence[IndexRow], keep: int | None = None) -> None:
         """The whole project's index: counts are updated, the filter applied, ``keep`` stays selected."""
@@ -272,12 +444,55 @@ class ImageListPanel(QWidget):
             f"<span style='color:{STATUS_COLOURS[s]}'>●</span>&nbsp;{counts.get(s, 0)}&nbsp;"
             + STATUS_WORDS[s].replace(" ", "&nbsp;") for s in REVIEW_STATUSES
         ]
+        flagged = Counter(self.model.flags.get(r[0]) for r in rows)
+        parts += [f"{flagged[f]}&nbsp;{FLAG_LOOKS[f][0].replace(' ', '&nbsp;')}" for f in FLAG_LOOKS if flagged.get(f)]
         self.counts.setText(" &nbsp; ".join(parts))
-        wanted = self.statuses
-        shown = rows if wanted is None else [r for r in rows if r[2] in wanted]
+        wanted, flag = self.statuses, self.flag_filter
+        if flag is not None:
+            shown = [r for r in rows if self.model.flags.get(r[0]) == flag]
+        else:
+            shown = rows if wanted is None else [r for r in rows if r[2] in wanted]
+        query = self.search.text().strip().casefold()
+        if query:
+            shown = [r for r in shown if query in r[1].rsplit("/", 1)[-1].casefold()]
+        if self.sort_key == BY_CONFIDENCE:
+            # least confident first (the review queue's order), then the rest by name
+            rank = self._confidence_rank
+            shown = sorted(shown, key=lambda r: (rank.get(r[0], len(rank)), r[1]))
         self.model.set_rows(shown)
         if keep is not None:
             self.select(keep)
+
+    # -- search, sort, listing -----------------------------------------------------------------
+    @property
+    def sort_key(self) -> str:
+        return SORTS[self.sort.currentIndex()][1]
+
+    def set_sort(self, key: str) -> None:
+        self.sort.setCurrentIndex(next(i for i, (_, k) in enumerate(SORTS) if k == key))
+
+    def set_listing(self, listing: Listing, keep: int | None = None) -> None:
+        """Everything the list shows, as :func:`fetch_listing` read it."""
+        self.model.flags = dict(listing.flags)
+        self.model.confirmed = dict(listing.confirmed)
+        self.model.keypoint_count = listing.keypoints
+        if listing.least_confident is not None:
+            self._confidence_rank = {image_id: i for i, image_id in enumerate(listing.least_confident)}
+        self.set_index(listing.rows, keep=keep)
+
+    def set_confirmed(self, image_id: int, n: int) -> None:
+        if self.model.confirmed.get(image_id, 0) != n:
+            self.model.confirmed[image_id] = n
+            self.model.changed(image_id)
+
+    def _search_changed(self) -> None:
+        self.set_index(self._all, keep=self.current_id())
+
+    def _sort_changed(self) -> None:
+        if self.sort_key == BY_CONFIDENCE:
+            self.refresh_wanted.emit()  # the confidences are read off the UI thread, then sorted
+        self.set_index(self._all, keep=self.current_id())
+        self.filter_changed.emit()
 
     def all_rows(self) -> list[IndexRow]:
         return list(self._all)
@@ -305,6 +520,9 @@ class ImageListPanel(QWidget):
                 self.view.scrollTo(idx, QAbstractItemView.ScrollHint.EnsureVisible)
         finally:
             self._programmatic = False
+
+    def selected_ids(self) -> list[int]:
+        return sorted(int(i.data(IdRole)) for i in self.view.selectionModel().selectedIndexes())
 
     def current_id(self) -> int | None:
         idx = self.view.currentIndex()

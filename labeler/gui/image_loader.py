@@ -259,6 +259,12 @@ class ThumbnailLoader(QObject):
             self._pending.clear()
             self._cache.clear()
 
+    def forget(self, image_id: int) -> None:
+        """Drop one thumbnail (its file changed or is gone): it is decoded again when drawn."""
+        with self._cond:
+            self._cache.pop(image_id, None)
+            self._pending.pop(image_id, None)
+
     def shutdown(self, timeout: float = 5.0) -> None:
         with self._cond:
             self._stopped = True

@@ -22,7 +22,7 @@ def status_text(rec: PointRecord | None) -> tuple[str, QColor]:
         return "absent", QColor("#aab2bf")
     if rec.status == PREDICTED:
         conf = "?" if rec.confidence is None else f"{rec.confidence:.2f}"
-        return f"predicted {conf}", confidence_colour(rec.confidence)
+        return f"{conf} predicted", confidence_colour(rec.confidence)  # a narrow panel elides the word, not the number
     word = {"manual": "placed", "accepted": "accepted", "corrected": "corrected"}.get(rec.status, rec.status)
     if rec.visibility == OCCLUDED:
         word += ", occluded"
@@ -49,7 +49,7 @@ class KeypointPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Key", "Keypoint", "On this image"])
+        self.table.setHorizontalHeaderLabels(["#", "Keypoint", "State"])
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -57,8 +57,9 @@ class KeypointPanel(QWidget):
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        # names whole, the state takes what is left (a narrow panel elides "predicted 0.7…")
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.hint = QLabel("")
         self.hint.setObjectName("muted")
@@ -69,6 +70,7 @@ class KeypointPanel(QWidget):
         layout.addWidget(self.hint)
         self._schema = Schema()
         self._current: str | None = None
+        self._points: dict[str, PointRecord] = {}
         self._updating = False
 
     @property
@@ -119,8 +121,14 @@ class KeypointPanel(QWidget):
         self._update_hint(None)
 
     def _update_hint(self, points: Mapping[str, PointRecord] | None) -> None:
+        if points is not None:
+            self._points = dict(points)
+        rec = self._points.get(self._current) if self._current is not None else None
         if self._current is None:
             self.hint.setText("Define keypoints (Edit > Edit keypoints) to start labeling." if not self._schema.keypoints else "")
+        elif rec is not None and rec.confirmed and rec.x is not None:
+            self.hint.setText(f"<b>{html.escape(self._current)}</b> is placed: drag it to move it; "
+                              "Alt+click places it again elsewhere.")
         else:
             self.hint.setText(f"Click the image to place <b>{html.escape(self._current)}</b>. "
                               "Shift+click: occluded. Drag a point to move it.")

@@ -17,40 +17,54 @@ from PyQt6.QtWidgets import (
     QCheckBox,
     QDockWidget,
     QFileDialog,
-    QGroupBox,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
-    QPushButton,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
+from labeler.correspondence.cards import is_test_model
 from labeler.errors import LabelerError
-from labeler.gui import background
+from labeler.gui import background, project_actions
 from labeler.gui.canvas import Canvas
 from labeler.gui.commands import StoreEdit
 from labeler.gui.editing import Editor
 from labeler.gui.errors import show_error
 from labeler.gui.help_dialog import ShortcutsDialog
-from labeler.gui.image_list import ImageListPanel
+from labeler.gui.image_flags import ImageFlags
+from labeler.gui.image_list import BY_CONFIDENCE, ImageListPanel, Listing, fetch_listing
 from labeler.gui.image_loader import ImageLoader, ThumbnailLoader
 from labeler.gui.keypoint_panel import KeypointPanel
 from labeler.gui.progress_panel import ProgressPanel
 from labeler.gui.project_jobs import CreatedProject, create_project
+from labeler.gui.point_review import PointReview
 from labeler.gui.review import AcceptAboveDialog, ReviewNavigator
+from labeler.gui.review_panel import ReviewPanel
+from labeler.gui.run_log import RunLog
 from labeler.gui.schema_dialog import SchemaEdit
 from labeler.gui.settings import AppSettings, where
 from labeler.gui.team import Team
 from labeler.gui.team import title as team_title
 from labeler.gui.shortcuts import KEYPOINT_KEYS, SHORTCUTS
 from labeler.gui.style import icon
+from labeler.gui.view_options import restore_view
+from labeler.gui.window_layout import CompactToolBar, dock_widths, fit_docks
 from labeler.gui.worker import PropagationRunner
 from labeler.propagation import MatcherCache, ProgressEvent, PropagationConfig, PropagationSummary
-from labeler.store import PROJECT_SUFFIX, REVIEW_PREDICTED, ImageRecord, PointRecord, Project, Schema, image_file
+from labeler.store import (
+    FLAG_LATER,
+    FLAG_NO_OBJECT,
+    FLAG_SKIP,
+    PROJECT_SUFFIX,
+    REVIEW_PREDICTED,
+    ImageRecord,
+    PointRecord,
+    Project,
+    Schema,
+    image_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +115,9 @@ class MainWindow(QMainWindow):
         self.locate_box: QMessageBox | None = None  # asks to locate a moved images folder
         self.new_dialog: QWidget | None = None  # the New project dialog while it is open
         self.skipped_box: QMessageBox | None = None  # lists the files a new project skipped
+        self.repropagate_box: QMessageBox | None = None  # says how re-propagate will run, before it does
+        self.view_dialog: QWidget | None = None  # View options (non-modal)
+        self.remove_job: background.BackgroundJob | None = None  # images being removed
 
         self.loader = ImageLoader()
         self.loader.loaded.connect(self._pixels_loaded)
@@ -115,6 +132,7 @@ class MainWindow(QMainWindow):
 
         self._build_widgets()
         self.team = Team(self)  # database projects: user name, claims, per-machine images folder
+        restore_view(self.canvas, self.settings)
         self.canvas.set_hint(WELCOME)
         self._build_actions()
         self._build_menus_and_toolbar()
@@ -143,11 +161,13 @@ class MainWindow(QMainWindow):
         self.canvas.point_clicked.connect(self.set_current_keypoint)
         self.canvas.context_requested.connect(self._point_menu)
         self.canvas.cursor_moved.connect(self._cursor_moved)
+        self.canvas.refused.connect(lambda text: self._message(text, error=True))
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
 
         self.image_list = ImageListPanel(self.thumbs)
         self.image_list.image_activated.connect(self.show_image)
         self.image_list.filter_changed.connect(self._filter_changed)
+        self.image_list.refresh_wanted.connect(self.refresh_index)
         left = QDockWidget("Images", self)
         left.setObjectName("images_dock")
         left.setWidget(self.image_list)
@@ -156,29 +176,12 @@ class MainWindow(QMainWindow):
 
         self.keypoints = KeypointPanel()
         self.keypoints.keypoint_selected.connect(self.set_current_keypoint)
-        review = QGroupBox("Review")
-        self.review_label = QLabel("")
-        self.review_label.setObjectName("muted")
-        self.review_label.setWordWrap(True)
-        buttons = {}
-        for action, text in (("next_to_review", "Next to review"), ("accept_and_next", "Accept && next"),
-                             ("accept_above", "Accept all ≥ …"), ("repropagate", "Re-propagate")):
-            b = QPushButton(text)
-            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            buttons[action] = b
-        buttons["accept_and_next"].setObjectName("primary")
-        grid = QVBoxLayout(review)
-        grid.addWidget(self.review_label)
-        row = QHBoxLayout()
-        row.addWidget(buttons["next_to_review"])
-        row.addWidget(buttons["accept_and_next"])
-        grid.addLayout(row)
-        row2 = QHBoxLayout()
-        row2.addWidget(buttons["accept_above"])
-        row2.addWidget(buttons["repropagate"])
-        grid.addLayout(row2)
-        self.review_buttons = buttons
-        self.advance_box = QCheckBox("Auto-advance to the next keypoint")
+        review = self.review_panel = ReviewPanel(self.settings)
+        self.review_label = review.summary
+        self.review_buttons = review.buttons
+        self.point_review = PointReview(self)
+        self.image_flags = ImageFlags(self)
+        self.advance_box = QCheckBox("Auto-advance keypoint")
         self.advance_box.setToolTip("After placing a keypoint, the next unlabelled one becomes current")
         self.advance_box.setChecked(True)
         self.advance_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -194,11 +197,17 @@ class MainWindow(QMainWindow):
         right.setWidget(side)
         right.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, right)
-        # the canvas gets most of a small screen (at 1280 px: 220 + 270, the image ~790 px wide)
-        width = self.width()
-        self.resizeDocks([left, right], [min(300, max(200, width * 17 // 100)), min(330, max(260, width * 21 // 100))],
-                         Qt.Orientation.Horizontal)
+        # the canvas gets most of a small screen (window_layout.dock_widths)
+        self.resizeDocks([left, right], list(dock_widths(self.width())), Qt.Orientation.Horizontal)
         self.docks = (left, right)
+
+        self.run_log = RunLog()
+        log_dock = QDockWidget("Run log", self)
+        log_dock.setObjectName("run_log_dock")
+        log_dock.setWidget(self.run_log)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, log_dock)
+        log_dock.hide()  # View > Run log
+        self.log_dock = log_dock
 
         bar = self.statusBar()
         self.image_label = QLabel("")
@@ -232,6 +241,15 @@ class MainWindow(QMainWindow):
             "delete_point": lambda: self._point_edit("delete"),
             "swap_pair": self.swap_pair,
             "swap_all_pairs": self.swap_all_pairs,
+            "cycle_point": self.cycle_point,
+            "flag_skip": lambda: self.image_flags.toggle(FLAG_SKIP),
+            "flag_no_object": lambda: self.image_flags.toggle(FLAG_NO_OBJECT),
+            "flag_later": lambda: self.image_flags.toggle(FLAG_LATER),
+            "next_low_point": self.point_review.next_low,
+            "previous_low_point": self.point_review.previous_low,
+            "accept_point": lambda: self.point_review.accept_point(self._target_keypoint()),
+            "reject_point": lambda: self.point_review.reject_point(self._target_keypoint()),
+            "reject_point_absent": lambda: self.point_review.reject_point(self._target_keypoint(), absent=True),
             "accept_and_next": self.accept_and_next,
             "accept": self.accept_current,
             "accept_above": self.accept_above_dialog,
@@ -246,6 +264,7 @@ class MainWindow(QMainWindow):
             "zoom_in": lambda: self.canvas.zoom_by(1.25),
             "zoom_out": lambda: self.canvas.zoom_by(0.8),
             "toggle_names": lambda: self.canvas.set_show_names(self.actions["toggle_names"].isChecked()),
+            "view_options": self.view_options_dialog,
             "show_shortcuts": self.show_shortcuts,
         }
         icons = {
@@ -253,7 +272,8 @@ class MainWindow(QMainWindow):
             "next_image": "next", "previous_image": "prev", "next_to_review": "review", "accept_and_next": "accept",
             "accept": "accept", "propagate": "propagate", "repropagate": "propagate", "stop_propagation": "stop",
             "undo": "undo", "redo": "redo", "zoom_fit": "fit", "toggle_occluded": "occluded", "set_absent": "absent",
-            "swap_pair": "swap", "show_shortcuts": "help", "edit_schema": "schema",
+            "swap_pair": "swap", "show_shortcuts": "help", "edit_schema": "schema", "accept_point": "accept",
+            "reject_point": "absent", "next_low_point": "review",
         }
         self.actions: dict[str, QAction] = {}
         for s in SHORTCUTS:
@@ -302,6 +322,15 @@ class MainWindow(QMainWindow):
         self.locate_images_action = QAction("&Locate images folder…", self)
         self.locate_images_action.setStatusTip("The images folder was moved or renamed: point the project at it")
         self.locate_images_action.triggered.connect(self.locate_images_dialog)
+        self.remove_selected_action = QAction("&Remove selected images…", self)
+        self.remove_selected_action.setStatusTip("Forget the images selected in the list (files are not touched)")
+        self.remove_selected_action.triggered.connect(lambda: project_actions.remove_images(self, missing=False))
+        self.remove_missing_action = QAction("Remove &missing images…", self)
+        self.remove_missing_action.setStatusTip("Forget every image whose file is no longer on disk")
+        self.remove_missing_action.triggered.connect(lambda: project_actions.remove_images(self, missing=True))
+        self.clear_cache_action = QAction("&Clear reference cache…", self)
+        self.clear_cache_action.setStatusTip("Delete the cached reference states (labels stay; rebuilt when needed)")
+        self.clear_cache_action.triggered.connect(lambda: project_actions.clear_cache(self))
         for s in SHORTCUTS:  # the table is the single source of the menus
             if s.action == "select_keypoint":
                 continue
@@ -314,6 +343,8 @@ class MainWindow(QMainWindow):
                 menu.addMenu(self.recent_menu)
                 menu.addAction(self.add_images_action)
                 menu.addAction(self.locate_images_action)
+                menu.addAction(self.remove_selected_action)
+                menu.addAction(self.remove_missing_action)
                 menu.addSeparator()
         keys = QMenu("Current &keypoint", self)
         for i in range(len(KEYPOINT_KEYS)):
@@ -328,18 +359,23 @@ class MainWindow(QMainWindow):
         self.keep_zoom_action.setChecked(keep)
         self.canvas.keep_view = keep
         self.keep_zoom_action.toggled.connect(self._set_keep_zoom)
+        menus["Propagate"].addSeparator()
+        menus["Propagate"].addAction(self.clear_cache_action)
         menus["View"].addSeparator()
         menus["View"].addAction(self.keep_zoom_action)
+        log_action = self.log_dock.toggleViewAction()
+        log_action.setText("Run &log")
+        log_action.setStatusTip("Every message and propagation result of this session, kept")
+        menus["View"].addAction(log_action)
         menus["Help"].addSeparator()
         about = QAction("&About labeler", self)
         about.triggered.connect(self.show_about)
         menus["Help"].addAction(about)
         self.menus = menus
 
-        tb = QToolBar("Main", self)
+        tb = CompactToolBar("Main", self)
         tb.setObjectName("main_toolbar")
         tb.setMovable(False)
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         short = {"open_project": "Open", "previous_image": "Previous", "next_image": "Next",
                  "next_to_review": "Next to review", "accept_and_next": "Accept && next", "propagate": "Propagate",
                  "stop_propagation": "Stop", "undo": "Undo", "redo": "Redo", "zoom_fit": "Fit", "show_shortcuts": "Keys"}
@@ -380,7 +416,7 @@ class MainWindow(QMainWindow):
         self.team.opened(project)
         self.editor = Editor(project, self.undo_stack, self.team.expected_versions)
         self.editor.changed.connect(self._edited)
-        self.navigator = ReviewNavigator(project, self.image_list.status_of)
+        self.navigator = ReviewNavigator(project, self.image_list.queue_status_of)
         self.schema = project.schema()
         self.keypoints.set_schema(self.schema)
         self.current_keypoint = self.keypoints.current
@@ -389,9 +425,12 @@ class MainWindow(QMainWindow):
         self.settings.add_recent(project.path)
         self.setWindowTitle(team_title(project))
         project.has_changed()  # start polling from now
-        rows = project.image_index()
-        self.image_list.set_index(rows)
+        listing = fetch_listing(project, least_confident=self.image_list.sort_key == BY_CONFIDENCE)
+        rows = listing.rows
+        self.image_list.set_listing(listing)
         self._update_review_label(rows)
+        background.run_in_background(lambda: [r[0] for r in project.image_index(missing=True)],
+                                     self.image_list.model.set_missing_ids, lambda exc: None)
         if not project.images_root_found:
             self._ask_to_locate_images(project)
         self._prefetch_review_queue()
@@ -435,8 +474,9 @@ class MainWindow(QMainWindow):
             if name in ("new_project", "open_project", "quit", "show_shortcuts", "undo", "redo"):
                 continue
             a.setEnabled(has)
-        self.add_images_action.setEnabled(has)
-        self.locate_images_action.setEnabled(has)
+        for a in (self.add_images_action, self.locate_images_action, self.remove_selected_action,
+                  self.remove_missing_action, self.clear_cache_action):
+            a.setEnabled(has)
         self.actions["stop_propagation"].setEnabled(self.runner.running and not self.runner.stopping)
         for b in self.review_buttons.values():
             b.setEnabled(has)
@@ -454,6 +494,7 @@ class MainWindow(QMainWindow):
             return
         self.current = record
         self.current_points = project.points(image_id)
+        self.cursor_label.setText("")  # the last image's coordinates mean nothing here
         self.canvas.show_image(record, self.schema, self.current_points)
         self.keypoints.set_points(self.current_points)
         first_open = next((n for n in self.schema.keypoints if n not in self.current_points), None)
@@ -506,6 +547,18 @@ class MainWindow(QMainWindow):
         if ticket == self._ticket and self.current is not None and self.current.id == image_id:
             self.canvas.show_failure(message)
             self._message(message, error=True)
+            if self.project is not None and not self.project.image_path(self.current).is_file():
+                self._mark_missing(image_id)
+
+    def _mark_missing(self, image_id: int) -> None:
+        """The file is gone: the list says so (not the old thumbnail) and the store records it."""
+        project = self.project
+        if project is None:
+            return
+        self.image_list.model.set_missing(image_id, True)
+        if self.thumbs is not None:
+            self.thumbs.forget(image_id)
+        background.run_in_background(lambda: project.check_missing([image_id]), lambda _: None, lambda exc: None)
 
     def step_image(self, step: int) -> None:
         model = self.image_list.model
@@ -567,6 +620,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_points(self.current_points)
         self.keypoints.set_points(self.current_points)
         self.image_list.set_status(record.id, record.review_status)
+        self.image_list.set_confirmed(record.id, sum(1 for p in self.current_points.values() if p.confirmed))
         self._update_image_label()
 
     def refresh_index(self) -> None:
@@ -578,11 +632,11 @@ class MainWindow(QMainWindow):
             self._refresh_again = True
             return
 
-        def done(rows: list[tuple[int, str, str]]) -> None:
+        def done(listing: Listing) -> None:
             self._refresh_job = None
             if self.project is project:
-                self.image_list.set_index(rows, keep=self.current.id if self.current else None)
-                self._update_review_label(rows)
+                self.image_list.set_listing(listing, keep=self.current.id if self.current else None)
+                self._update_review_label(listing.rows)
             if self._refresh_again:
                 self._refresh_again = False
                 self.refresh_index()
@@ -591,7 +645,9 @@ class MainWindow(QMainWindow):
             self._refresh_job = None
             log.warning("refreshing the image list failed: %s", exc)
 
-        self._refresh_job = background.run_in_background(project.image_index, done, failed)
+        by_confidence = self.image_list.sort_key == BY_CONFIDENCE
+        self._refresh_job = background.run_in_background(
+            lambda: fetch_listing(project, least_confident=by_confidence), done, failed)
 
     def _poll(self) -> None:
         project = self.project
@@ -719,6 +775,9 @@ class MainWindow(QMainWindow):
         if self._busy_message():
             self._message(self._busy_message(), error=True)
             return None
+        if self.canvas.failure_message:  # a missing or unreadable file cannot be labelled
+            self._message(f"cannot label this image: {self.canvas.failure_message}", error=True)
+            return None
         try:
             return fn()
         except LabelerError as exc:
@@ -784,20 +843,19 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------------ review
     def accept_current(self) -> int:
-        if self.editor is None or self.current is None:
-            return 0
-        image_id = self.current.id
-        n = self._try(lambda: self.editor.accept_image(image_id))
-        if n:
-            self._message(f"accepted {n} prediction(s)")
-        elif n == 0:
-            self._message("no predictions on this image to accept")
-        return int(n or 0)
+        return int(self.point_review.accept_image() or 0)
 
     def accept_and_next(self) -> None:
         if self.current is not None and any(not p.confirmed for p in self.current_points.values()):
-            self.accept_current()
+            if self.point_review.accept_image() is None:
+                return  # cancelled (or refused): stay on this image
         self.next_to_review()
+
+    def cycle_point(self) -> None:
+        name = self.canvas.cycle_under_mouse()
+        if name is not None:
+            self.set_current_keypoint(name)
+            self._message(f"{name} on top: a drag grabs it (Tab: the next one under the mouse)")
 
     def accept_above_dialog(self) -> None:
         """Confidences are read off the UI thread, the dialog asks, the bulk accept runs off the
@@ -809,17 +867,20 @@ class MainWindow(QMainWindow):
             self._message(self._busy_message(), error=True)
             return
 
-        def ask(confidences: list[float | None]) -> None:
+        def ask(points: list[tuple[float | None, str | None]]) -> None:
             if self.editor is not editor:
                 return
-            if not confidences:
+            if not points:
                 self._message("no predictions await review")
                 return
             threshold = float(self.settings.value("review/threshold", 0.5))
-            dialog = AcceptAboveDialog(confidences, threshold, self)
+            tests = sorted({m for _, m in points if is_test_model(m)})
+            dialog = AcceptAboveDialog([c for c, _ in points], threshold, self,
+                                       test_confidences=[c for c, m in points if m in tests], test_models=tests)
             if dialog.exec() != AcceptAboveDialog.DialogCode.Accepted:
                 return
             chosen = dialog.threshold
+            excluded = dialog.excluded_models
             self.settings.set_value("review/threshold", chosen)
             self.progress.start(f"Accepting predictions ≥ {chosen:.2f}")
             self.progress.stop.setEnabled(False)
@@ -835,9 +896,10 @@ class MainWindow(QMainWindow):
                 self.progress.finish()
                 show_error(exc, self)
 
-            self.bulk_job = background.run_in_background(lambda: editor.accept_above_command(chosen), done, failed)
+            self.bulk_job = background.run_in_background(
+                lambda: editor.accept_above_command(chosen, exclude_models=excluded), done, failed)
 
-        background.run_in_background(lambda: [p.confidence for p in project.review_points()], ask,
+        background.run_in_background(lambda: [(p.confidence, p.model) for p in project.review_points()], ask,
                                      lambda exc: show_error(exc, self))
 
     # ------------------------------------------------------------------------------ propagation
@@ -894,14 +956,31 @@ class MainWindow(QMainWindow):
 
     def repropagate(self) -> None:
         """Predict the unreviewed images again with the last settings; corrections and accepted
-        points are references now, so every image predicted from older references is stale."""
+        points are references now, so every image predicted from older references is stale.
+        Says which method and model first (nothing starts unseen)."""
         config = self._remembered_config()
         if config is None:
             self.propagate_dialog()
             return
+        if self.runner.running:
+            self._message("a propagation is already running (Esc stops it)", error=True)
+            return
         import dataclasses
 
-        self.start_propagation(dataclasses.replace(config, images=None, image_ids=None, force=False))
+        from labeler.gui.propagate_dialog import RepropagateBox
+
+        config = dataclasses.replace(config, images=None, image_ids=None, force=False)
+        box = self.repropagate_box = RepropagateBox(config, self)
+
+        def clicked(button) -> None:  # noqa: ANN001
+            self.repropagate_box = None
+            if button is box.run_button:
+                self.start_propagation(config)
+            elif button is box.change_button:
+                self.propagate_dialog()
+
+        box.buttonClicked.connect(clicked)
+        box.open()
 
     def stop_propagation(self) -> None:
         if self.runner.running and not self.runner.stopping:
@@ -932,6 +1011,7 @@ class MainWindow(QMainWindow):
         self._message(text)
         for m in summary.messages:
             log.info("propagation: %s", m)
+            self.run_log.add(f"  {m}")
         if summary.failed:
             listed = "\n".join(f"{p}: {r}" for p, r in summary.failed[:15])
             more = f"\n… and {len(summary.failed) - 15} more" if len(summary.failed) > 15 else ""
@@ -1244,7 +1324,9 @@ class MainWindow(QMainWindow):
 
         def done(report) -> None:  # noqa: ANN001
             self._message(f"wrote {report.path}: {report.images} images, {report.visible_or_occluded} points, "
-                          f"{report.absent} absent" + (f", {report.predicted} predicted" if predicted else ""))
+                          f"{report.absent} absent" + (f", {report.predicted} predicted" if predicted else "")
+                          + (f"; {report.no_object} no-object image(s) as negatives (no annotation)" if report.no_object else "")
+                          + (f"; {report.skipped} skipped image(s) left out" if report.skipped else ""))
 
         return background.run_in_background(lambda: export_coco(project, path, predicted=predicted), done,
                                             lambda exc: self._write_failed(path, exc))
@@ -1253,14 +1335,14 @@ class MainWindow(QMainWindow):
         project = self.project
         if project is None:
             return
-        parent = QFileDialog.getExistingDirectory(self, "Export SPair pairs: choose the folder to write into",
-                                                  str(Path(project.path).parent))
-        if not parent:
+        dialog = project_actions.SPairExportDialog(Path(project.path).parent / f"{Path(project.path).stem}-spair", self)
+        if dialog.exec() != project_actions.SPairExportDialog.DialogCode.Accepted:
             return
-        out = Path(parent) / f"{Path(project.path).stem}-spair"
-        self.export_spair(out)
+        out, config, predictions = dialog.values()
+        self.export_spair(out, config=config, include_predictions=predictions)
 
-    def export_spair(self, out: Path, *, overwrite: bool = True) -> background.BackgroundJob | None:
+    def export_spair(self, out: Path, *, overwrite: bool = True, config=None,  # noqa: ANN001
+                     include_predictions: bool = False) -> background.BackgroundJob | None:
         project = self.project
         if project is None:
             return None
@@ -1276,9 +1358,10 @@ class MainWindow(QMainWindow):
                 box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
                 box.open()
 
-        config = SPairExportConfig(overwrite=overwrite)
-        return background.run_in_background(lambda: export_pairs(project, out, config), done,
-                                            lambda exc: self._write_failed(out, exc))
+        config = config or SPairExportConfig(overwrite=overwrite)
+        return background.run_in_background(
+            lambda: export_pairs(project, out, config, include_predictions=include_predictions), done,
+            lambda exc: self._write_failed(out, exc))
 
     def _write_failed(self, path: Path, exc: BaseException) -> None:
         """An export the disk refused (no such folder, a file in the way, no space) is the
@@ -1286,6 +1369,14 @@ class MainWindow(QMainWindow):
         if isinstance(exc, OSError) and not isinstance(exc, LabelerError):
             exc = LabelerError(f"cannot write {path}: {exc.strerror or exc}")
         show_error(exc, self)
+
+    def view_options_dialog(self) -> None:
+        from labeler.gui.view_options import ViewOptionsDialog
+
+        dialog = self.view_dialog = ViewOptionsDialog(self.canvas, self.schema.keypoints, self.settings, self)
+        dialog.on_names = lambda on: self.actions["toggle_names"].setChecked(on) or self.canvas.set_show_names(on)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dialog.show()
 
     def show_shortcuts(self) -> None:
         ShortcutsDialog(self).exec()
@@ -1301,8 +1392,18 @@ class MainWindow(QMainWindow):
     def _message(self, text: str, *, error: bool = False) -> None:
         self.statusBar().setStyleSheet("QStatusBar { color: #ff9b9b; }" if error else "")
         self.statusBar().showMessage(text, STATUS_MS)
+        self.run_log.add(text, error=error)
         if error:
             log.info("%s", text)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001
+        super().resizeEvent(event)
+        fit_docks(self, self.docks[:2], grew=event.size().width() > event.oldSize().width() > 0)
+
+    def showEvent(self, event) -> None:  # noqa: ANN001
+        super().showEvent(event)
+        # the panels as wide as this window allows (a restored layout may be too wide or narrow)
+        QTimer.singleShot(0, lambda: fit_docks(self, self.docks[:2], grew=True))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.runner.running:

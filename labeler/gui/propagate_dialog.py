@@ -20,13 +20,14 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from labeler.correspondence.cards import all_cards
+from labeler.correspondence.cards import all_cards, is_test_model
 from labeler.correspondence.registry import METHODS, PRESETS
 from labeler.errors import LabelerError, UserInputError
 from labeler.gui.background import run_in_background
@@ -41,6 +42,7 @@ METHOD_TEXT = {
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEFAULT_MODEL_TEXT = "(method's default)"
+TEST_MODEL_TEXT = "TEST MODEL with random weights: its predictions carry no content (tests and timing only)"
 
 
 def parse_settings(text: str) -> dict[str, Any]:
@@ -73,6 +75,27 @@ def describe_plan(plan: PropagationPlan) -> str:
         lines.append("Flip-aware: each target is also matched mirrored, the better pose is kept.")
     lines += [f"<span style='color:#e0a63a'>⚠ {w}</span>" for w in plan.warnings]
     return "<br>".join(lines)
+
+
+class RepropagateBox(QMessageBox):
+    """Says how "Re-propagate unreviewed" will run (method, model, preset, device) before it does."""
+
+    def __init__(self, config: PropagationConfig, parent: QWidget | None = None) -> None:
+        model = config.model or "the method's default model"
+        test = " (a TEST MODEL with random weights: its predictions carry no content)" if is_test_model(config.model) else ""
+        super().__init__(
+            QMessageBox.Icon.Question, "Re-propagate unreviewed",
+            f"Predict every unreviewed image again with\n\n  method {config.method}, {model}{test},\n"
+            f"  preset {config.preset}, device {config.device}\n\n"
+            "Every correction and accepted point is a reference now.",
+            QMessageBox.StandardButton.NoButton, parent,
+        )
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.run_button = self.addButton("Re-propagate", QMessageBox.ButtonRole.AcceptRole)
+        self.change_button = self.addButton("Change settings…", QMessageBox.ButtonRole.ActionRole)
+        self.addButton(QMessageBox.StandardButton.Cancel)
+        self.setDefaultButton(self.run_button)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
 
 
 class PropagateDialog(QDialog):
@@ -119,9 +142,14 @@ class PropagateDialog(QDialog):
         model_row = QHBoxLayout()
         model_row.addWidget(self.model, 1)
         model_row.addWidget(browse)
+        self.model_warning = QLabel("")
+        self.model_warning.setObjectName("error")
+        self.model_warning.setWordWrap(True)
+        self.model_warning.setVisible(False)
         form = QFormLayout()
         form.addRow("Method", self.method)
         form.addRow("Model", model_row)
+        form.addRow("", self.model_warning)
         form.addRow("Preset", self.preset)
         form.addRow("Device", self.device)
         form.addRow("Precision", self.dtype)
@@ -160,6 +188,7 @@ class PropagateDialog(QDialog):
         for w in (self.method, self.model, self.preset, self.device, self.dtype):
             w.currentIndexChanged.connect(self._changed)
         self.model.editTextChanged.connect(self._changed)
+        self.model.editTextChanged.connect(self._update_model_warning)
         for w in (self.batch, self.max_refs):
             w.valueChanged.connect(self._changed)
         for w in (self.images, self.settings):
@@ -167,6 +196,7 @@ class PropagateDialog(QDialog):
         for w in (self.flip, self.force):
             w.toggled.connect(self._changed)
         self.method.currentIndexChanged.connect(self._fill_models)
+        self._update_model_warning()
         self._compute_plan()
 
     # -- config <-> widgets --------------------------------------------------------------------
@@ -191,12 +221,25 @@ class PropagateDialog(QDialog):
         self.model.clear()
         self.model.addItem(DEFAULT_MODEL_TEXT)
         if method != "classical":
-            for key, card in all_cards().items():
-                if method in card.methods or not card.methods:
+            cards = [(k, c) for k, c in all_cards().items() if method in c.methods or not c.methods]
+            for key, card in cards:
+                if not card.test_only:
                     self.model.addItem(key)
+            tests = [key for key, card in cards if card.test_only]
+            if tests:  # last, apart, and said to be what they are
+                self.model.insertSeparator(self.model.count())
+                for key in tests:
+                    self.model.addItem(key)
+                    self.model.setItemData(self.model.count() - 1, TEST_MODEL_TEXT, Qt.ItemDataRole.ToolTipRole)
         self.model.setEnabled(method != "classical")
         self.model.setCurrentText(keep if keep and method != "classical" else DEFAULT_MODEL_TEXT)
         self.model.blockSignals(False)
+        self._update_model_warning()
+
+    def _update_model_warning(self) -> None:
+        test = self.method.currentData() != "classical" and is_test_model(self.model.currentText().strip())
+        self.model_warning.setText(f"⚠ {self.model.currentText().strip()}: {TEST_MODEL_TEXT}" if test else "")
+        self.model_warning.setVisible(test)
 
     def _browse_model(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Diffusers model folder")

@@ -6,7 +6,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from labeler.store import REVIEW_PREDICTED, Project
 
@@ -64,11 +64,23 @@ class ReviewNavigator:
 class AcceptAboveDialog(QDialog):
     """Pick a confidence threshold; shows how many predictions it would accept."""
 
-    def __init__(self, confidences: Sequence[float | None], threshold: float = 0.5, parent: QWidget | None = None) -> None:
+    def __init__(self, confidences: Sequence[float | None], threshold: float = 0.5, parent: QWidget | None = None,
+                 *, test_confidences: Sequence[float | None] = (), test_models: Sequence[str] = ()) -> None:
+        """``test_confidences``: those of ``confidences`` that come from random-weight test
+        models (``test_models``); they are left out unless the person ticks the box."""
         super().__init__(parent)
         self.setWindowTitle("Accept predictions above a confidence")
         self._sorted = sorted(c for c in confidences if c is not None)
+        self._tests = sorted(c for c in test_confidences if c is not None)
         self._total = len(confidences)
+        self.test_models = tuple(test_models)
+        self.include_tests = QCheckBox("Accept the test model's predictions too")
+        self.include_tests.setVisible(bool(self._tests))
+        self.include_tests.toggled.connect(self._update)
+        self.test_warning = QLabel("")
+        self.test_warning.setObjectName("error")
+        self.test_warning.setWordWrap(True)
+        self.test_warning.setVisible(bool(self._tests))
         self.spin = QDoubleSpinBox()
         self.spin.setRange(0.0, 1.0)
         self.spin.setSingleStep(0.05)
@@ -87,6 +99,8 @@ class AcceptAboveDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.count)
+        layout.addWidget(self.test_warning)
+        layout.addWidget(self.include_tests)
         note = QLabel("One undo step (Ctrl+Z) takes them all back.")
         note.setObjectName("muted")
         layout.addWidget(note)
@@ -97,11 +111,28 @@ class AcceptAboveDialog(QDialog):
     def threshold(self) -> float:
         return float(self.spin.value())
 
+    @property
+    def excluded_models(self) -> tuple[str, ...]:
+        """Models whose predictions are not to be accepted (test models, unless ticked)."""
+        return () if self.include_tests.isChecked() else self.test_models
+
     def qualifying(self) -> int:
-        return len(self._sorted) - bisect_left(self._sorted, self.threshold)
+        n = len(self._sorted) - bisect_left(self._sorted, self.threshold)
+        if not self.include_tests.isChecked():
+            n -= self.qualifying_tests()
+        return n
+
+    def qualifying_tests(self) -> int:
+        return len(self._tests) - bisect_left(self._tests, self.threshold)
 
     def _update(self) -> None:
         n = self.qualifying()
+        t = self.qualifying_tests()
+        self.test_warning.setText(
+            f"⚠ {t} prediction(s) at or above this confidence come from a TEST MODEL with random weights "
+            f"({', '.join(self.test_models)}): their confidence means nothing. "
+            + ("They will be accepted as labels." if self.include_tests.isChecked() else "They are left out.")
+        )
         text = f"{n} of {self._total} predictions awaiting review qualify."
         if self._sorted:  # where the confidences lie, so a useful threshold can be picked
             mid = self._sorted[len(self._sorted) // 2]

@@ -52,9 +52,11 @@ class SchemaEdit:
 class PairList(QWidget):
     """A list of keypoint pairs with two pickers and Add / Remove."""
 
-    def __init__(self, title: str, joiner: str, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, joiner: str, parent: QWidget | None = None, *, exclusive: bool = False) -> None:
+        """``exclusive``: a keypoint may be in one pair only (left/right pairs)."""
         super().__init__(parent)
         self.joiner = joiner
+        self.exclusive = exclusive
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.a = QComboBox()
@@ -63,6 +65,11 @@ class PairList(QWidget):
         self.remove = QPushButton("Remove")
         self.add.clicked.connect(self._add)
         self.remove.clicked.connect(self._remove)
+        self.reason = QLabel("")  # why the picked pair cannot be added, as it is picked
+        self.reason.setObjectName("error")
+        self.reason.setWordWrap(True)
+        self.a.currentIndexChanged.connect(self._check)
+        self.b.currentIndexChanged.connect(self._check)
         row = QHBoxLayout()
         row.addWidget(self.a, 1)
         row.addWidget(QLabel(joiner))
@@ -72,6 +79,7 @@ class PairList(QWidget):
         inner = QVBoxLayout(box)
         inner.addWidget(self.list)
         inner.addLayout(row)
+        inner.addWidget(self.reason)
         inner.addWidget(self.remove, alignment=Qt.AlignmentFlag.AlignRight)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -89,6 +97,30 @@ class PairList(QWidget):
             combo.blockSignals(False)
         if self.b.count() > 1 and self.b.currentIndex() == self.a.currentIndex():
             self.b.setCurrentIndex(1 if self.a.currentIndex() == 0 else 0)
+        self._check()
+
+    def problem(self, a: str | None = None, b: str | None = None) -> str:
+        """Why the pair (default: the picked one) cannot be added; "" when it can."""
+        a = self.a.currentText() if a is None else a
+        b = self.b.currentText() if b is None else b
+        if not a or not b:
+            return ""
+        if a == b:
+            return f"{a} cannot pair with itself"
+        pairs = self.pairs()
+        if (a, b) in pairs or (b, a) in pairs:
+            return f"{a} {self.joiner} {b} is already listed"
+        if self.exclusive:
+            for name in (a, b):
+                paired = next((p for p in pairs if name in p), None)
+                if paired is not None:
+                    return f"{name} is already in the pair {paired[0]} {self.joiner} {paired[1]}"
+        return ""
+
+    def _check(self) -> None:
+        why = self.problem()
+        self.reason.setText(why)
+        self.add.setEnabled(bool(self.a.currentText()) and not why)
 
     def pairs(self) -> list[tuple[str, str]]:
         return [tuple(self.list.item(i).data(PAIR)) for i in range(self.list.count())]  # type: ignore[misc]
@@ -119,14 +151,16 @@ class PairList(QWidget):
 
     def _add(self) -> None:
         a, b = self.a.currentText(), self.b.currentText()
-        if a and b:
+        if a and b and not self.problem(a, b):
             self.add_pair(a, b)
             self.on_change()
+        self._check()
 
     def _remove(self) -> None:
         for item in self.list.selectedItems():
             self.list.takeItem(self.list.row(item))
         self.on_change()
+        self._check()
 
 
 class SchemaEditor(QWidget):
@@ -164,7 +198,7 @@ class SchemaEditor(QWidget):
         kp_layout.addWidget(self.names)
         kp_layout.addLayout(buttons)
         self.edges = PairList("Skeleton edges", "—")
-        self.flips = PairList("Left/right pairs (swapped by a horizontal flip)", "↔")
+        self.flips = PairList("Left/right pairs (swapped by a horizontal flip)", "↔", exclusive=True)
         self.edges.on_change = self.flips.on_change = self._changed
         self.error = QLabel("")
         self.error.setObjectName("error")

@@ -65,12 +65,39 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     ),
     Shortcut("swap_pair", ("S",), "&Swap left/right", "Label", "Swap the current keypoint with its left/right counterpart"),
     Shortcut("swap_all_pairs", ("Shift+S",), "Swap &all left/right pairs", "Label", "Swap every left/right pair of this image"),
+    Shortcut("flag_skip", ("K",), "S&kip image", "Label", "Skip this image (not labelled, not exported) and go on; again: unskip"),
+    Shortcut(
+        "flag_no_object", ("Shift+X",), "&No object in image", "Label",
+        "The object is not in this image (exported as a COCO negative) and go on; again: clear",
+    ),
+    Shortcut("flag_later", ("M",), "Flag for &later", "Label", "Mark this image to come back to; again: clear"),
+    Shortcut(
+        "cycle_point", ("Tab",), "&Cycle stacked points", "Label",
+        "Points stacked under the mouse: bring the next one on top (a drag then grabs it)",
+    ),
     # -- review
     Shortcut(
         "accept_and_next", ("Space",), "Accept and &next", "Review",
-        "Accept this image's predictions and go to the next image to review",
+        "Accept this image's predictions (low ones as the review panel says) and go to the next image to review",
     ),
-    Shortcut("accept", ("Return", "Enter"), "&Accept predictions", "Review", "Accept this image's predictions"),
+    Shortcut(
+        "accept", ("Return", "Enter"), "&Accept predictions", "Review",
+        "Accept this image's predictions (below the review panel's threshold: as its setting says)",
+    ),
+    Shortcut(
+        "next_low_point", ("W",), "Next &low-confidence point", "Review",
+        "Zoom to the next prediction below the threshold (this image, then the next to review)",
+    ),
+    Shortcut("previous_low_point", ("Shift+W",), "Previous low-confidence point", "Review", "Back to the previous low-confidence point"),
+    Shortcut("accept_point", ("C",), "Accept &point", "Review", "Accept the prediction under the mouse (or the current one)"),
+    Shortcut(
+        "reject_point", ("R",), "&Reject point", "Review",
+        "Reject the prediction under the mouse (or the current one): back to unlabelled",
+    ),
+    Shortcut(
+        "reject_point_absent", ("Shift+R",), "Reject point as a&bsent", "Review",
+        "Reject the prediction under the mouse (or the current one): the keypoint is not in the image",
+    ),
     Shortcut(
         "accept_above", ("Ctrl+Shift+A",), "Accept all &above confidence…", "Review",
         "Accept every prediction at or above a confidence threshold",
@@ -92,6 +119,10 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("zoom_in", ("+", "="), "Zoom &in", "View"),
     Shortcut("zoom_out", ("-",), "Zoom &out", "View"),
     Shortcut("toggle_names", ("L",), "Show keypoint &names", "View", "Show every keypoint's name (hover shows one)"),
+    Shortcut(
+        "view_options", ("V",), "&View options…", "View",
+        "Keypoints shown, skeleton, names, point size, brightness and contrast (display only)",
+    ),
     # -- help
     Shortcut("show_shortcuts", ("F1", "?"), "&Keyboard shortcuts", "Help"),
 )
@@ -100,7 +131,8 @@ GROUPS: tuple[str, ...] = ("File", "Navigate", "Label", "Review", "Propagate", "
 
 #: Mouse gestures, listed in the same dialog (not bindable, so not in the table above).
 MOUSE: tuple[tuple[str, str], ...] = (
-    ("Click", "Place the current keypoint there (moves it if already placed)"),
+    ("Click", "Place the current keypoint there (never moves a confirmed point)"),
+    ("Alt+Click", "Place the current keypoint there again, though it is already confirmed"),
     ("Shift+Click", "Place the current keypoint as occluded"),
     ("Drag a point", "Move it; dragging a prediction makes it a correction"),
     ("Right-click a point", "Menu: occluded, absent, delete, swap"),

@@ -48,5 +48,8 @@ def icon(name: str) -> QIcon:
 
 
 def stylesheet() -> str:
+    """The app's stylesheet; ``@RESOURCES@`` in it becomes the resources folder (Qt reads a
+    relative ``url()`` against the working directory, not the stylesheet's folder)."""
     path = resource("style.qss")
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    return text.replace("@RESOURCES@", resource("").as_posix().rstrip("/"))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from labeler.correspondence.base import DeviceOutOfMemory, Matcher, ReferenceState
+from labeler.correspondence.cards import is_test_model
 from labeler.errors import Cancelled, LabelerError, UserInputError
 from labeler.propagation import flip as flipping
 from labeler.propagation import state_cache
@@ -97,6 +98,11 @@ def plan_propagation(project: Project, config: PropagationConfig, *, matcher: Ma
         warnings.append(_no_references_message())
     elif without:
         warnings.append(f"no reference for {', '.join(without)}: these keypoints will not be predicted")
+    if config.method != "classical" and is_test_model(config.model):
+        warnings.append(f"{config.model} is a TEST MODEL with random weights: its predictions carry no content "
+                        "(for tests and timing only, never for labels)")
+    if ctx.selection.flagged:
+        warnings.append(f"{len(ctx.selection.flagged)} image(s) flagged skip or no object are not predicted")
     if ctx.selection.missing:
         warnings.append(f"{len(ctx.selection.missing)} selected image(s) were not found at the last check and are skipped")
     if ctx.selection.changed:

@@ -3,7 +3,8 @@
 Targets are the selected images (all, ``--images GLOB``, and/or explicit ids) whose points are
 not all confirmed (review status other than "reviewed"). A target already predicted with the
 run's signature is up to date and skipped unless ``force``; one predicted with another
-signature (older references, other engine settings) is stale and predicted again.
+signature (older references, other engine settings) is stale and predicted again. Images the
+annotator flagged "skip" or "no object" are never targets.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from labeler.errors import UserInputError
 from labeler.propagation.types import PropagationConfig
-from labeler.store import REVIEWED, ImageRecord, unicode_key
+from labeler.store import FLAG_NO_OBJECT, FLAG_SKIP, REVIEWED, ImageRecord, unicode_key
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class TargetSelection:
     selected: int  # images the selection matched, any status
     reviewed: int  # of those, fully confirmed (nothing to predict)
     changed: tuple[ImageRecord, ...] = ()  # selected and not reviewed, file now holds another picture
+    flagged: tuple[ImageRecord, ...] = ()  # selected, flagged skip or no object: not predicted
 
     def split(self, signature: str | None, force: bool) -> tuple[list[ImageRecord], list[ImageRecord]]:
         """(to predict, up to date)."""
@@ -53,10 +55,13 @@ def select_targets(records: Sequence[ImageRecord], config: PropagationConfig) ->
                 "(patterns match paths relative to the images root, e.g. 'nest/*.jpg' or '*/0*.png')"
             )
     open_ = [r for r in chosen if r.review_status != REVIEWED]
+    flagged = [r for r in open_ if r.flag in (FLAG_SKIP, FLAG_NO_OBJECT)]
+    open_ = [r for r in open_ if r.flag not in (FLAG_SKIP, FLAG_NO_OBJECT)]
     return TargetSelection(
         candidates=tuple(r for r in open_ if not r.missing and not r.changed),
         missing=tuple(r for r in open_ if r.missing),
         selected=len(chosen),
-        reviewed=len(chosen) - len(open_),
+        reviewed=len(chosen) - len(open_) - len(flagged),
+        flagged=tuple(flagged),
         changed=tuple(r for r in open_ if r.changed and not r.missing),
     )

@@ -84,6 +84,7 @@ def image_record(row: ImageRow) -> ImageRecord:
         predicted_at=row.predicted_at,
         mtime_ns=row.mtime_ns,
         changed=bool(row.changed),
+        flag=row.flag,
     )
 
 

@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
+from types import EllipsisType
 
 from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from labeler.store.dialects import insert as dialect_insert
@@ -17,11 +18,12 @@ from labeler.errors import UserInputError
 from labeler.imaging import file_sha256, is_image_path
 from labeler.store.core import IMAGE_T, ProjectCore, image_record, image_row, in_ids, in_values, now
 from labeler.store.models import CacheRow, ImageRow
-from labeler.store.records import REVIEW_STATUSES, AddImagesReport, FileCheck, ImageRecord, SkippedFile
+from labeler.store.records import IMAGE_FLAGS, REVIEW_STATUSES, AddImagesReport, FileCheck, ImageRecord, SkippedFile
 from labeler.store.relpaths import absolute, escapes, image_file, normalise_rel, relative_to_root, unicode_key
 from labeler.store.scanning import ProbedImage, check_folder, find_image_files, probe_files
 
 StatusFilter = str | Iterable[str] | None
+FlagFilter = str | None | EllipsisType  # ... (Ellipsis): any flag or none
 
 
 def _statuses(status: StatusFilter) -> list[str] | None:
@@ -34,7 +36,13 @@ def _statuses(status: StatusFilter) -> list[str] | None:
     return wanted
 
 
-def _filtered(stmt: Select, status: StatusFilter, missing: bool | None, changed: bool | None = None) -> Select:
+def _check_flag(flag: str | None) -> None:
+    if flag is not None and flag not in IMAGE_FLAGS:
+        raise UserInputError(f"unknown image flag {flag!r}; choose from {', '.join(IMAGE_FLAGS)}")
+
+
+def _filtered(stmt: Select, status: StatusFilter, missing: bool | None, flag: FlagFilter = ..., changed: bool | None = None) -> Select:
+    """``flag``: ... (the default) any; None only unflagged images; a flag only those."""
     wanted = _statuses(status)
     if wanted is not None:
         stmt = stmt.where(ImageRow.review_status.in_(wanted))
@@ -42,6 +50,11 @@ def _filtered(stmt: Select, status: StatusFilter, missing: bool | None, changed:
         stmt = stmt.where(ImageRow.missing == missing)
     if changed is not None:
         stmt = stmt.where(ImageRow.changed == changed)
+    if flag is None:
+        stmt = stmt.where(ImageRow.flag.is_(None))
+    elif flag is not ...:
+        _check_flag(flag)
+        stmt = stmt.where(ImageRow.flag == flag)
     return stmt
 
 
@@ -186,11 +199,13 @@ class ImageOps(ProjectCore):
     # -- listing -------------------------------------------------------------------------------
     def image_count(self, status: StatusFilter = None, *, missing: bool | None = None, changed: bool | None = None) -> int:
         with self._read() as s:
-            return s.execute(_filtered(select(func.count()).select_from(ImageRow), status, missing, changed)).scalar_one()
+            return s.execute(_filtered(select(func.count()).select_from(ImageRow), status, missing, changed=changed)).scalar_one()
 
-    def image_index(self, status: StatusFilter = None, *, missing: bool | None = None) -> list[tuple[int, str, str]]:
-        """``(id, path, review_status)`` of every matching image, ordered by path: one query."""
-        stmt = _filtered(select(ImageRow.id, ImageRow.path, ImageRow.review_status), status, missing)
+    def image_index(self, status: StatusFilter = None, *, missing: bool | None = None,
+                    flag: FlagFilter = ...) -> list[tuple[int, str, str]]:
+        """``(id, path, review_status)`` of every matching image, ordered by path: one query.
+        ``flag``: left out, any; None, unflagged images only; a flag, the images that have it."""
+        stmt = _filtered(select(ImageRow.id, ImageRow.path, ImageRow.review_status), status, missing, flag)
         with self._read() as s:
             return [tuple(r) for r in s.execute(stmt.order_by(ImageRow.path))]
 
@@ -204,15 +219,29 @@ class ImageOps(ProjectCore):
         limit: int | None = None,
     ) -> list[ImageRecord]:
         columns = [IMAGE_T.c[f.name] for f in fields(ImageRecord)]
-        stmt = _filtered(select(*columns), status, missing, changed).order_by(ImageRow.path).offset(offset)
+        stmt = _filtered(select(*columns), status, missing, changed=changed).order_by(ImageRow.path).offset(offset)
         if limit is not None:
             stmt = stmt.limit(limit)
         with self._read() as s:
             rows = s.execute(stmt).all()
         return [
-            ImageRecord(*r[:8], bool(r[8]), *r[9:14], None if r[14] is None else bool(r[14]), r[15], r[16], bool(r[17]))
+            ImageRecord(*r[:8], bool(r[8]), *r[9:14], None if r[14] is None else bool(r[14]), r[15], r[16], bool(r[17]), *r[18:])
             for r in rows
         ]
+
+    # -- image flags ---------------------------------------------------------------------------
+    def set_image_flag(self, image_ids: int | Iterable[int], flag: str | None) -> int:
+        """Flag images (skip, no_object, later) or clear their flag (None); returns how many
+        images were found. Points are not touched."""
+        _check_flag(flag)
+        ids = [int(image_ids)] if isinstance(image_ids, int) else [int(i) for i in image_ids]
+        with self._write() as s, s.begin():
+            return int(s.execute(update(IMAGE_T).where(in_ids(IMAGE_T.c.id, ids)).values(flag=flag)).rowcount)
+
+    def image_flags(self) -> dict[int, str]:
+        """image id -> flag, for every flagged image (one query; for listing)."""
+        with self._read() as s:
+            return dict(s.execute(select(ImageRow.id, ImageRow.flag).where(ImageRow.flag.is_not(None))).all())
 
     # -- single images -------------------------------------------------------------------------
     def image(self, image_id: int) -> ImageRecord:
@@ -276,24 +305,29 @@ class ImageOps(ProjectCore):
         """Absolute path of the image stored as ``rel`` (refuses a path leaving the root)."""
         return image_file(self._root, rel)
 
-    def check_missing(self) -> list[ImageRecord]:
-        """Look for every image file; flag the ones gone (and un-flag returned ones).
+    def check_missing(self, image_ids: Iterable[int] | None = None) -> list[ImageRecord]:
+        """Look for every image file (or those of ``image_ids``); flag the ones gone (and
+        un-flag returned ones).
 
         Returns the images missing now. Never raises for a missing file or images root.
         Files replaced by another picture are flagged too (see :meth:`check_files`)."""
-        return list(self.check_files().missing)
+        return list(self.check_files(image_ids).missing)
 
-    def check_files(self) -> FileCheck:
-        """Look at every image file: flag the ones gone (``missing``) and the ones that now hold
-        another picture (``changed``: the labels were placed on different pixels).
+    def check_files(self, image_ids: Iterable[int] | None = None) -> FileCheck:
+        """Look at every image file (or those of ``image_ids``): flag the ones gone (``missing``)
+        and the ones that now hold another picture (``changed``: the labels were placed on
+        different pixels).
 
         Size and mtime are compared first; only when either moved is the file hashed, so a
         check of 100k unchanged files costs 100k ``stat`` calls. A touched file with the same
         bytes gets its new mtime recorded; a file put back is un-flagged."""
+        stmt = select(
+            ImageRow.id, ImageRow.path, ImageRow.missing, ImageRow.changed, ImageRow.size_bytes, ImageRow.mtime_ns, ImageRow.sha256
+        )
+        if image_ids is not None:
+            stmt = stmt.where(in_ids(ImageRow.id, image_ids))
         with self._read() as s:
-            rows = s.execute(
-                select(ImageRow.id, ImageRow.path, ImageRow.missing, ImageRow.changed, ImageRow.size_bytes, ImageRow.mtime_ns, ImageRow.sha256)
-            ).all()
+            rows = s.execute(stmt).all()
         changes = []
         for image_id, rel, was_missing, was_changed, size, mtime, sha in rows:
             file = image_file(self._root, rel, row=image_id)

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from labeler.store.records import POINT_STATUSES, REVIEW_STATUSES, UNLABELED
+from labeler.store.records import IMAGE_FLAGS, POINT_STATUSES, REVIEW_STATUSES, UNLABELED
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -91,9 +91,11 @@ class ImageRow(Base):
     # schema 4: a replaced file is noticed (size + mtime, then the sha256)
     mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
     changed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    flag: Mapped[str | None] = mapped_column(String)  # skip / no_object / later (schema 5)
     __table_args__ = (
         CheckConstraint("width > 0 AND height > 0", name="image_size_positive"),
         CheckConstraint(_in("review_status", REVIEW_STATUSES), name="image_review_status"),
+        CheckConstraint(f"flag IS NULL OR {_in('flag', IMAGE_FLAGS)}", name="image_flag"),
         # Both cover (id, path, review_status): listing 100k images, filtered or not, never
         # touches the table itself.
         Index("ix_image_review_status_path", "review_status", "path"),

@@ -245,6 +245,17 @@ class PointOps(ProjectCore):
         with self._read() as s:
             return {name: int(n) for name, n in s.execute(stmt)}
 
+    def confirmed_per_image(self) -> dict[int, int]:
+        """image id -> how many of its keypoints a person decided (placed, accepted, corrected,
+        absent included); images with none are left out. One GROUP BY (the image list's "k/K")."""
+        stmt = (
+            select(PointRow.image_id, func.count())
+            .where(PointRow.status.in_(CONFIRMED_STATUSES))
+            .group_by(PointRow.image_id)
+        )
+        with self._read() as s:
+            return {int(i): int(n) for i, n in s.execute(stmt)}
+
     # -- a person's edits ----------------------------------------------------------------------
     def set_points(
         self,
@@ -363,11 +374,13 @@ class PointOps(ProjectCore):
         *,
         names: Iterable[str] | None = None,
         min_confidence: float | None = None,
+        exclude_models: Iterable[str] = (),
     ) -> int:
         """Accept predicted points as they are; returns how many.
 
         ``image_ids`` None means every image; ``names`` None every keypoint; with
-        ``min_confidence`` only predictions at or above it (unknown confidence never qualifies).
+        ``min_confidence`` only predictions at or above it (unknown confidence never qualifies);
+        predictions of ``exclude_models`` (e.g. random-weight test models) are left alone.
         """
         t = now()
         with self._write() as s, s.begin():
@@ -391,6 +404,9 @@ class PointOps(ProjectCore):
                 stmt = stmt.where(in_ids(POINT_T.c.keypoint_id, [ids[n] for n in wanted]))
             if min_confidence is not None:
                 stmt = stmt.where(POINT_T.c.confidence >= float(min_confidence))
+            excluded = list(exclude_models)
+            if excluded:
+                stmt = stmt.where(or_(POINT_T.c.model.is_(None), POINT_T.c.model.not_in(excluded)))
             touched = s.execute(stmt).scalars().all()
             recompute_review(s, set(touched))
             return len(touched)

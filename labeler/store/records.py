@@ -31,6 +31,12 @@ REVIEW_PREDICTED: Final = "predicted"  # at least one prediction awaits review
 REVIEWED: Final = "reviewed"  # every schema keypoint has a confirmed row
 REVIEW_STATUSES: Final = (UNLABELED, PARTIAL, REVIEW_PREDICTED, REVIEWED)
 
+# Image flag: what the annotator decided about the image as a whole (None: nothing).
+FLAG_SKIP: Final = "skip"  # passed over on purpose: not labelled, not exported
+FLAG_NO_OBJECT: Final = "no_object"  # the object is not in the image: exported as a negative
+FLAG_LATER: Final = "later"  # come back to it (labelled and exported as usual)
+IMAGE_FLAGS: Final = (FLAG_SKIP, FLAG_NO_OBJECT, FLAG_LATER)
+
 
 @dataclass(frozen=True)
 class Schema:
@@ -82,6 +88,7 @@ class ImageRecord:
     mtime_ns: int | None = None  # the file's mtime when last seen with the recorded content (None: unknown)
     changed: bool = False  # the file now holds another picture than the one labelled (sha256 differs)
 
+    flag: str | None = None  # one of IMAGE_FLAGS, or None
 
 @dataclass(frozen=True)
 class FileCheck:

@@ -496,3 +496,28 @@ def test_absolute_file_name_from_another_machine_is_matched_by_the_folder_name(l
         data["images"][0]["file_name"] = "/home/alice/elsewhere/plain/a.jpg"
         with pytest.raises(FormatError, match="points outside the images root"):
             import_coco(fresh, _dump(tmp_path, data))
+
+
+def test_flagged_images_no_object_is_a_negative_and_skip_is_left_out(labelled, tmp_path):
+    """COCO lists an image without annotations as a negative; skipped images are not labelled."""
+    from labeler.store import FLAG_LATER, FLAG_NO_OBJECT, FLAG_SKIP
+
+    project, _ = labelled
+    a = project.image_by_path("plain/a.jpg").id
+    uni = project.image_by_path("Ünïcødé folder with spaces/猫 the cat.jpg").id
+    empty = project.image_by_path("plain/c.jpg").id if project.find_image("plain/c.jpg") else None
+    rows_before = {i["file_name"] for i in to_coco(project)["images"]}
+    assert "plain/a.jpg" in rows_before
+    project.set_image_flag(a, FLAG_NO_OBJECT)  # it has points: the flag wins, none are written
+    project.set_image_flag(uni, FLAG_SKIP)
+    if empty is not None:
+        project.set_image_flag(empty, FLAG_LATER)
+    report = export_coco(project, tmp_path / "flags.json")
+    data = json.loads((tmp_path / "flags.json").read_text(encoding="utf-8"))
+    by_name = {i["file_name"]: i["id"] for i in data["images"]}
+    assert "plain/a.jpg" in by_name
+    assert not [x for x in data["annotations"] if x["image_id"] == by_name["plain/a.jpg"]]
+    assert "Ünïcødé folder with spaces/猫 the cat.jpg" not in by_name
+    assert report.no_object == 1 and report.skipped == 1
+    coco = COCO(str(tmp_path / "flags.json"))  # pycocotools reads it; the negative has no annotation
+    assert coco.getAnnIds(imgIds=[by_name["plain/a.jpg"]]) == []

@@ -306,3 +306,21 @@ def test_exporting_again_into_an_earlier_export_names_overwrite(tmp_path, photos
     write_spair(ims, ["nose"], tmp_path / "out", SPairExportConfig(split_ratio=(1, 0, 0)))
     with pytest.raises(UserInputError, match="add --overwrite"):
         write_spair(ims, ["nose"], tmp_path / "out", SPairExportConfig(split_ratio=(1, 0, 0)))
+
+
+def test_skipped_and_no_object_images_take_no_part_in_pairs(tmp_path):
+    from labeler.formats.pairs import export_pairs
+    from labeler.store import FLAG_NO_OBJECT, FLAG_SKIP
+    from labeler.store.testing import make_project
+
+    project, _ = make_project(tmp_path / "p")
+    try:
+        ids = [r[0] for r in project.image_index()][:4]
+        for i in ids:
+            project.set_points(i, {"nose": (5, 5), "left_eye": (10, 8), "right_eye": (20, 8), "tail": (12, 20)})
+        project.set_image_flag(ids[0], FLAG_SKIP)
+        project.set_image_flag(ids[1], FLAG_NO_OBJECT)
+        summary = export_pairs(project, tmp_path / "out", SPairExportConfig(split_ratio=(1, 0, 0)))
+        assert sum(summary.images.values()) == 2  # of the four labelled, two are flagged out
+    finally:
+        project.close()

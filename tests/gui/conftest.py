@@ -75,3 +75,14 @@ def make_window(qtbot, settings, matcher_cache):
 @pytest.fixture
 def window(make_window, project_path):
     return make_window(project_path)
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_questions(monkeypatch):
+    """The low-confidence question is modal: a test that meets it unplanned fails instead of hanging."""
+    from labeler.gui.review_panel import LowConfidenceBox
+
+    def refuse(self):
+        raise AssertionError(f"unexpected question: {self.text()}")
+
+    monkeypatch.setattr(LowConfidenceBox, "exec", refuse)

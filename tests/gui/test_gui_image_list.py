@@ -121,3 +121,39 @@ def test_very_large_images_show_a_preview_first(qtbot, tmp_path, monkeypatch):
     qtbot.wait(50)
     assert got == [(2, 60)]  # small images: no preview
     loader.shutdown()
+
+
+def test_search_by_file_name_sort_by_least_confident_and_k_of_k_confirmed(qtbot, make_window, project_path):
+    from gui_helpers import wait_shown
+
+    from labeler.gui.image_list import BY_CONFIDENCE, ConfirmedRole
+    from labeler.store import Project
+
+    with Project.open(project_path) as p:
+        ids = [r[0] for r in p.image_index()]
+        p.set_points(ids[0], {"nose": (48, 20), "left_eye": (30, 30), "right_eye": (66, 30), "tail": (48, 66)})
+        p.set_points(ids[5], {"nose": (48, 20), "tail": "absent"})  # absent is decided too
+        p.write_predictions([(ids[i], {"nose": (20.0, 20.0, c)}) for i, c in ((1, 0.8), (2, 0.1), (3, 0.5))],
+                            method="test", model=None)
+    window = make_window(project_path)
+    wait_shown(qtbot, window)
+    panel = window.image_list
+    model = panel.model
+
+    def k_of(image_id):
+        return model.data(model.index(model.row_of(image_id)), ConfirmedRole)
+
+    assert [k_of(i) for i in ids] == ["4/4", "0/4", "0/4", "0/4", "0/4", "2/4"]
+    panel.search.setText("IMG03")  # case does not matter
+    assert [r[0] for r in model.rows()] == [ids[3]]
+    panel.search.setText("")
+    assert model.rowCount() == 6
+    panel.set_sort(BY_CONFIDENCE)
+    qtbot.waitUntil(lambda: [r[0] for r in model.rows()][:3] == [ids[2], ids[3], ids[1]])
+    assert [r[0] for r in model.rows()][3:] == [ids[0], ids[4], ids[5]]  # then the rest by name
+    window.show_image(ids[4])
+    wait_shown(qtbot, window)
+    from gui_helpers import click_image
+
+    click_image(qtbot, window, 30, 30)
+    assert k_of(ids[4]) == "1/4"  # follows the edit at once

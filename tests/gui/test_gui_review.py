@@ -45,6 +45,7 @@ def test_next_to_review_goes_least_confident_first(qtbot, make_window, project_p
 
 def test_space_accepts_and_moves_on_enter_accepts_in_place(qtbot, make_window, project_path, predicted):
     window = make_window(project_path)
+    window.review_panel.set_policy("all")  # low confidences too (test_gui_point_review covers the others)
     key(qtbot, window, Qt.Key.Key_N)
     first = window.current.id
     assert all(item.predicted for item in window.canvas.drawn_points().values())
@@ -65,6 +66,7 @@ def test_space_accepts_and_moves_on_enter_accepts_in_place(qtbot, make_window, p
 
 def test_correction_then_accept_keeps_the_correction(qtbot, make_window, project_path, predicted):
     window = make_window(project_path)
+    window.review_panel.set_policy("all")
     window.show_image(predicted[2])
     wait_shown(qtbot, window)
     drag_point(qtbot, window, (17, 30), (20, 50))  # nose
@@ -124,8 +126,10 @@ def test_repropagate_uses_corrections_as_references(qtbot, make_window, project_
     after = plan_propagation(window.project, config)
     assert after.reference_images == 2  # the correction is a reference now
     assert after.targets == 5  # so every unreviewed image is stale (the corrected one keeps 3 predictions)
+    window.actions["repropagate"].trigger()  # says which method and model first
+    assert "method classical" in window.repropagate_box.text()
     with qtbot.waitSignal(window.runner.finished, timeout=120_000) as done:
-        window.actions["repropagate"].trigger()
+        window.repropagate_box.run_button.click()
     assert done.args[0].predicted_images == 5
     with Project.open(project_path) as p:
         assert p.points(predicted[2])["tail"].status == CORRECTED  # never overwritten

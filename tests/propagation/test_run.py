@@ -289,3 +289,19 @@ def test_a_file_replaced_by_another_picture_is_neither_target_nor_reference(proj
     assert "tail" not in project.points(project.find_image("formats/rgba.png").id)  # b.png was tail's only reference
     assert "nose" not in project.points(project.find_image("formats/gray.png").id)
     assert {r.path for r in project.list_images(changed=True)} == {"plain/b.png", "formats/gray.png"}
+
+
+def test_images_flagged_skip_or_no_object_are_never_targets(project):
+    from labeler.store import FLAG_LATER, FLAG_NO_OBJECT, FLAG_SKIP
+
+    label(project, "plain/a.jpg", REF)
+    skip, none_, later = (project.find_image(p).id for p in ("plain/b.png", "exif/rot6.jpg", "exif/rot8.jpeg"))
+    project.set_image_flag(skip, FLAG_SKIP)
+    project.set_image_flag(none_, FLAG_NO_OBJECT)
+    project.set_image_flag(later, FLAG_LATER)  # later is labelled as usual
+    plan = plan_propagation(project, CFG)
+    assert plan.targets == project.image_count() - 2
+    assert any("2 image(s) flagged skip or no object are not predicted" in w for w in plan.warnings)
+    propagate(project, CFG, matcher=FakeMatcher())
+    assert project.points(skip) == {} and project.points(none_) == {}
+    assert project.image(later).review_status == "predicted"

@@ -87,3 +87,10 @@ def test_point_counts_per_keypoint_in_one_query(project, img):
     assert sum(project.point_counts().values()) == project.counts().points
     with pytest.raises(UserInputError, match="unknown point status 'done'"):
         project.point_counts(statuses=["done"])
+
+
+def test_clear_cache_deletes_every_entry(project, img):
+    project.cache_put("dift/a", b"a", image_id=img)
+    project.cache_put("attention/b", b"b")
+    assert project.clear_cache() == 2
+    assert project.cache_keys() == [] and project.clear_cache() == 0

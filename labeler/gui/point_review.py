@@ -1,0 +1,170 @@
+"""Reviewing predictions point by point: walk the low-confidence points of the collection
+(zooming to each), accept or reject one point without touching the rest, and what Space/Enter
+do on an image that still has low points.
+
+The walk goes through the current image's low points (least confident first), then on to the
+next image of the review queue that has any; W / Shift+W step, C accepts, R rejects (back to
+unlabelled), Shift+R rejects as absent. Acting on the point the walk is at moves on to the next.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from labeler.gui.review_panel import ABOVE, ALL, ASK, LowConfidenceBox, low_points
+from labeler.store import PREDICTED
+
+if TYPE_CHECKING:
+    from labeler.gui.main_window import MainWindow
+
+#: How many queued images a step looks through for one with low points.
+LOOKAHEAD = 200
+
+
+class PointReview:
+    def __init__(self, window: MainWindow) -> None:
+        self.w = window
+        self.at: tuple[int, str] | None = None  # (image id, keypoint) the walk stands on
+        self._visited: list[int] = []  # images the walk went through, for Shift+W
+
+    @property
+    def threshold(self) -> float:
+        return self.w.review_panel.threshold
+
+    def _low_here(self) -> list[str]:
+        return low_points(self.w.current_points, self.threshold)
+
+    # -- walking -------------------------------------------------------------------------------
+    def next_low(self) -> None:
+        w = self.w
+        if w.current is None:
+            return
+        names = self._low_here()
+        focus = self.at[1] if self.at is not None and self.at[0] == w.current.id else None
+        if focus in names and names.index(focus) + 1 < len(names):
+            self._go(names[names.index(focus) + 1])
+            return
+        if focus not in names and names:
+            self._go(names[0])
+            return
+        target = self._next_image_with_low()
+        if target is None:
+            w._message(f"no more predictions below {self.threshold:.2f} to review", error=False)
+            return
+        if w.current is not None:
+            self._visited.append(w.current.id)
+        w.show_image(target)
+        names = self._low_here()
+        if names:
+            self._go(names[0])
+
+    def previous_low(self) -> None:
+        w = self.w
+        if w.current is None:
+            return
+        names = self._low_here()
+        focus = self.at[1] if self.at is not None and self.at[0] == w.current.id else None
+        if focus in names and names.index(focus) > 0:
+            self._go(names[names.index(focus) - 1])
+            return
+        while self._visited:
+            image_id = self._visited.pop()
+            if image_id == w.current.id:
+                continue
+            w.show_image(image_id)
+            names = self._low_here()
+            if names:
+                self._go(names[-1])
+                return
+        w._message("no earlier low-confidence point in this walk")
+
+    def _next_image_with_low(self) -> int | None:
+        w = self.w
+        nav, project = w.navigator, w.project
+        if nav is None or project is None:
+            return None
+        current = w.current.id if w.current is not None else None
+        seen = set()
+        for _ in range(LOOKAHEAD):
+            target = nav.next_image(current)
+            if target is None or target in seen:
+                return None
+            seen.add(target)
+            if target != (w.current.id if w.current else None) and low_points(project.points(target), self.threshold):
+                return target
+            current = target
+        return None
+
+    def _go(self, name: str) -> None:
+        w = self.w
+        rec = w.current_points.get(name)
+        if w.current is None or rec is None:
+            return
+        self.at = (w.current.id, name)
+        w.set_current_keypoint(name)
+        w.canvas.focus_on(name)
+        names = self._low_here()
+        conf = "?" if rec.confidence is None else f"{rec.confidence:.2f}"
+        w._message(f"{name}: prediction {conf} ({names.index(name) + 1} of {len(names)} low here) "
+                   "· C accepts · R rejects · Shift+R absent · W next")
+
+    # -- one point -----------------------------------------------------------------------------
+    def accept_point(self, name: str | None) -> None:
+        self._decide(name, "accept")
+
+    def reject_point(self, name: str | None, *, absent: bool = False) -> None:
+        self._decide(name, "absent" if absent else "reject")
+
+    def _decide(self, name: str | None, what: str) -> None:
+        w = self.w
+        if w.editor is None or w.current is None or name is None:
+            return
+        rec = w.current_points.get(name)
+        if rec is None or rec.status != PREDICTED:
+            w._message(f"{name} is not a prediction awaiting review", error=True)
+            return
+        image_id = w.current.id
+        editor = w.editor
+        fn = {
+            "accept": lambda: editor.accept_point(image_id, name),
+            "reject": lambda: editor.reject_point(image_id, name, absent=False),
+            "absent": lambda: editor.reject_point(image_id, name, absent=True),
+        }[what]
+        if w._try(fn) is None:
+            return
+        if self.at == (image_id, name):  # walking: on to the next low point
+            self.next_low()
+
+    # -- Space / Enter -------------------------------------------------------------------------
+    def accept_image(self) -> int | None:
+        """Accept the current image's predictions as the policy says; None: the person cancelled."""
+        w = self.w
+        if w.editor is None or w.current is None:
+            return 0
+        image_id = w.current.id
+        editor = w.editor
+        predicted = [p for p in w.current_points.values() if p.status == PREDICTED]
+        low = self._low_here()
+        policy = w.review_panel.policy
+        if low and policy == ASK:
+            confidences = [w.current_points[n].confidence for n in low]
+            known = [c for c in confidences if c is not None]
+            box = LowConfidenceBox(len(low), len(predicted), self.threshold, min(known) if known else None, w)
+            box.exec()
+            policy = box.choice() or ""
+            if not policy:
+                w._message("nothing accepted")
+                return None
+        threshold = self.threshold
+        if low and policy == ABOVE:
+            n = w._try(lambda: editor.accept_image(image_id, min_confidence=threshold))
+            if n is not None:
+                w._message(f"accepted {n} prediction(s) ≥ {threshold:.2f}; {len(low)} below left to review (W)")
+            return int(n or 0)
+        assert policy in (ALL, ASK, ABOVE)
+        n = w._try(lambda: editor.accept_image(image_id))
+        if n:
+            w._message(f"accepted {n} prediction(s)")
+        elif n == 0:
+            w._message("no predictions on this image to accept")
+        return None if n is None else int(n)
