@@ -185,7 +185,7 @@ def export_dlc(
     with StagedFolder(out) as tmp:
         for folder in sorted(by_folder):
             group = by_folder[folder]
-            file_names, clashes = unique_file_names([it.image.path for it in group], key=str.lower)
+            file_names, clashes = unique_file_names([it.image.path for it in group], key=str.lower, flatten=False)
             renamed += clashes
             target = tmp / LABELED_DATA / folder
             target.mkdir(parents=True, exist_ok=True)
@@ -402,7 +402,7 @@ def import_dlc(
             if not file.exists() and (file_path.parent / image.rsplit("/", 1)[-1]).exists():
                 file = file_path.parent / image.rsplit("/", 1)[-1]
             parts = image.split("/")
-            fallback = "/".join(parts[2:]) if len(parts) > 2 and parts[0] == LABELED_DATA else image
+            fallback = "/".join(parts[1:]) if len(parts) > 2 and parts[0] == LABELED_DATA else image
             file_name = project_name_for(file, image, record, project, known, fallback=fallback)
             points: dict[str, ImportedPoint] = {}
             for j, bp in enumerate(table.bodyparts):

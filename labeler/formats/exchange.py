@@ -118,11 +118,14 @@ def parse_ratio(text: str, names: Sequence[str], *, at_least: int = 2) -> tuple[
     return tuple(values)
 
 
-def unique_file_names(paths: Sequence[str], *, key: Callable[[str], str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+def unique_file_names(
+    paths: Sequence[str], *, key: Callable[[str], str], flatten: bool = True
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """A file name per relative path, equal to its own name unless ``key`` (e.g. the stem, lower
-    case) of two names is the same: then every one of them is named from its whole relative path
-    ('nest/a.jpg' -> 'nest__a.jpg'), with '_2', '_3' added if that is taken too. Depends only on the
-    set of paths, not their order. Returns the names and the (path, new name) renames."""
+    case) of two names is the same. Then, with ``flatten``, every one of them is named from its
+    whole relative path ('nest/a.jpg' -> 'nest__a.jpg'); without, the first (in sorted order)
+    keeps its name; '_2', '_3' are added to whatever is still taken. Depends only on the set of
+    paths, not their order. Returns the names and the (path, new name) renames."""
     by_key: dict[str, list[str]] = {}
     for p in sorted(paths):
         by_key.setdefault(key(p.rsplit("/", 1)[-1]), []).append(p)
@@ -130,14 +133,14 @@ def unique_file_names(paths: Sequence[str], *, key: Callable[[str], str]) -> tup
     taken: set[str] = set()
     clashing: list[str] = []
     for group in by_key.values():
-        if len(group) == 1:
-            names[group[0]] = group[0].rsplit("/", 1)[-1]
-            taken.add(key(names[group[0]]))
-        else:
-            clashing += group
+        keep = [] if len(group) > 1 and flatten else group[:1]
+        for p in keep:
+            names[p] = p.rsplit("/", 1)[-1]
+            taken.add(key(names[p]))
+        clashing += [p for p in group if p not in keep]
     renames = []
     for p in sorted(clashing):
-        base = _SAFE.sub("_", p.replace("/", "__"))
+        base = _SAFE.sub("_", p.replace("/", "__")) if flatten else p.rsplit("/", 1)[-1]
         stem, dot, suffix = base.rpartition(".")
         stem, suffix = (stem, f".{suffix}") if dot else (base, "")
         name, k = base, 2
