@@ -35,6 +35,7 @@ from labeler.formats.exchange import (
     StagedFolder,
     check_out_dir,
     images_note,
+    keep_if_same,
     labelled_images,
     place_image,
     project_name_for,
@@ -375,7 +376,8 @@ def import_dlc(
     problems = _Problems(path)
     entries: list[CocoImage] = []
     seen: dict[str, str] = {}
-    known = {im.path for im in project.list_images()}
+    ids = {im.path: im.id for im in project.list_images()}
+    known = set(ids)
     total = sum(len(t.rows) for _, t in tables)
     n = 0
     for file_path, table in tables:
@@ -405,6 +407,7 @@ def import_dlc(
             fallback = "/".join(parts[1:]) if len(parts) > 2 and parts[0] == LABELED_DATA else image
             file_name = project_name_for(file, image, record, project, known, fallback=fallback)
             points: dict[str, ImportedPoint] = {}
+            had = project.points(ids[file_name]) if file_name in ids else {}
             for j, bp in enumerate(table.bodyparts):
                 x, y = values[2 * j], values[2 * j + 1]
                 if x is None and y is None:
@@ -412,7 +415,9 @@ def import_dlc(
                 if x is None or y is None:
                     problems.add(f"{where} {bp}: has only one of x and y")
                     continue
-                points[bp] = ImportedPoint(float(x), float(y), 2, MANUAL)
+                # no visibility in DeepLabCut: an occluded point of the project at this position stays so
+                points[bp] = keep_if_same(ImportedPoint(float(x), float(y), 2, MANUAL), had.get(bp), 0.0, 0.0,
+                                          any_visibility=True)
             if not points:  # a labelled frame without the animal
                 points = {bp: ImportedPoint(None, None, ABSENT, MANUAL) for bp in table.bodyparts}
             entries.append(CocoImage(coco_id=n, file_name=file_name, width=None, height=None, points=points, where=where))

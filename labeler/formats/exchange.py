@@ -34,6 +34,7 @@ from labeler.store import (
     CONFIRMED_STATUSES,
     PREDICTED,
     ImageRecord,
+    ImportedPoint,
     PointRecord,
     Project,
     relative_to_root,
@@ -290,3 +291,17 @@ def project_name_for(file: Path, export_path: str, record: dict[str, str], proje
         if rel:
             return rel
     return fallback
+
+
+def keep_if_same(pt: ImportedPoint, old: PointRecord | None, tol_x: float, tol_y: float, *,
+                 any_visibility: bool = False) -> ImportedPoint:
+    """The project's confirmed point in place of ``pt`` when the file says the same thing as far
+    as the format can say it (position within the file's precision; visibility, unless the format
+    has none; formats without statuses cannot disagree on them), so re-importing is a no-op."""
+    if old is None or old.x is None or old.y is None or old.status == PREDICTED or pt.x is None or pt.y is None:
+        return pt
+    if not any_visibility and old.visibility != pt.visibility:
+        return pt
+    if abs(old.x - pt.x) <= tol_x and abs(old.y - pt.y) <= tol_y:
+        return ImportedPoint(old.x, old.y, old.visibility, old.status)
+    return pt

@@ -46,6 +46,7 @@ from labeler.formats.exchange import (
     StagedFolder,
     check_out_dir,
     images_note,
+    keep_if_same,
     labelled_images,
     place_image,
     project_name_for,
@@ -416,7 +417,8 @@ def import_yolo(
         schema = Schema(schema.keypoints, project_schema.skeleton, schema.flip_pairs)
 
     record = read_record(lay.root)
-    known = {im.path for im in project.list_images()}
+    ids = {im.path: im.id for im in project.list_images()}
+    known = set(ids)
     entries: list[CocoImage] = []
     several: dict[int, int] = {}
     shown_of: dict[int, dict[str, Any]] = {}
@@ -450,6 +452,7 @@ def import_yolo(
                 problems.add(f"{export_path}: cannot read the image ({exc})")
                 continue
             points: dict[str, ImportedPoint] = {}
+            had = project.points(ids[file_name]) if file_name in ids else {}
             if not mine:
                 points = {name: ImportedPoint(None, None, ABSENT, MANUAL) for name in names}
             else:
@@ -463,7 +466,8 @@ def import_yolo(
                     if v == 0:
                         placed_v0 += int(x != 0 or y != 0)
                         continue
-                    points[name] = ImportedPoint(x * size[0], y * size[1], int(v), MANUAL)
+                    points[name] = _at_file_precision(ImportedPoint(x * size[0], y * size[1], int(v), MANUAL),
+                                                      had.get(name), size)
             entries.append(CocoImage(coco_id=n, file_name=file_name, width=size[0], height=size[1],
                                      points=points, where=where))
     if len(used_classes) > 1 and cls is None:
@@ -489,6 +493,12 @@ def import_yolo(
     if lost:
         report = CocoImportReport(report.merge, report.matched, report.registered, report.not_imported + tuple(lost), report.notes)
     return report
+
+
+def _at_file_precision(pt: ImportedPoint, old: Any, size: tuple[int, int]) -> ImportedPoint:
+    """Six decimals of the image size is what the file can say: where it says the project's own
+    confirmed point, the point is the project's, so importing an export changes nothing."""
+    return keep_if_same(pt, old, 5e-7 * size[0] + 1e-9, 5e-7 * size[1] + 1e-9)
 
 
 def _count_points(label: Path, k: int, ndim: int) -> int:

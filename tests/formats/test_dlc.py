@@ -215,3 +215,12 @@ def test_bad_h5(exported, tmp_path):
 def test_csv_text_quotes_like_pandas():
     text = csv_text("me", ("a",), [("f", "x,y.png", [1e-07, None])])
     assert text.splitlines()[-1] == 'labeled-data,f,"x,y.png",1e-07,'
+
+
+def test_reimport_keeps_occluded_points_and_statuses(labelled, tmp_path):
+    export_dlc(labelled, tmp_path / "d", scorer="me", h5=False)
+    a = labelled.image_by_path("nest/a.jpg").id
+    before = labelled.points(a)
+    report = import_dlc(labelled, tmp_path / "d")
+    assert report.merge.written == 0 and report.merge.conflicts == ()
+    assert labelled.points(a)["left_eye"].visibility == 1 and labelled.points(a) == before

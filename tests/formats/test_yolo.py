@@ -326,3 +326,17 @@ def test_export_refusals(labelled, tmp_path):
         export_yolo(labelled, tmp_path / "broken")
     assert not (tmp_path / "broken").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".broken")]
+
+
+def test_reimporting_an_export_into_its_own_project_changes_nothing(labelled, tmp_path):
+    """Six decimals cannot hold 30/72 exactly, and YOLO has no statuses: the file still says what
+    the project holds, so nothing is written and nothing conflicts."""
+    rot = labelled.image_by_path("rot.jpg").id
+    labelled.write_predictions([(rot, {"left_eye": (30.123456789, 44.987654321, 0.5)})], method="dift", model="m", signature="s")
+    labelled.accept_predictions([rot], names=["left_eye"])
+    export_yolo(labelled, tmp_path / "y", split_ratio=(1, 0))
+    before = {n: (p.x, p.y, p.status) for n, p in labelled.points(rot).items()}
+    report = import_yolo(labelled, tmp_path / "y")
+    assert report.merge.written == 0 and report.merge.conflicts == ()
+    assert {n: (p.x, p.y, p.status) for n, p in labelled.points(rot).items()} == before
+    assert before["left_eye"][2] == "accepted"
