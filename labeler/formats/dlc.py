@@ -37,6 +37,8 @@ from labeler.formats.exchange import (
     images_note,
     keep_if_same,
     labelled_images,
+    missing_note,
+    present_on_disk,
     place_image,
     project_name_for,
     read_record,
@@ -168,6 +170,7 @@ def export_dlc(
     if not items:
         raise UserInputError("no image has a confirmed keypoint yet; nothing to export"
                              + ("" if predicted else " (add --predicted to export predictions too)"))
+    items, missing = present_on_disk(project, items)
     want_h5 = pandas_available() if h5 is None else h5
     if want_h5 and not pandas_available():
         raise UserInputError("the .h5 file needs pandas and PyTables: pip install pandas tables")
@@ -229,7 +232,7 @@ def export_dlc(
         notes.append(f"{len(left_out)} image(s) with some keypoints marked absent but none placed were left out")
     if not want_h5:
         notes.append("no .h5 written (pandas and PyTables are not installed); DeepLabCut's convertcsv2h5 makes it from the CSV")
-    notes += images_note(placed)
+    notes += images_note(placed) + missing_note(missing)
     counts = {f: len(g) for f, g in sorted(by_folder.items())}
     return DlcExportReport(out, counts, points, occluded, tuple(csv_files), want_h5, tuple(renamed), tuple(left_out), tuple(notes))
 

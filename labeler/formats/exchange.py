@@ -210,6 +210,27 @@ class PlacedImages:
     fell_back: int = 0  # links the file system refused, copied instead
 
 
+def present_on_disk(project: Project, items: list[LabelledImage]) -> tuple[list[LabelledImage], list[str]]:
+    """The items whose image file is there, and the paths of those missing (moved or deleted
+    since they were labelled): they are left out and listed, not a reason to write nothing."""
+    here, missing = [], []
+    for it in items:
+        (here if project.image_path(it.image).is_file() else missing).append(it)
+    if items and not here:
+        raise UserInputError(
+            f"none of the {len(items)} labelled images is on disk under {project.images_root}; "
+            "locate the images folder (File > Locate images folder, or `labeler add-images --images-root`)"
+        )
+    return here, [it.image.path for it in missing]
+
+
+def missing_note(missing: list[str]) -> list[str]:
+    if not missing:
+        return []
+    shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+    return [f"{len(missing)} labelled image(s) are missing on disk and were left out: {shown}"]
+
+
 def place_image(src: Path, dst: Path, image: ImageRecord, mode: str, counts: PlacedImages) -> None:
     """Link or copy ``src`` to ``dst``; an image whose EXIF orientation is not 1 is decoded as
     displayed and saved upright without the tag (trainers disagree on applying it)."""

@@ -189,7 +189,9 @@ class Exchange(QObject):
     def install(self, file_menu: QMenu) -> None:
         """Gather the exports in File > Export and add File > Import, where the export actions were."""
         existing = [self.window.actions[k] for k in ("export_coco", "export_spair")]
-        anchor = next((a for a in file_menu.actions() if a in existing), None)
+        acts = file_menu.actions()
+        last = max((i for i, a in enumerate(acts) if a in existing), default=len(acts) - 1)
+        before = acts[last + 1] if last + 1 < len(acts) else None
         export_menu = QMenu("&Export", self.window)
         import_menu = QMenu("&Import", self.window)
         for a in (*existing, self.actions["export_yolo"], self.actions["export_dlc"]):
@@ -198,13 +200,11 @@ class Exchange(QObject):
             import_menu.addAction(self.actions[k])
         for a in existing:
             file_menu.removeAction(a)
-        before = anchor if anchor is not None and anchor not in existing else None
-        if before is None:  # the first action after where the exports were
-            acts = file_menu.actions()
-            quit_action = self.window.actions.get("quit")
-            before = quit_action if quit_action in acts else None
-        file_menu.insertMenu(before, export_menu)
-        file_menu.insertMenu(before, import_menu)
+        for menu in (export_menu, import_menu):
+            if before is None:
+                file_menu.addMenu(menu)
+            else:
+                file_menu.insertMenu(before, menu)
         self.export_menu, self.import_menu = export_menu, import_menu
 
     # -- export --------------------------------------------------------------------------------

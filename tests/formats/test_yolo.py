@@ -320,9 +320,13 @@ def test_export_refusals(labelled, tmp_path):
         export_yolo(labelled, tmp_path / "again")
     export_yolo(labelled, tmp_path / "again", overwrite=True, split_ratio=(1, 0))
     assert (tmp_path / "again/labels/train/rot.txt").read_text() == ROT
-    # a missing image stops the export before anything is in place
+    # an image missing on disk is left out and said; with none on disk nothing is written
     shutil.move(labelled.images_root / "rot.jpg", tmp_path / "rot.jpg")
-    with pytest.raises(UserInputError, match="image not found"):
+    report = export_yolo(labelled, tmp_path / "some", split_ratio=(1, 0))
+    assert "1 labelled image(s) are missing on disk and were left out: rot.jpg" in report.notes
+    assert not (tmp_path / "some/labels/train/rot.txt").exists() and sum(report.images.values()) == 3
+    shutil.move(labelled.images_root, tmp_path / "moved")
+    with pytest.raises(UserInputError, match="none of the 4 labelled images is on disk"):
         export_yolo(labelled, tmp_path / "broken")
     assert not (tmp_path / "broken").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".broken")]
