@@ -155,12 +155,18 @@ def export_yolo(
     file_names, renamed = unique_file_names([it.image.path for it in items], key=lambda n: n.rsplit(".", 1)[0].lower())
     split = {it.image.path: split_of(it.image.path, seed, ratio, SPLITS) for it in items}
     notes: list[str] = []
-    if ratio[1] > 0 and len(items) > 1 and "val" not in split.values():
-        # tiny projects: the hash may put everything in train, and Ultralytics needs val images
-        moved = max((p for p in split if split[p] == "train"),
-                    key=lambda p: hashlib.sha256(f"{seed}\0{p}".encode()).digest())
-        split[moved] = "val"
-        notes.append(f"no image fell into val by chance; {moved} was put there (Ultralytics needs val images)")
+    # tiny projects: the hash may leave train or val empty, and Ultralytics needs images in both
+    for wanted, needed in (("train", True), ("val", ratio[1] > 0)):
+        if needed and wanted not in split.values() and len(split) > 1:
+            counts_now = {s: sum(1 for v in split.values() if v == s) for s in SPLITS}
+            donor = max((s for s in SPLITS if s != wanted and counts_now[s] > (1 if s == "train" else 0)),
+                        key=lambda s: counts_now[s], default=None)
+            if donor is None:
+                continue
+            moved = max((p for p in split if split[p] == donor),
+                        key=lambda p: hashlib.sha256(f"{seed}\0{p}".encode()).digest())
+            split[moved] = wanted
+            notes.append(f"no image fell into {wanted} by chance; {moved} was put there (Ultralytics needs {wanted} images)")
     if "val" not in split.values():
         notes.append("no val split: data.yaml's val points at the train images")
     counts = {s: sum(1 for v in split.values() if v == s) for s in SPLITS}

@@ -224,3 +224,28 @@ def test_reimport_keeps_occluded_points_and_statuses(labelled, tmp_path):
     report = import_dlc(labelled, tmp_path / "d")
     assert report.merge.written == 0 and report.merge.conflicts == ()
     assert labelled.points(a)["left_eye"].visibility == 1 and labelled.points(a) == before
+
+
+@needs_pandas
+def test_older_layouts_import(exported, tmp_path):
+    """DeepLabCut before 2.2 indexed rows by one path string (Windows ones with backslashes);
+    some tools name the index levels. Both read like the current layout."""
+    import numpy as np
+    import pandas as pd
+
+    path, fresh = exported
+    columns = pd.MultiIndex.from_product([["me"], NAMES, ["x", "y"]], names=["scorer", "bodyparts", "coords"])
+    frame = pd.DataFrame([[3.0, 4.0, np.nan, np.nan, 5.0, 6.0]], columns=columns,
+                         index=pd.Index(["labeled-data\\nest\\A.JPG"], name="path"))
+    h5 = path.with_suffix(".h5")
+    frame.to_hdf(h5, key="df_with_missing", mode="w")
+    report = import_dlc(fresh, h5)
+    assert report.not_imported == () and report.merge.written == 2
+    pts = fresh.points(fresh.image_by_path("nest/A.JPG").id)
+    assert {n: (p.x, p.y) for n, p in pts.items()} == {"nose": (3.0, 4.0), "right_eye": (5.0, 6.0)}
+    old_csv = path.with_name("CollectedData_old.csv")
+    frame.index = pd.Index(["labeled-data/park/a.jpg"])
+    frame.iloc[0, 0] = 7.0
+    frame.to_csv(old_csv)
+    assert old_csv.read_text().splitlines()[3].startswith("labeled-data/park/a.jpg,7.0,4.0")
+    assert import_dlc(fresh, old_csv).merge.written == 2

@@ -344,3 +344,12 @@ def test_reimporting_an_export_into_its_own_project_changes_nothing(labelled, tm
     assert report.merge.written == 0 and report.merge.conflicts == ()
     assert {n: (p.x, p.y, p.status) for n, p in labelled.points(rot).items()} == before
     assert before["left_eye"][2] == "accepted"
+
+
+def test_three_way_split(labelled, tmp_path):
+    report = export_yolo(labelled, tmp_path / "y", split_ratio=(0.0001, 0.0001, 1.0), seed=0)
+    text = (tmp_path / "y" / "data.yaml").read_text(encoding="utf-8")
+    assert "\ntest: images/test\n" in text
+    assert report.images["test"] >= 2 and report.images["val"] >= 1  # val is never left empty
+    assert sum(report.images.values()) == 4
+    assert len(list((tmp_path / "y/labels/test").iterdir())) == report.images["test"]
