@@ -34,6 +34,7 @@ from labeler.formats.exchange import (
     Progress,
     StagedFolder,
     check_out_dir,
+    confirmed_by_path,
     images_note,
     keep_if_same,
     labelled_images,
@@ -383,8 +384,8 @@ def import_dlc(
     problems = _Problems(path)
     entries: list[CocoImage] = []
     seen: dict[str, str] = {}
-    ids = {im.path: im.id for im in project.list_images()}
-    known = set(ids)
+    known = {im.path for im in project.list_images()}
+    confirmed = confirmed_by_path(project)
     total = sum(len(t.rows) for _, t in tables)
     n = 0
     for file_path, table in tables:
@@ -414,7 +415,7 @@ def import_dlc(
             fallback = "/".join(parts[1:]) if len(parts) > 2 and parts[0] == LABELED_DATA else image
             file_name = project_name_for(file, image, record, project, known, fallback=fallback)
             points: dict[str, ImportedPoint] = {}
-            had = project.points(ids[file_name]) if file_name in ids else {}
+            had = confirmed.get(file_name, {})
             for j, bp in enumerate(table.bodyparts):
                 x, y = values[2 * j], values[2 * j + 1]
                 if x is None and y is None:

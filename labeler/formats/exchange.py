@@ -326,3 +326,12 @@ def keep_if_same(pt: ImportedPoint, old: PointRecord | None, tol_x: float, tol_y
     if abs(old.x - pt.x) <= tol_x and abs(old.y - pt.y) <= tol_y:
         return ImportedPoint(old.x, old.y, old.visibility, old.status)
     return pt
+
+
+def confirmed_by_path(project: Project) -> dict[str, dict[str, PointRecord]]:
+    """Every confirmed point of the project, by image path and keypoint name (one query)."""
+    paths = {im.id: im.path for im in project.list_images()}
+    out: dict[str, dict[str, PointRecord]] = {}
+    for row in project.all_points(statuses=CONFIRMED_STATUSES):
+        out.setdefault(paths[row.image_id], {})[row.name] = row
+    return out

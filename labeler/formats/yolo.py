@@ -45,6 +45,7 @@ from labeler.formats.exchange import (
     Progress,
     StagedFolder,
     check_out_dir,
+    confirmed_by_path,
     images_note,
     keep_if_same,
     labelled_images,
@@ -426,8 +427,8 @@ def import_yolo(
         schema = Schema(schema.keypoints, project_schema.skeleton, schema.flip_pairs)
 
     record = read_record(lay.root)
-    ids = {im.path: im.id for im in project.list_images()}
-    known = set(ids)
+    known = {im.path for im in project.list_images()}
+    confirmed = confirmed_by_path(project)
     entries: list[CocoImage] = []
     several: dict[int, int] = {}
     shown_of: dict[int, dict[str, Any]] = {}
@@ -461,7 +462,7 @@ def import_yolo(
                 problems.add(f"{export_path}: cannot read the image ({exc})")
                 continue
             points: dict[str, ImportedPoint] = {}
-            had = project.points(ids[file_name]) if file_name in ids else {}
+            had = confirmed.get(file_name, {})
             if not mine:
                 points = {name: ImportedPoint(None, None, ABSENT, MANUAL) for name in names}
             else:
