@@ -29,6 +29,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from labeler.errors import UserInputError
 from labeler.gui import background
 from labeler.gui.errors import show_error
 from labeler.gui.style import icon
@@ -239,8 +240,13 @@ class Exchange(QObject):
                                   images=choice.images, overwrite=choice.overwrite, progress=report)
 
         name = "YOLO pose" if fmt == "yolo" else "DeepLabCut"
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, UserInputError) and "--overwrite" in str(exc):  # the CLI's words; here it is a box
+                exc = UserInputError(str(exc).replace("add --overwrite", 'tick "Replace an earlier labeler export"'))
+            self.window._write_failed(choice.out, exc)
+
         return self._run(f"Exporting {name}", work, lambda r: self._show(*_export_summary(fmt, r), title=f"{name} export"),
-                         lambda exc: self.window._write_failed(choice.out, exc))
+                         failed)
 
     # -- import --------------------------------------------------------------------------------
     def import_dialog(self, fmt: str) -> None:

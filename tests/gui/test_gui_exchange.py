@@ -112,6 +112,12 @@ def test_conflicts_are_asked_and_bad_files_are_dialogs(qtbot, make_window, proje
     job = window.exchange.export("yolo", ExportChoice(tmp_path / "busy"))
     qtbot.waitUntil(lambda: job.is_finished)
     assert "folder is not empty" in str(job.error) and (tmp_path / "busy" / "keep.txt").read_text() == "x"
+    job = window.exchange.export("dlc", ExportChoice(tmp_path / "dlc", scorer="Ana"))
+    qtbot.waitUntil(lambda: job.is_finished)
+    assert 'tick "Replace an earlier labeler export"' in reporter.shown[-1]  # the dialog's words, not the CLI's
+    job = window.exchange.export("dlc", ExportChoice(tmp_path / "dlc", scorer="Ana", overwrite=True))
+    qtbot.waitUntil(lambda: job.is_finished)
+    assert job.error is None
     _close_boxes()
 
 
