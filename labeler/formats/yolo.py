@@ -267,7 +267,7 @@ def _images_in(entry: Path) -> list[Path]:
 class _Layout:
     root: Path
     split_dirs: list[tuple[str, Path]]  # (split key, folder or list file)
-    names: tuple[str, ...] | None
+    names: dict[int, tuple[str, ...]]  # keypoint names per class (kpt_names)
     classes: dict[int, str]
     kpt_shape: tuple[int, int] | None
     flip: Any
@@ -283,7 +283,7 @@ def _layout(path: Path) -> _Layout:
             raise FormatError(f"{folder}: no data.yaml and no images/ folder; not a YOLO dataset")
         subs = sorted(p for p in images.iterdir() if p.is_dir())
         notes.append("no data.yaml: keypoint names and flip pairs unknown")
-        return _Layout(folder, [(p.name, p) for p in subs] or [("images", images)], None, {0: "object"}, None, None, notes)
+        return _Layout(folder, [(p.name, p) for p in subs] or [("images", images)], {}, {0: "object"}, None, None, notes)
     try:
         data = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -312,16 +312,17 @@ def _layout(path: Path) -> _Layout:
         classes = {i: str(v) for i, v in enumerate(classes_raw)}
     else:
         classes = {i: f"class_{i}" for i in range(int(data.get("nc") or 1))}
-    kn = data.get("kpt_names")
-    names = None
-    if isinstance(kn, dict):
-        kn = kn.get(0, kn.get("0", next(iter(kn.values()), None)))
-    elif isinstance(kn, list) and kn and isinstance(kn[0], list):
-        kn = kn[0]
-    if isinstance(kn, list) and kn:
-        names = tuple(str(n) for n in kn)
-        if len(names) != shape[0]:
-            raise FormatError(f"{yaml_path}: kpt_names lists {len(names)} names but kpt_shape says {shape[0]} keypoints")
+    kn = data.get("kpt_names")  # per class: {0: [...]} or [[...]]; a plain list names every class's
+    if isinstance(kn, list) and kn and all(isinstance(n, str) for n in kn):
+        kn = {0: kn}
+    elif isinstance(kn, list):
+        kn = dict(enumerate(kn))
+    names: dict[int, tuple[str, ...]] = {}
+    for c, listed in (kn.items() if isinstance(kn, dict) else []):
+        if isinstance(listed, list) and listed and str(c).lstrip("-").isdigit():
+            names[int(c)] = tuple(str(n) for n in listed)
+            if len(listed) != shape[0]:
+                raise FormatError(f"{yaml_path}: kpt_names lists {len(listed)} names but kpt_shape says {shape[0]} keypoints")
     splits = []
     for key in SPLITS:
         value = data.get(key)
@@ -411,7 +412,7 @@ def import_yolo(
             raise FormatError(f"{path}: cannot tell the number of keypoints (rows of {width} numbers, no data.yaml)")
     assert ndim is not None
     notes = list(lay.notes)
-    names = lay.names
+    names = lay.names.get(cls or 0) or (next(iter(lay.names.values())) if len(lay.names) == 1 else None)
     if names is None:
         if len(project_schema.keypoints) == k:
             names = project_schema.keypoints

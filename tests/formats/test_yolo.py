@@ -353,3 +353,21 @@ def test_three_way_split(labelled, tmp_path):
     assert report.images["test"] >= 2 and report.images["val"] >= 1  # val is never left empty
     assert sum(report.images.values()) == 4
     assert len(list((tmp_path / "y/labels/test").iterdir())) == report.images["test"]
+
+
+def test_a_class_chosen_by_name_takes_its_own_keypoint_names(dataset):
+    out, fresh = dataset
+    y = out / "data.yaml"
+    text = y.read_text(encoding="utf-8")
+    text = text.replace('  0: "birds"\n', '  0: "cats"\n  1: "birds"\n')
+    text = text.replace('kpt_names:\n  0:\n', 'kpt_names:\n  0: [a, b, c]\n  1:\n')
+    y.write_text(text, encoding="utf-8")
+    label = out / "labels/train/rot.txt"
+    label.write_text(label.read_text().replace("0 0.5", "1 0.5", 1) + "0 0.1 0.1 0.1 0.1 0 0 0 0 0 0 0 0 0\n")
+    report = import_yolo(fresh, out, category="birds")
+    # rot's extra row and the class-0 rows of nest__a and 猫, whose images hold no bird: all absent
+    assert "ignored 3 row(s) of other classes" in report.notes
+    assert fresh.points(fresh.image_by_path("rot.jpg").id)["nose"].x == pytest.approx(20)
+    assert {p.visibility for p in fresh.points(fresh.image_by_path("nest/a.jpg").id).values()} == {ABSENT}
+    with pytest.raises(FormatError, match="no class named 'dogs'"):
+        import_yolo(fresh, out, category="dogs")
