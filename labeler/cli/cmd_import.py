@@ -1,4 +1,4 @@
-"""``labeler import PROJECT --coco FILE.json``: merge a COCO keypoint file."""
+"""``labeler import PROJECT --coco FILE.json | --yolo DIR_OR_DATA_YAML | --dlc CollectedData.csv``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from labeler.cli.common import add_user_option
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "import",
-        help="merge a COCO keypoint file into the project",
-        description="Merge a COCO keypoint file. file_name is matched to images by their path relative to "
+        help="merge a COCO keypoint file, a YOLO pose dataset or DeepLabCut labelled data into the project",
+        description="Merge a COCO keypoint file (--coco), an Ultralytics YOLO pose dataset (--yolo: its folder or "
+        "data.yaml) or DeepLabCut labelled data (--dlc: CollectedData_<scorer>.csv or .h5, or the folder "
+        "holding labeled-data/). COCO file_name is matched to images by their path relative to "
         "the images root; images not yet in the project are registered when the file exists. The "
         "keypoint names must match the project's (a project without keypoints takes the file's). "
         "A point marked 0,0,0 means 'not labelled' unless the file's keypoint_status says otherwise. "
@@ -19,9 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "were not found (listed); everything else was imported.",
     )
     p.add_argument("project", metavar="PROJECT")
-    p.add_argument("--coco", required=True, metavar="FILE.json")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--coco", metavar="FILE.json")
+    source.add_argument("--yolo", metavar="DIR_OR_DATA_YAML")
+    source.add_argument("--dlc", metavar="CSV_OR_H5")
+    p.add_argument("--category", metavar="NAME", help="COCO: the category, YOLO: the class to read when there are several")
     add_user_option(p)
-    p.add_argument("--category", metavar="NAME", help="the category to read when the file has several")
     p.add_argument(
         "--on-conflict",
         choices=("error", "keep", "replace"),
@@ -41,11 +46,20 @@ def run(args: argparse.Namespace) -> int:
 
     with Project.open(args.project, user=args.user) as project:
         try:
-            report = import_coco(project, args.coco, category=args.category, on_conflict=args.on_conflict)
+            if args.coco:
+                report = import_coco(project, args.coco, category=args.category, on_conflict=args.on_conflict)
+            elif args.yolo:
+                from labeler.formats.yolo import import_yolo
+
+                report = import_yolo(project, args.yolo, category=args.category, on_conflict=args.on_conflict)
+            else:
+                from labeler.formats.dlc import import_dlc
+
+                report = import_dlc(project, args.dlc, on_conflict=args.on_conflict)
         except MergeConflict as exc:
             raise UserInputError(f"{exc}\nuse --on-conflict keep or --on-conflict replace to choose") from None
     m = report.merge
-    print(f"imported {args.coco}: {report.matched} images matched, {len(report.registered)} newly registered")
+    print(f"imported {args.coco or args.yolo or args.dlc}: {report.matched} images matched, {len(report.registered)} newly registered")
     print(
         f"  points: {m.written} confirmed written, {m.predictions_written} predictions written, "
         f"{m.unchanged} unchanged"

@@ -632,6 +632,19 @@ def import_coco(
     if project.is_own_file(path):
         raise FormatError(f"{path} is the project file itself, not a COCO file; give the COCO JSON file to import")
     coco = read_coco(path, category=category)
+    return merge_coco_file(project, coco, path, on_conflict=on_conflict, progress=progress)
+
+
+def merge_coco_file(
+    project: Project,
+    coco: CocoFile,
+    path: Path,
+    *,
+    on_conflict: OnConflict = "error",
+    progress: bool | None = None,
+) -> CocoImportReport:
+    """Merge parsed labels (from COCO or another format read into a :class:`CocoFile`): file names
+    matched to images under the root, the same refusals, all of it or nothing."""
     project_schema = project.schema()
     notes = list(coco.notes)
     create_schema = not project_schema.keypoints
@@ -723,6 +736,7 @@ __all__ = [
     "bbox_from_points",
     "export_coco",
     "import_coco",
+    "merge_coco_file",
     "read_coco",
     "to_coco",
 ]

@@ -32,6 +32,7 @@ from labeler.gui.canvas import Canvas
 from labeler.gui.commands import StoreEdit
 from labeler.gui.editing import Editor
 from labeler.gui.errors import show_error
+from labeler.gui.exchange import Exchange
 from labeler.gui.help_dialog import ShortcutsDialog
 from labeler.gui.image_flags import ImageFlags
 from labeler.gui.image_list import BY_CONFIDENCE, ImageListPanel, Listing, fetch_listing
@@ -351,6 +352,8 @@ class MainWindow(QMainWindow):
             keys.addAction(self.actions[f"select_keypoint_{i + 1}"])
         menus["Label"].insertMenu(menus["Label"].actions()[0], keys)
         self.keypoint_menu = keys
+        self.exchange = Exchange(self)  # File > Export and File > Import (YOLO pose, DeepLabCut, ...)
+        self.exchange.install(menus["File"])
         self.keep_zoom_action = QAction("&Keep zoom between images", self)
         self.keep_zoom_action.setCheckable(True)
         self.keep_zoom_action.setStatusTip(

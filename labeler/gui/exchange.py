@@ -1,0 +1,357 @@
+"""File > Export and File > Import for the formats trainers read (COCO, SPair pairs, Ultralytics
+YOLO pose, DeepLabCut). Each runs off the UI thread with a progress bar in the status bar and
+ends with a summary of what it wrote or read; bad input is a dialog, never a crash."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PyQt6.QtCore import QObject, Qt
+from PyQt6.QtGui import QAction
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from labeler.errors import UserInputError
+from labeler.gui import background
+from labeler.gui.errors import show_error
+from labeler.gui.style import icon
+
+if TYPE_CHECKING:
+    from labeler.gui.main_window import MainWindow
+
+
+class TaskProgress(QWidget):
+    """Status-bar progress of one export or import (apart from propagation's panel, which may be busy)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel("")
+        self.bar = QProgressBar()
+        self.bar.setFixedWidth(180)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        self.setVisible(False)
+
+    def start(self, text: str) -> None:
+        self.label.setText(text)
+        self.bar.setRange(0, 0)
+        self.setVisible(True)
+
+    def report(self, done: int, total: int, text: str) -> None:
+        if text:
+            self.label.setText(text)
+        if total > 0:
+            self.bar.setRange(0, total)
+            self.bar.setValue(min(done, total))
+
+    def finish(self) -> None:
+        self.setVisible(False)
+
+
+@dataclass
+class ExportChoice:
+    out: Path
+    split_train: float = 0.8
+    images: str = "link"
+    predicted: bool = False
+    overwrite: bool = False
+    scorer: str = "labeler"
+
+
+class ExportDialog(QDialog):
+    """Where to write a YOLO or DeepLabCut export, and its few options."""
+
+    def __init__(self, fmt: str, start: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.fmt = fmt
+        self.setWindowTitle("Export YOLO pose dataset" if fmt == "yolo" else "Export DeepLabCut labelled data")
+        form = QFormLayout(self)
+        self.folder = QLineEdit(str(start))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        form.addRow("Folder to write (new or empty):", row)
+        self.train = QDoubleSpinBox()
+        self.train.setRange(0.05, 1.0)
+        self.train.setSingleStep(0.05)
+        self.train.setValue(0.8)
+        self.train.setToolTip("Share of images in train; the rest go to val (split by a hash of each image's path)")
+        self.scorer = QLineEdit("labeler")
+        self.scorer.setToolTip("The scorer of your DeepLabCut project's config.yaml")
+        if fmt == "yolo":
+            form.addRow("Train share:", self.train)
+        else:
+            form.addRow("Scorer:", self.scorer)
+        self.images = QComboBox()
+        self.images.addItems(["link", "copy"])
+        self.images.setToolTip("Link the images (no extra disk space) or copy them; EXIF-rotated ones are written upright")
+        form.addRow("Images:", self.images)
+        self.predicted = QCheckBox("Include predictions awaiting review")
+        form.addRow(self.predicted)
+        self.overwrite = QCheckBox("Replace an earlier labeler export in that folder")
+        form.addRow(self.overwrite)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "Folder to write into", str(Path(self.folder.text()).parent))
+        if chosen:
+            self.folder.setText(chosen)
+
+    def choice(self) -> ExportChoice:
+        return ExportChoice(
+            out=Path(self.folder.text().strip()),
+            split_train=round(self.train.value(), 4),
+            images=self.images.currentText(),
+            predicted=self.predicted.isChecked(),
+            overwrite=self.overwrite.isChecked(),
+            scorer=self.scorer.text(),
+        )
+
+
+def _export_summary(fmt: str, report: Any) -> tuple[str, list[str]]:
+    if fmt == "yolo":
+        splits = ", ".join(f"{s} {n}" for s, n in report.images.items() if n)
+        line = (f"wrote {report.root}: {sum(report.images.values())} images ({splits}), {report.instances} instances, "
+                f"{report.points} points, {report.backgrounds} background images")
+        return line, [f"Train: yolo pose train data={report.root / 'data.yaml'} model=yolo11n-pose.pt", *report.notes]
+    line = (f"wrote {report.root}: {sum(report.folders.values())} images in {len(report.folders)} labeled-data "
+            f"folder(s), {report.points} points" + (", .csv and .h5" if report.h5_written else ", .csv"))
+    return line, [f"Scorer {report.csv_files[0].stem.removeprefix('CollectedData_')}: merge config.yaml into your "
+                  "DeepLabCut project, then deeplabcut.create_training_dataset(config_path)", *report.notes]
+
+
+def _import_summary(source: str, report: Any) -> tuple[str, list[str]]:
+    m = report.merge
+    line = (f"imported {source}: {report.matched} images matched, {m.written} points written, "
+            f"{m.predictions_written} predictions, {m.unchanged} unchanged")
+    lines = [f"note: {n}" for n in report.notes]
+    if m.schema_created:
+        lines.insert(0, "The project's keypoints were taken from the file.")
+    if m.conflicts:
+        lines.append(f"{len(m.conflicts)} confirmed points differed (resolved as you chose)")
+    lost = [item for item in report.not_imported if item[2] > 0]
+    if lost:
+        lines.append(f"{report.points_not_imported} points of {len(lost)} images were NOT imported:")
+        lines += [f"  {name}: {why} ({n} points)" for name, why, n in lost[:15]]
+        if len(lost) > 15:
+            lines.append(f"  ... and {len(lost) - 15} more")
+    return line, lines
+
+
+class Exchange(QObject):
+    """The window's Export and Import submenus and the jobs behind them."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.progress = TaskProgress()
+        window.statusBar().addPermanentWidget(self.progress)
+        self.job: background.BackgroundJob | None = None
+        self.last_summary: tuple[str, list[str]] | None = None
+        self.summary_box: QMessageBox | None = None
+        self.actions: dict[str, QAction] = {}
+        for key, text, slot in (
+            ("export_yolo", "Export &YOLO pose dataset…", lambda: self.export_dialog("yolo")),
+            ("export_dlc", "Export &DeepLabCut labelled data…", lambda: self.export_dialog("dlc")),
+            ("import_coco", "Import &COCO keypoints…", lambda: self.import_dialog("coco")),
+            ("import_yolo", "Import &YOLO pose dataset…", lambda: self.import_dialog("yolo")),
+            ("import_dlc", "Import &DeepLabCut labelled data…", lambda: self.import_dialog("dlc")),
+        ):
+            a = QAction(icon("export" if key.startswith("export") else "open"), text, window)
+            a.triggered.connect(lambda _=False, s=slot: s())
+            self.actions[key] = a
+
+    def install(self, file_menu: QMenu) -> None:
+        """Gather the exports in File > Export and add File > Import, where the export actions were."""
+        existing = [self.window.actions[k] for k in ("export_coco", "export_spair")]
+        acts = file_menu.actions()
+        last = max((i for i, a in enumerate(acts) if a in existing), default=len(acts) - 1)
+        before = acts[last + 1] if last + 1 < len(acts) else None
+        export_menu = QMenu("&Export", self.window)
+        import_menu = QMenu("&Import", self.window)
+        for a in (*existing, self.actions["export_yolo"], self.actions["export_dlc"]):
+            export_menu.addAction(a)
+        for k in ("import_coco", "import_yolo", "import_dlc"):
+            import_menu.addAction(self.actions[k])
+        for a in existing:
+            file_menu.removeAction(a)
+        for menu in (export_menu, import_menu):
+            if before is None:
+                file_menu.addMenu(menu)
+            else:
+                file_menu.insertMenu(before, menu)
+        self.export_menu, self.import_menu = export_menu, import_menu
+
+    # -- export --------------------------------------------------------------------------------
+    def export_dialog(self, fmt: str) -> None:
+        project = self.window.project
+        if project is None:
+            return
+        start = Path(project.path).with_name(f"{Path(project.path).stem}-{fmt}")
+        dialog = ExportDialog(fmt, start, self.window)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        self.export(fmt, dialog.choice())
+
+    def export(self, fmt: str, choice: ExportChoice) -> background.BackgroundJob | None:
+        project = self.window.project
+        if project is None or self._busy():
+            return None
+        if fmt == "yolo":
+            from labeler.formats.yolo import export_yolo
+
+            train = min(1.0, max(0.0, choice.split_train))
+            ratio = (train, round(1.0 - train, 6))
+
+            def work(report: Callable[[int, int, str], None]) -> Any:
+                return export_yolo(project, choice.out, split_ratio=ratio, predicted=choice.predicted,
+                                   images=choice.images, overwrite=choice.overwrite, progress=report)
+        else:
+            from labeler.formats.dlc import export_dlc
+
+            def work(report: Callable[[int, int, str], None]) -> Any:
+                return export_dlc(project, choice.out, scorer=choice.scorer, predicted=choice.predicted,
+                                  images=choice.images, overwrite=choice.overwrite, progress=report)
+
+        name = "YOLO pose" if fmt == "yolo" else "DeepLabCut"
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, UserInputError) and "--overwrite" in str(exc):  # the CLI's words; here it is a box
+                exc = UserInputError(str(exc).replace("add --overwrite", 'tick "Replace an earlier labeler export"'))
+            self.window._write_failed(choice.out, exc)
+
+        return self._run(f"Exporting {name}", work, lambda r: self._show(*_export_summary(fmt, r), title=f"{name} export"),
+                         failed)
+
+    # -- import --------------------------------------------------------------------------------
+    def import_dialog(self, fmt: str) -> None:
+        project = self.window.project
+        if project is None:
+            return
+        where = str(Path(project.path).parent)
+        if fmt == "coco":
+            path, _ = QFileDialog.getOpenFileName(self.window, "Import COCO keypoints", where, "COCO JSON (*.json)")
+        elif fmt == "yolo":
+            path, _ = QFileDialog.getOpenFileName(self.window, "Import YOLO pose dataset: its data.yaml", where,
+                                                  "YOLO data.yaml (*.yaml *.yml)")
+        else:
+            path, _ = QFileDialog.getOpenFileName(self.window, "Import DeepLabCut labelled data", where,
+                                                  "CollectedData (CollectedData_*.csv CollectedData_*.h5)")
+        if path:
+            self.import_file(fmt, Path(path))
+
+    def import_file(self, fmt: str, path: Path, *, on_conflict: str = "error") -> background.BackgroundJob | None:
+        window = self.window
+        project = window.project
+        if project is None or self._busy():
+            return None
+        busy = window._busy_message()
+        if busy:
+            window._message(busy, error=True)
+            return None
+
+        def work(report: Callable[[int, int, str], None]) -> Any:
+            if fmt == "coco":
+                from labeler.formats.coco import import_coco
+
+                return import_coco(project, path, on_conflict=on_conflict, progress=False)  # type: ignore[arg-type]
+            if fmt == "yolo":
+                from labeler.formats.yolo import import_yolo
+
+                return import_yolo(project, path, on_conflict=on_conflict, progress=report)  # type: ignore[arg-type]
+            from labeler.formats.dlc import import_dlc
+
+            return import_dlc(project, path, on_conflict=on_conflict, progress=report)  # type: ignore[arg-type]
+
+        def done(report: Any) -> None:
+            if report.merge.schema_created:
+                window._schema_changed(project.schema())
+            else:
+                window.refresh_current()
+                window.refresh_index()
+            self._show(*_import_summary(path.name, report), title="Import")
+
+        def failed(exc: BaseException) -> None:
+            from labeler.store import MergeConflict
+            from labeler.store.merge_ops import conflict_message
+
+            if isinstance(exc, MergeConflict):
+                self._ask_conflict(fmt, path, exc, conflict_message)
+                return
+            show_error(exc, window)
+
+        return self._run(f"Importing {path.name}", work, done, failed)
+
+    def _ask_conflict(self, fmt: str, path: Path, exc: Any, describe: Callable[..., str]) -> None:
+        box = QMessageBox(QMessageBox.Icon.Question, "Import: points differ",
+                          f"{len(exc.conflicts)} confirmed point(s) in the file differ from the project's; nothing "
+                          f"was imported yet.\n\n{describe(exc.conflicts)}", QMessageBox.StandardButton.Cancel, self.window)
+        keep = box.addButton("Keep the project's", QMessageBox.ButtonRole.AcceptRole)
+        replace = box.addButton("Use the file's", QMessageBox.ButtonRole.DestructiveRole)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        self.conflict_box = box
+
+        def chosen(button: Any) -> None:
+            if button is keep:
+                self.import_file(fmt, path, on_conflict="keep")
+            elif button is replace:
+                self.import_file(fmt, path, on_conflict="replace")
+
+        box.buttonClicked.connect(chosen)
+        box.open()
+
+    # -- shared ------------------------------------------------------------------------------
+    def _busy(self) -> bool:
+        if self.job is not None and not self.job.is_finished:
+            self.window._message("an export or import is still running: a moment", error=True)
+            return True
+        return False
+
+    def _run(self, text: str, work: Callable[..., Any], on_done: Callable[[Any], None],
+             on_error: Callable[[BaseException], None]) -> background.BackgroundJob:
+        self.progress.start(text)
+
+        def done(result: Any) -> None:
+            self.progress.finish()
+            on_done(result)
+
+        def failed(exc: BaseException) -> None:
+            self.progress.finish()
+            on_error(exc)
+
+        self.job = background.run_in_background(work, done, failed, on_progress=self.progress.report)
+        return self.job
+
+    def _show(self, line: str, details: list[str], *, title: str) -> None:
+        self.last_summary = (line, details)
+        self.window._message(line)
+        box = QMessageBox(QMessageBox.Icon.Information, title, line + ("\n\n" + "\n".join(details) if details else ""),
+                          QMessageBox.StandardButton.Ok, self.window)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        self.summary_box = box
+        box.open()
