@@ -106,7 +106,6 @@ def build(
             f"model it was trained from ({named.candidates[0]})"
         )
     dev = resolve_device(device)
-    dtype = "float32" if preset == "paper" and dtype == "auto" else dtype  # the authors computed in fp32
     dt = resolve_dtype(dtype, dev)
     components = load_sd(model, device=dev, dtype=dt, parts=("unet", "vae", "scheduler"))
     card = components.card

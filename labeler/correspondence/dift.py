@@ -328,11 +328,6 @@ class DiftMatcher(DenseFeatureMatcher):
             torch.cuda.empty_cache()
 
 
-def paper_dtype(preset: str, dtype: str) -> str:
-    """``paper`` computes in float32 on every device, as the authors did, unless a dtype is asked for."""
-    return "float32" if preset == "paper" and dtype == "auto" else dtype
-
-
 def build(
     model: str, preset: str, device: str = "auto", dtype: str = "auto", *, unet_file: str | None = None, **overrides: Any
 ) -> DiftMatcher:
@@ -344,7 +339,6 @@ def build(
     card_settings = card.method_settings(METHOD) if card is not None else {}
     config = config_for(preset, card_settings, card.resolution if card is not None else None, **overrides)
     dev = resolve_device(device)
-    dtype = paper_dtype(preset, dtype)
     comps = load_sd(model, device=dev, dtype=resolve_dtype(dtype, dev), parts=SD_PARTS, unet_file=unet_file)
     if card is None and "resolution" not in overrides:
         # No card: SD2.x checkpoints were trained at 768 px, SD1.x at 512 px.

@@ -252,7 +252,7 @@ def test_predictions_map_back_exactly(small, with_config, monkeypatch, size):
     h, w = size
     hot = [(0, 0), (SMALL - 1, SMALL - 1), (17, 100)]
 
-    def fake(members, pooled, names, cache, should_stop):
+    def fake(members, pooled, names, cache, target_key, should_stop):
         maps = torch.zeros((len(members), len(small.layers), SMALL, SMALL))
         for row, (k, _e) in enumerate(members):
             i, j = hot[k]

@@ -262,10 +262,8 @@ def test_signatures_are_stable_and_track_settings(matcher):
     assert ref8.reference_signature != matcher.reference_signature
 
 
-def test_paper_computes_in_float32_and_signatures_record_the_dtype():
-    assert dift.paper_dtype("paper", "auto") == "float32"
-    assert dift.paper_dtype("paper", "bfloat16") == "bfloat16"  # asked for explicitly
-    assert dift.paper_dtype("fast", "auto") == "auto"
+def test_signatures_record_the_compute_dtype():
+    """bf16 on CUDA and fp32 on the CPU give slightly different numbers: predictions say which."""
     m = dift.build("tiny-random", "fast", "cpu")
     assert m.compute_dtype == "float32"
     m.featurizer.vae_autocast = torch.bfloat16
