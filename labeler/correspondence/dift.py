@@ -223,7 +223,9 @@ class DiftFeaturizer:
             posterior = vae.encode(x).latent_dist
         mean, std = posterior.mean.to(self.dtype), posterior.std.to(self.dtype)
         shape = tuple(mean.shape[1:])
-        draws = [self.image_draws(p, shape, e) for p in pixels]
+        # On the CPU, in the host pool (hashing and torch's generators release the GIL), while an
+        # accelerator is still busy with the VAE.
+        draws = map_images(lambda p: self.image_draws(p, shape, e), list(pixels))
         to = {"device": self.device, "dtype": self.dtype, "non_blocking": True}
         eps = torch.stack([d[0] for d in draws]).to(**to)  # (B, E, ...)
         # (B, 1, ...) + (B, 1, ...) * (B, E, ...): every image with its own E draws, flattened to B*E.
