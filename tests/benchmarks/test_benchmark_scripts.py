@@ -145,3 +145,12 @@ def test_bench_project_and_keypoints(tmp_path):
 def test_unknown_benchmark_model_is_refused():
     with pytest.raises(ValueError, match="unknown benchmark model"):
         model_dir("sd-9")
+
+
+def test_noise_bias_counts_matches_on_the_reference_cell():
+    from benchmarks.noise_bias import own_cell_rate
+
+    maps = torch.randn((16, 4, 5), generator=torch.Generator().manual_seed(0))
+    assert own_cell_rate(maps, maps[None]) == 1.0  # every cell matches itself
+    shifted = maps.roll(1, dims=2)  # every cell's twin one column over
+    assert own_cell_rate(maps, torch.stack([maps, shifted])) == 0.5

@@ -115,6 +115,13 @@ def test_the_card_loads_from_the_hub_cache(monkeypatch, tmp_path, unet_file, tin
     assert all(torch.equal(got[k], expected[k]) for k in expected)
     assert not any(p.is_meta for p in comps.unet.parameters())
     assert not comps.unet.training and not any(p.requires_grad for p in comps.unet.parameters())
+    # DIFT through the card: the authors' settings, every part from the cache.
+    m = dift.build("cleandift-sd-1-5", "fast", "cpu", resolution=128)
+    assert (m.config.noise, m.config.ensemble, m.config.reference_ensemble, m.config.timestep) == (False, 1, 1, 261)
+    assert m.model_source == "stable-diffusion-v1-5/stable-diffusion-v1-5+unet:CompVis/cleandift/cleandift_sd15_unet.safetensors"
+    pts = {"a": (50.0, 40.0)}
+    pred = m.predict([m.prepare_reference(image, pts)], [image])[0]
+    assert np.abs(pred.xy - np.array([[50.0, 40.0]])).max() <= 1.0
 
 
 def test_a_local_unet_file_replaces_the_unet(unet_file, tiny_model_dir):
