@@ -17,7 +17,7 @@ Differences from the authors' code that do not change the distribution of the re
   of its resized pixels): the same independence between images, plus reproducible results that
   do not depend on batching or device (the draws are moved to the device). Shared noise would add
   a same-position term to every similarity: on the tiny model unrelated images then matched the
-  reference point's own cell 68% of the time instead of 8% (``benchmarks/noise_bias.py``);
+  reference point's own cell 59% of the time instead of 7% (ensemble 1; ``benchmarks/noise_bias.py``);
 * reference images are described with ``reference_ensemble`` (8) noisy copies in every preset;
   targets use the preset's ``ensemble``.
 
