@@ -6,7 +6,6 @@ per-cell cosine, points by distance. The tolerances are stated here, next to how
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 

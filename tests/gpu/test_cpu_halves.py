@@ -3,7 +3,6 @@ their tolerances (on the CPU's own bf16 arithmetic), and the CLI run the CUDA te
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from gpu_harness import (
