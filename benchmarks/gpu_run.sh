@@ -14,8 +14,9 @@
 #   dift       benchmarks.run --only dift,rate          -> dift.json (paper, fast, reference loop, FLOP floor)
 #   host       benchmarks.run --only host               -> host.json (the host ceiling)
 #   attention  benchmarks.run --only attention          -> attention.json (paper, fast, reference loop, floor)
+#   profile    benchmarks.profile_dift (SD2.1 fast)     -> profile.txt (torch.profiler: where the time goes)
 # Everything printed also goes to $OUT/run.log; $OUT/summary.json says per part: exit code,
-# seconds, budget, timed out or skipped. At most 8 files come back from $OUT: keep it to these 7.
+# seconds, budget, timed out or skipped. At most 8 files come back from $OUT: these are 8.
 #
 # Environment: OUT (default: a new temporary folder), PYTHON (default: python3), GPU_RUN_TINY=1
 # (CPU, tiny sizes, no wheels, no real-size models), GPU_RUN_ONLY=part,part (default: all),
@@ -29,7 +30,7 @@ OUT=${OUT:-$(mktemp -d -t gpu-run-XXXXXX)}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 TINY=${GPU_RUN_TINY:-0}
-ONLY=${GPU_RUN_ONLY:-wheels,models,tests,dift,host,attention}
+ONLY=${GPU_RUN_ONLY:-wheels,models,tests,dift,host,attention,profile}
 BUDGET=${GPU_RUN_BUDGET:-540}
 START=$(date +%s)
 export LABELER_CACHE=${LABELER_CACHE:-/tmp/labeler-cache}
@@ -39,10 +40,12 @@ export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 
 if [ "$TINY" = 1 ]; then
     DEVICE=cpu; SIZE=tiny
-    caps=(wheels=0 models=0 tests=240 dift=240 host=120 attention=240)
+    caps=(wheels=0 models=0 tests=240 dift=240 host=120 attention=240 profile=120)
+    PROFILE=(--device cpu --model tiny-random --resolution 64 --batch 2 --batches 1)
 else
     DEVICE=cuda; SIZE=full
-    caps=(wheels=60 models=150 tests=150 dift=90 host=40 attention=110)
+    caps=(wheels=60 models=150 tests=150 dift=90 host=40 attention=110 profile=45)
+    PROFILE=(--device cuda --model sd-2-1 --preset fast --batch 32 --batches 2)
 fi
 
 LOG="$OUT/run.log"
@@ -127,6 +130,7 @@ part dift "$PY" -m benchmarks.run --device "$DEVICE" --size "$SIZE" --only dift 
 part host "$PY" -m benchmarks.run --device "$DEVICE" --size "$SIZE" --only host --json "$OUT/host.json"
 part attention "$PY" -m benchmarks.run --device "$DEVICE" --size "$SIZE" --only attention \
     --attention-steps "${ATTENTION_STEPS:-32}" --json "$OUT/attention.json"
+part profile "$PY" -m benchmarks.profile_dift "${PROFILE[@]}" --out "$OUT/profile.txt"
 
 "$PY" - "$SUMMARY" "$OUT/summary.json" "$DEVICE" "$SIZE" "$BUDGET" "$(( $(date +%s) - START ))" <<'EOF' 2>&1 | tee -a "$LOG"
 import json, sys

@@ -19,7 +19,7 @@ def test_gpu_run_script_in_tiny_cpu_mode(tmp_path):
         "GPU_RUN_TINY": "1",
         "OUT": str(out),
         "PYTHON": sys.executable,
-        "GPU_RUN_ONLY": "wheels,host,attention",
+        "GPU_RUN_ONLY": "wheels,host,attention,profile",
         "GPU_RUN_T_ATTENTION": "5",  # below the 15 s a part needs: skipped, and said so
     }
     r = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_run.sh")], cwd=tmp_path, env=env,
@@ -33,6 +33,8 @@ def test_gpu_run_script_in_tiny_cpu_mode(tmp_path):
     assert "tests" not in parts and "dift" not in parts  # not asked for
     host = json.loads((out / "host.json").read_text(encoding="utf-8"))
     assert host["figures"][0]["name"].startswith("Host ceiling") and host["figures"][0]["value"] > 0
+    assert parts["profile"]["status"] == "done"
+    assert "DIFT fast, tiny-random @ 64 px, cpu" in (out / "profile.txt").read_text(encoding="utf-8")
     log = (out / "run.log").read_text(encoding="utf-8")
     assert "attention: skipped" in log and "host: done, exit 0" in log
     assert len(list(out.iterdir())) <= 8  # at most 8 files come back from the GPU machine
