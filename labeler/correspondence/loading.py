@@ -336,14 +336,14 @@ def _load_base(
             raise ModelLoadError(f"checkpoint file {path} does not exist")
         try:
             loaded = _load_single_file(path, parts, dtype)
-            if unet_weights is not None:
-                loaded["unet"] = _replace_weights(loaded["unet"], unet_weights, dtype)
         except Exception as exc:  # noqa: BLE001 - any failure becomes a user message
             raise ModelLoadError(
                 f"could not load the single-file checkpoint {path} ({_short(exc)}). diffusers needs "
                 "the matching model configuration for single files; without network access, "
                 "download the diffusers folder of the base model instead and choose that folder."
             ) from exc
+        if unet_weights is not None:
+            loaded["unet"] = _replace_weights(loaded["unet"], unet_weights, dtype)
         comps = SDComponents(model, str(path), _family_of(loaded.get("unet"), card), card, **loaded)
         comps.to(device, dtype)
         return comps

@@ -133,7 +133,7 @@ def test_a_local_unet_file_replaces_the_unet(unet_file, tiny_model_dir):
     from safetensors.torch import load_file
 
     assert torch.equal(comps.unet.state_dict()[name], load_file(str(unet_file))[name])
-    # The single-file path swaps the weights too.
+    # Through a card (tiny-random) as through a folder.
     again = load_sd("tiny-random", parts=("unet",), unet_file=unet_file)
     assert torch.equal(again.unet.state_dict()[name], comps.unet.state_dict()[name])
 
