@@ -57,10 +57,9 @@ def expected_distinct_crops(points: np.ndarray, draws_per_point: int, side: int,
                             corners: bool = False, shared_draws: bool = False, seed: int = 0) -> float:
     """Distinct crop starts among ``draws_per_point`` random crops around each point (one image).
 
-    ``shared_draws``: every point uses the same ``draws_per_point`` uniforms (the engine keys its
-    inference crops by (context slot, crop index), not by keypoint, so keypoints whose start range
-    is the same share crops); otherwise each point draws its own (optimisation steps are keyed by
-    keypoint). The engine's crops around the running argmax are modelled as crops around the point.
+    ``shared_draws``: every point uses the same ``draws_per_point`` uniforms (keypoints whose start
+    range is the same then share crops; the engine did this at inference before issue #12);
+    otherwise each point draws its own (the engine keys every draw by keypoint and image). The engine's crops around the running argmax are modelled as crops around the point.
     """
     rng = np.random.default_rng(seed)
     starts = set(crops.corner_starts(crop, side)) if corners else set()
@@ -139,8 +138,7 @@ def run_case(case: AttentionCase, report: Report, device: torch.device, dtype: s
     full_opt_vae = expected_distinct_crops(pts20, full_opt_unet, side, crop_px, margin) / FULL_KEYPOINTS
     full_inf_unet = FULL_KEYPOINTS * preset.num_embeddings * preset.inference_crops
     extra = max(0, preset.inference_crops - 4)
-    full_inf_vae = expected_distinct_crops(pts20, preset.num_embeddings * extra, side, crop_px, margin, corners=True,
-                                           shared_draws=True)
+    full_inf_vae = expected_distinct_crops(pts20, preset.num_embeddings * extra, side, crop_px, margin, corners=True)
 
     measured_opt = case.steps in (None, preset.steps)
     measured_inf = case.crops in (None, preset.inference_crops) and case.keypoints == FULL_KEYPOINTS

@@ -13,6 +13,7 @@ every figure says whether it is measured or extrapolated.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -66,7 +67,16 @@ def dift_cases(size: str, gpu: bool, targets: int | None) -> list[DiftCase]:
     return cases
 
 
-def attention_cases(size: str, gpu: bool, batch: int | None) -> list[AttentionCase]:
+def attention_cases(size: str, gpu: bool, batch: int | None, steps: int | None = None) -> list[AttentionCase]:
+    """``steps``: optimise only this many steps per context at full size (the figure is then
+    extrapolated from the measured UNet and VAE times and says so), to bound a GPU run's time."""
+    cases = _attention_cases(size, gpu, batch)
+    if steps is not None and size == "full":
+        cases = [dataclasses.replace(c, steps=steps) for c in cases]
+    return cases
+
+
+def _attention_cases(size: str, gpu: bool, batch: int | None) -> list[AttentionCase]:
     if size == "tiny":
         return [AttentionCase("tiny-random@64 paper", "tiny-random", "paper", keypoints=1, steps=1, crops=5,
                               baseline_steps=1, batch=batch, overrides={"resolution": 64})]
@@ -113,6 +123,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--case", default="", help="only the cases whose label contains this text, e.g. SD1.5")
     ap.add_argument("--targets", type=int, help="target images per DIFT case (default: per size and device)")
     ap.add_argument("--attention-batch", type=int, help="attention engine UNet elements per pass (default: the preset's)")
+    ap.add_argument("--attention-steps", type=int,
+                    help="full size: optimise only N steps per context and extrapolate (bounds a GPU run's time)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the DIFT UNet (experiment)")
     ap.add_argument("--repeats", type=int, default=1,
                     help="also time one image through the DIFT engine this many times and report the best")
@@ -173,7 +185,7 @@ def main(argv: list[str] | None = None) -> Report:
                 dift_bench.run_case(case, report, device, args.dtype, rates, work, compile_unet=args.compile,
                                     stage_repeats=args.repeats, channels_last=args.layout, log=log)
         if "attention" in args.sections:
-            for case in [c for c in attention_cases(args.size, gpu, args.attention_batch) if args.case in c.label]:
+            for case in [c for c in attention_cases(args.size, gpu, args.attention_batch, args.attention_steps) if args.case in c.label]:
                 remeasure()
                 attention_bench.run_case(case, report, device, args.dtype, rates, work, log=log)
         if "host" in args.sections:

@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--method", choices=("dift", "attention", "classical"), default="dift", help="engine (default: dift)")
     p.add_argument("--model", metavar="ID|DIR|tiny-random", help="model card key, hub id, local folder, .safetensors file, or tiny-random")
+    p.add_argument(
+        "--unet",
+        metavar="FILE.safetensors",
+        help="dift: a UNet state dict replacing the model's UNet, e.g. a downloaded "
+        "cleandift_sd21_unet.safetensors with --model the SD 2.1 folder (CleanDIFT's settings then apply)",
+    )
     p.add_argument("--preset", choices=("fast", "paper"), default="fast", help="engine settings (default: fast)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto")
@@ -154,6 +160,10 @@ def run(args: argparse.Namespace) -> int:
     if args.method == "classical" and args.model:
         raise UserInputError("the classical method uses no model; leave --model out")
     overrides = dict(parse_setting(s) for s in args.setting)
+    if args.unet:
+        if args.method != "dift":
+            raise UserInputError("--unet replaces the UNet of DIFT's model; use it with --method dift")
+        overrides["unet_file"] = args.unet
     config = PropagationConfig(
         method=args.method,
         model=args.model,

@@ -17,8 +17,11 @@ Batching: all keypoints x contexts of a reference are optimised in one batch (on
 the sum of the per-context losses); at inference the (keypoint, context) pairs of one target share
 each UNet pass; every crop's VAE latent is computed once per image (the four corner crops serve
 every pair); the UNet stops after the last attention layer it needs. A target's pairs are never
-batched with another target's, and every random draw is keyed by (seed, purpose, keypoint name or
-context slot, step), so predicting images together or one at a time gives identical results.
+batched with another target's. Every random draw is keyed by (seed, purpose, image content, keypoint
+name, context slot, step): context initialisation and optimisation draws by the reference image, so
+the contexts pooled from several references are independent; inference draws by the target image
+and keypoint, so no two targets or keypoints share noise, and predicting images together or one at
+a time gives identical results.
 
 Several references: the contexts of every reference that has the keypoint are pooled (the method
 averages over contexts anyway, so a second reference is like more contexts from another image).
@@ -96,6 +99,12 @@ def build(
     if preset not in PRESETS:
         raise UserInputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     with_overrides(PRESETS[preset], overrides)  # bad settings fail before the slow load
+    named = find_card(model)
+    if named is not None and named.unet_file:
+        raise UserInputError(
+            f"{model} is a feature model for DIFT (noise-free UNet); the attention method needs the base "
+            f"model it was trained from ({named.candidates[0]})"
+        )
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     components = load_sd(model, device=dev, dtype=dt, parts=("unet", "vae", "scheduler"))
@@ -115,6 +124,12 @@ def _generator(seed: int, *keys: Any) -> torch.Generator:
     gen = torch.Generator(device="cpu")
     gen.manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
     return gen
+
+
+def image_key(image: np.ndarray) -> str:
+    """A short content hash of an image (its shape and bytes): the key of its random draws."""
+    data = np.ascontiguousarray(image)
+    return hashlib.sha256(repr(data.shape).encode() + data.tobytes()).hexdigest()[:32]
 
 
 def _model_identity(components: SDComponents) -> str:
@@ -221,7 +236,13 @@ class AttentionMatcher(Matcher):
     @property
     def signature(self) -> str:
         return stable_hash(
-            {"method": METHOD, "version": ALGORITHM_VERSION, "model": self.model_id, "config": config_dict(self.config)}
+            {
+                "method": METHOD,
+                "version": ALGORITHM_VERSION,
+                "model": self.model_id,
+                "config": config_dict(self.config),
+                "dtype": str(self._dtype).removeprefix("torch."),
+            }
         )
 
     @property
@@ -321,9 +342,10 @@ class AttentionMatcher(Matcher):
         margin = cfg.crop_margin * crop
         work_xy = xy * np.array([side / w, side / h])
         items = [(k, e) for k in range(len(names)) for e in range(cfg.num_embeddings)]
+        ref_key = image_key(image)
         init = torch.stack(
             [
-                torch.randn((CONTEXT_TOKENS, self.context_dim), generator=_generator(cfg.seed, "init", names[k], e))
+                torch.randn((CONTEXT_TOKENS, self.context_dim), generator=_generator(cfg.seed, "init", ref_key, names[k], e))
                 for k, e in items
             ]
         )
@@ -346,7 +368,7 @@ class AttentionMatcher(Matcher):
                     check_stop(should_stop)
                     starts, noise, targets = [], [], []
                     for k, e in members:
-                        gen = _generator(cfg.seed, "step", names[k], e, step)
+                        gen = _generator(cfg.seed, "step", ref_key, names[k], e, step)
                         u = torch.rand(2, generator=gen).tolist()
                         start = crops.random_start(tuple(work_xy[k]), crop, margin, side, (u[0], u[1]))
                         starts.append(start)
@@ -447,11 +469,12 @@ class AttentionMatcher(Matcher):
         if not tracks:
             return xy, conf
         cache = _LatentCache(self, self._working(image))
+        target_key = image_key(image)
         pending: dict[int, torch.Tensor] = {}
         seen: dict[int, int] = {}
         for chunk in _even_chunks(len(tracks), cfg.batch_size):
             members = [tracks[i] for i in chunk]
-            layer_maps = self._crop_average(members, pooled, names, cache, should_stop)
+            layer_maps = self._crop_average(members, pooled, names, cache, target_key, should_stop)
             for (k, _e), maps in zip(members, layer_maps, strict=True):
                 pending[k] = pending[k] + maps if k in pending else maps.clone()
                 seen[k] = seen.get(k, 0) + 1
@@ -465,6 +488,7 @@ class AttentionMatcher(Matcher):
         pooled: dict[str, torch.Tensor],
         names: list[str],
         cache: _LatentCache,
+        target_key: str,
         should_stop: StopFn | None,
     ) -> torch.Tensor:
         """``(B, L, R, R)``: each (keypoint, context)'s crop maps, pasted and averaged per pixel."""
@@ -477,7 +501,7 @@ class AttentionMatcher(Matcher):
         counts = torch.zeros((n, 1, side, side), device=self._device)
         corners = crops.corner_starts(crop, side)
         shape = self.latent_shape()
-        draws: dict[tuple[int, int], tuple[list[float], torch.Tensor]] = {}
+        draws: dict[tuple[str, int, int], tuple[list[float], torch.Tensor]] = {}
         for j in range(cfg.inference_crops):
             check_stop(should_stop)
             if j < len(corners):
@@ -486,10 +510,10 @@ class AttentionMatcher(Matcher):
                 running = (sums.mean(dim=1) / counts[:, 0]).nan_to_num(0.0)
                 peaks = argmax_2d(running).tolist()
                 starts = []
-                for (_k, e), p in zip(members, peaks, strict=True):
-                    u = self._draw(draws, e, j, shape)[0]
+                for (k, e), p in zip(members, peaks, strict=True):
+                    u = self._draw(draws, target_key, names[k], e, j, shape)[0]
                     starts.append(crops.random_start((p[0], p[1]), crop, margin, side, (u[0], u[1])))
-            noise = torch.stack([self._draw(draws, e, j, shape)[1] for _k, e in members])
+            noise = torch.stack([self._draw(draws, target_key, names[k], e, j, shape)[1] for k, e in members])
             noisy = self._add_noise(cache.get(starts), noise, cfg.timestep_infer)
             maps = self._layer_maps(noisy, contexts, cfg.timestep_infer)
             up = torch.cat(
@@ -502,14 +526,20 @@ class AttentionMatcher(Matcher):
         return (sums / counts).nan_to_num(0.0)
 
     def _draw(
-        self, draws: dict[tuple[int, int], tuple[list[float], torch.Tensor]], slot: int, j: int, shape: tuple[int, ...]
+        self,
+        draws: dict[tuple[str, int, int], tuple[list[float], torch.Tensor]],
+        target_key: str,
+        name: str,
+        slot: int,
+        j: int,
+        shape: tuple[int, ...],
     ) -> tuple[list[float], torch.Tensor]:
-        """Crop uniforms and noise of context slot ``slot`` at crop ``j`` (same for every target)."""
-        if (slot, j) not in draws:
-            gen = _generator(self.config.seed, "infer", slot, j)
+        """Crop uniforms and noise of keypoint ``name``'s context slot ``slot`` at crop ``j`` of one target."""
+        if (name, slot, j) not in draws:
+            gen = _generator(self.config.seed, "infer", target_key, name, slot, j)
             u = torch.rand(2, generator=gen).tolist()
-            draws[(slot, j)] = (u, self._noise(gen, shape))
-        return draws[(slot, j)]
+            draws[(name, slot, j)] = (u, self._noise(gen, shape))
+        return draws[(name, slot, j)]
 
     def _final_point(self, layer_maps: torch.Tensor) -> tuple[np.ndarray, float]:
         """From ``(L, R, R)`` context-averaged maps to a working-image point and a confidence."""

@@ -29,7 +29,7 @@ Heads = tuple[int, ...] | Literal["upper-half", "all"]
 CONTEXT_TOKENS = 77
 
 #: Bumped whenever the engine's maths changes in a way that changes predictions.
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2  # 2: draws keyed by image content (reference / target and keypoint)
 
 PAPER_LAYERS = (
     "up_blocks.1.attentions.0",

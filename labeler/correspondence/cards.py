@@ -28,6 +28,10 @@ class ModelCard:
     #: Random weights (built for tests and timing): its predictions carry no content.
     test_only: bool = False
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: A UNet state dict (.safetensors) that replaces the base model's UNet (e.g. CleanDIFT's):
+    #: the file name, the hub repositories that hold it (original first, then mirrors).
+    unet_file: str = ""
+    unet_repos: tuple[str, ...] = ()
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -53,6 +57,8 @@ def _card_from_toml(data: dict[str, Any]) -> ModelCard:
         seed=int(data.get("seed", 0)),
         test_only=bool(data.get("test_only", False)),
         methods=methods,
+        unet_file=data.get("unet_file", ""),
+        unet_repos=tuple(data.get("unet_repos", ())),
     )
 
 
@@ -66,13 +72,21 @@ def all_cards() -> dict[str, ModelCard]:
     return cards
 
 
+def card_for_unet_file(path: str) -> ModelCard | None:
+    """The card whose UNet file has this file name (a local copy of e.g. cleandift_sd21_unet.safetensors)."""
+    from pathlib import Path
+
+    name = Path(path).name
+    return next((c for c in all_cards().values() if c.unet_file and c.unet_file == name), None)
+
+
 def find_card(model: str) -> ModelCard | None:
     """The card for a card key ("sd-2-1"), a hub id or one of its mirrors; None if unknown."""
     cards = all_cards()
     if model in cards:
         return cards[model]
     for card in cards.values():
-        if model in card.candidates:
+        if model in card.candidates and not card.unet_file:  # a hub id names the base model, not CleanDIFT
             return card
     return None
 

@@ -12,13 +12,21 @@ Differences from the authors' code that do not change the distribution of the re
   (the authors encode the repeated image ``ensemble`` times, which draws from the same one);
 * the UNet stops after ``feature_block`` through :func:`truncation.run_until` (no copied forward);
 * several target images share one VAE and one UNet pass;
-* every image draws its latent sample and its noise from its own generator seeded with
-  ``seed``, so results do not depend on batch composition and a run is reproducible.
+* the authors draw fresh noise on every call, so source and target never share it; here every
+  image draws its latent samples and noise from its own CPU generator seeded by (``seed``, a hash
+  of its resized pixels): the same independence between images, plus reproducible results that
+  do not depend on batching or device (the draws are moved to the device). Shared noise would add
+  a same-position term to every similarity: on the tiny model unrelated images then matched the
+  reference point's own cell 59% of the time instead of 7% (ensemble 1; ``benchmarks/noise_bias.py``);
+* reference images are described with ``reference_ensemble`` (8) noisy copies in every preset;
+  targets use the preset's ``ensemble``.
+
+``noise = false`` (CleanDIFT cards): the clean latent goes into the UNet, still conditioned on
+``timestep``, as the CleanDIFT authors do.
 
 Speed (measured by ``benchmarks/``; each change has a test that it gives the straightforward
-computation's result): those per-image draws are therefore the same for every image and are drawn
-once per latent shape and kept on the device; images travel to the device as bytes and are
-scaled there; on CUDA the VAE and UNet run channels-last (see :func:`channels_last_parts`).
+computation's result): images travel to the device as bytes and are scaled there; on CUDA the
+VAE and UNet run channels-last (see :func:`channels_last_parts`).
 
 ``dtype="bfloat16"`` on a CPU with native bf16 (AVX512-BF16/AMX) runs the VAE encoder, ~70% of the
 CPU time, under bf16 autocast (~2x faster there); weights and the UNet stay fp32. On the real-size
@@ -29,6 +37,7 @@ no predicted keypoint by more than 0.002 px; opt-in, since it is not bit-compati
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,9 +47,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from labeler.correspondence.cards import find_card
+from labeler.correspondence.cards import card_for_unet_file, find_card
 from labeler.correspondence.config import (
-    ALGORITHM_VERSION,
+    DIFT_ALGORITHM_VERSION,
     DIFT_PRESETS,
     DiftConfig,
     config_dict,
@@ -59,15 +68,17 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "sd-2-1"
 METHOD = "dift"
 SD_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+#: Settings a model card's [dift] table may give (they belong to the checkpoint, not the preset).
+CARD_FIELDS = ("timestep", "feature_block", "noise", "ensemble", "reference_ensemble")
 
 
 def config_for(preset: str, card_settings: dict[str, Any], card_resolution: int | None, **overrides: Any) -> DiftConfig:
-    """Preset, then the model card's resolution/timestep/feature_block, then explicit overrides."""
+    """Preset, then the model card's resolution and :data:`CARD_FIELDS`, then explicit overrides."""
     try:
         base = DIFT_PRESETS[preset]
     except KeyError:
         raise UserInputError(f"unknown preset {preset!r}; choose one of {', '.join(DIFT_PRESETS)}") from None
-    from_card: dict[str, Any] = {k: card_settings[k] for k in ("timestep", "feature_block") if k in card_settings}
+    from_card: dict[str, Any] = {k: card_settings[k] for k in CARD_FIELDS if k in card_settings}
     if card_resolution is not None:
         from_card["resolution"] = card_resolution
     return with_overrides(base, {**from_card, **overrides})
@@ -75,14 +86,17 @@ def config_for(preset: str, card_settings: dict[str, Any], card_resolution: int 
 
 def model_identity(comps: SDComponents) -> tuple[str, str]:
     """(source, revision) naming the weights, stable across runs: hub id + revision, folder path,
-    or for tiny-random its build fingerprint (not the cache path)."""
+    or for tiny-random its build fingerprint (not the cache path); plus the UNet file that replaced
+    the UNet, if any."""
     card = comps.card
+    unet = comps.extra.get("unet_file")
+    suffix = f"+unet:{unet}" if unet else ""
     if card is not None and card.key == "tiny-random":
-        return Path(comps.source).name, ""
+        return Path(comps.source).name + suffix, ""
     if card is not None and comps.source in card.candidates:
-        return comps.source, card.revision
+        return comps.source + suffix, card.revision
     path = Path(comps.source)
-    return (str(path.resolve()) if path.exists() else comps.source), ""
+    return (str(path.resolve()) if path.exists() else comps.source) + suffix, ""
 
 
 def channels_last_parts(device: torch.device) -> frozenset[str]:
@@ -160,7 +174,6 @@ class DiftFeaturizer:
         comps.vae.decoder = None
         comps.text_encoder = None
         comps.tokenizer = None
-        self._draws: tuple[tuple[Any, ...], torch.Tensor, torch.Tensor] | None = None
         #: Autocast dtype of the VAE encoder (CPU bf16, see :func:`encoder_autocast`); None = off.
         self.vae_autocast: torch.dtype | None = None
         self.channels_last: frozenset[str] = frozenset()
@@ -185,52 +198,55 @@ class DiftFeaturizer:
         self.comps.to(device, dtype)
         self.prompt_embeds = self.prompt_embeds.to(device=device, dtype=dtype)
         self.device, self.dtype = device, dtype
-        self._draws = None
         self.use_channels_last(channels_last_parts(device))
 
-    def _image_draws(self, latent_shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One image's posterior samples and diffusion noise, ``(E, ...)`` each, on the device.
+    def image_draws(self, pixels: torch.Tensor, latent_shape: tuple[int, ...], ensemble: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One image's posterior samples and diffusion noise, ``(E, ...)`` each, on the CPU.
 
-        Drawn from a CPU generator seeded with ``seed`` (device-independent), so they are the
-        same for every image: drawn once per latent shape, then reused.
+        From a CPU generator seeded by (seed, the image's resized pixels): the same draws on every
+        device and in every batch, different draws for different images.
         """
-        key = (tuple(latent_shape), self.config.ensemble, self.config.seed, self.device, self.dtype)
-        if self._draws is None or self._draws[0] != key:
-            e = self.config.ensemble
-            gen = torch.Generator().manual_seed(self.config.seed)
-            eps = torch.randn((e, *latent_shape), generator=gen)
-            noise = torch.randn((e, *latent_shape), generator=gen)
-            to = {"device": self.device, "dtype": self.dtype}
-            self._draws = (key, eps.to(**to), noise.to(**to))
-        return self._draws[1], self._draws[2]
-
-    def _noise(self, n_images: int, latent_shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per image, from its own CPU generator: posterior samples and diffusion noise, ``(B*E, ...)``."""
-        eps, noise = self._image_draws(latent_shape)
-        return eps.repeat(n_images, 1, 1, 1), noise.repeat(n_images, 1, 1, 1)
+        gen = image_generator(self.config.seed, pixels)
+        eps = torch.randn((ensemble, *latent_shape), generator=gen)
+        noise = torch.randn((ensemble, *latent_shape), generator=gen)
+        return eps, noise
 
     @torch.inference_mode()
-    def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+    def __call__(self, images: Sequence[np.ndarray], ensemble: int | None = None) -> torch.Tensor:
+        """``(B, C, h, w)`` float32 features, each image averaged over ``ensemble`` (default: the config's) draws."""
         cfg, vae, unet = self.config, self.comps.vae, self.comps.unet
-        x = model_input(resized_uint8(images, cfg.resolution), self.device, self.dtype, "vae" in self.channels_last)
-        b, e = x.shape[0], cfg.ensemble
+        pixels = resized_uint8(images, cfg.resolution)
+        x = model_input(pixels, self.device, self.dtype, "vae" in self.channels_last)
+        b, e = x.shape[0], ensemble or cfg.ensemble
         mixed = self.vae_autocast is not None
         with torch.autocast("cpu", dtype=self.vae_autocast) if mixed else contextlib.nullcontext():
             posterior = vae.encode(x).latent_dist
         mean, std = posterior.mean.to(self.dtype), posterior.std.to(self.dtype)
         shape = tuple(mean.shape[1:])
-        eps, noise = self._image_draws(shape)
-        # (B, 1, ...) + (B, 1, ...) * (1, E, ...): every image with its E draws, flattened to B*E.
-        latents = mean[:, None] + std[:, None] * eps[None]
+        # On the CPU, in the host pool (hashing and torch's generators release the GIL), while an
+        # accelerator is still busy with the VAE.
+        draws = map_images(lambda p: self.image_draws(p, shape, e), list(pixels))
+        to = {"device": self.device, "dtype": self.dtype, "non_blocking": True}
+        eps = torch.stack([d[0] for d in draws]).to(**to)  # (B, E, ...)
+        # (B, 1, ...) + (B, 1, ...) * (B, E, ...): every image with its own E draws, flattened to B*E.
+        latents = mean[:, None] + std[:, None] * eps
         latents = latents.reshape(b * e, *shape).contiguous() * vae.config.scaling_factor
-        noise = noise.repeat(b, 1, 1, 1)
         t = torch.full((b * e,), cfg.timestep, dtype=torch.long, device=self.device)
-        noisy = self.comps.scheduler.add_noise(latents, noise, t)
+        if cfg.noise:
+            noise = torch.cat([d[1] for d in draws]).to(**to)
+            latents = self.comps.scheduler.add_noise(latents, noise, t)
         context = self.prompt_embeds.expand(b * e, -1, -1)
-        feats = run_until(unet, cfg.feature_block, noisy, t, encoder_hidden_states=context)
+        feats = run_until(unet, cfg.feature_block, latents, t, encoder_hidden_states=context)
         if isinstance(feats, tuple):
             feats = feats[0]
         return feats.float().reshape(b, e, *feats.shape[1:]).mean(1)
+
+
+def image_generator(seed: int, pixels: torch.Tensor) -> torch.Generator:
+    """A CPU generator seeded by ``seed`` and the bytes (and shape) of one image's resized pixels."""
+    data = pixels.contiguous().numpy()
+    digest = hashlib.sha256(repr((int(seed), tuple(data.shape))).encode() + data.tobytes()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
 
 
 class DiftMatcher(DenseFeatureMatcher):
@@ -256,7 +272,7 @@ class DiftMatcher(DenseFeatureMatcher):
         return self.featurizer.dtype
 
     def _model_identity(self) -> dict[str, Any]:
-        return {"method": METHOD, "version": ALGORITHM_VERSION, "model": self.model_source, "revision": self.model_revision}
+        return {"method": METHOD, "version": DIFT_ALGORITHM_VERSION, "model": self.model_source, "revision": self.model_revision}
 
     @property
     def reference_signature(self) -> str:
@@ -266,18 +282,29 @@ class DiftMatcher(DenseFeatureMatcher):
             "resolution": c.resolution,
             "timestep": c.timestep,
             "feature_block": c.feature_block,
-            "ensemble": c.ensemble,
+            "reference_ensemble": c.reference_ensemble,
+            "noise": c.noise,
             "prompt": c.effective_prompt,
             "seed": c.seed,
         }
         return f"{METHOD}:{stable_hash(payload)}"
 
     @property
+    def compute_dtype(self) -> str:
+        """What the numbers were computed in (signatures record it: bf16 and fp32 predictions differ)."""
+        auto = self.featurizer.vae_autocast
+        return str(self.dtype).removeprefix("torch.") + (f"+{str(auto).removeprefix('torch.')}-encoder" if auto else "")
+
+    @property
     def signature(self) -> str:
-        return f"{METHOD}:{stable_hash({**self._model_identity(), **config_dict(self.config)})}"
+        payload = {**self._model_identity(), **config_dict(self.config), "dtype": self.compute_dtype}
+        return f"{METHOD}:{stable_hash(payload)}"
 
     def _feature_maps(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
         return list(self.featurizer(images))
+
+    def _reference_maps(self, image: np.ndarray) -> torch.Tensor:
+        return self.featurizer([image], ensemble=self.config.reference_ensemble)
 
     def _reference_meta(self) -> dict[str, Any]:
         c = self.config
@@ -286,7 +313,8 @@ class DiftMatcher(DenseFeatureMatcher):
             "resolution": c.resolution,
             "timestep": c.timestep,
             "feature_block": c.feature_block,
-            "ensemble": c.ensemble,
+            "ensemble": c.reference_ensemble,
+            "noise": c.noise,
             "prompt": c.effective_prompt,
         }
 
@@ -302,13 +330,18 @@ class DiftMatcher(DenseFeatureMatcher):
             torch.cuda.empty_cache()
 
 
-def build(model: str, preset: str, device: str = "auto", dtype: str = "auto", **overrides: Any) -> DiftMatcher:
-    """A DIFT matcher for ``model`` (card key, hub id, local folder, .safetensors or tiny-random)."""
+def build(
+    model: str, preset: str, device: str = "auto", dtype: str = "auto", *, unet_file: str | None = None, **overrides: Any
+) -> DiftMatcher:
+    """A DIFT matcher for ``model`` (card key, hub id, local folder, .safetensors or tiny-random);
+    ``unet_file``: a UNet state dict (.safetensors, e.g. CleanDIFT's) replacing the model's UNet."""
     card = find_card(model)
+    if card is None and unet_file:
+        card = card_for_unet_file(unet_file)  # a local copy of a card's UNet file takes its settings
     card_settings = card.method_settings(METHOD) if card is not None else {}
     config = config_for(preset, card_settings, card.resolution if card is not None else None, **overrides)
     dev = resolve_device(device)
-    comps = load_sd(model, device=dev, dtype=resolve_dtype(dtype, dev), parts=SD_PARTS)
+    comps = load_sd(model, device=dev, dtype=resolve_dtype(dtype, dev), parts=SD_PARTS, unet_file=unet_file)
     if card is None and "resolution" not in overrides:
         # No card: SD2.x checkpoints were trained at 768 px, SD1.x at 512 px.
         config = with_overrides(config, {"resolution": 768 if comps.family == "sd2" else 512})

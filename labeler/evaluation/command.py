@@ -80,6 +80,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--split", default="test", help="spair: trn/val/test; cub: test/trn; pf-willow: test")
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHOD_CHOICES)
     parser.add_argument("--model", default=None, help="model card name or local checkpoint (default: the method's)")
+    parser.add_argument("--unet", default=None, metavar="FILE.safetensors",
+                        help="dift: a UNet state dict replacing the model's UNet (e.g. CleanDIFT's, with "
+                             "--model the base SD folder)")
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=PRESET_CHOICES)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
@@ -138,10 +141,15 @@ def run_eval(args: argparse.Namespace) -> int:
             bar.n = done
             bar.refresh()
 
+    settings = dict(args.setting)
+    if args.unet:
+        if args.method != "dift":
+            raise UserInputError("--unet replaces the UNet of DIFT's model; use it with --method dift")
+        settings["unet_file"] = args.unet
     try:
         result = run(dataset, args.method, model=args.model, preset=args.preset, device=args.device,
                      dtype=args.dtype, options=options, progress=progress, category_prompt=args.category_prompt,
-                     **dict(args.setting))
+                     **settings)
     finally:
         if bar is not None:
             bar.close()

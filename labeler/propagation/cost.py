@@ -64,10 +64,11 @@ def estimate(
         return CostEstimate(per_target, refs, text)
     if method == "dift" and cfg is not None:
         per_target = cfg.ensemble
-        refs = images_to_prepare * cfg.ensemble * poses
+        refs = images_to_prepare * cfg.reference_ensemble * poses
         text = (
             f"DIFT {config.preset}: {per_target} UNet evaluation(s) per image (ensemble {cfg.ensemble}{flip_note}), "
-            f"~{targets} images; references: {images_to_prepare} image(s) to describe x {poses} = {refs} UNet evaluations"
+            f"~{targets} images; references: {images_to_prepare} image(s) to describe x {cfg.reference_ensemble} draws "
+            f"x {poses} = {refs} UNet evaluations"
         )
         return CostEstimate(per_target, refs, text)
     text = f"{method}: no UNet (dense SIFT on the CPU{flip_note}), ~{targets} images"

@@ -158,3 +158,12 @@ def test_store_bench_runs_on_both_backends(tmp_path, pg_server, capsys):
         assert out["edit_p99"] >= out["edit_p50"] > 0
         with Project.open(location) as p:
             assert p.image_count() == 300 and p.counts().points_by_status["manual"] > 0
+
+
+def test_noise_bias_counts_matches_on_the_reference_cell():
+    from benchmarks.noise_bias import own_cell_rate
+
+    maps = torch.randn((16, 4, 5), generator=torch.Generator().manual_seed(0))
+    assert own_cell_rate(maps, maps[None]) == 1.0  # every cell matches itself
+    shifted = maps.roll(1, dims=2)  # every cell's twin one column over
+    assert own_cell_rate(maps, torch.stack([maps, shifted])) == 0.5

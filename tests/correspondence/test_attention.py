@@ -160,12 +160,16 @@ def test_a_perfect_context_reads_out_within_the_methods_resolution(matcher, monk
     the grid nodes. Measured: on these 40 points (15-85% of the side) mean 0.9 px, max 2.9 px, no
     bias; on 200 points within 10-90% mean 1.2 px, max 5.7 px; on the identity test's points 0.9,
     1.0 and 1.3 px (worse axis). So 1 px is not on offer from this method at a 256 px working size,
-    whatever the context. A half-pixel shift anywhere in the readout breaks the last bound (1.8 px)."""
+    whatever the context. The crops are drawn per target image and keypoint, so which points land
+    worst changes with the draws; a half-pixel shift anywhere in the readout shows as a bias of the
+    mean signed error (measured without one: |bias| <= 0.25 px per axis on these 43 points)."""
     rng = np.random.default_rng(0)
     points = np.concatenate([rng.uniform(0.15 * SIDE, 0.85 * SIDE, (40, 2)), _working(POINTS)])
-    err = np.abs(_ideal_readout(matcher, monkeypatch, points) - points)
+    signed = _ideal_readout(matcher, monkeypatch, points) - points
+    err = np.abs(signed)
     assert err[:40].mean() <= 1.2 and err[:40].max() <= 3.5, err[:40]
-    assert err[40:].max() <= 1.6, err[40:]
+    assert err[40:].max() <= 3.5, err[40:]
+    assert np.all(np.abs(signed.mean(axis=0)) <= 0.35), signed.mean(axis=0)
 
 
 def test_optimisation_lowers_the_loss_and_raises_attention_at_the_point(matcher, reference, texture):
@@ -183,7 +187,7 @@ def test_optimisation_lowers_the_loss_and_raises_attention_at_the_point(matcher,
         goal_xy = crops.to_crop((x * SIDE / w, y * SIDE / h), (9, 9), cfg.crop_px, SIDE)
         goal = attention._gaussians(torch.tensor([goal_xy], dtype=torch.float32), SIDE, cfg.sigma_px)
         near = (xs - goal_xy[0]) ** 2 + (ys - goal_xy[1]) ** 2 <= cfg.sigma_px**2
-        init = torch.randn((1, 77, 32), generator=_generator(cfg.seed, "init", name, 0))
+        init = torch.randn((1, 77, 32), generator=_generator(cfg.seed, "init", attention.image_key(texture), name, 0))
         losses, contrast = [], []
         for ctx in (init, torch.from_numpy(reference.arrays["embeddings"][k])):
             with torch.no_grad():
@@ -248,7 +252,7 @@ def test_predictions_map_back_exactly(small, with_config, monkeypatch, size):
     h, w = size
     hot = [(0, 0), (SMALL - 1, SMALL - 1), (17, 100)]
 
-    def fake(members, pooled, names, cache, should_stop):
+    def fake(members, pooled, names, cache, target_key, should_stop):
         maps = torch.zeros((len(members), len(small.layers), SMALL, SMALL))
         for row, (k, _e) in enumerate(members):
             i, j = hot[k]
@@ -357,6 +361,36 @@ def test_seeded_and_independent_of_batching(small, with_config, texture):
     np.testing.assert_allclose(only_b[0], first[1], atol=1e-4)
     with_config(steps=2, seed=1)
     assert not np.allclose(small.prepare_reference(texture, pts).arrays["embeddings"], first, atol=1e-2)
+
+
+def test_draws_are_keyed_by_image_content_and_keypoint(small, with_config, texture, monkeypatch):
+    """Inference: per (target image, keypoint); contexts: per reference image, so pooled references
+    give independent contexts and no two targets share noise."""
+    shape = small.latent_shape()
+    other = _texture(256, 320, 2)
+    key_a, key_b = attention.image_key(texture), attention.image_key(other)
+    assert key_a == attention.image_key(texture.copy()) and key_a != key_b
+    draw = lambda key, name, slot=0, j=0: small._draw({}, key, name, slot, j, shape)  # noqa: E731
+    base = draw(key_a, "a")
+    assert base[0] == draw(key_a, "a")[0] and torch.equal(base[1], draw(key_a, "a")[1])
+    for changed in (draw(key_b, "a"), draw(key_a, "b"), draw(key_a, "a", slot=1), draw(key_a, "a", j=1)):
+        assert not torch.equal(changed[1], base[1])
+    with_config(steps=1, batch_size=8)
+    keys = []
+    real = attention._generator
+    monkeypatch.setattr(attention, "_generator", lambda seed, *k: keys.append(k) or real(seed, *k))
+    pts = {"a": (40.0, 50.0)}
+    ref_a, ref_b = small.prepare_reference(texture, pts), small.prepare_reference(other, pts)
+    assert ("init", key_a, "a", 0) in keys and ("init", key_b, "a", 0) in keys
+    assert ("step", key_a, "a", 0, 0) in keys and ("step", key_b, "a", 0, 0) in keys
+    # The same keypoint on two reference images: independent initial contexts.
+    init = [real(small.config.seed, "init", key, "a", 0) for key in (key_a, key_b)]
+    assert not torch.equal(torch.randn(8, generator=init[0]), torch.randn(8, generator=init[1]))
+    keys.clear()
+    small.predict([ref_a, ref_b], [other])
+    infer = {k for k in keys if k[0] == "infer"}
+    assert infer and all(k[1] == key_b and k[2] == "a" for k in infer)
+    assert {k[3] for k in infer} == {0, 1}  # one context slot per pooled reference
 
 
 def test_out_of_memory_becomes_device_out_of_memory(small, texture, monkeypatch):

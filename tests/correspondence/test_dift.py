@@ -28,6 +28,15 @@ def matcher():
 
 
 @pytest.fixture(scope="module")
+def clean():
+    """Noise-free (CleanDIFT's setting): the reference and a target that is the same image then
+    give the same features, which coordinate bookkeeping tests need. With noise the reference
+    (8 draws) and the target (1 draw) see different noise, and random weights carry no content
+    to outweigh it."""
+    return dift.build("tiny-random", "fast", "cpu", noise=False)
+
+
+@pytest.fixture(scope="module")
 def image(photos):
     """A non-square photo, 240 x 160."""
     return np.asarray(Image.fromarray(photos["astronaut"]).resize((240, 160), Image.Resampling.BICUBIC))
@@ -63,7 +72,8 @@ def test_feature_map_shape(matcher, image):
 
 
 @pytest.mark.parametrize("portrait", [False, True])
-def test_identity_returns_the_query_points(matcher, image, portrait):
+def test_identity_returns_the_query_points(clean, image, portrait):
+    matcher = clean
     img = np.ascontiguousarray(image.transpose(1, 0, 2)) if portrait else image
     h, w = img.shape[:2]
     pts = interior_points(w, h)
@@ -76,7 +86,8 @@ def test_identity_returns_the_query_points(matcher, image, portrait):
     assert pred.confidence.min() > 0.5
 
 
-def test_identity_on_an_exif_rotated_file(matcher, image, tmp_path):
+def test_identity_on_an_exif_rotated_file(clean, image, tmp_path):
+    matcher = clean
     # Stored landscape with orientation 6 (rotate 90 cw to display): displayed as 160 x 240.
     path = tmp_path / "rotated.jpg"
     exif = Image.Exif()
@@ -116,11 +127,54 @@ def test_batched_prediction_equals_one_at_a_time(matcher, image, photos):
     assert np.mean(np.concatenate(diffs) < 1e-3) >= 0.9
 
 
-def test_each_image_draws_its_own_noise(matcher):
-    eps, noise = matcher.featurizer._noise(3, (4, 8, 8))
-    assert eps.shape == noise.shape == (3, 4, 8, 8)
-    torch.testing.assert_close(eps[0], eps[2], rtol=0, atol=0)  # same seed, whatever the batch
-    assert not torch.equal(eps[0], noise[0])
+def test_source_and_target_never_share_noise(matcher, image, photos):
+    other = np.asarray(Image.fromarray(photos["coffee"]).resize((240, 160)))
+    pixels = dift.resized_uint8([image, other], matcher.config.resolution)
+    shape = (4, 32, 32)
+    a, b = (matcher.featurizer.image_draws(p, shape, 1) for p in pixels)
+    assert not torch.allclose(a[0], b[0]) and not torch.allclose(a[1], b[1])
+    # The correlation of two images' noise is that of independent draws (|r| ~ 1/sqrt(4096)).
+    r = torch.corrcoef(torch.stack([a[1].flatten(), b[1].flatten()]))[0, 1]
+    assert abs(float(r)) < 0.06
+
+
+def test_the_same_image_gives_identical_features_twice(matcher, image):
+    a = matcher.featurizer([image])
+    b = matcher.featurizer([image.copy()])
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_batch_composition_changes_nothing(matcher, image, photos):
+    other = np.asarray(Image.fromarray(photos["coffee"]).resize((200, 150)))
+    third = np.asarray(Image.fromarray(photos["chelsea"]).resize((180, 120)))
+    alone = matcher.featurizer([image])[0]
+    with_other = matcher.featurizer([other, image])[1]
+    with_third = matcher.featurizer([image, third, other])[0]
+    # Equal up to float summation order of batched convolutions; another noise draw moves features ~1.
+    torch.testing.assert_close(with_other, alone, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(with_third, alone, rtol=1e-5, atol=1e-5)
+
+
+def test_references_are_described_with_eight_draws_in_every_preset(matcher, image):
+    assert matcher.config.ensemble == 1 and matcher.config.reference_ensemble == 8
+    assert DIFT_PAPER.reference_ensemble == DIFT_FAST.reference_ensemble == 8
+    maps = matcher._reference_maps(image)
+    torch.testing.assert_close(maps, matcher.featurizer([image], ensemble=8), rtol=0, atol=0)
+    assert not torch.allclose(maps, matcher.featurizer([image], ensemble=1))
+    # Both presets describe references alike, so their reference states are interchangeable.
+    assert dift.build("tiny-random", "paper", "cpu").reference_signature == matcher.reference_signature
+
+
+def test_without_noise_the_clean_latent_is_used(image):
+    clean = dift.build("tiny-random", "fast", "cpu", noise=False, ensemble=2)
+    feats = clean.featurizer([image])
+    # The posterior is near-deterministic (tiny's log-variance -12): copies barely differ, and the
+    # features are far from any noisy ones.
+    one = clean.featurizer([image], ensemble=1)
+    posterior_only = float((one - feats).norm() / feats.norm())
+    noisy = dift.build("tiny-random", "fast", "cpu").featurizer([image])
+    assert posterior_only < float((noisy - feats).norm() / feats.norm()) / 10
+    assert clean.signature != dift.build("tiny-random", "fast", "cpu", ensemble=2).signature
 
 
 def test_features_are_reproducible_and_seeded(matcher, image):
@@ -201,6 +255,22 @@ def test_signatures_are_stable_and_track_settings(matcher):
     assert timestep.reference_signature != matcher.reference_signature
     paper = dift.build("tiny-random", "paper", "cpu")
     assert paper.signature != matcher.signature
+    ensemble = dift.build("tiny-random", "fast", "cpu", ensemble=4)
+    assert ensemble.signature != matcher.signature
+    assert ensemble.reference_signature == matcher.reference_signature  # references keep 8 draws
+    ref8 = dift.build("tiny-random", "fast", "cpu", reference_ensemble=2)
+    assert ref8.reference_signature != matcher.reference_signature
+
+
+def test_signatures_record_the_compute_dtype():
+    """bf16 on CUDA and fp32 on the CPU give slightly different numbers: predictions say which."""
+    m = dift.build("tiny-random", "fast", "cpu")
+    assert m.compute_dtype == "float32"
+    m.featurizer.vae_autocast = torch.bfloat16
+    assert m.compute_dtype == "float32+bfloat16-encoder"
+    before = m.signature
+    m.featurizer.vae_autocast = None
+    assert m.signature != before
 
 
 def test_a_reference_from_other_settings_is_refused(matcher, image):
@@ -260,7 +330,8 @@ def test_bad_images_are_refused(matcher, image):
         matcher.predict([], [image])
 
 
-def test_border_points_stay_in_the_image(matcher, image):
+def test_border_points_stay_in_the_image(clean, image):
+    matcher = clean
     # Exactly on the borders and corners: predictions stay inside the image and near the border.
     pts = {"tl": (0.0, 0.0), "br": (240.0, 160.0), "left": (0.0, 80.0), "bottom": (120.0, 160.0)}
     pred = matcher.predict([matcher.prepare_reference(image, pts)], [image])[0]

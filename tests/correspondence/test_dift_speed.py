@@ -1,7 +1,7 @@
 """DIFT's speed changes give the straightforward computation's result (tiny random SD, CPU).
 
 The straightforward version is written out here: float pixels scaled on the CPU, each image's
-draws from its own generator, posterior samples repeated per ensemble member.
+draws from a generator seeded by its own resized pixels, posterior repeated per ensemble member.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def straightforward_features(featurizer: dift.DiftFeaturizer, images: list[np.nd
         posterior = vae.encode(x).latent_dist
         e = cfg.ensemble
         eps, noise = [], []
-        for _ in images:
-            gen = torch.Generator().manual_seed(cfg.seed)
+        for pixels in dift.resized_uint8(images, cfg.resolution):
+            gen = dift.image_generator(cfg.seed, pixels)
             eps.append(torch.randn((e, *posterior.mean.shape[1:]), generator=gen))
             noise.append(torch.randn((e, *posterior.mean.shape[1:]), generator=gen))
         latents = posterior.mean.repeat_interleave(e, 0) + posterior.std.repeat_interleave(e, 0) * torch.cat(eps)
@@ -71,18 +71,23 @@ def test_model_input_equals_the_float_pipeline(images):
     assert torch.equal(dift.preprocess(images, 64), plain)
 
 
-def test_draws_are_each_images_own_generator_drawn_once(matcher):
+def test_draws_come_from_a_generator_seeded_by_the_images_pixels(matcher, images):
     featurizer = matcher.featurizer
+    pixels = dift.resized_uint8(images, 64)
     shape = (4, 8, 8)
-    eps, noise = featurizer._noise(2, shape)
-    gen = torch.Generator().manual_seed(featurizer.config.seed)
-    one_eps = torch.randn((3, *shape), generator=gen)
-    one_noise = torch.randn((3, *shape), generator=gen)
-    torch.testing.assert_close(eps, one_eps.repeat(2, 1, 1, 1), rtol=0, atol=0)
-    torch.testing.assert_close(noise, one_noise.repeat(2, 1, 1, 1), rtol=0, atol=0)
-    kept = featurizer._image_draws(shape)
-    assert featurizer._image_draws(shape)[0] is kept[0]  # drawn once, then reused
-    assert featurizer._image_draws((4, 4, 4))[0].shape == (3, 4, 4, 4)  # a new shape draws anew
+    eps, noise = featurizer.image_draws(pixels[0], shape, 3)
+    gen = dift.image_generator(featurizer.config.seed, pixels[0])
+    torch.testing.assert_close(eps, torch.randn((3, *shape), generator=gen), rtol=0, atol=0)
+    torch.testing.assert_close(noise, torch.randn((3, *shape), generator=gen), rtol=0, atol=0)
+    assert eps.device.type == "cpu"  # drawn on the CPU, so every device sees the same numbers
+    again = featurizer.image_draws(pixels[0].clone(), shape, 3)
+    assert torch.equal(again[0], eps) and torch.equal(again[1], noise)
+    other = featurizer.image_draws(pixels[1], shape, 3)
+    assert not torch.allclose(other[0], eps) and not torch.allclose(other[1], noise)
+    # One changed byte is another image.
+    touched = pixels[0].clone()
+    touched[0, 0, 0] ^= 1
+    assert not torch.equal(featurizer.image_draws(touched, shape, 3)[1], noise)
 
 
 def test_memory_formats_follow_the_device(images):

@@ -234,6 +234,8 @@ def test_cost_estimates_for_the_sd_methods(project):
     dift = plan_propagation(project, PropagationConfig(method="dift", preset="paper", flip=False)).cost
     assert (dift.unet_passes_per_target, dift.unet_passes_for_references) == (8, 2 * 8)
     assert "DIFT paper" in dift.description
+    fast = plan_propagation(project, PropagationConfig(method="dift", preset="fast", flip=False)).cost
+    assert (fast.unet_passes_per_target, fast.unet_passes_for_references) == (1, 2 * 8)  # references: 8 draws
 
 
 def test_model_that_fails_to_load_raises_before_writing(project):
