@@ -13,14 +13,13 @@ dropped, reshaped to the patch grid. The model stops after that block (:func:`tr
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from labeler.correspondence.cards import DinoCard, dino_cards, find_dino_card
 from labeler.correspondence.loading import _how_to_get, _hub_offline_reason, _no_loading_bars, _short
 from labeler.correspondence.tiny import cached_build, config_fingerprint
 from labeler.correspondence.truncation import run_until
@@ -32,35 +31,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TINY_KEY = "tiny-random"
 DEFAULT_DINO = "dinov2-base"
-
-
-@dataclass(frozen=True)
-class DinoCard:
-    key: str
-    name: str
-    hub_id: str
-    revision: str
-    layer: int
-
-    @property
-    def candidates(self) -> tuple[str, ...]:
-        return (self.hub_id,) if self.hub_id else ()
-
-
-@lru_cache(maxsize=1)
-def dino_cards() -> dict[str, DinoCard]:
-    with (models_dir() / "dinov2" / "cards.toml").open("rb") as fh:
-        data = tomllib.load(fh)
-    cards = [DinoCard(c["key"], c.get("name", c["key"]), c.get("hub_id", ""), c.get("revision", "") or "", int(c["layer"]))
-             for c in data.get("card", [])]
-    return {c.key: c for c in cards}
-
-
-def find_dino_card(dino: str) -> DinoCard | None:
-    cards = dino_cards()
-    if dino in cards:
-        return cards[dino]
-    return next((c for c in cards.values() if dino and dino == c.hub_id), None)
 
 
 def build_random_dinov2(source: Path, dest: Path, seed: int = 0) -> Path:

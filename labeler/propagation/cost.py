@@ -21,6 +21,8 @@ def engine_config(config: PropagationConfig, loaded: Any = None) -> Any:
         from labeler.correspondence.config import DIFT_PRESETS as PRESETS
     elif config.method == "classical":
         from labeler.correspondence.config import CLASSICAL_PRESETS as PRESETS
+    elif config.method == "fusion":
+        from labeler.correspondence.fusion_config import FUSION_PRESETS as PRESETS
     else:
         return None
     base = PRESETS.get(config.preset)
@@ -70,5 +72,13 @@ def estimate(
             f"~{targets} images; references: {images_to_prepare} image(s) to describe x {poses} = {refs} UNet evaluations"
         )
         return CostEstimate(per_target, refs, text)
+    if method == "fusion" and cfg is not None:
+        refs = images_to_prepare * poses
+        text = (
+            f"fusion {config.preset}: 1 UNet pass (SD at {cfg.sd_resolution} px) + 1 DINOv2 pass "
+            f"({cfg.dino_resolution} px) per image{flip_note}, ~{targets} images; references: "
+            f"{images_to_prepare} image(s) to describe x {poses} = {refs} UNet + DINOv2 passes"
+        )
+        return CostEstimate(1, refs, text)
     text = f"{method}: no UNet (dense SIFT on the CPU{flip_note}), ~{targets} images"
     return CostEstimate(0, 0, text)
