@@ -104,6 +104,13 @@ def onto_image_grid(fmap: torch.Tensor, size: tuple[int, int], side: int, grid: 
     return out[0]
 
 
+def window_starts(side: int, window: int) -> list[int]:
+    """Offsets of the sliding crops along one axis (ODISE's ``slide_forward``: stride = window,
+    the last crop flush with the end): 960 / 512 -> [0, 448]."""
+    n = max(side - window + window - 1, 0) // window + 1
+    return sorted({min(i * window, side - window) for i in range(n)})
+
+
 def content_seed(seed: int, pixels: np.ndarray) -> int:
     """A generator seed from ``seed`` and an image's resized pixels (its content, not its batch)."""
     digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).digest()
@@ -154,14 +161,51 @@ class FusionFeaturizer:
         self.device, self.dtype = device, dtype
 
     def sd_maps(self, pixels: torch.Tensor) -> torch.Tensor:
-        """``(B, C, G, G)`` concatenated SD taps on the padded square, s3's grid (the authors' order s3, s4, s5)."""
+        """``(B, C, G, G)`` SD taps on the padded square at s3's grid, in the authors' order s3, s4, s5.
+
+        As ODISE's sliding inference (``slide_forward`` with ``slide_training``): the square is cut
+        into ``sd_window`` crops (960 px: 2 x 2 crops of 512 at offsets 0 and 448), each crop is
+        VAE-encoded, noised and run through the UNet on its own, and each tap's crop maps are
+        placed at their offsets and averaged where crops overlap.
+        """
+        cfg = self.config
+        b, side = pixels.shape[0], pixels.shape[1]
+        window = min(cfg.sd_window, side)
+        starts = window_starts(side, window)
+        crops = [(y, x) for y in starts for x in starts]
+        x_all = pixels.to(self.device).permute(0, 3, 1, 2)
+        batch = torch.stack([x_all[i, :, y : y + window, x : x + window] for i in range(b) for (y, x) in crops])
+        taps = self._unet_taps(batch, self.crop_noise(pixels, len(crops), window))
+        out = []
+        for tap in taps:  # s3, s4, s5: (B * crops, C, window / stride, window / stride)
+            stride = window // tap.shape[-1]
+            n = side // stride
+            acc = torch.zeros((b, tap.shape[1], n, n), dtype=torch.float32, device=tap.device)
+            count = torch.zeros((1, 1, n, n), dtype=torch.float32, device=tap.device)
+            tap = tap.reshape(b, len(crops), *tap.shape[1:])
+            k = tap.shape[-1]
+            for c, (y, x) in enumerate(crops):
+                acc[:, :, y // stride : y // stride + k, x // stride : x // stride + k] += tap[:, c]
+                count[..., y // stride : y // stride + k, x // stride : x // stride + k] += 1
+            out.append(acc / count)
+        size = out[0].shape[-2:]
+        return torch.cat([m if m.shape[-2:] == size else
+                          F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in out], dim=1)
+
+    def crop_noise(self, pixels: torch.Tensor, per_image: int, window: int) -> torch.Tensor:
+        """``(B * per_image, 4, w/8, w/8)``: each image's crops draw their noise from the image's own
+        generator (seeded by ``seed`` and its pixels), crop after crop, on the CPU."""
+        channels = self.comps.unet.config.in_channels
+        shape = (per_image, channels, window // 8, window // 8)
+        return torch.cat([torch.randn(shape, generator=torch.Generator().manual_seed(content_seed(self.config.seed, p.numpy())))
+                          for p in pixels])
+
+    def _unet_taps(self, crops: torch.Tensor, noise: torch.Tensor) -> list[torch.Tensor]:
+        """The ``sd_layers`` outputs for ``(N, 3, w, w)`` uint8 crops and their noise, finest (last) first, float32."""
         cfg, vae, unet = self.config, self.comps.vae, self.comps.unet
-        x = (pixels.to(self.device).permute(0, 3, 1, 2).float() / 255.0 * 2.0 - 1.0).to(self.dtype)
+        x = (crops.float() / 255.0 * 2.0 - 1.0).to(self.dtype)
         latents = vae.encode(x).latent_dist.mean * vae.config.scaling_factor
-        noise = torch.stack([
-            torch.randn(latents.shape[1:], generator=torch.Generator().manual_seed(content_seed(cfg.seed, p.numpy())))
-            for p in pixels
-        ]).to(device=self.device, dtype=self.dtype)
+        noise = noise.to(device=self.device, dtype=self.dtype)
         t = torch.full((latents.shape[0],), cfg.timestep, dtype=torch.long, device=self.device)
         noisy = self.comps.scheduler.add_noise(latents, noise, t)
         context = self.prompt_embeds.expand(latents.shape[0], -1, -1)
@@ -180,10 +224,7 @@ class FusionFeaturizer:
         if missing:
             raise UserInputError(f"UNet blocks {', '.join(missing)} run after {cfg.sd_layers[-1]}; "
                                  "list sd_layers in the order the UNet runs them")
-        taps = [last.float()] + [captured[n].float() for n in reversed(cfg.sd_layers[:-1])]
-        size = last.shape[-2:]
-        return torch.cat([t_ if t_.shape[-2:] == size else
-                          F.interpolate(t_, size=size, mode="bilinear", align_corners=False) for t_ in taps], dim=1)
+        return [last.float()] + [captured[n].float() for n in reversed(cfg.sd_layers[:-1])]
 
     def dino_maps(self, pixels: torch.Tensor) -> torch.Tensor:
         x = dino_mod.normalise_pixels(pixels.to(self.device), self.dtype)

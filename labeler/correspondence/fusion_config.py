@@ -1,10 +1,10 @@
 """Settings of the SD + DINOv2 fusion method (zero-shot GeoAware-SC / SD-DINO).
 
 ``paper``: the authors' zero-shot SPair-71k pipeline (Junyi42/GeoAware-SC,
-``configs/eval_zero_shot_spair.yaml`` with ``preprocess_map.py``): SD 1.5 at 960 px, t = 50,
-decoder features s3/s4/s5; DINOv2-B/14 at 840 px, block 11 tokens; a 60 x 60 grid, 11 x 11 window
-soft-argmax at temperature 0.02. ``fast``: the same pipeline at 768/672 px (48 x 48 grid), 0.64x
-the pixels. Every difference from the authors is listed in :data:`FUSION_AUTHOR_DIFFERENCES` and in
+``configs/eval_zero_shot_spair.yaml`` with ``preprocess_map.py``): SD 1.5 on a 960 px square seen
+as ODISE's 2 x 2 sliding 512 px crops, t = 50, decoder features s3/s4/s5; DINOv2-B/14 at 840 px, block 11 tokens; a 60 x 60 grid, 11 x 11 window
+soft-argmax at temperature 0.02. ``fast``: the same pipeline at 768/672 px (48 x 48 grid), SD in
+one pass. Every difference from the authors is listed in :data:`FUSION_AUTHOR_DIFFERENCES` and in
 the README.
 
 A model card may carry a ``[fusion]`` table overriding ``sd_resolution``, ``dino_resolution`` and
@@ -39,7 +39,8 @@ class FusionConfig:
 
     ``sd_resolution`` / ``dino_resolution``: side of the square each image is resized into (aspect
     kept, zero padding, as the authors); both must give the same grid (``sd_resolution / 16 ==
-    dino_resolution / 14``). ``timestep``: SD noise level (the authors' t = 50); every image draws
+    dino_resolution / 14``). ``sd_window``: side of the crops the UNet sees (ODISE's sliding
+    window: 960 px = 2 x 2 crops of 512 px, overlaps averaged); >= ``sd_resolution`` = one pass. ``timestep``: SD noise level (the authors' t = 50); every image draws
     its own noise from a generator seeded by ``seed`` and its pixels. ``dino``: DINOv2 card key,
     hub id or folder; empty = ``dinov2-base``, or the tiny test model with ``--model tiny-random``.
     ``dino_layer``: None = the card's. ``sd_weight``: share of the SD half after normalisation
@@ -47,6 +48,7 @@ class FusionConfig:
     """
 
     sd_resolution: int = 960
+    sd_window: int = 512
     dino_resolution: int = 840
     timestep: int = 50
     sd_layers: tuple[str, ...] = SD_LAYERS
@@ -83,6 +85,8 @@ class FusionConfig:
         _validate_matching(self)
         if self.sd_resolution < 64 or self.sd_resolution % 64:
             raise UserInputError(f"sd_resolution must be a multiple of 64 (got {self.sd_resolution})")
+        if self.sd_window < 64 or self.sd_window % 64:
+            raise UserInputError(f"sd_window must be a multiple of 64 (got {self.sd_window})")
         if self.dino_resolution < DINO_PATCH or self.dino_resolution % DINO_PATCH:
             raise UserInputError(f"dino_resolution must be a multiple of {DINO_PATCH} (got {self.dino_resolution})")
         if self.sd_resolution // SD_STRIDE != self.dino_resolution // DINO_PATCH:
@@ -103,13 +107,15 @@ class FusionConfig:
 #: The authors' zero-shot SPair pipeline.
 FUSION_PAPER = FusionConfig()
 #: 768/672 px, 48 x 48 grid; see FUSION_FAST_DIFFERENCES.
-FUSION_FAST = FusionConfig(sd_resolution=768, dino_resolution=672, match_side=48)
+FUSION_FAST = FusionConfig(sd_resolution=768, sd_window=768, dino_resolution=672, match_side=48)
 
 FUSION_PRESETS: dict[str, FusionConfig] = {"paper": FUSION_PAPER, "fast": FUSION_FAST}
 
 FUSION_FAST_DIFFERENCES: dict[str, str] = {
     "sd_resolution": "768 px instead of 960 (and DINOv2 672 instead of 840, a 48 x 48 grid instead of 60 x 60): "
-    "0.64x the pixels, so roughly 0.6x the SD and DINOv2 work per image.",
+    "0.64x the pixels.",
+    "sd_window": "one UNet pass over the whole 768 px square instead of 2 x 2 sliding 512 px crops: "
+    "2.25 instead of 4 crop-areas of UNet work (SD 1.5 was trained at 512 px; DIFT runs SD at 768).",
 }
 
 #: What the ``paper`` preset does differently from the authors' code, and why (also in the README).

@@ -43,7 +43,9 @@ def test_presets_are_the_authors_and_a_cheaper_one():
     assert (FUSION_PAPER.sd_resolution, FUSION_PAPER.dino_resolution, FUSION_PAPER.grid) == (960, 840, 60)
     assert (FUSION_PAPER.timestep, FUSION_PAPER.sd_layers, FUSION_PAPER.sd_weight) == (50, SD_LAYERS, 0.5)
     assert (FUSION_PAPER.refine, FUSION_PAPER.soft_window, FUSION_PAPER.soft_temperature) == ("soft_argmax", 11, 0.02)
-    assert FUSION_PAPER.match_side == 60
+    assert (FUSION_PAPER.match_side, FUSION_PAPER.sd_window) == (60, 512)
+    assert fusion.window_starts(960, 512) == [0, 448]  # ODISE's sliding inference: 2 x 2 crops
+    assert fusion.window_starts(768, 768) == [0] and fusion.window_starts(1100, 512) == [0, 512, 588]
     assert (FUSION_FAST.sd_resolution, FUSION_FAST.dino_resolution, FUSION_FAST.grid, FUSION_FAST.match_side) == (
         768, 672, 48, 48)
 
@@ -70,6 +72,32 @@ def test_square_images_keep_the_authors_grid_exactly(matcher, photos):
     raw = f.sd_maps(fusion.squares([square], 256))[0]
     (fmap,) = f([square])
     torch.testing.assert_close(fmap[:192], torch.nn.functional.normalize(raw, dim=0) * 0.5**0.5, rtol=0, atol=1e-6)
+
+
+def test_sliding_window_runs_the_unet_on_crops_and_averages_overlaps(photos):
+    m = fusion.build("tiny-random", "fast", "cpu", sd_resolution=384, dino_resolution=336, sd_window=256)
+    unet = m.featurizer.comps.unet
+    seen = []
+    h = unet.conv_in.register_forward_hook(lambda _m, inp, _o: seen.append(tuple(inp[0].shape)))
+    img = np.asarray(Image.fromarray(photos["rocket"]).resize((300, 200)))
+    try:
+        (fmap,) = m.featurizer([img])
+    finally:
+        h.remove()
+    assert seen == [(4, 4, 32, 32)]  # 2 x 2 crops of 256 px (latent 32), one UNet batch
+    assert fmap.shape == (224, 16, 24)  # 24 cells on the long side: 384 / 16 = 336 / 14
+    sq = fusion.squares([img], 384)
+    raw = m.featurizer.sd_maps(sq)
+    assert raw.shape == (1, 192, 24, 24) and torch.isfinite(raw).all()
+    # Cells outside the overlap come from one crop only: the top-left 8 x 8 s3 cells equal a
+    # pass over the top-left crop alone (same noise: the image's first draw).
+    noise = m.featurizer.crop_noise(sq, 4, 256)
+    crop = sq[:, :256, :256].permute(0, 3, 1, 2)
+    s3 = m.featurizer._unet_taps(crop, noise[:1])[0]
+    assert s3.shape == (1, 64, 16, 16)
+    torch.testing.assert_close(raw[0, :64, :8, :8], s3[0, :, :8, :8], rtol=1e-3, atol=1e-3)
+    # In the overlap (s3 cells 8..15) the two crops' maps are averaged, so it differs from crop 0.
+    assert not torch.allclose(raw[0, :64, :8, 8:16], s3[0, :, :8, 8:16], rtol=1e-3, atol=1e-3)
 
 
 def test_padding_follows_the_authors_resize():
