@@ -71,6 +71,13 @@ class FusionConfig:
         return self.sd_resolution // SD_STRIDE
 
     @property
+    def sd_crops(self) -> int:
+        """UNet passes per image: ODISE's sliding windows over the square (960 / 512: 2 x 2)."""
+        window = min(self.sd_window, self.sd_resolution)
+        per_axis = max(self.sd_resolution - window + window - 1, 0) // window + 1
+        return per_axis * per_axis
+
+    @property
     def matching(self) -> MatchSettings:
         return MatchSettings(
             match_side=self.match_side,

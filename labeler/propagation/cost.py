@@ -73,12 +73,15 @@ def estimate(
         )
         return CostEstimate(per_target, refs, text)
     if method == "fusion" and cfg is not None:
-        refs = images_to_prepare * poses
+        crops = cfg.sd_crops
+        refs = images_to_prepare * crops * poses
+        window = min(cfg.sd_window, cfg.sd_resolution)
+        how = f"SD at {cfg.sd_resolution} px" if crops == 1 else f"{crops} crops of {window} px of a {cfg.sd_resolution} px square"
         text = (
-            f"fusion {config.preset}: 1 UNet pass (SD at {cfg.sd_resolution} px) + 1 DINOv2 pass "
+            f"fusion {config.preset}: {crops} UNet pass(es) ({how}) + 1 DINOv2 pass "
             f"({cfg.dino_resolution} px) per image{flip_note}, ~{targets} images; references: "
-            f"{images_to_prepare} image(s) to describe x {poses} = {refs} UNet + DINOv2 passes"
+            f"{images_to_prepare} image(s) to describe x {crops} x {poses} = {refs} UNet passes"
         )
-        return CostEstimate(1, refs, text)
+        return CostEstimate(crops, refs, text)
     text = f"{method}: no UNet (dense SIFT on the CPU{flip_note}), ~{targets} images"
     return CostEstimate(0, 0, text)

@@ -259,3 +259,8 @@ def test_unknown_dino_model_is_a_clear_message():
         fusion.build("tiny-random", "fast", "cpu", dino="no-such-dino")
     with pytest.raises(UserInputError):
         create_matcher("fusion", model="tiny-random", preset="nope")
+
+
+def test_unet_passes_per_image_follow_the_sliding_window():
+    assert FUSION_PAPER.sd_crops == 4 and FUSION_FAST.sd_crops == 1
+    assert len(fusion.window_starts(960, 512)) ** 2 == FUSION_PAPER.sd_crops

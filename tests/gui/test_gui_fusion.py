@@ -23,7 +23,7 @@ def test_dialog_offers_fusion_with_its_published_accuracy_and_cost(qtbot, make_w
     qtbot.waitUntil(lambda: dialog.plan is not None, timeout=10_000)
     assert dialog.method.currentData() == "fusion"
     assert "PCK@0.1" in dialog.method_info.text() and "s/image" in dialog.method_info.text()
-    assert "fusion fast: 1 UNet pass (SD at 128 px) + 1 DINOv2 pass (112 px)" in dialog.plan_label.text()
+    assert "fusion fast: 1 UNet pass(es) (SD at 128 px) + 1 DINOv2 pass (112 px)" in dialog.plan_label.text()
     models = [dialog.model.itemText(i) for i in range(dialog.model.count())]
     assert "sd-1-5" in models and "tiny-random" in models
     assert dialog.config() == TINY_FUSION
