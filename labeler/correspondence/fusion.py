@@ -3,12 +3,14 @@
 Per image, as the authors' zero-shot SPair pipeline (``preprocess_map.py``, ``pck_train.py`` with
 ``DUMMY_NET``; parameters in :mod:`fusion_config`):
 
-* SD: the image is resized into a ``sd_resolution`` square (aspect kept, LANCZOS, zero padding),
-  scaled to [-1, 1], VAE-encoded (posterior mean, no sample) and scaled, noised at ``timestep``
-  and passed once through the UNet with the prompt embedding. The outputs of ``sd_layers``
-  (s5, s4, s3: the second layer of up blocks 0, 1, 2) are kept; the UNet stops after the last
-  (:func:`truncation.run_until`; nothing after ``up_blocks[2].attentions[1]`` runs). s4 and s5 are
-  bilinearly upsampled to s3's grid and the three concatenated (3200 channels on SD 1.5).
+* SD: the image is resized into a ``sd_resolution`` square (aspect kept, LANCZOS, zero padding)
+  and cut into ``sd_window`` crops as ODISE's sliding inference (960 px: 2 x 2 crops of 512 px).
+  Each crop is scaled to [-1, 1], VAE-encoded (posterior mean, no sample) and scaled, noised at
+  ``timestep`` and passed once through the UNet with the prompt embedding. The outputs of
+  ``sd_layers`` (s5, s4, s3: the second layer of up blocks 0, 1, 2) are kept; the UNet stops after
+  the last (:func:`truncation.run_until`; nothing after ``up_blocks[2].attentions[1]`` runs). Crop
+  maps are placed at their offsets and averaged where they overlap; s4 and s5 are bilinearly
+  upsampled to s3's grid and the three concatenated (3200 channels on SD 1.5).
 * DINOv2: the image resized into a ``dino_resolution`` square the same way, ImageNet-normalised,
   tokens of block ``dino_layer`` (:mod:`dinov2`; 768 channels on ViT-B/14) on the same grid.
 * Each half is L2-normalised per cell, weighted (``sd_weight``; 0.5 = the authors' equal weights,

@@ -145,3 +145,19 @@ def test_bench_project_and_keypoints(tmp_path):
 def test_unknown_benchmark_model_is_refused():
     with pytest.raises(ValueError, match="unknown benchmark model"):
         model_dir("sd-9")
+
+
+def test_fusion_bench_tiny_runs_and_accounts_for_every_stage(tmp_path, one_thread, capsys):
+    from benchmarks.fusion_bench import main
+
+    torch.set_num_threads(1)
+    out = tmp_path / "fusion.json"
+    assert main(["--size", "tiny", "--device", "cpu", "--keypoints", "5", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "fusion fast" in printed and "fusion paper" in printed and "s/image" in printed
+    data = json.loads(out.read_text(encoding="utf-8"))
+    for r in data["results"]:
+        stages = r["target_stages"]
+        assert {"vae_encoder", "unet", "dinov2"} <= set(stages)
+        assert math.isclose(sum(stages.values()), r["target_s"], rel_tol=1e-9)
+        assert all(v >= 0 for k, v in stages.items() if k != "other (resize, fusion, matching)")
