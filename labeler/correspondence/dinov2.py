@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from labeler.correspondence.cards import DinoCard, dino_cards, find_dino_card
-from labeler.correspondence.loading import _how_to_get, _hub_offline_reason, _no_loading_bars, _short
+from labeler.correspondence.loading import _hub_offline_reason, _no_loading_bars, _short
 from labeler.correspondence.tiny import cached_build, config_fingerprint
 from labeler.correspondence.truncation import run_until
 from labeler.errors import ModelLoadError
@@ -128,6 +128,18 @@ def load_dinov2(dino: str, *, device: torch.device | str = "cpu", dtype: torch.d
     return DinoModel(model=model, source=source, revision=revision or "", layer=use)
 
 
+def how_to_get(hub_id: str) -> str:
+    """The SD models' offline advice, for a DINOv2 (chosen with ``--setting dino=...``)."""
+    return (
+        "To use it without network access, download it once on a machine that has it, e.g.\n"
+        f"    hf download {hub_id} --local-dir ./{hub_id.split('/')[-1]}\n"
+        "(older huggingface_hub: huggingface-cli download ...), copy the folder here and choose it with "
+        "--setting dino=PATH/TO/FOLDER (in the app: dino=PATH/TO/FOLDER under Settings in the propagate "
+        "dialog). For tests and timing without any download use the model tiny-random, which brings a "
+        "tiny random DINOv2."
+    )
+
+
 def _load_from_hub(dino: str, hub_id: str, revision: str, dtype: torch.dtype, card: DinoCard | None) -> Any:
     """The local Hugging Face cache first (works offline), then the hub if it can be reached."""
     try:
@@ -135,7 +147,7 @@ def _load_from_hub(dino: str, hub_id: str, revision: str, dtype: torch.dtype, ca
     except Exception:  # noqa: BLE001 - not cached: try the network below
         pass
     offline = _hub_offline_reason()
-    how = _how_to_get(card, hub_id)  # type: ignore[arg-type] - duck-typed: only .candidates is read
+    how = how_to_get(hub_id)
     if offline is not None:
         raise ModelLoadError(f"could not load DINOv2 model {dino!r}: it is not in the local Hugging Face cache "
                              f"({hub_id}) and the hub cannot be reached: {offline}.\n{how}")
