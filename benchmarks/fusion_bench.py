@@ -2,6 +2,7 @@
 
     python -m benchmarks.fusion_bench --device cpu                 # fast and paper, 1 image each
     python -m benchmarks.fusion_bench --size tiny --device cpu     # smoke run on the tiny models
+    python -m benchmarks.fusion_bench --flops                      # TFLOP per image (meta device)
 
 ``--size full`` builds (once, into the labeler cache) random-weight SD1.5 from
 ``models/real-size/sd-1-5`` and DINOv2-B/14 from ``models/real-size/dinov2-base``: the FLOPs and
@@ -91,6 +92,49 @@ def run_case(sd: str, dino: str | None, preset: str, device: str, keypoints: int
     }
 
 
+def flop_counts(preset: str) -> dict[str, float]:
+    """TFLOP per image of each network at real size (SD 1.5, DINOv2-B), counted on the meta device
+    (no weights, no compute, seconds): attention as explicit matmuls, multiply-add = 2 FLOPs."""
+    import json as _json
+
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.models.attention_processor import AttnProcessor
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import Dinov2Config, Dinov2Model
+
+    from labeler.correspondence.fusion_config import FUSION_PRESETS
+    from labeler.correspondence.truncation import run_until
+
+    src = models_dir() / "real-size"
+
+    def config(path: Path) -> dict[str, Any]:
+        data = _json.loads(path.read_text(encoding="utf-8"))
+        return {k: v for k, v in data.items() if not k.startswith("_") and k not in ("architectures", "model_type")}
+
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**config(src / "sd-1-5" / "unet" / "config.json"))
+        vae = AutoencoderKL(**config(src / "sd-1-5" / "vae" / "config.json"))
+        dino = Dinov2Model(Dinov2Config(**config(src / "dinov2-base" / "config.json"), attn_implementation="eager"))
+    unet.set_attn_processor(AttnProcessor())
+    vae.set_attn_processor(AttnProcessor())
+    cfg = FUSION_PRESETS[preset]
+    w, crops = min(cfg.sd_window, cfg.sd_resolution), cfg.sd_crops
+
+    def count(fn: Any) -> float:
+        with FlopCounterMode(display=False) as counter:
+            fn()
+        return counter.get_total_flops() / 1e12
+
+    meta = {"device": "meta"}
+    vae_t = crops * count(lambda: vae.encoder(torch.zeros(1, 3, w, w, **meta)))
+    unet_t = crops * count(lambda: run_until(unet, cfg.sd_layers[-1], torch.zeros(1, 4, w // 8, w // 8, **meta),
+                                             torch.full((1,), cfg.timestep, **meta),
+                                             encoder_hidden_states=torch.zeros(1, 77, 768, **meta)))
+    d = cfg.dino_resolution
+    dino_t = count(lambda: run_until(dino, "encoder.layer.11", pixel_values=torch.zeros(1, 3, d, d, **meta)))
+    return {"vae_encoder": vae_t, "unet": unet_t, "dinov2": dino_t, "total": vae_t + unet_t + dino_t}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", choices=("tiny", "full"), default="full")
@@ -98,7 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--presets", default="fast,paper")
     p.add_argument("--keypoints", type=int, default=20)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--flops", action="store_true", help="only count each preset's TFLOP per image (seconds, no weights)")
     args = p.parse_args(argv)
+    if args.flops:
+        for preset in args.presets.split(","):
+            t = flop_counts(preset)
+            print(f"fusion {preset}: {t['total']:.2f} TFLOP/image (VAE encoder {t['vae_encoder']:.2f}, "
+                  f"UNet {t['unet']:.2f}, DINOv2 {t['dinov2']:.2f})", flush=True)
+        return 0
     sd, dino = models(args.size)
     results = []
     for preset in args.presets.split(","):

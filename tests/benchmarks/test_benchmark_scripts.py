@@ -161,3 +161,14 @@ def test_fusion_bench_tiny_runs_and_accounts_for_every_stage(tmp_path, one_threa
         assert {"vae_encoder", "unet", "dinov2"} <= set(stages)
         assert math.isclose(sum(stages.values()), r["target_s"], rel_tol=1e-9)
         assert all(v >= 0 for k, v in stages.items() if k != "other (resize, fusion, matching)")
+
+
+def test_fusion_flop_count_sees_the_sliding_windows():
+    from benchmarks.fusion_bench import flop_counts
+
+    paper, fast = flop_counts("paper"), flop_counts("fast")
+    for t in (paper, fast):
+        assert math.isclose(t["total"], t["vae_encoder"] + t["unet"] + t["dinov2"])
+    # paper: four 512 px crops; fast: one 768 px pass (2.25 crop-areas); DINOv2 840 vs 672 px
+    assert 1.5 < paper["vae_encoder"] / fast["vae_encoder"] < 1.9
+    assert paper["dinov2"] > 1.5 * fast["dinov2"]
