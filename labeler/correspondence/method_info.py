@@ -40,8 +40,8 @@ METHOD_INFO: dict[str, MethodInfo] = {
     "fusion": MethodInfo(
         "fusion", "SD + DINOv2 fusion (Zhang et al. 2023; zero-shot GeoAware-SC 2024)",
         "SPair-71k PCK@0.1 ~64 per point (SD1.5 + DINOv2-B); 70.0 with CleanDIFT SD weights",
-        "94-291 s/image (fast; the shared CPU under load 8-12; 4.6 TFLOP, idle floor 24 s); paper 7.7 TFLOP "
-        "(idle floor 41 s)",
+        "55.8 s/image (fast, 768/672 px; 4.6 TFLOP, idle floor 24 s) and 125.7 s/image (paper, 960/840 px; "
+        "7.7 TFLOP, floor 41 s), measured on the shared CPU under load",
         NOT_MEASURED_GPU, "sd-1-5", "dinov2-base"),
     "dift": MethodInfo(
         "dift", "DIFT (Tang et al. 2023)",
