@@ -27,16 +27,25 @@ exit status: 0 done, 1 done but some images failed (listed), 2 error, 130 stoppe
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from labeler.correspondence.method_info import methods_epilog, recommended_method
+
+    default_method = recommended_method()
     p = subparsers.add_parser(
         "propagate",
         help="predict keypoints on every image from the confirmed ones",
         description="Predict the keypoints of every image that is not fully confirmed, from the "
         "confirmed points of the project, and store them as predictions awaiting review.",
-        epilog=_EPILOG,
+        epilog=methods_epilog() + "\n" + _EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("project", metavar="PROJECT")
-    p.add_argument("--method", choices=("dift", "attention", "classical"), default="dift", help="engine (default: dift)")
+    p.add_argument(
+        "--method",
+        choices=("dift", "attention", "classical", "fusion"),
+        default=default_method,
+        help=f"engine (default here: {default_method}, the most accurate method whose weights are on this "
+        "machine; see 'methods' below)",
+    )
     p.add_argument("--model", metavar="ID|DIR|tiny-random", help="model card key, hub id, local folder, .safetensors file, or tiny-random")
     p.add_argument(
         "--unet",

@@ -1,6 +1,7 @@
 """Model cards: which checkpoint, where it lives today, and its per-method layer settings.
 
-Cards are TOML files in ``models/cards``; they are the single place that names checkpoints.
+Cards are TOML files in ``models/cards`` (Stable Diffusion) and ``models/dinov2/cards.toml``
+(DINOv2, for the fusion method); they are the single place that names checkpoints.
 """
 
 from __future__ import annotations
@@ -98,3 +99,35 @@ def is_test_model(model: str | None) -> bool:
         return False
     card = find_card(model)
     return card is not None and card.test_only
+
+
+# --------------------------------------------------------------------------- DINOv2 (fusion method)
+
+
+@dataclass(frozen=True)
+class DinoCard:
+    key: str
+    name: str
+    hub_id: str
+    revision: str
+    layer: int
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        return (self.hub_id,) if self.hub_id else ()
+
+
+@lru_cache(maxsize=1)
+def dino_cards() -> dict[str, DinoCard]:
+    with (models_dir() / "dinov2" / "cards.toml").open("rb") as fh:
+        data = tomllib.load(fh)
+    cards = [DinoCard(c["key"], c.get("name", c["key"]), c.get("hub_id", ""), c.get("revision", "") or "", int(c["layer"]))
+             for c in data.get("card", [])]
+    return {c.key: c for c in cards}
+
+
+def find_dino_card(dino: str) -> DinoCard | None:
+    cards = dino_cards()
+    if dino in cards:
+        return cards[dino]
+    return next((c for c in cards.values() if dino and dino == c.hub_id), None)

@@ -16,6 +16,7 @@ METHODS = {
     "dift": "labeler.correspondence.dift",
     "attention": "labeler.correspondence.attention",
     "classical": "labeler.correspondence.classical",
+    "fusion": "labeler.correspondence.fusion",
 }
 PRESETS = ("fast", "paper")
 DEFAULT_METHOD = "dift"

@@ -100,12 +100,13 @@ def _fingerprint(seed: int) -> str:
     return config_fingerprint(_source_dir(), f"seed={seed};recipe={_RECIPE};logvar={TINY_POSTERIOR_LOGVAR}")
 
 
-def cached_build(final: Path, build: Callable[[Path], object]) -> Path:
-    """``final`` if it holds a model, else ``build(tmp)`` beside it and an atomic rename.
+def cached_build(final: Path, build: Callable[[Path], object], marker: str = "model_index.json") -> Path:
+    """``final`` if it holds a model (its file ``marker``), else ``build(tmp)`` beside it and an
+    atomic rename.
 
     Safe across processes: a concurrent builder's identical copy wins and ours is discarded.
     """
-    if (final / "model_index.json").is_file():
+    if (final / marker).is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-build-", dir=final.parent))
@@ -114,7 +115,7 @@ def cached_build(final: Path, build: Callable[[Path], object]) -> Path:
         try:
             os.replace(tmp, final)
         except OSError:
-            if not (final / "model_index.json").is_file():
+            if not (final / marker).is_file():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

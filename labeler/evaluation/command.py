@@ -22,7 +22,7 @@ from labeler.evaluation.thresholds import THRESHOLDS
 DATASET_CHOICES = ("spair", "pf-willow", "cub")
 # Spelled out so that building the parser imports no numpy/torch (`labeler --help` stays fast);
 # a test keeps them equal to the registry's and the metric's.
-METHOD_CHOICES = ("dift", "attention", "classical")
+METHOD_CHOICES = ("dift", "attention", "classical", "fusion")
 PRESET_CHOICES = ("fast", "paper")
 DEFAULT_METHOD = "dift"
 DEFAULT_PRESET = "fast"

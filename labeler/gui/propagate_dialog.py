@@ -28,6 +28,8 @@ from PyQt6.QtWidgets import (
 )
 
 from labeler.correspondence.cards import all_cards, is_test_model
+from labeler.correspondence.method_info import describe as describe_method
+from labeler.correspondence.method_info import recommended_method
 from labeler.correspondence.registry import METHODS, PRESETS
 from labeler.errors import LabelerError, UserInputError
 from labeler.gui.background import run_in_background
@@ -38,6 +40,7 @@ METHOD_TEXT = {
     "dift": "DIFT: diffusion features (Tang et al. 2023), one UNet pass per image",
     "attention": "Attention: optimised prompts (Hedlin et al. 2023), slow, strong on hard pairs",
     "classical": "Classical: dense SIFT, no model, no GPU (quick baseline)",
+    "fusion": "Fusion: SD + DINOv2 features (Zhang et al. 2023/2024), most accurate",
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -114,10 +117,13 @@ class PropagateDialog(QDialog):
         from labeler.propagation import plan_propagation
 
         self._plan_fn = plan_fn or plan_propagation
-        initial = initial or PropagationConfig()
+        initial = initial or PropagationConfig(method=recommended_method())
         self.method = QComboBox()
         for m in METHODS:
             self.method.addItem(METHOD_TEXT.get(m, m), m)
+        self.method_info = QLabel("")
+        self.method_info.setObjectName("methodInfo")
+        self.method_info.setWordWrap(True)
         self.model = QComboBox()
         self.model.setEditable(True)
         self.model.setToolTip("A model card key, a Hugging Face id, a local folder or a .safetensors file")
@@ -148,6 +154,7 @@ class PropagateDialog(QDialog):
         self.model_warning.setVisible(False)
         form = QFormLayout()
         form.addRow("Method", self.method)
+        form.addRow("", self.method_info)
         form.addRow("Model", model_row)
         form.addRow("", self.model_warning)
         form.addRow("Preset", self.preset)
@@ -216,6 +223,7 @@ class PropagateDialog(QDialog):
 
     def _fill_models(self) -> None:
         method = self.method.currentData()
+        self.method_info.setText(describe_method(method) if method else "")
         keep = self.model.currentText()
         self.model.blockSignals(True)
         self.model.clear()

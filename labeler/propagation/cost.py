@@ -21,6 +21,8 @@ def engine_config(config: PropagationConfig, loaded: Any = None) -> Any:
         from labeler.correspondence.config import DIFT_PRESETS as PRESETS
     elif config.method == "classical":
         from labeler.correspondence.config import CLASSICAL_PRESETS as PRESETS
+    elif config.method == "fusion":
+        from labeler.correspondence.fusion_config import FUSION_PRESETS as PRESETS
     else:
         return None
     base = PRESETS.get(config.preset)
@@ -71,5 +73,16 @@ def estimate(
             f"x {poses} = {refs} UNet evaluations"
         )
         return CostEstimate(per_target, refs, text)
+    if method == "fusion" and cfg is not None:
+        crops = cfg.sd_crops
+        refs = images_to_prepare * crops * poses
+        window = min(cfg.sd_window, cfg.sd_resolution)
+        how = f"SD at {cfg.sd_resolution} px" if crops == 1 else f"{crops} crops of {window} px of a {cfg.sd_resolution} px square"
+        text = (
+            f"fusion {config.preset}: {crops} UNet pass(es) ({how}) + 1 DINOv2 pass "
+            f"({cfg.dino_resolution} px) per image{flip_note}, ~{targets} images; references: "
+            f"{images_to_prepare} image(s) to describe x {crops} x {poses} = {refs} UNet passes"
+        )
+        return CostEstimate(crops, refs, text)
     text = f"{method}: no UNet (dense SIFT on the CPU{flip_note}), ~{targets} images"
     return CostEstimate(0, 0, text)

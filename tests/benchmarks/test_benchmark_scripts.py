@@ -167,3 +167,30 @@ def test_noise_bias_counts_matches_on_the_reference_cell():
     assert own_cell_rate(maps, maps[None]) == 1.0  # every cell matches itself
     shifted = maps.roll(1, dims=2)  # every cell's twin one column over
     assert own_cell_rate(maps, torch.stack([maps, shifted])) == 0.5
+
+
+def test_fusion_bench_tiny_runs_and_accounts_for_every_stage(tmp_path, one_thread, capsys):
+    from benchmarks.fusion_bench import main
+
+    torch.set_num_threads(1)
+    out = tmp_path / "fusion.json"
+    assert main(["--size", "tiny", "--device", "cpu", "--keypoints", "5", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "fusion fast" in printed and "fusion paper" in printed and "s/image" in printed
+    data = json.loads(out.read_text(encoding="utf-8"))
+    for r in data["results"]:
+        stages = r["target_stages"]
+        assert {"vae_encoder", "unet", "dinov2"} <= set(stages)
+        assert math.isclose(sum(stages.values()), r["target_s"], rel_tol=1e-9)
+        assert all(v >= 0 for k, v in stages.items() if k != "other (resize, fusion, matching)")
+
+
+def test_fusion_flop_count_sees_the_sliding_windows():
+    from benchmarks.fusion_bench import flop_counts
+
+    paper, fast = flop_counts("paper"), flop_counts("fast")
+    for t in (paper, fast):
+        assert math.isclose(t["total"], t["vae_encoder"] + t["unet"] + t["dinov2"])
+    # paper: four 512 px crops; fast: one 768 px pass (2.25 crop-areas); DINOv2 840 vs 672 px
+    assert 1.5 < paper["vae_encoder"] / fast["vae_encoder"] < 1.9
+    assert paper["dinov2"] > 1.5 * fast["dinov2"]

@@ -135,6 +135,7 @@ def test_classical_predictions_land_on_the_true_positions(cli, tmp_path, warped)
     [
         ("dift", ["resolution=64", "match_side=64"]),
         ("attention", ["resolution=64", "steps=2", "num_embeddings=1", "inference_crops=4"]),
+        ("fusion", ["sd_resolution=128", "dino_resolution=112"]),
     ],
 )
 def test_sd_methods_on_tiny_random_complete_and_write_valid_predictions(cli, tmp_path, warped, method, settings):

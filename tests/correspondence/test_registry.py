@@ -10,7 +10,7 @@ from labeler.errors import UserInputError
 
 
 def test_methods_and_defaults():
-    assert set(registry.METHODS) == {"dift", "attention", "classical"}
+    assert set(registry.METHODS) == {"dift", "attention", "classical", "fusion"}
     assert registry.default_model("dift") == "sd-2-1"
     assert registry.default_model("classical") is None
 

@@ -89,3 +89,18 @@ def test_an_empty_split_of_a_small_export_says_what_to_do(exported, tmp_path, ca
     code = main(["eval", "--dataset", "spair", "--root", str(out), "--split", "test", "--method", "classical"])
     err = capsys.readouterr().err
     assert code == 2 and "the test split lists no pairs" in err and "--split trn" in err
+
+
+def test_fusion_tiny_random_through_the_command_line(exported, tmp_path, capsys):
+    """`labeler eval --method fusion` on the tiny random SD + DINOv2: bookkeeping only, never accuracy."""
+    report = tmp_path / "f.json"
+    code = main(["eval", "--dataset", "spair", "--root", str(exported), "--split", "trn", "--method", "fusion",
+                 "--model", "tiny-random", "--device", "cpu", "--quiet", "--json", str(report),
+                 "--setting", "sd_resolution=128", "--setting", "dino_resolution=112"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    data = json.loads(report.read_text())
+    assert (data["method"], data["model"], data["preset"]) == ("fusion", "tiny-random", "fast")
+    listed = (exported / "Layout" / "large" / "trn.txt").read_text().split()
+    assert data["pairs"] == len(listed) and data["failed_pairs"] == []
+    assert all(0.0 <= v <= 100.0 for v in (*data["per_point"].values(), *data["per_image"].values()))
