@@ -209,7 +209,8 @@ class FusionFeaturizer:
         latents = vae.encode(x).latent_dist.mean * vae.config.scaling_factor
         noise = noise.to(device=self.device, dtype=self.dtype)
         t = torch.full((latents.shape[0],), cfg.timestep, dtype=torch.long, device=self.device)
-        noisy = self.comps.scheduler.add_noise(latents, noise, t)
+        # CleanDIFT's UNet wants the clean latent (``noise = false``), conditioned on ``timestep``
+        noisy = self.comps.scheduler.add_noise(latents, noise, t) if cfg.noise else latents
         context = self.prompt_embeds.expand(latents.shape[0], -1, -1)
         captured: dict[str, torch.Tensor] = {}
         handles = []
@@ -283,7 +284,7 @@ class FusionMatcher(DenseFeatureMatcher):
         payload = {
             **self._identity(),
             "sd_resolution": c.sd_resolution, "dino_resolution": c.dino_resolution, "timestep": c.timestep,
-            "sd_layers": list(c.sd_layers), "prompt": c.prompt, "sd_weight": c.sd_weight, "seed": c.seed,
+            "noise": c.noise, "sd_layers": list(c.sd_layers), "prompt": c.prompt, "sd_weight": c.sd_weight, "seed": c.seed,
         }
         return f"{METHOD}:{stable_hash(payload)}"
 

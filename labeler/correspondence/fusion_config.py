@@ -41,7 +41,8 @@ class FusionConfig:
     kept, zero padding, as the authors); both must give the same grid (``sd_resolution / 16 ==
     dino_resolution / 14``). ``sd_window``: side of the crops the UNet sees (ODISE's sliding
     window: 960 px = 2 x 2 crops of 512 px, overlaps averaged); >= ``sd_resolution`` = one pass. ``timestep``: SD noise level (the authors' t = 50); every image draws
-    its own noise from a generator seeded by ``seed`` and its pixels. ``dino``: DINOv2 card key,
+    its own noise from a generator seeded by ``seed`` and its pixels; ``noise`` False feeds the
+    clean latent at that timestep instead (CleanDIFT's UNet). ``dino``: DINOv2 card key,
     hub id or folder; empty = ``dinov2-base``, or the tiny test model with ``--model tiny-random``.
     ``dino_layer``: None = the card's. ``sd_weight``: share of the SD half after normalisation
     (0.5 = the authors' equal weighting). ``batch_size``: targets per pass (no effect on results).
@@ -51,6 +52,7 @@ class FusionConfig:
     sd_window: int = 512
     dino_resolution: int = 840
     timestep: int = 50
+    noise: bool = True
     sd_layers: tuple[str, ...] = SD_LAYERS
     prompt: str = ""
     dino: str = ""
