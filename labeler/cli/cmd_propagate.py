@@ -9,6 +9,7 @@ import sys
 import threading
 from typing import Any
 
+from labeler.cli.common import add_cluster_arguments, cluster_from_args
 from labeler.errors import UserInputError
 
 EXIT_FAILURES = 1  # the run completed, but some images could not be predicted (listed)
@@ -56,37 +57,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_cluster_arguments(p)
     p.set_defaults(run=run)
-
-
-def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
-    """--ray, --workers, --gpus-per-worker (shared with `labeler eval`)."""
-    g = p.add_argument_group("cluster (Ray; pip install \"labeler[cluster]\")")
-    g.add_argument(
-        "--ray",
-        metavar="local|auto|HOST:PORT",
-        help="run on Ray workers: local starts Ray on this machine, auto or HOST:PORT joins a running "
-        "cluster (`ray start --head`); workers read the images from the same path",
-    )
-    g.add_argument("--workers", type=int, metavar="N", help="Ray workers (default: one per GPU of the cluster, 1 without GPUs)")
-    g.add_argument(
-        "--gpus-per-worker",
-        type=float,
-        metavar="F",
-        help="GPUs per worker (default: 1 when the cluster has GPUs, else 0 = a CPU worker; 0.5 = two per GPU)",
-    )
-
-
-def cluster_from_args(args: argparse.Namespace):  # noqa: ANN201 - labeler.cluster.RayExecutor | None
-    """The Ray executor the options ask for (connected, so a bad address fails now), or None."""
-    if args.ray is None:
-        if args.workers is not None or args.gpus_per_worker is not None:
-            raise UserInputError("--workers and --gpus-per-worker apply to a Ray run: add --ray local (or auto, HOST:PORT)")
-        return None
-    from labeler.cluster import ClusterOptions, RayExecutor
-
-    executor = RayExecutor(ClusterOptions(address=args.ray.strip(), workers=args.workers, gpus_per_worker=args.gpus_per_worker))
-    executor.connect()
-    return executor
 
 
 def parse_setting(text: str) -> tuple[str, Any]:

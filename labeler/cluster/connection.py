@@ -85,8 +85,12 @@ def check_reachable(address: str, timeout_s: float) -> None:
         ) from None
 
 
-def import_ray() -> Any:
+def import_ray(*, loopback: bool = False) -> Any:
+    """Ray, with usage statistics off. ``loopback``: a Ray started by this process binds to
+    127.0.0.1 only (Ray's single-machine mode, as on macOS), so nothing listens on the network."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if loopback:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
         import ray
@@ -108,7 +112,9 @@ def connect(options: ClusterOptions) -> tuple[Any, bool]:
     An instance already running in this process (a test's, a notebook's) is used as it is.
     """
     options.check()
-    ray = import_ray()
+    if options.address not in (LOCAL, AUTO):
+        check_reachable(options.address, options.connect_timeout_s)
+    ray = import_ray(loopback=options.address == LOCAL)
     if ray.is_initialized():
         return ray, False
     common: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
@@ -117,14 +123,11 @@ def connect(options: ClusterOptions) -> tuple[Any, bool]:
             ray.init(
                 num_cpus=local_cpus(options),
                 object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                _node_ip_address="127.0.0.1",  # nothing beyond this machine; no network probe
                 **common,
             )
         except Exception as exc:  # noqa: BLE001 - Ray raises anything while starting its processes
             raise ClusterError(f"cannot start a local Ray instance: {type(exc).__name__}: {exc}") from None
         return ray, True
-    if options.address != AUTO:
-        check_reachable(options.address, options.connect_timeout_s)
     try:
         ray.init(address=options.address, **{k: v for k, v in common.items() if k != "include_dashboard"})
     except ConnectionError as exc:

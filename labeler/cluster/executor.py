@@ -18,7 +18,6 @@ image at most once per run. Stop cancels the batches in flight and kills the wor
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -234,27 +233,60 @@ class RayExecutor:
         return self
 
     def run(self, tasks: Sequence[ImageTask], states: list[ReferenceState], should_stop: StopFn) -> Iterator[list[TargetResult]]:
+        states_ref = self.ray.put(states)  # once; every worker reads it from the object store
+        batches = list(chunks(tasks, self.batch_size))
+        for worker, batch, out, error in self.map(lambda actor, b: actor.predict.remote(states_ref, b), batches, should_stop):
+            if error is not None:
+                yield [TargetResult(t, error=f"worker {worker + 1}: {_reason(error)}") for t in batch]
+                continue
+            self.batch_seconds.append(out["seconds"])
+            for text in out["notices"]:
+                self.messages.append(f"worker {worker + 1}: {text}")
+                self.notify(f"worker {worker + 1}: {text}")
+            s = self.status[worker]
+            self._set(worker, pid=out["pid"], batches=s.batches + 1, images=s.images + len(batch))
+            yield out["results"]
+
+    def map(self, submit: Callable[[Any, Any], Any], jobs: Sequence[Any], should_stop: StopFn | None = None) -> Iterator[tuple[int, Any, Any, BaseException | None]]:
+        """``(worker, job, result, None)`` for each job as it finishes (any order), or
+        ``(worker, job, None, error)`` when the job itself failed (or every worker that tried it
+        died). ``submit(actor, job)`` sends one job; at most IN_FLIGHT wait per worker."""
         ray = self.ray
-        states_ref = ray.put(states)  # once; every worker reads it from the object store
-        queue: deque[tuple[list[ImageTask], int]] = deque((batch, 0) for batch in chunks(tasks, self.batch_size))
-        flight: dict[Any, tuple[int, list[ImageTask], int, float]] = {}  # ref -> (worker, batch, attempts, sent)
+        queue: deque[tuple[Any, int]] = deque((job, 0) for job in jobs)
+        flight: dict[Any, tuple[int, Any, int]] = {}  # ref -> (worker, job, attempts)
         try:
             while queue or flight:
-                self._fill(queue, flight, states_ref)
+                self._fill(queue, flight, submit)
                 if not flight:
                     raise ClusterError("every Ray worker died: " + "; ".join(s.describe() for s in self.status))
                 ready, _ = ray.wait(list(flight), num_returns=1, timeout=POLL_S)
-                for ref in ready:
-                    results = self._collect(ref, flight.pop(ref), queue)
-                    if results is not None:
-                        yield results
-                if should_stop():
+                if should_stop is not None and should_stop():  # what is in flight is dropped: stopped within one batch
                     raise Cancelled("stopped on request")
+                for ref in ready:
+                    worker, job, attempts = flight.pop(ref)
+                    try:
+                        out = ray.get(ref)
+                    except ray.exceptions.RayActorError as exc:
+                        # Ray restarted the worker and retried MAX_RESTARTS times: it is gone.
+                        self._set(worker, state=DEAD, error=_reason(exc))
+                        self.notify(f"Ray worker {worker + 1} is gone ({_reason(exc)}); its work goes to the others")
+                        if attempts + 1 >= MAX_ATTEMPTS:
+                            yield worker, job, None, exc
+                        else:
+                            queue.appendleft((job, attempts + 1))
+                        continue
+                    except ray.exceptions.TaskCancelledError:
+                        continue
+                    except ray.exceptions.RayTaskError as exc:  # an error inside the worker's code
+                        cause = getattr(exc, "cause", None)
+                        yield worker, job, None, cause if cause is not None else exc
+                        continue
+                    yield worker, job, out, None
         finally:
             for ref in flight:
                 ray.cancel(ref)
 
-    def _fill(self, queue: deque, flight: dict, states_ref: Any) -> None:
+    def _fill(self, queue: deque, flight: dict, submit: Callable[[Any, Any], Any]) -> None:
         load = {i: 0 for i in self._live()}
         for worker, *_ in flight.values():
             if worker in load:
@@ -263,36 +295,8 @@ class RayExecutor:
             worker = min(load, key=lambda i: (load[i], i))
             if load[worker] >= IN_FLIGHT:
                 return
-            batch, attempts = queue.popleft()
-            ref = self.actors[worker].predict.remote(states_ref, batch)
-            flight[ref] = (worker, batch, attempts, time.monotonic())
+            job, attempts = queue.popleft()
+            flight[submit(self.actors[worker], job)] = (worker, job, attempts)
             load[worker] += 1
             if self.status[worker].state == READY:
                 self._set(worker, state=BUSY)
-
-    def _collect(self, ref: Any, sent: tuple[int, list[ImageTask], int, float], queue: deque) -> list[TargetResult] | None:
-        ray = self.ray
-        worker, batch, attempts, _ = sent
-        try:
-            out = ray.get(ref)
-        except ray.exceptions.RayActorError as exc:
-            # Ray restarted the worker and retried the batch MAX_RESTARTS times: the worker is gone.
-            self._set(worker, state=DEAD, error=_reason(exc))
-            self.notify(f"Ray worker {worker + 1} is gone ({_reason(exc)}); its batches go to the others")
-            if attempts + 1 >= MAX_ATTEMPTS:
-                return [TargetResult(t, error=f"every worker that tried it died: {_reason(exc)}") for t in batch]
-            queue.appendleft((batch, attempts + 1))
-            return None
-        except ray.exceptions.TaskCancelledError:
-            return None
-        except ray.exceptions.RayTaskError as exc:  # an error inside the worker's code: these images fail
-            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-            return [TargetResult(t, error=f"worker {worker + 1}: {_reason(cause)}") for t in batch]
-        results, notices, pid, seconds = out["results"], out["notices"], out["pid"], out["seconds"]
-        self.batch_seconds.append(seconds)
-        for text in notices:
-            self.messages.append(f"worker {worker + 1}: {text}")
-            self.notify(f"worker {worker + 1}: {text}")
-        s = self.status[worker]
-        self._set(worker, pid=pid, batches=s.batches + 1, images=s.images + len(batch))
-        return results

@@ -109,6 +109,24 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     return parser
 
 
+def _cluster_options(args: argparse.Namespace):  # noqa: ANN202 - labeler.cluster.ClusterOptions | None
+    """--ray (registered by the CLI): the pairs sharded over Ray workers, checked before any loading."""
+    address = getattr(args, "ray", None)
+    workers, per_gpu = getattr(args, "workers", None), getattr(args, "gpus_per_worker", None)
+    if address is None:
+        if workers is not None or per_gpu is not None:
+            raise UserInputError("--workers and --gpus-per-worker apply to a Ray run: add --ray local (or auto, HOST:PORT)")
+        return None
+    if args.category_prompt:
+        raise UserInputError("--category-prompt builds one engine per category and is not sharded over Ray yet; "
+                             "run it without --ray")
+    from labeler.cluster import ClusterOptions
+
+    options = ClusterOptions(address=address.strip(), workers=workers, gpus_per_worker=per_gpu)
+    options.check()
+    return options
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from labeler.evaluation.datasets import load_dataset
     from labeler.evaluation.report import format_table, write_json
@@ -120,6 +138,7 @@ def run_eval(args: argparse.Namespace) -> int:
         check_output(args.json, "report")
     if args.plot is not None:
         check_output(args.plot, "plot", PLOT_SUFFIXES)
+    cluster = _cluster_options(args)
     dataset = load_dataset(args.dataset, args.root, args.split, layout=args.spair_layout, classes=args.cub_classes)
     categories = None if args.categories is None else tuple(args.categories.split(","))
     options = EvalOptions(alphas=tuple(args.alphas), threshold=args.threshold, limit=args.limit,
@@ -137,9 +156,15 @@ def run_eval(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        result = run(dataset, args.method, model=args.model, preset=args.preset, device=args.device,
-                     dtype=args.dtype, options=options, progress=progress, category_prompt=args.category_prompt,
-                     **dict(args.setting))
+        if cluster is not None:
+            from labeler.cluster.evaluation import run_sharded
+
+            result = run_sharded(dataset, args.method, cluster, model=args.model, preset=args.preset, device=args.device,
+                                 dtype=args.dtype, options=options, progress=progress, **dict(args.setting))
+        else:
+            result = run(dataset, args.method, model=args.model, preset=args.preset, device=args.device,
+                         dtype=args.dtype, options=options, progress=progress, category_prompt=args.category_prompt,
+                         **dict(args.setting))
     finally:
         if bar is not None:
             bar.close()
