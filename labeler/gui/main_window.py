@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
         self.runner.images_updated.connect(self._images_updated)
         self.runner.finished.connect(self._propagation_finished)
         self.runner.failed.connect(self._propagation_failed)
+        self.runner.workers.connect(lambda statuses: self.progress.workers.show_workers(statuses))
         self.runner.running_changed.connect(self._running_changed)
 
         self._build_widgets()
@@ -865,20 +866,20 @@ class MainWindow(QMainWindow):
             return
         from labeler.gui.propagate_dialog import PropagateDialog
 
-        dialog = PropagateDialog(self.project, self._remembered_config(), self)
+        dialog = PropagateDialog(self.project, self._remembered_config(), self, cluster=self.runner.last_cluster)
         if dialog.exec() != PropagateDialog.DialogCode.Accepted:
             return
         try:
-            config = dialog.config()
+            config, cluster = dialog.config(), dialog.cluster()
         except LabelerError as exc:
             show_error(exc, self)
             return
-        self.start_propagation(config)
+        self.start_propagation(config, cluster)
 
-    def start_propagation(self, config: PropagationConfig) -> bool:
+    def start_propagation(self, config: PropagationConfig, cluster=None) -> bool:  # noqa: ANN001 - ClusterOptions | None
         if self.project is None:
             return False
-        if not self.runner.start(self.project.path, config):
+        if not self.runner.start(self.project.path, config, cluster):
             self._message("a propagation is already running", error=True)
             return False
         self._remember_config(config)
@@ -894,7 +895,7 @@ class MainWindow(QMainWindow):
             return
         import dataclasses
 
-        self.start_propagation(dataclasses.replace(config, images=None, image_ids=None, force=False))
+        self.start_propagation(dataclasses.replace(config, images=None, image_ids=None, force=False), self.runner.last_cluster)
 
     def stop_propagation(self) -> None:
         if self.runner.running and not self.runner.stopping:
