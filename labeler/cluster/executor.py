@@ -211,7 +211,13 @@ class RayExecutor:
         while True:
             ready, _ = self.ray.wait([ref], timeout=POLL_S)
             if ready:
-                return self.ray.get(ref)
+                try:
+                    return self.ray.get(ref)
+                except self.ray.exceptions.RayTaskError as exc:
+                    cause = getattr(exc, "cause", None)
+                    if isinstance(cause, LabelerError):  # the worker's message, without Ray's traceback
+                        raise cause from None
+                    raise
             if should_stop is not None and should_stop():
                 self.ray.cancel(ref)
                 raise Cancelled("stopped on request")

@@ -276,6 +276,8 @@ def propagate(
     stay here. Raises a LabelerError before writing anything when there is nothing to propagate
     from or the model cannot be loaded.
     """
+    if cluster is not None and (matcher is not None or matcher_cache is not None):
+        raise ValueError("a cluster run loads its engine on the workers: give no matcher or matcher cache")
     tally = _Tally()
     emit: ProgressCallback = progress or (lambda event: None)
     stop: Callable[[], bool] = should_stop or (lambda: False)

@@ -190,3 +190,15 @@ def test_options_are_checked():
     for options in (ClusterOptions(workers=0), ClusterOptions(gpus_per_worker=-1), ClusterOptions(address=" ")):
         with pytest.raises(LabelerError):
             options.check()
+
+
+def test_an_error_inside_a_worker_reaches_the_driver_as_its_own_message(ray_address):
+    import numpy as np
+
+    from labeler.errors import UserInputError
+
+    with RayExecutor(ClusterOptions(address=ray_address, workers=1)) as executor:
+        engine = executor.start(CLASSICAL_CONFIG, lambda text: None)
+        with pytest.raises(UserInputError) as caught:
+            engine.prepare_reference(np.zeros((8, 8, 3), np.uint8), {"head": (100.0, 100.0)})
+    assert "lies outside the 8x8 reference image" in str(caught.value) and "Traceback" not in str(caught.value)
