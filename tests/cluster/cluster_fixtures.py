@@ -38,7 +38,10 @@ def labeler(*args: object, timeout: float = 240, check: bool = True) -> subproce
 
 
 def export(path: Path) -> str:
-    """The COCO export with predictions, as text (the files two runs must share exactly)."""
+    """The COCO export with predictions (the real command, in this process), as text: the files
+    two runs must share exactly."""
+    from labeler.cli import main
+
     out = path.with_suffix(".json")
-    labeler("export", path, "--coco", out, "--predicted")
+    assert main(["export", str(path), "--coco", str(out), "--predicted"]) == 0
     return out.read_text(encoding="utf-8")
