@@ -100,9 +100,12 @@ def import_ray(*, loopback: bool = False) -> Any:
 
 
 def local_cpus(options: ClusterOptions) -> int:
-    """CPUs a local instance offers: what the workers ask for, at most the machine's cores."""
+    """CPUs a local instance offers: what the workers ask for, at most the machine's cores (all
+    of them when the number of workers follows the GPUs, which Ray counts once it has started)."""
     cores = os.cpu_count() or 1
-    wanted = (options.workers or 1) * options.cpus_per_worker
+    if options.workers is None:
+        return cores
+    wanted = options.workers * options.cpus_per_worker
     return max(1, min(cores, int(-(-wanted // 1))))
 
 

@@ -226,7 +226,8 @@ class _Run:
             committed.update(r.task.image_id for r in fresh)
             done += len(fresh)
             self._progress(done, total, started, ids)
-            check_stop(self.should_stop)
+            if done < total:
+                check_stop(self.should_stop)
 
     def _progress(self, done: int, total: int, started: float, ids: tuple[int, ...]) -> None:
         self._where = (STAGE_PREDICTING, done, total)

@@ -203,3 +203,12 @@ def test_an_error_inside_a_worker_reaches_the_driver_as_its_own_message(ray_addr
         with pytest.raises(UserInputError) as caught:
             engine.prepare_reference(np.zeros((8, 8, 3), np.uint8), {"head": (100.0, 100.0)})
     assert "lies outside the 8x8 reference image" in str(caught.value) and "Traceback" not in str(caught.value)
+
+
+def test_a_local_instance_offers_what_the_workers_need_and_no_more_than_the_cores():
+    from labeler.cluster.connection import local_cpus
+
+    cores = os.cpu_count() or 1
+    assert local_cpus(ClusterOptions(workers=1)) == 1
+    assert local_cpus(ClusterOptions(workers=1000)) == cores
+    assert local_cpus(ClusterOptions()) == cores  # one worker per GPU: as many as Ray finds
