@@ -47,3 +47,10 @@ def test_category_prompt_is_refused_with_ray(tmp_path, photos, capsys):
     code = main(["eval", "--dataset", "spair", "--root", str(root), "--method", "dift", "--category-prompt",
                  "--ray", "local"])
     assert code == 2 and "not sharded over Ray yet" in capsys.readouterr().err
+
+
+def test_a_bad_address_fails_before_the_dataset_is_read(tmp_path, capsys):
+    code = main(["eval", "--dataset", "spair", "--root", str(tmp_path / "nowhere"), "--method", "classical",
+                 "--ray", "127.0.0.1:9", "--workers", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: no Ray cluster answers at 127.0.0.1:9") and "SPair" not in err
