@@ -39,6 +39,8 @@ POLL_S = 0.1
 MAX_RESTARTS = 3
 #: Batches queued per worker, so a worker never waits for the driver between two batches.
 IN_FLIGHT = 2
+#: Seconds between notices while workers start.
+WAIT_NOTICE_S = 30.0
 #: Attempts of one batch across workers whose restarts were used up.
 MAX_ATTEMPTS = 3
 
@@ -154,10 +156,19 @@ class RayExecutor:
                 ).remote(config, i)
             )
         self._publish()
+        pending = [actor.info.remote() for actor in self.actors]
+        waited = 0.0
+        while True:  # say what is going on while models load (or the cluster has no room yet)
+            ready, rest = self.ray.wait(pending, num_returns=len(pending), timeout=WAIT_NOTICE_S)
+            if not rest:
+                break
+            waited += WAIT_NOTICE_S
+            notify(f"{len(rest)} of {workers} Ray worker(s) still starting after {waited:.0f} s "
+                   "(loading the model, or waiting for a free GPU/CPU on the cluster)")
         infos = []
-        for i, actor in enumerate(self.actors):
+        for i, ref in enumerate(pending):
             try:
-                info = self.ray.get(actor.info.remote())
+                info = self.ray.get(ref)
             except self.ray.exceptions.RayError as exc:
                 raise ClusterError(f"worker {i + 1} died while loading the engine: {_reason(exc)}") from None
             if info["error"]:
