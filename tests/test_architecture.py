@@ -20,6 +20,7 @@ FORBIDDEN = {
                 "labeler.propagation", "labeler.cli"},
     "propagation": {"PyQt6", "labeler.gui", "labeler.cli"},
     "evaluation": {"PyQt6", "labeler.gui", "labeler.cli", "sqlalchemy"},
+    "cluster": {"PyQt6", "labeler.gui", "labeler.cli"},
 }
 
 

@@ -9,6 +9,7 @@ import sys
 import threading
 from typing import Any
 
+from labeler.cli.common import add_cluster_arguments, cluster_from_args
 from labeler.errors import UserInputError
 
 EXIT_FAILURES = 1  # the run completed, but some images could not be predicted (listed)
@@ -69,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="override one engine setting (repeatable), e.g. --setting resolution=256",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_cluster_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -196,13 +198,16 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
         bars.write("stopping after the current batch... (Ctrl-C again to stop at once)")
 
+    cluster = cluster_from_args(args)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
         with Project.open(args.project) as project:
-            summary = propagate(project, config, progress=bars, should_stop=stop.is_set)
+            summary = propagate(project, config, progress=bars, should_stop=stop.is_set, cluster=cluster)
     finally:
         bars.close()
+        if cluster is not None:
+            cluster.close()
         if in_main:
             signal.signal(signal.SIGINT, previous)
     _print_summary(summary, config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -79,3 +80,36 @@ def print_paths(paths: Sequence[str], *, limit: int = 10, stream=None) -> None: 
         print(f"  {shown(path)}", file=stream or sys.stdout)
     if len(paths) > limit:
         print(f"  ... and {len(paths) - limit} more", file=stream or sys.stdout)
+
+
+def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
+    """--ray, --workers, --gpus-per-worker (shared with `labeler eval`)."""
+    g = p.add_argument_group("cluster (Ray; pip install \"labeler[cluster]\")")
+    g.add_argument(
+        "--ray",
+        metavar="local|auto|HOST:PORT",
+        help="run on Ray workers: local starts Ray on this machine, auto or HOST:PORT joins a running "
+        "cluster (`ray start --head`); workers read the images from the same path",
+    )
+    g.add_argument("--workers", type=int, metavar="N", help="Ray workers (default: one per GPU of the cluster, 1 without GPUs)")
+    g.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        metavar="F",
+        help="GPUs per worker (default: 1 when the cluster has GPUs, else 0 = a CPU worker; 0.5 = two per GPU)",
+    )
+
+
+def cluster_from_args(args: argparse.Namespace):  # noqa: ANN201 - labeler.cluster.RayExecutor | None
+    """The Ray executor the options ask for, or None. A cluster to join is reached now (a bad
+    address fails before anything else); a local instance starts only once a model is needed."""
+    if args.ray is None:
+        if args.workers is not None or args.gpus_per_worker is not None:
+            raise UserInputError("--workers and --gpus-per-worker apply to a Ray run: add --ray local (or auto, HOST:PORT)")
+        return None
+    from labeler.cluster import LOCAL, ClusterOptions, RayExecutor
+
+    executor = RayExecutor(ClusterOptions(address=args.ray.strip(), workers=args.workers, gpus_per_worker=args.gpus_per_worker))
+    if executor.options.address != LOCAL:
+        executor.connect()
+    return executor

@@ -114,6 +114,26 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     return parser
 
 
+def _cluster_options(args: argparse.Namespace):  # noqa: ANN202 - labeler.cluster.ClusterOptions | None
+    """--ray (registered by the CLI): the pairs sharded over Ray workers, checked before any loading."""
+    address = getattr(args, "ray", None)
+    workers, per_gpu = getattr(args, "workers", None), getattr(args, "gpus_per_worker", None)
+    if address is None:
+        if workers is not None or per_gpu is not None:
+            raise UserInputError("--workers and --gpus-per-worker apply to a Ray run: add --ray local (or auto, HOST:PORT)")
+        return None
+    if args.category_prompt:
+        raise UserInputError("--category-prompt builds one engine per category and is not sharded over Ray yet; "
+                             "run it without --ray")
+    from labeler.cluster.connection import AUTO, LOCAL, ClusterOptions, check_reachable
+
+    options = ClusterOptions(address=address.strip(), workers=workers, gpus_per_worker=per_gpu)
+    options.check()
+    if options.address not in (LOCAL, AUTO):  # before the dataset is read: a bad address fails at once
+        check_reachable(options.address, options.connect_timeout_s)
+    return options
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from labeler.evaluation.datasets import load_dataset
     from labeler.evaluation.report import format_table, write_json
@@ -125,6 +145,7 @@ def run_eval(args: argparse.Namespace) -> int:
         check_output(args.json, "report")
     if args.plot is not None:
         check_output(args.plot, "plot", PLOT_SUFFIXES)
+    cluster = _cluster_options(args)
     dataset = load_dataset(args.dataset, args.root, args.split, layout=args.spair_layout, classes=args.cub_classes)
     categories = None if args.categories is None else tuple(args.categories.split(","))
     options = EvalOptions(alphas=tuple(args.alphas), threshold=args.threshold, limit=args.limit,
@@ -147,9 +168,15 @@ def run_eval(args: argparse.Namespace) -> int:
             raise UserInputError("--unet replaces the UNet of DIFT's model; use it with --method dift")
         settings["unet_file"] = args.unet
     try:
-        result = run(dataset, args.method, model=args.model, preset=args.preset, device=args.device,
-                     dtype=args.dtype, options=options, progress=progress, category_prompt=args.category_prompt,
-                     **settings)
+        if cluster is not None:
+            from labeler.cluster.evaluation import run_sharded
+
+            result = run_sharded(dataset, args.method, cluster, model=args.model, preset=args.preset, device=args.device,
+                                 dtype=args.dtype, options=options, progress=progress, **settings)
+        else:
+            result = run(dataset, args.method, model=args.model, preset=args.preset, device=args.device,
+                         dtype=args.dtype, options=options, progress=progress, category_prompt=args.category_prompt,
+                         **settings)
     finally:
         if bar is not None:
             bar.close()

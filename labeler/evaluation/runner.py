@@ -352,11 +352,17 @@ def _threshold_notes(scores: Sequence[PairScore]) -> list[str]:
             "only exact hits count there; --threshold img measures against the image instead"]
 
 
-def _merge(dataset: EvalDataset, parts: list[EvalResult], order: list[EvalPair], threshold: str,
-           options: EvalOptions, notes: list[str]) -> EvalResult:
-    """One result from per-category runs, pairs in the selection's order."""
-    rank = {id(p): i for i, p in enumerate(order)}
-    results = sorted((r for part in parts for r in part.pair_results), key=lambda r: rank[id(r.pair)])
+def _pair_key(pair: EvalPair) -> tuple[str, str, str, str]:
+    """Identifies a pair across processes (a shard's pairs come back as copies)."""
+    return pair.pair_id, pair.category, str(pair.src_path), str(pair.trg_path)
+
+
+def merge_parts(dataset: EvalDataset, parts: list[EvalResult], order: list[EvalPair], threshold: str,
+                options: EvalOptions, notes: list[str]) -> EvalResult:
+    """One result from runs over parts of the selection (per category, or the shards of a
+    cluster run), pairs in the selection's order."""
+    rank = {_pair_key(p): i for i, p in enumerate(order)}
+    results = sorted((r for part in parts for r in part.pair_results), key=lambda r: rank[_pair_key(r.pair)])
     failures = [f for part in parts for f in part.failures]
     scores = [r.score for r in results]
     first = parts[0]
@@ -445,4 +451,4 @@ def run(
         notes.append(f"--limit {options.limit}: first pairs of a round-robin over categories, not the whole split")
     notes.append("prompt 'a photo of a {category}' per category: one engine per category, built in "
                  f"{load_seconds:.1f} s in all (not counted in 'seconds')")
-    return _merge(dataset, parts, selected, threshold, options, notes)
+    return merge_parts(dataset, parts, selected, threshold, options, notes)

@@ -129,6 +129,7 @@ class MainWindow(QMainWindow):
         self.runner.images_updated.connect(self._images_updated)
         self.runner.finished.connect(self._propagation_finished)
         self.runner.failed.connect(self._propagation_failed)
+        self.runner.workers.connect(lambda statuses: self.progress.workers.show_workers(statuses))
         self.runner.running_changed.connect(self._running_changed)
 
         self._build_widgets()
@@ -937,20 +938,20 @@ class MainWindow(QMainWindow):
             return
         from labeler.gui.propagate_dialog import PropagateDialog
 
-        dialog = PropagateDialog(self.project, self._remembered_config(), self)
+        dialog = PropagateDialog(self.project, self._remembered_config(), self, cluster=self.runner.last_cluster)
         if dialog.exec() != PropagateDialog.DialogCode.Accepted:
             return
         try:
-            config = dialog.config()
+            config, cluster = dialog.config(), dialog.cluster()
         except LabelerError as exc:
             show_error(exc, self)
             return
-        self.start_propagation(config)
+        self.start_propagation(config, cluster)
 
-    def start_propagation(self, config: PropagationConfig) -> bool:
+    def start_propagation(self, config: PropagationConfig, cluster=None) -> bool:  # noqa: ANN001 - ClusterOptions | None
         if self.project is None:
             return False
-        if not self.runner.start(self.project, config):
+        if not self.runner.start(self.project, config, cluster):
             self._message("a propagation is already running", error=True)
             return False
         self._remember_config(config)
@@ -978,7 +979,7 @@ class MainWindow(QMainWindow):
         def clicked(button) -> None:  # noqa: ANN001
             self.repropagate_box = None
             if button is box.run_button:
-                self.start_propagation(config)
+                self.start_propagation(config, self.runner.last_cluster)
             elif button is box.change_button:
                 self.propagate_dialog()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
+from labeler.gui.cluster_panel import WorkerStatusLabel
 from labeler.gui.style import icon
 from labeler.propagation import STAGE_DONE, STAGE_LOADING, STAGE_PREDICTING, STAGE_REFERENCES, ProgressEvent
 
@@ -59,6 +60,8 @@ class ProgressPanel(QWidget):
         layout.addWidget(self.stage)
         layout.addWidget(self.bar)
         layout.addWidget(self.rate)
+        self.workers = WorkerStatusLabel()  # a Ray run's workers
+        layout.addWidget(self.workers)
         layout.addWidget(self.stop)
         self.last_event: ProgressEvent | None = None
         self.setVisible(False)
@@ -67,6 +70,7 @@ class ProgressPanel(QWidget):
         self.stage.setText(text)
         self.bar.setRange(0, 0)  # busy until the first count arrives
         self.rate.setText("")
+        self.workers.setVisible(False)
         self.stop.setEnabled(True)
         self.setVisible(True)
 

@@ -27,12 +27,14 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from labeler.cluster.connection import ClusterOptions
 from labeler.correspondence.cards import all_cards, is_test_model
 from labeler.correspondence.method_info import describe as describe_method
 from labeler.correspondence.method_info import recommended_method
 from labeler.correspondence.registry import METHODS, PRESETS
 from labeler.errors import LabelerError, UserInputError
 from labeler.gui.background import run_in_background
+from labeler.gui.cluster_panel import RunOnBox
 from labeler.propagation import PropagationConfig, PropagationPlan
 from labeler.store import Project
 
@@ -109,10 +111,11 @@ class PropagateDialog(QDialog):
         parent: QWidget | None = None,
         *,
         plan_fn: Callable[[Project, PropagationConfig], PropagationPlan] | None = None,
+        cluster: ClusterOptions | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Propagate keypoints")
-        self.resize(640, 560)
+        self.resize(640, 680)
         self.project = project
         from labeler.propagation import plan_propagation
 
@@ -182,6 +185,8 @@ class PropagateDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        self.run_on = RunOnBox(cluster)
+        layout.addWidget(self.run_on)
         layout.addWidget(plan_box, 1)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
@@ -313,9 +318,14 @@ class PropagateDialog(QDialog):
         self.error.setText(text)
         self.ok.setEnabled(False)
 
+    def cluster(self) -> ClusterOptions | None:
+        """Where to run: None for this machine, else the Ray cluster's options."""
+        return self.run_on.options()
+
     def _accept(self) -> None:
         try:
             self.config()
+            self.cluster()
         except LabelerError as exc:
             self._show_error(str(exc))
             return

@@ -16,6 +16,7 @@ import traceback
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
+from labeler.cluster.connection import ClusterOptions
 from labeler.errors import LabelerError
 from labeler.propagation import (
     STAGE_LOADING,
@@ -103,12 +104,20 @@ class PropagationWorker(QObject):
     progress = pyqtSignal(object)  # ProgressEvent
     finished = pyqtSignal(object)  # PropagationSummary
     failed = pyqtSignal(str, str)  # message for the user, traceback ("" for a LabelerError)
+    workers = pyqtSignal(object)  # tuple of labeler.cluster.WorkerStatus (a cluster run)
 
-    def __init__(self, project: Project, config: PropagationConfig, matcher_cache: MatcherCache | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        config: PropagationConfig,
+        matcher_cache: MatcherCache | None = None,
+        cluster: ClusterOptions | None = None,
+    ) -> None:
         super().__init__()
         self.project = project
         self.config = config
         self.matcher_cache = matcher_cache
+        self.cluster = cluster
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -129,14 +138,21 @@ class PropagationWorker(QObject):
             self.progress.emit(event)
 
         try:
-            prepare_engine(self.config.method)
+            executor = None
+            if self.cluster is not None:  # the engine loads on the workers, not here
+                from labeler.cluster import RayExecutor
+
+                executor = RayExecutor(self.cluster, on_status=self.workers.emit)
+            else:
+                prepare_engine(self.config.method)
             collector.pause()
             summary = propagate(
                 self.project,
                 self.config,
                 progress=progress,
                 should_stop=self._stop.is_set,
-                matcher_cache=self.matcher_cache,
+                matcher_cache=self.matcher_cache if executor is None else None,
+                cluster=executor,
             )
         except LabelerError as exc:
             self.failed.emit(str(exc), "")
@@ -159,6 +175,7 @@ class PropagationRunner(QObject):
     finished = pyqtSignal(object)  # PropagationSummary
     failed = pyqtSignal(str, str)
     running_changed = pyqtSignal(bool)
+    workers = pyqtSignal(object)  # tuple of WorkerStatus (a cluster run)
 
     def __init__(self, matcher_cache: MatcherCache | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -167,6 +184,7 @@ class PropagationRunner(QObject):
         self._thread: QThread | None = None
         self._worker: PropagationWorker | None = None
         self.last_config: PropagationConfig | None = None
+        self.last_cluster: ClusterOptions | None = None
         self.last_summary: PropagationSummary | None = None
 
     @property
@@ -177,21 +195,22 @@ class PropagationRunner(QObject):
     def stopping(self) -> bool:
         return self._worker is not None and self._worker.stop_requested
 
-    def start(self, project: Project, config: PropagationConfig) -> bool:
-        """Start a run on ``project`` (which must stay open until the run ends); False (and
-        nothing started) when one is already going on."""
+    def start(self, project: Project, config: PropagationConfig, cluster: ClusterOptions | None = None) -> bool:
+        """Start a run on ``project`` (which must stay open until the run ends), on a Ray cluster
+        when ``cluster`` is given; False (and nothing started) when one is already going on."""
         if self.running:
             return False
         thread = QThread()
         thread.setObjectName("labeler-propagation")
-        worker = PropagationWorker(project, config, self.matcher_cache)
+        worker = PropagationWorker(project, config, self.matcher_cache, cluster)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
         worker.progress.connect(self._on_progress)
+        worker.workers.connect(self.workers)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
         self._thread, self._worker = thread, worker
-        self.last_config = config
+        self.last_config, self.last_cluster = config, cluster
         thread.start()
         self.started.emit(config)
         self.running_changed.emit(True)

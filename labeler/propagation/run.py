@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from labeler.correspondence.base import DeviceOutOfMemory, Matcher, ReferenceState
+from labeler.correspondence.base import DeviceOutOfMemory, Matcher, ReferenceState, check_stop
 from labeler.correspondence.cards import is_test_model
 from labeler.errors import Cancelled, LabelerError, UserInputError
 from labeler.propagation import flip as flipping
 from labeler.propagation import state_cache
 from labeler.propagation.cost import estimate
 from labeler.propagation.engines import MatcherCache, build_matcher, model_name
-from labeler.propagation.fallback import HALVE, OutOfMemoryRecovery
-from labeler.propagation.images import DECODE_MAX_SIDE, Decoded, ImageTask, prefetched
+from labeler.propagation.executors import Cluster, Executor, LocalExecutor, TargetResult
+from labeler.propagation.fallback import OutOfMemoryRecovery
+from labeler.propagation.images import DECODE_MAX_SIDE, ImageTask
 from labeler.propagation.reference_states import BuiltReferences, ReferenceBuilder
 from labeler.propagation.references import RefPoint, by_image, candidate_points, choose, resolve, run_signature
 from labeler.propagation.targets import TargetSelection, select_targets
@@ -173,11 +174,6 @@ class _Tally:
             self.not_found = True
 
 
-def _chunks(items: Sequence[ImageTask], n: int) -> Iterator[list[ImageTask]]:
-    for i in range(0, len(items), n):
-        yield list(items[i : i + n])
-
-
 class _Run:
     def __init__(
         self,
@@ -195,7 +191,7 @@ class _Run:
         self.should_stop = should_stop
         self.tally = tally
         self.recovery = OutOfMemoryRecovery(matcher, tally.messages, self._notice)
-        self.batch = config.batch_size
+        self.executor: Executor = LocalExecutor(matcher, self.recovery, config.batch_size)
         self._where = (STAGE_REFERENCES, 0, 0)
 
     def _notice(self, text: str) -> None:
@@ -219,8 +215,10 @@ class _Run:
         )
         return builder.build(by_image(ctx.refs))
 
-    def predict(self, todo: Sequence[ImageRecord], states: list[ReferenceState], signature: str, flip: bool) -> bool:
-        """Predict and commit every target; False when stopped on request."""
+    def predict(self, todo: Sequence[ImageRecord], states: list[ReferenceState], signature: str, flip: bool) -> None:
+        """Predict and commit every target, batch by batch as the executor finishes them.
+
+        Raises Cancelled when stopped on request (what was committed stays)."""
         root_path = self.project.image_path
         tasks = [ImageTask(r.id, r.path, root_path(r), r.width, r.height) for r in todo]
         total, done = len(tasks), 0
@@ -229,35 +227,16 @@ class _Run:
         model = model_name(self.config, method)
         self._where = (STAGE_PREDICTING, 0, total)
         self.emit(ProgressEvent(STAGE_PREDICTING, 0, total, message=f"predicting {total} image(s)"))
-        batches = prefetched(_chunks(tasks, self.config.batch_size), DECODE_MAX_SIDE)
-        try:
-            for loaded in batches:
-                if self.should_stop():
-                    return False
-                readable: list[Decoded] = []
-                for d in loaded:
-                    if d.array is None:
-                        self.tally.fail(d.task.path, d.error or "cannot read")
-                    else:
-                        readable.append(d)
-                unreadable = len(loaded) - len(readable)
-                if unreadable:
-                    done += unreadable
-                    self._progress(done, total, started, ())
-                i = 0
-                while i < len(readable):
-                    if i and self.should_stop():
-                        return False
-                    sub = readable[i : i + self.batch]
-                    committed = self._predict_batch(sub, states, signature, flip, method, model)
-                    if committed is None:  # out of memory: the batch was halved, retry
-                        continue
-                    i += len(sub)
-                    done += len(sub)
-                    self._progress(done, total, started, committed)
-        finally:
-            batches.close()
-        return True
+        committed: set[int] = set()
+        for results in self.executor.run(tasks, states, self.should_stop):
+            # A batch that came back twice (a cluster worker died after finishing it) is stored once.
+            fresh = [r for r in results if r.task.image_id not in committed]
+            ids = self._commit(fresh, signature, flip, method, model)
+            committed.update(r.task.image_id for r in fresh)
+            done += len(fresh)
+            self._progress(done, total, started, ids)
+            if done < total:
+                check_stop(self.should_stop)
 
     def _progress(self, done: int, total: int, started: float, ids: tuple[int, ...]) -> None:
         self._where = (STAGE_PREDICTING, done, total)
@@ -266,50 +245,24 @@ class _Run:
         eta = (total - done) / rate if rate else None
         self.emit(ProgressEvent(STAGE_PREDICTING, done, total, rate, eta, image_ids=ids))
 
-    def _predict_batch(
-        self,
-        batch: list[Decoded],
-        states: list[ReferenceState],
-        signature: str,
-        flip: bool,
-        method: str,
-        model: str | None,
-    ) -> tuple[int, ...] | None:
-        """Predict and commit one batch; the ids committed, or None to retry with a smaller batch."""
-        try:
-            # should_stop reaches inside the engine: an attention batch can take minutes on its own.
-            predictions = self.matcher.predict(states, [d.array for d in batch], should_stop=self.should_stop)
-        except DeviceOutOfMemory as exc:
-            step = self.recovery.recover(exc, batch=len(batch))
-            if step == HALVE:
-                self.batch = max(1, len(batch) // 2)
-                return None
-            if step is not None:
-                return None
-            for d in batch:
-                self.tally.fail(d.task.path, f"out of memory: {exc}")
-            return ()
-        except Cancelled:
-            raise
-        except LabelerError as exc:
-            if len(batch) > 1:  # find the image that is at fault; the others go on
-                ids: list[int] = []
-                for d in batch:
-                    ids += self._predict_batch([d], states, signature, flip, method, model) or ()
-                return tuple(ids)
-            self.tally.fail(batch[0].task.path, str(exc))
-            return ()
+    def _commit(self, results: list[TargetResult], signature: str, flip: bool, method: str, model: str | None) -> tuple[int, ...]:
+        """Store one finished batch in one transaction; the ids committed."""
         items = []
-        for d, pred in zip(batch, predictions, strict=True):
-            plain, mirrored = flipping.split_poses(pred, d.scale)
+        for r in results:
+            if r.prediction is None:
+                self.tally.fail(r.task.path, r.error or "no prediction")
+                continue
+            plain, mirrored = flipping.split_poses(r.prediction, r.scale)
             points, flipped = flipping.choose_pose(plain, mirrored) if flip else (plain, False)
-            items.append((d.task.image_id, points, flipped))
+            items.append((r.task.image_id, points, flipped))
             self.tally.flipped += flipped
+        if not items:
+            return ()
         report = self.project.write_predictions(items, method=method, model=model, preset=self.config.preset, signature=signature)
         self.tally.predicted += report.images
         self.tally.written += report.written
         self.tally.kept += report.kept_confirmed
-        return tuple(d.task.image_id for d in batch)
+        return tuple(item[0] for item in items)
 
 
 def propagate(
@@ -320,6 +273,7 @@ def propagate(
     should_stop: Callable[[], bool] | None = None,
     matcher: Matcher | None = None,
     matcher_cache: MatcherCache | None = None,
+    cluster: Cluster | None = None,
 ) -> PropagationSummary:
     """Predict every target's keypoints from the project's confirmed points (see the package docs).
 
@@ -327,9 +281,13 @@ def propagate(
     between batches and during reference preparation; stopping returns a summary with
     ``stopped=True`` (everything committed so far is kept). ``matcher`` injects an engine (kept
     open); ``matcher_cache`` lends a loaded one (kept loaded); otherwise the engine is built
-    from ``config`` and closed at the end. Raises a LabelerError before writing anything when
-    there is nothing to propagate from or the model cannot be loaded.
+    from ``config`` and closed at the end. ``cluster`` (e.g. ``labeler.cluster.RayExecutor``)
+    runs the prediction step on its workers instead; references, signatures and every commit
+    stay here. Raises a LabelerError before writing anything when there is nothing to propagate
+    from or the model cannot be loaded.
     """
+    if cluster is not None and (matcher is not None or matcher_cache is not None):
+        raise ValueError("a cluster run loads its engine on the workers: give no matcher or matcher cache")
     tally = _Tally()
     emit: ProgressCallback = progress or (lambda event: None)
     stop: Callable[[], bool] = should_stop or (lambda: False)
@@ -382,13 +340,23 @@ def propagate(
             if not todo:
                 return summary(stopped=False, device="-", signature=guess, up_to_date=len(up_to_date), targets=0)
 
-    owned = matcher is None and matcher_cache is None
+    owned = matcher is None and matcher_cache is None and cluster is None
     from_config = matcher is None
-    if matcher is None:
+    if cluster is not None and matcher is None:
+        emit(ProgressEvent(STAGE_LOADING, 0, 1, message=f"starting the {config.method} engine on the cluster's workers"))
+        try:
+            matcher = cluster.start(config, lambda text: emit(ProgressEvent(STAGE_LOADING, 0, 1, message=text)))
+        except BaseException:
+            cluster.close()
+            raise
+        emit(ProgressEvent(STAGE_LOADING, 1, 1, message=f"{config.method} engine on {matcher.device}"))
+    elif matcher is None:
         emit(ProgressEvent(STAGE_LOADING, 0, 1, message=f"loading the {config.method} engine"))
         matcher = matcher_cache.get(config) if matcher_cache is not None else build_matcher(config)
         emit(ProgressEvent(STAGE_LOADING, 1, 1, message=f"{config.method} engine on {matcher.device}"))
     run = _Run(project, config, matcher, emit, stop, tally)
+    if cluster is not None:
+        run.executor = cluster.executor(tally.messages, run._notice)
     signature: str | None = None
     up_to_date: list[ImageRecord] = []
     todo = []
@@ -409,7 +377,8 @@ def propagate(
         signature = run_signature(matcher.signature, built.used, flip=ctx.flip, max_references=config.max_references)
         todo, up_to_date = ctx.selection.split(signature, config.force)
         try:
-            finished = run.predict(todo, built.for_engine(), signature, ctx.flip)
+            run.predict(todo, built.for_engine(), signature, ctx.flip)
+            finished = True
         except Cancelled:
             finished = False
         return summary(stopped=not finished, device=matcher.device, signature=signature, up_to_date=len(up_to_date), targets=len(todo))
@@ -420,3 +389,5 @@ def propagate(
             matcher_cache.evict(matcher)
         if owned:
             matcher.close()
+        if cluster is not None:
+            cluster.close()
