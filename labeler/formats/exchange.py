@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,8 @@ from typing import Any
 from PIL import Image
 
 from labeler.errors import FormatError, UserInputError
-from labeler.formats.spair import EXPORT_META, _swap_into_place
+from labeler.atomic import replace_dir, temp_dir
+from labeler.formats.spair import EXPORT_META
 from labeler.imaging import load_rgb
 from labeler.paths import publish_mode
 from labeler.store import (
@@ -181,7 +181,7 @@ class StagedFolder:
         self.out = out
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+            self.tmp = temp_dir(out)
         except OSError as exc:
             raise UserInputError(f"cannot create {out}: {exc.strerror or exc} ({exc.filename or out.parent})") from None
 
@@ -192,7 +192,7 @@ class StagedFolder:
         if et is None:
             try:
                 publish_mode(self.tmp, self.out, folder=True)
-                _swap_into_place(self.tmp, self.out)
+                replace_dir(self.tmp, self.out)
                 return
             except OSError as exc:
                 shutil.rmtree(self.tmp, ignore_errors=True)

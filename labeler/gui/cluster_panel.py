@@ -49,7 +49,7 @@ class RunOnBox(QGroupBox):
         row.addWidget(self.here)
         row.addWidget(self.ray)
         row.addStretch(1)
-        form = QFormLayout(self)
+        form = self._form = QFormLayout(self)
         form.addRow(row)
         form.addRow("Address", self.address)
         form.addRow("Workers", self.workers)
@@ -69,6 +69,7 @@ class RunOnBox(QGroupBox):
         on = self.ray.isChecked()
         for w in (self.address, self.workers, self.gpus):
             w.setEnabled(on)
+            self._form.setRowVisible(w, on)  # the propagate dialog must fit a 1280x800 screen
 
     def options(self) -> ClusterOptions | None:
         """None for this machine; raises a LabelerError for a bad address."""

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from labeler.correspondence.base import DeviceOutOfMemory, Matcher, ReferenceState, check_stop
+from labeler.correspondence.base import Matcher, ReferenceState, check_stop
 from labeler.correspondence.cards import is_test_model
-from labeler.errors import Cancelled, LabelerError, UserInputError
+from labeler.errors import Cancelled, UserInputError
 from labeler.propagation import flip as flipping
 from labeler.propagation import state_cache
 from labeler.propagation.cost import estimate
