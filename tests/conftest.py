@@ -15,6 +15,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 # One cache per test session (the tiny model is built into it once); LABELER_TEST_CACHE reuses one.
+# pgserver asks platformdirs for a runtime folder, which warns when a CI shell has none.
+os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="labeler-test-runtime-"))
 os.environ["LABELER_CACHE"] = os.environ.get("LABELER_TEST_CACHE") or tempfile.mkdtemp(prefix="labeler-test-cache-")
 
 _real_connect = socket.socket.connect

@@ -37,21 +37,16 @@ def test_flags_are_set_listed_filtered_and_cleared(project):
         project.set_image_flag(ids[0], "maybe")
 
 
-def test_a_version_2_file_gains_the_flag_column(project):
-    path = project.path
-    project.close()
-    conn = sqlite3.connect(path)
-    # the image table as version 2 wrote it: no flag column (its CHECK keeps DROP COLUMN from working)
-    cols = [r[1] for r in conn.execute("PRAGMA table_info(image)") if r[1] != "flag"]
-    conn.execute(f"CREATE TABLE image_v2 AS SELECT {', '.join(cols)} FROM image")
-    conn.execute("DROP TABLE image")
-    conn.execute("ALTER TABLE image_v2 RENAME TO image")
-    assert "flag" not in [r[1] for r in conn.execute("PRAGMA table_info(image)")]
-    conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
-    conn.commit()
-    conn.close()
+@pytest.mark.sqlite_only
+def test_a_schema_1_file_gains_the_flag_column_with_its_check(tmp_path):
+    """Alembic 0005 on a real file written before flags existed."""
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(Path(__file__).parent / "data" / "v1", tmp_path / "v1")
+    path = tmp_path / "v1" / "v1.labeler"
     with Project.open(path) as again:
-        assert again.schema_version == SCHEMA_VERSION == 3
+        assert again.schema_version == SCHEMA_VERSION
         first = again.image_index()[0][0]
         again.set_image_flag(first, FLAG_SKIP)
         assert again.image(first).flag == FLAG_SKIP

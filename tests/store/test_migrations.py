@@ -91,7 +91,7 @@ def test_a_database_project_is_upgraded_on_open_too(tmp_path, pg_url):
     copy_project(tmp_path / "test.labeler", pg_url)
     with Project.open(pg_url) as p, p._engine.begin() as conn:  # back to schema 2
         conn.execute(text("DROP TABLE claim"))
-        conn.execute(text("ALTER TABLE image DROP COLUMN mtime_ns, DROP COLUMN changed"))
+        conn.execute(text("ALTER TABLE image DROP COLUMN mtime_ns, DROP COLUMN changed, DROP COLUMN flag"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
         conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
     with Project.open(pg_url) as p:
