@@ -129,6 +129,7 @@ class PropagateDialog(QDialog):
         self.method_info.setWordWrap(True)
         # room for its three lines: a wrapped label in a form gets too little height from the layout
         self.method_info.setMinimumHeight(4 * self.method_info.fontMetrics().lineSpacing())
+        self.method_info.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.model = QComboBox()
         self.model.setEditable(True)
         self.model.setToolTip("A model card key, a Hugging Face id, a local folder or a .safetensors file")
