@@ -26,8 +26,13 @@ DEFAULT_SCHEMA = "public"
 #: Seconds libpq waits for a server before giving up (unless the URL says otherwise).
 CONNECT_TIMEOUT_S = 5
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: Anything shaped like ``scheme://``: a URL, never a file name, even with a mistyped scheme (taken
+#: as a path, ``postgresq://user:secret@host/db`` became folders named after the password).
+_ANY_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]{0,31}://")
+
+
 def is_url(location: object) -> bool:
-    return isinstance(location, str) and location.strip().lower().startswith(URL_SCHEMES)
+    return isinstance(location, str) and _ANY_URL.match(location.strip()) is not None
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,13 @@ def parse_url(location: str) -> PgLocation:
     from sqlalchemy.engine import make_url
 
     text = location.strip()
+    if not text.lower().startswith(URL_SCHEMES):
+        scheme = text.split("://", 1)[0]
+        hint = " (did you mean postgresql://?)" if scheme.lower().startswith("postg") else ""
+        raise UserInputError(
+            f"{redact(text)}: unknown kind of project location {scheme!r}{hint}; a project is a file path "
+            "or a postgresql://[user@]host[:port]/database?schema=NAME URL"
+        )
     try:
         url = make_url(text)
     except Exception:  # noqa: BLE001 - sqlalchemy raises ArgumentError and ValueError alike

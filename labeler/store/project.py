@@ -185,7 +185,7 @@ def database_message(display: str, exc: BaseException) -> str:
     if code == "42501":
         return f"{display}: permission denied by the database ({reason}); ask the project's admin for a role that may do this"
     if isinstance(exc, sa_exc.OperationalError) and code is None:
-        return f"{display}: cannot reach the database server ({reason})"
+        return f"{display}: cannot connect to the database server ({reason})"
     return f"{display}: {reason}"
 
 

@@ -72,8 +72,18 @@ def test_copy_refuses_an_existing_project_unless_forced(cli, project, pg_url):
 def test_an_unreachable_server_is_one_clear_error(cli):
     r = cli("status", "postgresql://ann:s3cret@127.0.0.1:1/lab?schema=birds")
     assert r.code == 2
-    assert r.err.startswith("error: postgresql://ann:***@127.0.0.1:1/lab?schema=birds: cannot reach the database server")
+    assert r.err.startswith("error: postgresql://ann:***@127.0.0.1:1/lab?schema=birds: cannot connect to the database server")
     assert "s3cret" not in r.err and "Traceback" not in r.err
+
+
+def test_a_mistyped_scheme_is_refused_and_never_becomes_a_path(cli, images, tmp_path, monkeypatch):
+    """Taken as a file path, the password became a folder name on disk."""
+    monkeypatch.chdir(tmp_path)
+    r = cli("init", "postgresq://ann:s3cret@127.0.0.1:5432/lab?schema=zz", "--images", images.root, "--keypoints", "a")
+    assert r.code == 2 and "did you mean postgresql://" in r.err and "s3cret" not in r.err
+    assert not (tmp_path / "postgresq:").exists()
+    r = cli("status", "mysql://ann:s3cret@h/db")
+    assert r.code == 2 and "unknown kind of project location 'mysql'" in r.err and "s3cret" not in r.err
 
 
 def test_passwords_never_appear(cli, images, pg_server):

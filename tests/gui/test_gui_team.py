@@ -84,7 +84,7 @@ def test_an_unreachable_server_is_a_dialog_and_the_app_keeps_running(qtbot, make
     monkeypatch.setattr("labeler.gui.main_window.show_error", lambda exc, parent=None: shown.append(str(exc)))
     w = make_window()
     assert not w.open_project("postgresql://ann:pw@127.0.0.1:1/lab?schema=x")
-    assert shown and "cannot reach the database server" in shown[0] and "pw@" not in shown[0]
+    assert shown and "cannot connect to the database server" in shown[0] and "pw@" not in shown[0]
     assert w.project is None
 
 

@@ -59,5 +59,5 @@ def test_a_server_that_is_gone_is_a_project_error_for_the_poller(db_project, mon
     poller = db_project._poller
     poller._conn.close()
     monkeypatch.setattr(poller, "_location", parse_url("postgresql://nobody@127.0.0.1:1/x?schema=s"))
-    with pytest.raises(ProjectError, match="cannot reach the database server"):
+    with pytest.raises(ProjectError, match="cannot connect to the database server"):
         db_project.has_changed()

@@ -169,7 +169,7 @@ class ChangePoller:
                     self._conn = self._listen()
                 except psycopg.Error as exc:
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                    raise ProjectError(f"{self._location.display}: cannot reach the database server ({first})") from None
+                    raise ProjectError(f"{self._location.display}: cannot connect to the database server ({first})") from None
                 self._moved = False
                 return True
             moved, self._moved = self._moved, False
