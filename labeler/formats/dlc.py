@@ -43,6 +43,7 @@ from labeler.formats.exchange import (
     place_image,
     project_name_for,
     read_record,
+    refuse_predictions,
     unique_file_names,
     write_record,
     write_text,
@@ -400,6 +401,7 @@ def import_dlc(
                                  if isinstance(e, list) and len(e) == 2 and e[0] in first.bodyparts and e[1] in first.bodyparts)
             except (OSError, UnicodeDecodeError, yaml.YAMLError):
                 notes.append(f"{config} could not be read; no skeleton taken from it")
+        refuse_predictions(dlc_root, "--dlc")
         record = read_record(dlc_root)
         prefix = f"{file_path.name} " if len(tables) > 1 else ""
         for image, values, where in table.rows:

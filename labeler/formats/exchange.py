@@ -279,8 +279,7 @@ def write_record(folder: Path, fmt: str, project: Project, written: dict[str, st
     write_text(folder / EXPORT_META, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
 
 
-def read_record(folder: Path) -> dict[str, str]:
-    """Export path -> original project path, from an earlier export's record (empty if none)."""
+def _record_data(folder: Path) -> dict[str, Any]:
     path = folder / EXPORT_META
     if not path.is_file():
         return {}
@@ -288,7 +287,24 @@ def read_record(folder: Path) -> dict[str, str]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    images = data.get("images") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def refuse_predictions(folder: Path, flag: str) -> None:
+    """An export written with --predicted holds predictions nobody reviewed; these formats have no
+    status, so importing it would turn them into confirmed labels. Refused, saying what to do."""
+    if _record_data(folder).get("predicted") is True:
+        raise UserInputError(
+            f"{folder} was exported with --predicted: it holds predictions awaiting review, and this "
+            "format cannot tell them from labels, so importing it would confirm them all; "
+            f"export again without --predicted and import that ({flag})"
+        )
+
+
+def read_record(folder: Path) -> dict[str, str]:
+    """Export path -> original project path, from an earlier export's record (empty if none)."""
+    data = _record_data(folder)
+    images = data.get("images")
     if not isinstance(images, dict):
         return {}
     return {k: v for k, v in images.items() if isinstance(k, str) and isinstance(v, str)}

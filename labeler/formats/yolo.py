@@ -54,6 +54,7 @@ from labeler.formats.exchange import (
     place_image,
     project_name_for,
     read_record,
+    refuse_predictions,
     split_of,
     unique_file_names,
     write_record,
@@ -427,6 +428,7 @@ def import_yolo(
     if set(names) == set(project_schema.keypoints):  # YOLO has no skeleton: keep the project's
         schema = Schema(schema.keypoints, project_schema.skeleton, schema.flip_pairs)
 
+    refuse_predictions(lay.root, "--yolo")
     record = read_record(lay.root)
     known = {im.path for im in project.list_images()}
     confirmed = confirmed_by_path(project)

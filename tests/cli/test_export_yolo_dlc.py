@@ -87,3 +87,21 @@ def test_dlc_import_lists_what_was_not_imported(cli, project, tmp_path):
     assert r.code == 1  # done, but points were not imported: listed on stderr
     assert "warning: 3 points of 2 images were NOT imported" in r.err
     assert "plain/a.jpg: no such file under the images root (2 points)" in r.err
+
+
+def test_an_export_with_predictions_is_never_imported_as_labels(cli, project, tmp_path):
+    """YOLO and DeepLabCut cannot tell a prediction from a label: re-importing a --predicted
+    export would have confirmed every prediction nobody reviewed (found by QA)."""
+    _label(cli, project)
+    with Project.open(project) as p:
+        b = p.image_by_path("plain/b.png").id
+        p.write_predictions([(b, {"nose": (3.0, 4.0, 0.4)})], method="m", model=None, signature="s")
+        before = p.counts().points_by_status
+    assert before["predicted"] == 1
+    for flag, out, source in (("--yolo", tmp_path / "y", tmp_path / "y" / "data.yaml"),
+                              ("--dlc", tmp_path / "d", tmp_path / "d")):
+        assert cli("export", project, flag, out, "--predicted").code == 0
+        r = cli("import", project, flag, source)
+        assert r.code == 2 and "exported with --predicted" in r.err and "without --predicted" in r.err
+        with Project.open(project) as p:
+            assert p.counts().points_by_status == before
