@@ -410,8 +410,11 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
     def _read_meta(target: Path | str, engine: Engine) -> dict[str, str]:
         with engine.connect() as conn:
             if not inspect(conn).has_table("meta"):
-                kind = "a PostgreSQL schema" if engine.dialect.name == "postgresql" else "an SQLite database"
-                raise ProjectError(f"{target}: not a labeler project ({kind} without labeler's tables)")
+                if engine.dialect.name == "postgresql":
+                    from labeler.store.dialects.postgresql import missing_tables_reason
+
+                    raise ProjectError(f"{target}: not a labeler project ({missing_tables_reason(conn)})")
+                raise ProjectError(f"{target}: not a labeler project (an SQLite database without labeler's tables)")
             meta = check_meta_types(target, dict(conn.execute(text("SELECT key, value FROM meta")).all()))
             if meta.get("format") != FORMAT_MARKER:
                 raise ProjectError(f"{target}: not a labeler project (its meta table is not labeler's)")

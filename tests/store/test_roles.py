@@ -73,3 +73,18 @@ def test_grant_refuses_files_unknown_roles_and_empty_schemas(tmp_path, pg_url):
         grant(pg_url, "ann", "boss")
     with pytest.raises(UserInputError, match="no labeler project there"):
         grant(pg_url, "ann", "annotator")
+
+
+def test_a_role_without_access_to_a_project_is_told_so(db):
+    """The search path skips a schema the role may not use: that is a permission, not 'no project'."""
+    from labeler.errors import ProjectError
+
+    assert grant(db, "roles_elsewhere", "annotator").created
+    other = db.rsplit("schema=", 1)[0] + "schema=roles_other_project"
+    from labeler.store.copying import copy_project
+
+    copy_project(db, other)  # a second project in the same database, no grant for the role
+    with pytest.raises(ProjectError, match="your database role may not use schema 'roles_other_project'"):
+        Project.open(as_role(other, "roles_elsewhere"))
+    with pytest.raises(ProjectError, match="no schema 'roles_nowhere' in this database"):
+        Project.open(db.rsplit("schema=", 1)[0] + "schema=roles_nowhere")

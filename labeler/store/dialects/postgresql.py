@@ -192,3 +192,18 @@ def after_bulk_copy(conn: Connection, tables) -> None:  # noqa: ANN001 - sqlalch
                     f"COALESCE((SELECT MAX({pk[0].name}) FROM {table.name}), 0) + 1, false)"
                 )
             )
+
+
+def missing_tables_reason(conn: Connection) -> str:
+    """Why the project's schema shows no labeler tables: it does not exist, this role may not use
+    it (the search path then skips it silently), or it holds no project."""
+    schema = conn.execute(text("SELECT current_setting('search_path')")).scalar_one().split(",")[0].strip().strip('"')
+    row = conn.execute(
+        text("SELECT has_schema_privilege(oid, 'USAGE') FROM pg_namespace WHERE nspname = :s"), {"s": schema}
+    ).first()
+    if row is None:
+        return f"no schema {schema!r} in this database (create a project there with `labeler init URL`)"
+    if not row[0]:
+        return (f"your database role may not use schema {schema!r}; ask the project's admin for a role "
+                "(`labeler grant URL NAME --role annotator`)")
+    return "a PostgreSQL schema without labeler's tables"
