@@ -436,7 +436,7 @@ def import_dlc(
                 progress(n, total, "reading labels")
     problems.raise_if_any("refusing to import")
     if set(first.bodyparts) == set(project_schema.keypoints):
-        schema = Schema(first.bodyparts, project_schema.skeleton, project_schema.flip_pairs)
+        schema = Schema(first.bodyparts, skeleton or project_schema.skeleton, project_schema.flip_pairs)
     else:
         schema = Schema(first.bodyparts, skeleton, ())
     notes.append("DeepLabCut has no visibility: every point with a position was imported as visible")

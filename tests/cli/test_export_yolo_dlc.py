@@ -105,3 +105,13 @@ def test_an_export_with_predictions_is_never_imported_as_labels(cli, project, tm
         assert r.code == 2 and "exported with --predicted" in r.err and "without --predicted" in r.err
         with Project.open(project) as p:
             assert p.counts().points_by_status == before
+
+
+def test_a_dlc_skeleton_the_project_lacks_is_noted_not_dropped_silently(cli, project, images, tmp_path):
+    _label(cli, project)
+    assert cli("export", project, "--dlc", tmp_path / "d").code == 0
+    bare = tmp_path / "bare.labeler"
+    assert cli("init", bare, "--images", images.root, "--keypoints", "nose,left_eye,right_eye,tail").code == 1  # broken files listed
+    r = cli("import", bare, "--dlc", tmp_path / "d")
+    assert r.code == 0, r.err
+    assert "the file's skeleton differs from the project's; the project's was kept" in r.out + r.err
