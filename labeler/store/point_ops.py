@@ -322,7 +322,12 @@ class PointOps(ProjectCore):
             if deleted:
                 s.execute(delete(POINT_T).where(POINT_T.c.image_id == image.id, in_ids(POINT_T.c.keypoint_id, deleted)))
             recompute_review(s, [image.id])
-        return self.points(image_id)
+            # read back inside the transaction: after it, another writer's edit could already be there
+            # and this call would report a version it never wrote
+            written = point_records(
+                s.execute(select_points().where(PointRow.image_id == image.id).order_by(KeypointRow.position))
+            )
+        return {r.name: r for r in written}
 
     def set_point(
         self,
