@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from PyQt6 import sip
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal, pyqtSlot
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,10 @@ class BackgroundJob(QObject):
         on_done: Callable[[Any], None] | None,
         on_error: Callable[[BaseException], None] | None,
         on_progress: Report | None,
+        owner: QObject | None = None,
     ) -> None:
         super().__init__()
+        self._owner = owner
         self._fn = fn
         self._on_done = on_done
         self._on_error = on_error
@@ -64,11 +67,16 @@ class BackgroundJob(QObject):
         else:
             self._done.emit(result)
 
+    def _owner_gone(self) -> bool:
+        """The widget the callbacks belong to was deleted meanwhile (a dialog closed while its
+        job ran): its callbacks would touch deleted Qt objects, so they are dropped."""
+        return self._owner is not None and sip.isdeleted(self._owner)
+
     @pyqtSlot(object)
     def _deliver_done(self, result: Any) -> None:
         self.result = result
         try:
-            if self._on_done is not None:
+            if self._on_done is not None and not self._owner_gone():
                 self._on_done(result)
         finally:
             self._finish()
@@ -77,6 +85,8 @@ class BackgroundJob(QObject):
     def _deliver_failed(self, exc: BaseException) -> None:
         self.error = exc
         try:
+            if self._owner_gone():
+                return
             if self._on_error is not None:
                 self._on_error(exc)
             else:
@@ -86,7 +96,7 @@ class BackgroundJob(QObject):
 
     @pyqtSlot(int, int, str)
     def _deliver_progress(self, done: int, total: int, text: str) -> None:
-        if self._on_progress is not None and not self.is_finished:
+        if self._on_progress is not None and not self.is_finished and not self._owner_gone():
             self._on_progress(done, total, text)
 
     def _finish(self) -> None:
@@ -110,13 +120,15 @@ def run_in_background(
     on_error: Callable[[BaseException], None] | None = None,
     *,
     on_progress: Report | None = None,
+    owner: QObject | None = None,
 ) -> BackgroundJob:
     """Start ``fn()`` (or ``fn(report)`` when ``on_progress`` is given) on a pool thread.
 
     The callbacks run on the UI thread. Without ``on_error`` an exception goes to the global
-    exception hook (a dialog), never silently nowhere.
+    exception hook (a dialog), never silently nowhere. With ``owner``, nothing is delivered once
+    that widget is deleted (a dialog closed before its job ended).
     """
-    job = BackgroundJob(fn, on_done, on_error, on_progress)
+    job = BackgroundJob(fn, on_done, on_error, on_progress, owner)
     _running.add(job)
     pool().start(_Runnable(job))
     return job

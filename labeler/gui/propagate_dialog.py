@@ -298,6 +298,7 @@ class PropagateDialog(QDialog):
             lambda: self._plan_fn(self.project, config),
             lambda plan: self._plan_ready(serial, plan),
             lambda exc: self._plan_failed(serial, exc),
+            owner=self,
         )
 
     def _plan_ready(self, serial: int, plan: PropagationPlan) -> None:

@@ -227,3 +227,28 @@ def test_export_the_disk_refuses_is_a_reason_not_a_bug(qtbot, window, tmp_path):
     box = errors.reporter().dialogs[-1]
     assert box.windowTitle() != "Something went wrong" and str(blocker) in box.text()
     box.close()
+
+
+def test_a_plan_that_lands_after_its_dialog_was_deleted_is_dropped(qtbot, window):
+    """Closing the propagate dialog while its plan is computed raised 'wrapped C/C++ object has
+    been deleted' in the event loop (seen in CI); the result now finds no one to deliver to."""
+    import threading
+
+    from PyQt6 import sip
+
+    from labeler.gui import background
+    from labeler.gui.propagate_dialog import PropagateDialog
+    from labeler.propagation import plan_propagation
+
+    release = threading.Event()
+
+    def slow_plan(project, config):  # noqa: ANN001
+        release.wait(10)
+        return plan_propagation(project, config)
+
+    dialog = PropagateDialog(window.project, None, window, plan_fn=slow_plan)
+    dialog.deleteLater()
+    qtbot.waitUntil(lambda: sip.isdeleted(dialog))
+    release.set()
+    assert background.wait_all(10000)
+    qtbot.wait(200)  # the queued result reaches the UI thread: nothing may raise there
