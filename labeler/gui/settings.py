@@ -12,18 +12,15 @@ from typing import Any
 from PyQt6.QtCore import QByteArray, QSettings
 
 from labeler.redaction import strip_password
+from labeler.store.location import is_url
 
 MAX_RECENT = 10
-
-
-def _is_url(project: str | os.PathLike[str]) -> bool:
-    return isinstance(project, str) and "://" in project
 
 
 def where(project: str | os.PathLike[str]) -> str:
     """A file's resolved path; a database URL without its password (never stored, and the URL
     still opens: libpq then takes the password from ~/.pgpass or PGPASSWORD)."""
-    return strip_password(project) if _is_url(project) else str(Path(project).resolve())
+    return strip_password(project) if is_url(project) else str(Path(project).resolve())
 
 
 def _key(project: str | os.PathLike[str]) -> str:

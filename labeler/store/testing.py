@@ -145,3 +145,17 @@ def copy_project(template: Path, folder: Path, *, name: str = "test.labeler"):  
 
     shutil.copytree(template, folder, dirs_exist_ok=True)
     return Project.open(Path(folder) / name)
+
+
+def edit_behind_labelers_back(path: Path, *statements: str) -> None:
+    """Change a closed project file with plain sqlite3, as another tool or the sender of a hostile
+    file would (tests of what labeler refuses to trust)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        for sql in statements:
+            conn.execute(sql)
+        conn.commit()
+    finally:
+        conn.close()

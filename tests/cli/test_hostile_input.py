@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
-from labeler.store.testing import write_image
+from labeler.store.testing import edit_behind_labelers_back, write_image
 
 
-def _edit(path, *statements):
-    conn = sqlite3.connect(path)
-    try:
-        for sql in statements:
-            conn.execute(sql)
-        conn.commit()
-    finally:
-        conn.close()
 
 
 def _small(cli, tmp_path, names=("a.png", "b.png")):
@@ -47,7 +38,7 @@ def test_a_path_leaving_the_images_folder_stops_every_command(cli, tmp_path):
     (tmp_path / "private").mkdir()
     write_image(tmp_path / "private" / "x.png", size=(40, 30))
     assert cli("label", project, "a.png", "a=3,4", "b=5,6").code == 0
-    _edit(project, "UPDATE image SET path = '../private/x.png' WHERE path = 'b.png'")
+    edit_behind_labelers_back(project, "UPDATE image SET path = '../private/x.png' WHERE path = 'b.png'")
     for args in (("status", project), ("export", project, "--coco", tmp_path / "o.json"),
                  ("export", project, "--pairs", tmp_path / "pairs")):
         r = cli(*args)
@@ -106,7 +97,7 @@ def test_bad_coordinates_in_a_project_are_refused_on_export(cli, tmp_path):
     project, _ = _small(cli, tmp_path)
     assert cli("label", project, "a.png", "a=3,4", "b=5,6").code == 0
     for value in ("9e999", "-9e999", "'abc'", "1000"):
-        _edit(project, f"UPDATE point SET x = {value} WHERE keypoint_id = (SELECT id FROM keypoint WHERE name = 'a')")
+        edit_behind_labelers_back(project, f"UPDATE point SET x = {value} WHERE keypoint_id = (SELECT id FROM keypoint WHERE name = 'a')")
         r = cli("export", project, "--coco", tmp_path / "o.json")
         assert r.code == 2, (value, r.err)
         assert r.err.startswith("error: ") and "a.png" in r.err and "Traceback" not in r.err
@@ -119,7 +110,7 @@ def test_bad_schema_version_and_meta_are_one_error_line(cli, tmp_path):
                       "UPDATE meta SET value = '-2' WHERE key = 'schema_version'",
                       "UPDATE meta SET value = x'00ff' WHERE key = 'images_root'"):
         backup = project.read_bytes()
-        _edit(project, statement)
+        edit_behind_labelers_back(project, statement)
         r = cli("status", project)
         assert r.code == 2 and r.err.startswith("error: "), (statement, r.err)
         project.write_bytes(backup)

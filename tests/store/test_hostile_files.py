@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 
 import pytest
 
 from labeler.errors import ProjectError
 from labeler.store import Project, find_image_files
 from labeler.store.relpaths import escapes, image_file
-from labeler.store.testing import write_image
+from labeler.store.testing import edit_behind_labelers_back, write_image
 
 pytestmark = pytest.mark.sqlite_only  # a hostile *file*: edited behind labeler's back with sqlite3
 
 
-def _edit(path, *statements):
-    """Change a closed project file behind labeler's back, as a sender of a hostile file would."""
-    conn = sqlite3.connect(path)
-    try:
-        for sql in statements:
-            conn.execute(sql)
-        conn.commit()
-    finally:
-        conn.close()
 
 
 @pytest.mark.parametrize("bad", ["../private/x.jpg", "/etc/passwd.jpg", "a/../../x.jpg", "C:/x.jpg", "..\\x.jpg"])
@@ -32,7 +22,7 @@ def test_a_path_leaving_the_images_folder_is_refused_on_open(made, bad):
     path = project.path
     img = project.image_by_path("plain/a.jpg").id
     project.close()
-    _edit(path, f"UPDATE image SET path = '{bad}' WHERE id = {img}")
+    edit_behind_labelers_back(path, f"UPDATE image SET path = '{bad}' WHERE id = {img}")
     with pytest.raises(ProjectError, match=rf"image {img} .*leaves the images folder"):
         Project.open(path)
 
@@ -63,7 +53,7 @@ def test_triggers_and_views_added_to_a_project_are_refused(made, ddl):
     project, _ = made
     path = project.path
     project.close()
-    _edit(path, ddl)
+    edit_behind_labelers_back(path, ddl)
     kind = "trigger" if "TRIGGER" in ddl else "view"
     with pytest.raises(ProjectError, match=rf"unknown {kind}"):
         Project.open(path)
@@ -80,7 +70,7 @@ def test_a_bad_schema_version_is_one_message(made, value):
     project, _ = made
     path = project.path
     project.close()
-    _edit(path, f"UPDATE meta SET value = '{value}' WHERE key = 'schema_version'")
+    edit_behind_labelers_back(path, f"UPDATE meta SET value = '{value}' WHERE key = 'schema_version'")
     with pytest.raises(ProjectError):
         Project.open(path)
 
@@ -90,7 +80,7 @@ def test_a_meta_value_of_the_wrong_type_is_one_message(made, key):
     project, _ = made
     path = project.path
     project.close()
-    _edit(path, f"UPDATE meta SET value = x'00ff' WHERE key = '{key}'")
+    edit_behind_labelers_back(path, f"UPDATE meta SET value = x'00ff' WHERE key = '{key}'")
     with pytest.raises(ProjectError):
         Project.open(path)
 
