@@ -82,6 +82,7 @@ class RemoteEngine(Matcher):
         self._signature = str(info["signature"])
         self.reference_signature = str(info["reference_signature"])
         self._device = str(info["device"])
+        self._pose_criterion = str(info.get("pose_criterion", "confidence"))
 
     @property
     def signature(self) -> str:
@@ -90,6 +91,10 @@ class RemoteEngine(Matcher):
     @property
     def device(self) -> str:
         return self._device
+
+    @property
+    def pose_criterion(self) -> str:
+        return self._pose_criterion
 
     def prepare_reference(self, image, points, *, progress=None, should_stop=None) -> ReferenceState:  # noqa: ANN001
         return self.pool.prepare_reference(image, dict(points), should_stop)

@@ -53,6 +53,7 @@ class EngineWorker:
                 method=self.matcher.method,
                 signature=self.matcher.signature,
                 reference_signature=reference_signature(self.matcher),
+                pose_criterion=self.matcher.pose_criterion,
             )
         return out
 

@@ -19,6 +19,7 @@ import math
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -115,7 +116,9 @@ class ReferenceState:
     ``arrays`` holds the engine's payload (DIFT: per-keypoint descriptors ``(K, C)``; attention
     method: optimised embeddings ``(K, E, 77, D)``); row ``k`` of every array belongs to
     ``names[k]``. ``signature`` identifies the engine settings that make two states compatible
-    (method, model, the preset parameters that shape the payload).
+    (method, model, the preset parameters that shape the payload). ``image_arrays`` describe the
+    reference image as a whole (a dense engine's ``pose_map``, for the mutual-nearest-neighbour
+    pose choice); :meth:`subset` keeps them, :meth:`without_image` drops them.
     """
 
     method: str
@@ -125,6 +128,7 @@ class ReferenceState:
     image_size: tuple[int, int]  # (width, height) of the reference image
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    image_arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.names = tuple(self.names)
@@ -144,7 +148,12 @@ class ReferenceState:
             image_size=self.image_size,
             arrays={k: v[rows] for k, v in self.arrays.items()},
             meta=dict(self.meta),
+            image_arrays=dict(self.image_arrays),
         )
+
+    def without_image(self) -> ReferenceState:
+        """The same keypoints without the whole-image arrays (kept once per image, not per keypoint)."""
+        return dataclasses.replace(self, image_arrays={})
 
     def to_bytes(self) -> bytes:
         """Self-describing serialisation (an ``.npz`` archive with a JSON header)."""
@@ -158,6 +167,7 @@ class ReferenceState:
         }
         buf = io.BytesIO()
         payload = {f"array:{k}": np.ascontiguousarray(v) for k, v in self.arrays.items()}
+        payload.update({f"image:{k}": np.ascontiguousarray(v) for k, v in self.image_arrays.items()})
         np.savez(
             buf,
             header=np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
@@ -187,6 +197,10 @@ class ReferenceState:
             if not isinstance(array, np.ndarray) or array.ndim < 1 or array.shape[0] != k:
                 raise ValueError(f"reference state array {key!r} does not have one row per keypoint")
             _finite(array, f"array {key!r}")
+        for key, array in self.image_arrays.items():
+            if not isinstance(array, np.ndarray) or array.ndim < 1:
+                raise ValueError(f"reference state image array {key!r} is not an array")
+            _finite(array, f"image array {key!r}")
         return self
 
     @classmethod
@@ -203,6 +217,7 @@ class ReferenceState:
                 if header.get("format") != 1:
                     raise ValueError(f"unknown reference state format {header.get('format')!r}")
                 arrays = {k[len("array:"):]: npz[k] for k in npz.files if k.startswith("array:")}
+                image_arrays = {k[len("image:"):]: npz[k] for k in npz.files if k.startswith("image:")}
                 points = npz["points"]
                 if not isinstance(header, dict) or not isinstance(header.get("names"), list):
                     raise ValueError("reference state header is malformed")
@@ -216,6 +231,7 @@ class ReferenceState:
                     image_size=tuple(header["image_size"]),
                     arrays=arrays,
                     meta=header["meta"],
+                    image_arrays=image_arrays,
                 ).validate()
         except (KeyError, TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
             raise ValueError(f"reference state is malformed ({type(exc).__name__}: {exc})") from None
@@ -290,6 +306,15 @@ class Matcher(ABC):
         Several references are combined (each engine documents how); a keypoint is predicted
         from the references that contain it.
         """
+
+    @property
+    def pose_criterion(self) -> str:
+        """How flip-aware matching tells which pose of the references fits a target:
+        ``"confidence"`` (the pose whose predictions are more confident) or ``"mutual_nn"`` (the
+        pose whose reference image is closer in feature space: mean distance of mutual nearest
+        neighbours, GeoAware-SC's criterion; the engine then reports ``pose_distances`` in each
+        prediction's meta, one per reference, for references that carry a ``pose_map``)."""
+        return "confidence"
 
     def to(self, device: str) -> None:
         """Move the engine to another device (used to fall back to the CPU after GPU OOM)."""

@@ -21,6 +21,8 @@ from labeler.correspondence.settings import check_refinement, replace_settings, 
 from labeler.errors import UserInputError
 
 Refine = Literal["argmax", "soft_argmax"]
+#: How flip-aware matching chooses between a reference's plain and mirrored pose.
+POSE_CRITERIA = ("confidence", "mutual_nn")
 Combine = Literal["max", "mean"]
 
 #: Bumped whenever the engines' maths changes in a way that changes predictions.
@@ -36,7 +38,8 @@ class MatchSettings:
     ``match_side``: long side, in cells, of the grid on which similarity is evaluated and the
     peak is taken (aspect kept, so cells are square); ``None`` = the target's original pixels
     (what the DIFT authors did). ``margin_radius``: radius of the confidence's exclusion disc,
-    as a fraction of the grid's long side.
+    as a fraction of the grid's long side. ``pose``: how flip-aware matching picks a target's
+    pose, ``"confidence"`` or ``"mutual_nn"`` (see :attr:`Matcher.pose_criterion`).
     """
 
     match_side: int | None = 768
@@ -45,6 +48,7 @@ class MatchSettings:
     soft_temperature: float = 0.02
     combine: Combine = "max"
     margin_radius: float = 0.05
+    pose: str = "confidence"
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,7 @@ def _matching(cfg: Any) -> MatchSettings:
         soft_temperature=cfg.soft_temperature,
         combine=cfg.combine,
         margin_radius=cfg.margin_radius,
+        pose=getattr(cfg, "pose", "confidence"),
     )
 
 
@@ -168,6 +173,8 @@ def _validate_matching(cfg: Any) -> None:
         raise UserInputError(f"match_side must be at least 8 or None (got {cfg.match_side})")
     if not 0 < cfg.margin_radius < 1:
         raise UserInputError(f"margin_radius must lie in (0, 1) (got {cfg.margin_radius})")
+    if getattr(cfg, "pose", "confidence") not in POSE_CRITERIA:
+        raise UserInputError(f"pose must be one of {', '.join(POSE_CRITERIA)} (got {cfg.pose!r})")
 
 
 #: The DIFT authors' SPair-71k evaluation (SD2.1 card: 768 px, t=261, up_blocks[1]).

@@ -222,6 +222,38 @@ def locate(
     return xy, conf
 
 
+# --------------------------------------------------------------------------- pose (flip) distance
+
+#: Long side, in cells, of the maps compared for the pose choice (larger maps are average-pooled:
+#: the comparison is all cells against all cells). The fusion grid (60) is compared as it is.
+POSE_MAX_SIDE = 64
+
+
+def pose_map(fmap: torch.Tensor) -> torch.Tensor:
+    """``(C, h, w)`` unit-length cells for :func:`mutual_nn_distance`, at most POSE_MAX_SIDE cells a side."""
+    c, h, w = fmap.shape
+    if max(h, w) > POSE_MAX_SIDE:
+        s = POSE_MAX_SIDE / max(h, w)
+        fmap = F.adaptive_avg_pool2d(fmap[None].float(), (max(1, round(h * s)), max(1, round(w * s))))[0]
+    return F.normalize(fmap.float(), dim=0)
+
+
+def mutual_nn_distance(ref: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean Euclidean distance between the cells of two maps that are each other's nearest
+    neighbour (GeoAware-SC's ``get_distance_mutual_nn``), cells compared as unit vectors; NaN
+    when no pair is mutual. Smaller = the two images look more alike, pose included."""
+    a = F.normalize(ref.reshape(ref.shape[0], -1).float(), dim=0)
+    b = F.normalize(target.reshape(target.shape[0], -1).float(), dim=0)
+    sim = a.T @ b  # (n, m) cosines
+    best, to_b = sim.max(dim=1)
+    to_a = sim.argmax(dim=0)
+    mutual = to_a[to_b] == torch.arange(a.shape[1], device=sim.device)
+    if not bool(mutual.any()):
+        return float("nan")
+    dist = torch.sqrt(torch.clamp(2.0 - 2.0 * best[mutual], min=0.0))
+    return float(dist.mean())
+
+
 # --------------------------------------------------------------------------- the shared engine
 
 
@@ -297,9 +329,12 @@ class DenseFeatureMatcher(Matcher):
         check_stop(should_stop)
         if progress is not None:
             progress(0, 1)
+        image_arrays = {}
         with torch.inference_mode(), translate_oom("reference feature extraction"):
             maps = self._reference_maps(image)
             desc = F.normalize(sample_descriptors(maps, xy, size).float(), dim=-1)
+            if self.pose_criterion == "mutual_nn":
+                image_arrays["pose_map"] = pose_map(maps[0]).cpu().numpy().astype(np.float16)
         if progress is not None:
             progress(1, 1)
         return ReferenceState(
@@ -310,7 +345,12 @@ class DenseFeatureMatcher(Matcher):
             image_size=size,
             arrays={"descriptors": desc.cpu().numpy().astype(np.float32)},
             meta=self._reference_meta(),
+            image_arrays=image_arrays,
         )
+
+    @property
+    def pose_criterion(self) -> str:
+        return self.settings.pose
 
     def _query(self, references: Sequence[ReferenceState]) -> _Query:
         if not references:
@@ -324,9 +364,13 @@ class DenseFeatureMatcher(Matcher):
                     "prepare it again with the current engine"
                 )
             names += [n for n in ref.names if n not in names]
+        if not names:
+            raise UserInputError("prediction needs at least one reference keypoint")
         index = {n: i for i, n in enumerate(names)}
         rows, view_owner, ref_owner = [], [], []
         for ref in references:
+            if not ref.names:  # a whole-image state (pose map only)
+                continue
             desc = np.asarray(ref.arrays["descriptors"], dtype=np.float32)
             for k, name in enumerate(ref.names):
                 pair = len(ref_owner)
@@ -350,6 +394,7 @@ class DenseFeatureMatcher(Matcher):
     ) -> list[Prediction]:
         query = self._query(references)
         sizes = [check_image(im, f"target image {i}") for i, im in enumerate(images)]
+        poses = self._pose_maps(references)
         out: list[Prediction] = []
         for start in range(0, len(images), self.batch_size):
             check_stop(should_stop)
@@ -361,5 +406,33 @@ class DenseFeatureMatcher(Matcher):
                         fmap, query.desc, query.view_owner, query.ref_owner,
                         len(query.names), size, self.settings,
                     )
-                    out.append(Prediction(names=query.names, xy=xy, confidence=conf))
+                    meta = {}
+                    if poses:
+                        target = pose_map(fmap)
+                        done: dict[int, float] = {}
+                        for p in poses:
+                            if p is not None and id(p) not in done:
+                                done[id(p)] = mutual_nn_distance(p, target)
+                        meta["pose_distances"] = [float("nan") if p is None else done[id(p)] for p in poses]
+                    out.append(Prediction(names=query.names, xy=xy, confidence=conf, meta=meta))
+        return out
+
+    def _pose_maps(self, references: Sequence[ReferenceState]) -> list[torch.Tensor | None]:
+        """Each reference's pose map on the device (None where it has none); [] unless the pose
+        criterion is ``mutual_nn``. Identical maps (one image's keypoints) are moved once."""
+        if self.pose_criterion != "mutual_nn":
+            return []
+        moved: dict[int, torch.Tensor] = {}
+        out: list[torch.Tensor | None] = []
+        for ref in references:
+            array = ref.image_arrays.get("pose_map")
+            if array is None or np.ndim(array) != 3:
+                out.append(None)
+                continue
+            key = id(array)
+            if key not in moved:
+                moved[key] = torch.as_tensor(np.asarray(array, dtype=np.float32), device=self.device)
+            out.append(moved[key])
+        if all(p is None for p in out):
+            return []
         return out

@@ -45,7 +45,10 @@ class FusionConfig:
     clean latent at that timestep instead (CleanDIFT's UNet). ``dino``: DINOv2 card key,
     hub id or folder; empty = ``dinov2-base``, or the tiny test model with ``--model tiny-random``.
     ``dino_layer``: None = the card's. ``sd_weight``: share of the SD half after normalisation
-    (0.5 = the authors' equal weighting). ``batch_size``: targets per pass (no effect on results).
+    (0.5 = the authors' equal weighting). ``pose``: flip-aware matching keeps the pose whose reference
+    image is closer to the target (``mutual_nn``: mean distance of mutual nearest neighbours between
+    the two fused maps, the authors' ``--MUTUAL_NN``) or whose predictions are more confident
+    (``confidence``). ``batch_size``: targets per pass (no effect on results).
     """
 
     sd_resolution: int = 960
@@ -65,6 +68,7 @@ class FusionConfig:
     soft_temperature: float = 0.02
     combine: Combine = "max"
     margin_radius: float = 0.05
+    pose: str = "mutual_nn"
     batch_size: int = 2
 
     @property
@@ -88,6 +92,7 @@ class FusionConfig:
             soft_temperature=self.soft_temperature,
             combine=self.combine,
             margin_radius=self.margin_radius,
+            pose=self.pose,
         )
 
     def validate(self) -> None:
@@ -140,8 +145,9 @@ FUSION_AUTHOR_DIFFERENCES: dict[str, str] = {
     "grid": "the fused map is resampled (bilinear) from the padded square onto a grid that covers only the "
     "image (60 cells on its long side), so padding is never predicted; for square images it is the "
     "authors' grid exactly.",
-    "pose": "flip-aware propagation keeps the pose whose predictions are more confident (mean relative "
-    "margin) instead of the pose with the smaller mean mutual-nearest-neighbour / masked feature distance.",
+    "pose": "the pose with the smaller mean mutual-nearest-neighbour feature distance (the authors' "
+    "--MUTUAL_NN) instead of their default, the masked feature distance: its masks come from SAM, a "
+    "further model and download; no mask is needed by the mutual-nearest-neighbour criterion.",
 }
 
 

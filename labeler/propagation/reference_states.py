@@ -2,7 +2,9 @@
 
 All keypoints of one reference image that the cache lacks are prepared in one
 ``prepare_reference`` call (the image is read once, DIFT's UNet runs once), then stored one
-entry per keypoint, so moving one point re-prepares only that keypoint next time.
+entry per keypoint, so moving one point re-prepares only that keypoint next time. With flip-aware
+matching by the ``mutual_nn`` pose criterion, each reference image also contributes one
+whole-image state per pose (its pose map, cached once per image and pose).
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ ReportFn = Callable[[int, int, str], None]
 class BuiltReferences:
     plain: list[ReferenceState] = field(default_factory=list)
     mirrored: list[ReferenceState] = field(default_factory=list)  # names carry MIRROR_SUFFIX
+    poses: list[ReferenceState] = field(default_factory=list)  # whole-image pose maps (mutual_nn), both poses
     used: list[RefPoint] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     prepared: int = 0  # entries computed now (the rest came from the cache)
     discarded: list[str] = field(default_factory=list)  # cache keys of damaged entries deleted (prepared again)
 
     def for_engine(self) -> list[ReferenceState]:
-        return self.plain + self.mirrored
+        return self.plain + self.mirrored + self.poses
 
 
 class ReferenceBuilder:
@@ -64,15 +67,20 @@ class ReferenceBuilder:
         self.should_stop = should_stop
         self.report = report or (lambda d, t, m: None)
         self.ref_signature = state_cache.reference_signature(matcher)
+        self.pose_maps = flip and matcher.pose_criterion == "mutual_nn"
         self._counts = (0, 0)
 
     def _key(self, point: RefPoint, pose: str) -> str:
         return state_cache.state_key(point, self.matcher.method, self.ref_signature, pose, self.decode_side)
 
+    def _pose_key(self, point: RefPoint, pose: str) -> str:
+        return state_cache.pose_key(point.image.sha256, self.matcher.method, self.ref_signature, pose, self.decode_side)
+
     def build(self, by_image: Mapping[int, Sequence[RefPoint]]) -> BuiltReferences:
         out = BuiltReferences()
         poses = [state_cache.PLAIN, state_cache.MIRROR] if self.flip else [state_cache.PLAIN]
         todo: list[tuple[Sequence[RefPoint], dict[str, dict[str, ReferenceState]], dict[str, list[RefPoint]]]] = []
+        pose_maps: list[dict[str, ReferenceState]] = []
         for points in by_image.values():
             found: dict[str, dict[str, ReferenceState]] = {pose: {} for pose in poses}
             missing: dict[str, list[RefPoint]] = {pose: [] for pose in poses}
@@ -84,18 +92,26 @@ class ReferenceBuilder:
                         missing[pose].append(p)
                     else:
                         found[pose][p.name] = state
+            maps: dict[str, ReferenceState] = {}
+            if self.pose_maps:
+                for pose in poses:
+                    state = state_cache.load_state(self.project, self._pose_key(points[0], pose), self.ref_signature,
+                                                   None, out.discarded)
+                    if state is not None:
+                        maps[pose] = state
             todo.append((points, found, missing))
+            pose_maps.append(maps)
         self._drop_odd_layouts(todo, out)
-        total = sum(1 for _, _, missing in todo if any(missing.values()))
+        total = sum(1 for (_, _, missing), maps in zip(todo, pose_maps) if any(missing.values()) or self._lacks(maps))
         done = 0
         self._counts = (0, total)
         if total:
             self.report(0, total, f"preparing {total} reference image(s)")
-        for points, found, missing in todo:
-            if any(missing.values()):
+        for (points, found, missing), maps in zip(todo, pose_maps):
+            if any(missing.values()) or self._lacks(maps):
                 if self.should_stop is not None and self.should_stop():
                     raise Cancelled("stopped on request")
-                error = self._prepare(points[0], missing, found)
+                error = self._prepare(points, missing, found, maps)
                 done += 1
                 self._counts = (done, total)
                 self.report(done, total, f"reference {points[0].image.path}")
@@ -109,7 +125,13 @@ class ReferenceBuilder:
                 out.plain.append(found[state_cache.PLAIN][p.name])
                 if self.flip:
                     out.mirrored.append(flipping.tag_mirrored(found[state_cache.MIRROR][p.name]))
+            if self.pose_maps:
+                out.poses.append(maps[state_cache.PLAIN])
+                out.poses.append(flipping.tag_mirrored(maps[state_cache.MIRROR]))
         return out
+
+    def _lacks(self, maps: Mapping[str, ReferenceState]) -> bool:
+        return self.pose_maps and not (state_cache.PLAIN in maps and state_cache.MIRROR in maps)
 
     def _drop_odd_layouts(self, todo, out: BuiltReferences) -> None:  # noqa: ANN001
         """States of one engine setting share their arrays' shapes past the keypoint row; a cached
@@ -134,11 +156,14 @@ class ReferenceBuilder:
 
     def _prepare(
         self,
-        first: RefPoint,
+        points: Sequence[RefPoint],
         missing: Mapping[str, Sequence[RefPoint]],
         found: dict[str, dict[str, ReferenceState]],
+        maps: dict[str, ReferenceState],
     ) -> str | None:
-        """Prepare the missing states of one image into ``found``; a reason on failure."""
+        """Prepare the missing states (and pose maps) of one image into ``found`` and ``maps``; a
+        reason on failure."""
+        first = points[0]
         image = first.image
         task = ImageTask(image.image_id, image.path, self.project.image_path(image.image_id), image.width, image.height)
         decoded = decode(task, self.decode_side)
@@ -146,10 +171,12 @@ class ReferenceBuilder:
             return f"reference image not readable, its points are not used: {decoded.error}"
         sx, sy = decoded.scale
         array = decoded.array
-        for pose, points in missing.items():
-            if not points:
+        for pose, lacking in missing.items():
+            need_map = self.pose_maps and pose not in maps
+            if not lacking and not need_map:
                 continue
-            coords = {p.name: (p.x * sx, p.y * sy) for p in points}
+            # a pose map alone still needs keypoints to prepare: the image's own are used
+            coords = {p.name: (p.x * sx, p.y * sy) for p in (lacking or points)}
             source = array
             if pose == state_cache.MIRROR:
                 source = flipping.mirror_image(array)
@@ -160,11 +187,17 @@ class ReferenceBuilder:
                 raise
             except LabelerError as exc:
                 return f"cannot prepare this reference: {exc}"
-            for p in points:
+            for p in lacking:
                 name = flipping.mirrored_name(p.name, self.schema) if pose == state_cache.MIRROR else p.name
-                one = state.subset([name])
+                one = state.subset([name]).without_image()
                 state_cache.save_state(self.project, self._key(p, pose), one, image.image_id)
                 found[pose][p.name] = one
+            if need_map:
+                if "pose_map" not in state.image_arrays:
+                    return "the engine gave this reference no pose map (mutual_nn pose criterion)"
+                whole = state.subset([])
+                state_cache.save_state(self.project, self._pose_key(first, pose), whole, image.image_id)
+                maps[pose] = whole
         return None
 
     def _prepare_with_recovery(self, image, coords: dict[str, tuple[float, float]]) -> ReferenceState:  # noqa: ANN001

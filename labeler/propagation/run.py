@@ -231,7 +231,7 @@ class _Run:
         for results in self.executor.run(tasks, states, self.should_stop):
             # A batch that came back twice (a cluster worker died after finishing it) is stored once.
             fresh = [r for r in results if r.task.image_id not in committed]
-            ids = self._commit(fresh, signature, flip, method, model)
+            ids = self._commit(fresh, signature, flip, method, model, states)
             committed.update(r.task.image_id for r in fresh)
             done += len(fresh)
             self._progress(done, total, started, ids)
@@ -245,7 +245,8 @@ class _Run:
         eta = (total - done) / rate if rate else None
         self.emit(ProgressEvent(STAGE_PREDICTING, done, total, rate, eta, image_ids=ids))
 
-    def _commit(self, results: list[TargetResult], signature: str, flip: bool, method: str, model: str | None) -> tuple[int, ...]:
+    def _commit(self, results: list[TargetResult], signature: str, flip: bool, method: str, model: str | None,
+                states: Sequence[ReferenceState]) -> tuple[int, ...]:
         """Store one finished batch in one transaction; the ids committed."""
         items = []
         for r in results:
@@ -253,7 +254,10 @@ class _Run:
                 self.tally.fail(r.task.path, r.error or "no prediction")
                 continue
             plain, mirrored = flipping.split_poses(r.prediction, r.scale)
-            points, flipped = flipping.choose_pose(plain, mirrored) if flip else (plain, False)
+            if flip:
+                points, flipped = flipping.choose_pose(plain, mirrored, flipping.pose_distances(r.prediction, states))
+            else:
+                points, flipped = plain, False
             items.append((r.task.image_id, points, flipped))
             self.tally.flipped += flipped
         if not items:

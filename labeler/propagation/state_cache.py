@@ -4,6 +4,11 @@ One entry per (reference image content, keypoint, position, engine settings, pos
 
     refstate/<sha256>/<keypoint>/<x>,<y>/<method>/<reference signature>/<plain|mirror>/d<decode side>
 
+With the ``mutual_nn`` pose criterion, one more entry per reference image and pose holds the
+image's pose map (a whole-image state with no keypoints), not repeated per keypoint:
+
+    posemap/<sha256>/<method>/<reference signature>/<plain|mirror>/d<decode side>
+
 The position is part of the key, so moving a reference point makes a new entry (the state is
 prepared again) and the entries of the old position are deleted. Entries carry the image id,
 so they disappear with the image. A second small entry per engine setting remembers the
@@ -26,6 +31,7 @@ from labeler.propagation.types import PropagationConfig
 from labeler.store import Project
 
 STATE_PREFIX = "refstate/"
+POSE_PREFIX = "posemap/"
 ENGINE_PREFIX = "engine/"
 PLAIN = "plain"
 MIRROR = "mirror"
@@ -51,6 +57,11 @@ def state_key(point: RefPoint, method: str, ref_signature: str, pose: str, decod
     )
 
 
+def pose_key(sha256: str, method: str, ref_signature: str, pose: str, decode_side: int | None) -> str:
+    return (f"{POSE_PREFIX}{sha256}/{quote(method, safe='')}/{quote(ref_signature, safe='')}/{pose}/"
+            f"d{decode_side or 0}")
+
+
 def state_prefix_any_engine(point: RefPoint, method: str) -> str:
     """Prefix matching this point's entries made by ``method`` with any settings."""
     return f"{point_prefix(point.image.sha256, point.name)}{_pos(point.x, point.y)}/{quote(method, safe='')}/"
@@ -69,6 +80,8 @@ def load_state(
         state = ReferenceState.from_bytes(data)
         if name is not None and state.names != (name,):
             raise ValueError(f"entry holds {state.names!r}, not {name!r}")
+        if name is None and (state.names or "pose_map" not in state.image_arrays):
+            raise ValueError("entry is not a pose map")
     except ValueError:
         project.cache_delete(prefix=key)
         if discarded is not None:

@@ -264,3 +264,38 @@ def test_unknown_dino_model_is_a_clear_message():
 def test_unet_passes_per_image_follow_the_sliding_window():
     assert FUSION_PAPER.sd_crops == 4 and FUSION_FAST.sd_crops == 1
     assert len(fusion.window_starts(960, 512)) ** 2 == FUSION_PAPER.sd_crops
+
+
+def test_pose_maps_pick_the_pose_the_target_is_seen_in(matcher, image):
+    """The authors' mutual-nearest-neighbour pose choice: a target identical to the reference's
+    mirror image is at distance 0 from the mirrored pose and farther from the plain one."""
+    from labeler.correspondence.poses import choose_pose, mirror_image, pose_distances, split_poses, tag_mirrored
+
+    assert matcher.pose_criterion == "mutual_nn"
+    h, w = image.shape[:2]
+    pts = interior_points(w, h, n=4, seed=6)
+    plain = matcher.prepare_reference(image, pts)
+    pose_map = plain.image_arrays["pose_map"]
+    assert pose_map.dtype == np.float16 and pose_map.shape == (224, 11, GRID)  # whole image, once
+    assert "pose_map" not in plain.without_image().image_arrays and "pose_map" in plain.subset(["kp1"]).image_arrays
+    mirrored = tag_mirrored(matcher.prepare_reference(mirror_image(image), {k: (w - x, y) for k, (x, y) in pts.items()}))
+    refs = [plain, mirrored]
+    same, flipped = matcher.predict(refs, [image, mirror_image(image)])
+    d_same, d_flipped = pose_distances(same, refs), pose_distances(flipped, refs)
+    assert d_same[0] < 0.02 < d_same[1] and d_flipped[1] < 0.02 < d_flipped[0]
+    assert choose_pose(*split_poses(same), d_same)[1] is False
+    assert choose_pose(*split_poses(flipped), d_flipped)[1] is True
+    # keypoint-less states that carry only the pose map give the same distances
+    maps_only = [plain.subset([]), mirrored.subset([])]
+    again = matcher.predict([plain.without_image(), *maps_only], [mirror_image(image)])[0]
+    assert again.meta["pose_distances"][0] != again.meta["pose_distances"][0]  # NaN: no pose map
+    assert again.meta["pose_distances"][1:] == pytest.approx(flipped.meta["pose_distances"], abs=1e-4)
+
+
+def test_confidence_pose_criterion_stores_no_pose_map(image):
+    m = fusion.build("tiny-random", "fast", "cpu", pose="confidence")
+    ref = m.prepare_reference(image, interior_points(240, 160, n=2))
+    assert m.pose_criterion == "confidence" and not ref.image_arrays
+    assert "pose_distances" not in m.predict([ref], [image])[0].meta
+    with pytest.raises(UserInputError, match="pose must be one of"):
+        fusion.build("tiny-random", "fast", "cpu", pose="vote")

@@ -87,3 +87,36 @@ def test_real_photo_seen_mirrored_is_matched_with_left_and_right_swapped(tmp_pat
         # Without flip-aware matching the mirrored photo is matched in the plain pose only.
         s = propagate(project, PropagationConfig(method="classical", overrides={"work_side": 256}, flip=False))
         assert s.predicted_images == 2 and project.image(mirrored.id).pred_flipped is False
+
+
+def test_fusion_chooses_the_pose_by_pose_maps_cached_once_per_image(tmp_path, photos):
+    """--method fusion (tiny random weights): the mutual-nearest-neighbour pose criterion. The
+    target that is the reference's mirror image is at distance 0 from the mirrored pose; each
+    reference image keeps one pose map per pose in the cache, not one per keypoint."""
+    from labeler.store import find_image_files, probe_files, relative_to_root
+
+    photo = np.asarray(Image.fromarray(photos["astronaut"]).resize((120, 80), Image.Resampling.BICUBIC))
+    root = tmp_path / "images"
+    root.mkdir()
+    Image.fromarray(photo).save(root / "ref.png")
+    Image.fromarray(np.ascontiguousarray(photo[:, ::-1])).save(root / "mirrored.png")
+    Image.fromarray(photo).save(root / "same.png")
+    files = find_image_files(root)
+    probed, _ = probe_files([(f, relative_to_root(f, root)) for f in files], progress=False)
+    names = ("nose", "left_eye", "right_eye")
+    with Project.create(tmp_path / "p.labeler", root, names, (), (("left_eye", "right_eye"),), images=probed) as project:
+        label(project, "ref.png", {"nose": (60.2, 50.1), "left_eye": (45.3, 30.4), "right_eye": (75.1, 31.0)})
+        cfg = PropagationConfig(method="fusion", model="tiny-random", device="cpu")
+        s = propagate(project, cfg)
+        assert s.predicted_images == 2 and not s.failed
+        assert project.image(project.find_image("mirrored.png").id).pred_flipped is True
+        assert project.image(project.find_image("same.png").id).pred_flipped is False
+        assert len(project.cache_keys("posemap/")) == 2  # plain and mirror, for one reference image
+        assert len(project.cache_keys("refstate/")) == 6  # three keypoints, two poses
+        from labeler.correspondence.base import ReferenceState
+
+        assert all(not ReferenceState.from_bytes(project.cache_get(k)).image_arrays for k in project.cache_keys("refstate/"))
+        project.cache_delete(prefix="posemap/")  # a lost pose map is prepared again, keypoints are not
+        s = propagate(project, PropagationConfig(method="fusion", model="tiny-random", device="cpu", force=True))
+        assert s.predicted_images == 2 and len(project.cache_keys("posemap/")) == 2
+        assert project.image(project.find_image("mirrored.png").id).pred_flipped is True
