@@ -19,7 +19,15 @@ from labeler.cluster.executor import RayExecutor, StatusFn
 from labeler.correspondence.base import Matcher, StopFn
 from labeler.errors import LabelerError, UserInputError
 from labeler.evaluation.pairs import EvalDataset, EvalPair
-from labeler.evaluation.runner import EvalOptions, EvalResult, check_options, evaluate, merge_parts, select_pairs
+from labeler.evaluation.runner import (
+    EvalOptions,
+    EvalResult,
+    check_options,
+    evaluate,
+    merge_parts,
+    select_pairs,
+    with_flip,
+)
 from labeler.propagation.types import PropagationConfig
 
 #: Shards per worker: enough that a fast worker takes over a slow one's share near the end.
@@ -63,6 +71,7 @@ def run_sharded(
 ) -> EvalResult:
     from labeler.correspondence import registry
 
+    options = with_flip(options, method)
     threshold, candidates = check_options(dataset, options)
     if model is None:
         model = registry.default_model(method)

@@ -106,6 +106,10 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                         help="which SPair Layout/ list to read")
     parser.add_argument("--cub-classes", type=int, default=3, metavar="N",
                         help="CUB: use classes 1..N (Hedlin et al. evaluate 3; 200 = all)")
+    parser.add_argument("--flip", choices=("auto", "on", "off"), default="auto",
+                        help="flip-aware matching (adaptive pose alignment): each source is also used mirrored "
+                             "with left/right keypoints swapped and the better pose is kept per pair (default: "
+                             "on for fusion, whose published figures use it; off for the others)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the report as JSON")
     parser.add_argument("--plot", type=Path, default=None, metavar="OUT.png",
                         help="PCK-vs-alpha per category and qualitative pairs")
@@ -149,7 +153,8 @@ def run_eval(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset, args.root, args.split, layout=args.spair_layout, classes=args.cub_classes)
     categories = None if args.categories is None else tuple(args.categories.split(","))
     options = EvalOptions(alphas=tuple(args.alphas), threshold=args.threshold, limit=args.limit,
-                          batch_size=args.batch_size, categories=categories)
+                          batch_size=args.batch_size, categories=categories,
+                          flip={"auto": None, "on": True, "off": False}[args.flip])
     bar = None
     progress = None
     if not args.quiet:

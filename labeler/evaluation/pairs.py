@@ -61,6 +61,9 @@ class EvalDataset:
     #: One paragraph for the report: the pairs and the protocol, and how it relates to the literature.
     protocol: str
     notes: list[str] = field(default_factory=list)
+    #: Left/right keypoint pairs per category (keypoint ids as in ``EvalPair.names``), for flip-aware
+    #: matching (``labeler eval --flip``); a category missing here has none known.
+    flip_pairs: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     @property
     def categories(self) -> list[str]:

@@ -31,7 +31,7 @@ def format_table(result: EvalResult) -> str:
     head = "".join(f"{'img@' + k:>9}" for k in keys) + "  " + "".join(f"{'pt@' + k:>9}" for k in keys)
     lines = [
         f"{result.dataset} {result.split} | {result.method} model={result.model} preset={result.preset} "
-        f"device={result.device}",
+        f"device={result.device} flip={'on' if result.flip else 'off'}",
         f"threshold {result.threshold}: {result.protocol}",
         f"{'category':<{width}} {'pairs':>6} {'points':>7}{head}",
     ]

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from labeler.correspondence.base import Matcher, Prediction, StopFn, check_stop
+from labeler.correspondence import poses
+from labeler.correspondence.base import Matcher, StopFn, check_stop
 from labeler.errors import FormatError, ImageReadError, UserInputError
 from labeler.evaluation.images import load_stored_rgb
 from labeler.evaluation.pairs import EvalDataset, EvalPair
@@ -40,6 +41,9 @@ GROUPINGS = ("auto", "union", "exact")
 _EXACT_METHODS = ("attention",)
 #: Engines with a text prompt that names the category ("a photo of a {category}", DIFT's SPair protocol).
 PROMPT_METHODS = ("dift",)
+#: Methods whose published protocol matches with flip-aware pose alignment (GeoAware-SC's zero-shot
+#: pipeline); ``--flip auto`` turns it on for them only.
+FLIP_METHODS = ("fusion",)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ class EvalOptions:
     grouping: str = "auto"
     #: Only pairs of these categories (None: all), e.g. ("cat", "dog").
     categories: tuple[str, ...] | None = None
+    #: Flip-aware matching (each source also mirrored, the better pose kept per pair); None: on
+    #: for the methods whose published protocol uses it (FLIP_METHODS).
+    flip: bool | None = None
 
     def __post_init__(self) -> None:
         alphas = tuple(float(a) for a in self.alphas)
@@ -75,6 +82,7 @@ class PairResult:
     pair: EvalPair
     predicted: np.ndarray  # (K, 2), NaN where the engine gave nothing
     score: PairScore
+    flipped: bool = False  # the mirrored pose of the source was kept
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,11 @@ class EvalResult:
     limit: int | None = None
     notes: list[str] = field(default_factory=list)
     failures: list[PairFailure] = field(default_factory=list)
+    flip: bool = False
+
+    @property
+    def flipped_pairs(self) -> int:
+        return sum(1 for r in self.pair_results if r.flipped)
 
     @property
     def pairs_per_second(self) -> float:
@@ -132,6 +145,8 @@ class EvalResult:
             "seconds": round(self.seconds, 3),
             "pairs_per_second": round(self.pairs_per_second, 4) if self.seconds > 0 else None,
             "limit": self.limit,
+            "flip": self.flip,
+            "flipped_pairs": self.flipped_pairs,
             "failed_pairs": [{"pair_id": f.pair_id, "category": f.category, "error": f.error} for f in self.failures],
             "notes": list(self.notes),
         }
@@ -159,7 +174,36 @@ def check_options(dataset: EvalDataset, options: EvalOptions) -> tuple[str, list
         raise UserInputError(
             f"threshold {threshold!r} is not available for {dataset.name}; choose one of {', '.join(dataset.thresholds)}"
         )
-    return threshold, in_categories(dataset, options.categories)
+    candidates = in_categories(dataset, options.categories)
+    if options.flip:
+        unknown = sorted({p.category for p in candidates} - set(dataset.flip_pairs))
+        if unknown:
+            raise UserInputError(
+                f"--flip on needs the left/right keypoint pairs of each category, and {dataset.name} gives none for "
+                f"{shown_list(unknown)}" + _FLIP_HINTS.get(dataset.name, "")
+            )
+    return threshold, candidates
+
+
+_FLIP_HINTS = {
+    "pf-willow": " (PF-Willow's keypoints have no names or sides); use --flip off",
+    "cub": " (left/right parts are read from parts/parts.txt, which is missing)",
+    "spair": " (a labeler export written before flip pairs were exported: export it again, or use --flip off)",
+}
+
+
+def flip_enabled(options: EvalOptions, method: str) -> bool:
+    return options.flip if options.flip is not None else method in FLIP_METHODS
+
+
+def with_flip(options: EvalOptions, method: str) -> EvalOptions:
+    """``options`` with ``flip`` decided for ``method`` (so every shard and part agrees)."""
+    return replace(options, flip=flip_enabled(options, method))
+
+
+def shown_list(items: Sequence[str], most: int = 5) -> str:
+    head = ", ".join(map(repr, items[:most]))
+    return head + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
 def select_pairs(pairs: Sequence[EvalPair], limit: int | None) -> list[EvalPair]:
@@ -223,12 +267,11 @@ def _inside(points: dict[str, tuple[float, float]], size: tuple[int, int]) -> di
     return {n: (min(max(x, 0.0), w - 1e-3), min(max(y, 0.0), h - 1e-3)) for n, (x, y) in points.items()}
 
 
-def _pick(prediction: Prediction, names: Sequence[str]) -> np.ndarray:
-    index = {n: i for i, n in enumerate(prediction.names)}
+def _pick(points: poses.Points, names: Sequence[str]) -> np.ndarray:
     out = np.full((len(names), 2), np.nan)
     for k, n in enumerate(names):
-        if n in index:
-            out[k] = prediction.xy[index[n]]
+        if n in points:
+            out[k] = points[n][:2]
     return out
 
 
@@ -242,13 +285,15 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
     should_stop: StopFn | None = None,
 ) -> EvalResult:
-    threshold, candidates = check_options(dataset, options)
+    flip = flip_enabled(options, matcher.method)
+    threshold, candidates = check_options(dataset, replace(options, flip=flip))
     pairs = select_pairs(candidates, options.limit)
     grouping = options.grouping
     if grouping == "auto":
         grouping = "exact" if matcher.method in _EXACT_METHODS else "union"
 
     predicted: list[np.ndarray | None] = [None] * len(pairs)
+    flipped: set[int] = set()
     trg_sizes: list[tuple[int, int] | None] = [None] * len(pairs)
     failed: dict[int, str] = {}
     done = sum(1 for p in pairs if p.num_points == 0)
@@ -264,7 +309,13 @@ def evaluate(
             done += len(bucket.members)
             continue
         src_size = _check_size(src_path, src_image, pairs[bucket.members[0]].src_size)
-        state = matcher.prepare_reference(src_image, _inside(bucket.points, src_size), should_stop=should_stop)
+        queries = _inside(bucket.points, src_size)
+        state = matcher.prepare_reference(src_image, queries, should_stop=should_stop)
+        mirror_state = None
+        if flip:  # the source seen from the other side: x -> W - x, left/right ids swapped
+            flip_of = _flip_lookup(dataset.flip_pairs[pairs[bucket.members[0]].category])
+            mirror_state = matcher.prepare_reference(
+                poses.mirror_image(src_image), poses.mirror_points(queries, src_size[0], flip_of), should_stop=should_stop)
         del src_image
         if grouping == "union":
             groups = [(tuple(state.names), bucket.members)]
@@ -275,6 +326,10 @@ def evaluate(
             groups = list(by_names.items())
         for names, members in groups:
             ref = state if names == tuple(state.names) else state.subset(names)
+            refs = [ref]
+            if mirror_state is not None:
+                wanted = [n for n in mirror_state.names if n in {flip_of(m) or m for m in names}]
+                refs.append(poses.tag_mirrored(mirror_state.subset(wanted)))
             for start in range(0, len(members), options.batch_size):
                 check_stop(should_stop)
                 chunk = members[start:start + options.batch_size]
@@ -291,11 +346,17 @@ def evaluate(
                     images.append(image)
                 if not chunk:
                     continue
-                outputs = matcher.predict([ref], images, should_stop=should_stop)
+                outputs = matcher.predict(refs, images, should_stop=should_stop)
                 if len(outputs) != len(chunk):
                     raise RuntimeError(f"{matcher.method} returned {len(outputs)} predictions for {len(chunk)} images")
                 for i, out in zip(chunk, outputs):
-                    predicted[i] = _pick(out, pairs[i].names)
+                    plain, mirrored = poses.split_poses(out)
+                    if mirror_state is not None:  # as the authors: the mirrored pose fills in where it can
+                        plain, turned = poses.choose_pose(plain, mirrored, poses.pose_distances(out, refs),
+                                                          keep_unpaired=True)
+                        if turned:
+                            flipped.add(i)
+                    predicted[i] = _pick(plain, pairs[i].names)
                 done += len(chunk)
                 if progress is not None:
                     progress(done, len(pairs))
@@ -307,7 +368,8 @@ def evaluate(
             continue
         pred = predicted[i] if predicted[i] is not None else np.zeros((0, 2))
         t = pck_threshold(pair, threshold, trg_sizes[i]) if pair.num_points else 0.0
-        results.append(PairResult(pair, pred, score_pair(pair.pair_id, pair.category, pred, pair.trg_xy, t)))
+        results.append(PairResult(pair, pred, score_pair(pair.pair_id, pair.category, pred, pair.trg_xy, t),
+                                  flipped=i in flipped))
     scores = [r.score for r in results]
     notes = list(dataset.notes)
     notes.extend(_threshold_notes(scores))
@@ -315,6 +377,7 @@ def evaluate(
         notes.append(f"--categories {','.join(options.categories)}: {len(candidates)} of {len(dataset.pairs)} pairs")
     if options.limit is not None and options.limit < len(candidates):
         notes.append(f"--limit {options.limit}: first pairs of a round-robin over categories, not the whole split")
+    notes.extend(_flip_notes(flip, sum(1 for r in results if r.flipped), len(results)))
     return EvalResult(
         dataset=dataset.name,
         split=dataset.split,
@@ -332,7 +395,20 @@ def evaluate(
         limit=options.limit,
         notes=notes,
         failures=[PairFailure(pairs[i].pair_id, pairs[i].category, failed[i]) for i in sorted(failed)],
+        flip=flip,
     )
+
+
+def _flip_lookup(pairs: Sequence[tuple[str, str]]) -> poses.FlipOf:
+    table = {a: b for a, b in pairs} | {b: a for a, b in pairs}
+    return table.get
+
+
+def _flip_notes(flip: bool, flipped: int, total: int) -> list[str]:
+    if not flip:
+        return []
+    return [f"flip-aware matching (adaptive pose alignment): the mirrored source was kept for {flipped} of {total} "
+            "pair(s); --flip off to measure without it"]
 
 
 def prompt_category(name: str) -> str:
@@ -366,13 +442,14 @@ def merge_parts(dataset: EvalDataset, parts: list[EvalResult], order: list[EvalP
     failures = [f for part in parts for f in part.failures]
     scores = [r.score for r in results]
     first = parts[0]
+    flip_notes = _flip_notes(first.flip, sum(1 for r in results if r.flipped), len(results))
     return EvalResult(
         dataset=dataset.name, split=dataset.split, method=first.method, model=first.model, preset=first.preset,
         device=first.device, threshold=threshold, alphas=options.alphas,
         protocol=dataset.protocol.format(threshold=threshold), seconds=sum(p.seconds for p in parts),
         pair_results=results, overall=summarize(scores, options.alphas),
         categories=per_category(scores, options.alphas), limit=options.limit,
-        notes=notes + _threshold_notes(scores), failures=failures,
+        notes=notes + _threshold_notes(scores) + flip_notes, failures=failures, flip=first.flip,
     )
 
 
@@ -397,6 +474,7 @@ def run(
     """
     from labeler.correspondence import registry
 
+    options = with_flip(options, method)
     threshold, candidates = check_options(dataset, options)
     if category_prompt and method not in PROMPT_METHODS:
         raise UserInputError(f"--category-prompt applies to --method {' or '.join(PROMPT_METHODS)} "

@@ -39,7 +39,8 @@ def export_pairs(
         for ref in (_with_predictions(project) if include_predictions else project.references())
         if ref.image_id not in excluded and ref.image_id not in replaced
     ]
-    summary = write_spair(images, project.schema().keypoints, Path(out_dir), config)
+    schema = project.schema()
+    summary = write_spair(images, schema.keypoints, Path(out_dir), config, flip_pairs=schema.flip_pairs)
     if replaced:
         summary.warnings.append(
             f"{len(replaced)} image(s) left out: the file now holds another picture than the one labelled:\n"

@@ -545,6 +545,12 @@ def _pair_json(pair_id: int, stem: str, src: _Entry, trg: _Entry, common: Sequen
     }
 
 
+def _flip_ids(names: Sequence[str], flip_pairs: Sequence[tuple[str, str]]) -> list[list[str]]:
+    """The flip pairs among ``names`` as keypoint-id pairs (``["0", "1"]``)."""
+    index = {n: str(i) for i, n in enumerate(names)}
+    return [[index[a], index[b]] for a, b in flip_pairs if a in index and b in index]
+
+
 def _check_out_dir(out: Path, overwrite: bool) -> None:
     if os.name == "nt":
         raise UserInputError("SPair pair files are named with ':' which Windows file systems do not allow")
@@ -570,11 +576,13 @@ def write_spair(
     keypoint_order: Sequence[str] | Mapping[str, Sequence[str]],
     out_dir: Path,
     config: SPairExportConfig = SPairExportConfig(),
+    flip_pairs: Sequence[tuple[str, str]] = (),
 ) -> SPairExportSummary:
     """Write ``images`` as an SPair-71k-style dataset under ``out_dir``.
 
     ``keypoint_order`` (one list, or one per category) fixes the keypoint ids: the i-th name is
-    id ``str(i)``. Images are split per category into trn/val/test by ``config.split_ratio``
+    id ``str(i)``. ``flip_pairs`` (left/right names) are written per category as id pairs in
+    ``labeler_export.json``, so ``labeler eval --flip on`` knows them. Images are split per category into trn/val/test by ``config.split_ratio``
     (seeded, so the same labels always give the same split; splits share no image); every
     unordered pair of images of one category and split with at least one keypoint visible in
     both becomes a pair (source = the name that sorts first). The folder is built next to
@@ -650,7 +658,8 @@ def write_spair(
             "seed": config.seed,
             "split_ratio": list(config.split_ratio),
             "max_pairs": config.max_pairs,
-            "categories": {folder[c]: {"name": c, "keypoints": given[c]} for c in categories},
+            "categories": {folder[c]: {"name": c, "keypoints": given[c], "flip_pairs": _flip_ids(given[c], flip_pairs)}
+                           for c in categories},
             "images": {
                 f"{e.image.category}/{e.name}.jpg": {"relative_path": e.image.relative_path, "split": e.split}
                 for e in entries

@@ -109,3 +109,15 @@ def test_classical_engine_on_exported_real_photos(tmp_path, photos):
     assert result.overall.per_point["0.05"] == 100.0, result.to_json()
     assert result.overall.per_point["0.02"] >= 90.0, result.to_json()
     assert result.seconds > 0 and result.pairs_per_second > 0
+
+
+def test_export_carries_the_schemas_flip_pairs_as_ids(tmp_path, photos):
+    images, _ = _labelled(tmp_path, photos)
+    out = tmp_path / "pairs"
+    write_spair(images, ORDER, out, SPairExportConfig(split_ratio=(1, 0, 0)),
+                flip_pairs=[(ORDER[1], ORDER[2]), ("absent", ORDER[0])])
+    assert load_dataset("spair", out, "trn").flip_pairs == {"cat": (("1", "2"),)}
+    meta = json.loads((out / "labeler_export.json").read_text())
+    del meta["categories"]["cat"]["flip_pairs"]  # an export from before flip pairs were written
+    (out / "labeler_export.json").write_text(json.dumps(meta))
+    assert load_dataset("spair", out, "trn").flip_pairs == {}

@@ -118,6 +118,7 @@ def load(root: Path, split: str = "test", classes: int = DEFAULT_CLASSES) -> Eva
     if not pairs:
         raise FormatError(f"{root}: no {split} pairs among classes 1..{classes}")
     check_images_exist(root, pairs)
+    mirrored = _part_flip_pairs(root / "parts" / "parts.txt")
     return EvalDataset(
         name="cub",
         split="test" if split == "test" else "trn",
@@ -126,4 +127,17 @@ def load(root: Path, split: str = "test", classes: int = DEFAULT_CLASSES) -> Eva
         thresholds=("bbox", "bbox-src", "bbox-kps", "bbox-kps-src", "img"),
         default_threshold="bbox",
         protocol=PROTOCOL.format(split=split, classes=classes, n=len(pairs), threshold="{threshold}"),
+        flip_pairs={p.category: mirrored for p in pairs} if mirrored else {},
     )
+
+
+def _part_flip_pairs(path: Path) -> tuple[tuple[str, str], ...]:
+    """Part ids whose names differ only in "left"/"right" ("7 left eye" / "11 right eye"), from
+    parts/parts.txt; none when the file is absent (flip-aware evaluation then says so)."""
+    if not path.is_file():
+        return ()
+    ids: dict[str, str] = {}
+    for row in _rows(path, 2):
+        ids[" ".join(row[1:]).lower()] = row[0]
+    return tuple((pid, ids["right " + name[5:]]) for name, pid in ids.items()
+                 if name.startswith("left ") and "right " + name[5:] in ids)

@@ -21,6 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from labeler.errors import FormatError
+from labeler.evaluation.datasets.spair_flips import SPAIR_FLIP_PAIRS
 from labeler.evaluation.pairs import EvalDataset, EvalPair, check_images_exist
 from labeler.formats import spair as fmt
 
@@ -105,8 +106,12 @@ def load(root: Path, split: str = "test", layout: str = "large") -> EvalDataset:
     _check_sizes(pairs, records)
     source = f"{listing.relative_to(root)}" if listing.is_file() else f"PairAnnotation/{split}/ (sorted)"
     notes = []
-    if fmt.read_export_meta(root) is not None:
+    meta = fmt.read_export_meta(root)
+    if meta is not None:
         notes.append("labeler export: boxes are spanned by each image's visible keypoints")
+        flips = _export_flip_pairs(root, meta)
+    else:
+        flips = dict(SPAIR_FLIP_PAIRS)
     return EvalDataset(
         name="spair",
         split=split,
@@ -116,4 +121,23 @@ def load(root: Path, split: str = "test", layout: str = "large") -> EvalDataset:
         default_threshold="bbox",
         protocol=PROTOCOL.format(split=split, n=len(pairs), source=source, threshold="{threshold}"),
         notes=notes,
+        flip_pairs=flips,
     )
+
+
+def _export_flip_pairs(root: Path, meta: object) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The project's flip pairs a labeler export wrote per category (as keypoint ids); exports
+    made before they were written have none."""
+    out: dict[str, tuple[tuple[str, str], ...]] = {}
+    categories = meta.get("categories") if isinstance(meta, dict) else None
+    if not isinstance(categories, dict):
+        return out
+    for cat, entry in categories.items():
+        pairs = entry.get("flip_pairs") if isinstance(entry, dict) else None
+        if pairs is None:
+            continue
+        if not (isinstance(pairs, list) and all(isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p)
+                                                for p in pairs)):
+            raise FormatError(f"{root / fmt.EXPORT_META}: flip_pairs of {cat!r} must be a list of [id, id] pairs")
+        out[str(cat)] = tuple((a, b) for a, b in pairs)
+    return out
