@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from labeler.correspondence.poses import (  # noqa: F401 - the propagation layer's names for them
+from labeler.correspondence.poses import (
     MIRROR_SUFFIX,
     MIRRORED,
     POSE_KEY,
@@ -36,3 +36,9 @@ def mirror_points(points: Mapping[str, tuple[float, float]], width: float, schem
 
 def mirrored_name(name: str, schema: Schema) -> str:
     return schema.flip_of(name) or name
+
+
+__all__ = [
+    "MIRROR_SUFFIX", "MIRRORED", "POSE_KEY", "Points", "choose_pose", "flip_enabled", "is_mirrored", "mirror_image",
+    "mirror_points", "mirrored_name", "pose_distances", "split_poses", "tag_mirrored",
+]
