@@ -35,6 +35,9 @@ GPU_DIFT_PAPER = ">= 40 images/s and >= 15x the authors' loop (H100)"
 GPU_DIFT_FAST = ">= 100 images/s (H100)"
 CPU_DIFT = "<= 12 s/image (2 CPU cores)"
 GPU_ATT = ">= 15x the authors' loop (H100)"
+#: The cleandift-sd-2-1 card's DIFT settings on the real-size random SD 2.1 (a CleanDIFT UNet has
+#: the same architecture, so the same FLOPs): clean latent, no noise, nothing to average.
+CLEANDIFT = {"noise": False, "timestep": 261, "ensemble": 1, "reference_ensemble": 1}
 
 
 def dift_cases(size: str, gpu: bool, targets: int | None) -> list[DiftCase]:
@@ -53,6 +56,7 @@ def dift_cases(size: str, gpu: bool, targets: int | None) -> list[DiftCase]:
             DiftCase("SD2.1@768 paper", "sd-2-1", "paper", targets=256, batch=8, target=GPU_DIFT_PAPER, baseline_images=8),
             DiftCase("SD2.1@768 fast", "sd-2-1", "fast", targets=512, batch=32, target=GPU_DIFT_FAST),
             DiftCase("SD1.5@512 fast (ensemble 1)", "sd-1-5", "fast", targets=512, batch=32),
+            DiftCase("SD2.1@768 CleanDIFT paper", "sd-2-1", "paper", targets=256, batch=32, overrides=CLEANDIFT),
         ]
     else:
         cases = [
@@ -61,6 +65,7 @@ def dift_cases(size: str, gpu: bool, targets: int | None) -> list[DiftCase]:
                      target=CPU_DIFT, dtype="bfloat16"),
             DiftCase("SD2.1@768 fast", "sd-2-1", "fast", targets=2, batch=1),
             DiftCase("SD2.1@768 paper", "sd-2-1", "paper", targets=2, batch=1, baseline_images=1),
+            DiftCase("SD2.1@768 CleanDIFT paper", "sd-2-1", "paper", targets=2, batch=1, overrides=CLEANDIFT),
         ]
     if targets is not None:
         cases = [DiftCase(**{**c.__dict__, "targets": targets}) for c in cases]

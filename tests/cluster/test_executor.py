@@ -89,6 +89,20 @@ def test_tiny_random_dift_on_two_workers_matches_one_process(tmp_path, ray_addre
     assert export(clustered) == export(plain)
 
 
+def test_fusion_pose_maps_travel_to_the_workers_and_choose_the_same_poses(tmp_path, ray_address):
+    """Flip-aware fusion (the schema pairs left/right): whole-image pose maps ride along with the
+    keypoint states, and the workers' mutual-NN pose choices equal one process's."""
+    config = PropagationConfig(method="fusion", model="tiny-random", device="cpu", batch_size=2)
+    plain, clustered = _twins(tmp_path, 6)
+    expected = _plain(plain, config)
+    summary, _ = _on_ray(clustered, config, ray_address)
+    assert not summary.failed and summary.predicted_images == expected.predicted_images >= 4
+    assert summary.flipped_images == expected.flipped_images
+    with Project.open(clustered) as project:
+        assert len(project.cache_keys("posemap/")) == 4  # two reference images, two poses each
+    assert export(clustered) == export(plain)
+
+
 def test_a_worker_killed_mid_run_is_restarted_and_nothing_is_lost_or_doubled(tmp_path, ray_address):
     plain, clustered = _twins(tmp_path, 16)
     _plain(plain, CLASSICAL_CONFIG)
