@@ -45,8 +45,9 @@ METHOD_INFO: dict[str, MethodInfo] = {
         NOT_MEASURED_GPU, "sd-1-5", "dinov2-base"),
     "dift": MethodInfo(
         "dift", "DIFT (Tang et al. 2023)",
-        "SPair-71k PCK@0.1 52.9 per image (~57.7 per point)",
-        "25.9 s/image (fast, SD2.1 @ 768 px); 69.2 s/image paper",
+        "SPair-71k PCK@0.1 52.9 per image (~57.7 per point); 61.4 per point with CleanDIFT SD2.1 weights",
+        "25.9 s/image (fast, SD2.1 @ 768 px, CPU under load; 12.3 s idle with a CleanDIFT card, the same work); "
+        "69.2 s/image paper",
         NOT_MEASURED_GPU, "sd-2-1"),
     "attention": MethodInfo(
         "attention", "Cross-attention prompt optimisation (Hedlin et al. 2023)",

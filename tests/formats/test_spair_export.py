@@ -265,7 +265,7 @@ def test_category_names_become_safe_folder_names(tmp_path, photos):
     assert json.loads(pair.read_text())["category"] == "birds_2024"
     assert (tmp_path / "out" / "JPEGImages" / "birds_2024" / "0.jpg").is_file()
     meta = json.loads((tmp_path / "out" / spair.EXPORT_META).read_text())
-    assert meta["categories"] == {"birds_2024": {"name": "birds-2024", "keypoints": ["nose"]}}
+    assert meta["categories"] == {"birds_2024": {"name": "birds-2024", "keypoints": ["nose"], "flip_pairs": []}}
 
 
 def test_export_folder_permissions_and_interrupted_overwrite(tmp_path, photos, monkeypatch):

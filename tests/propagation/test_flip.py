@@ -53,22 +53,27 @@ def test_fake_engine_prefers_plain_pose_and_records_it(project):
     assert set(pts) == {"nose", "right_eye"} and pts["right_eye"].x == pytest.approx(48 / 64 * 50)
 
 
-def test_real_photo_seen_mirrored_is_matched_with_left_and_right_swapped(tmp_path, photos):
-    """The target is the reference photo flipped: the mirrored pose must win, and each point
-    lands on the mirror image of its counterpart (a mirrored left eye is a right eye)."""
-    photo = np.asarray(Image.fromarray(photos["chelsea"]).resize((240, 160), Image.Resampling.BICUBIC))
+def _mirror_project(tmp_path, photo, size) -> Project:
+    """ref.png (the photo at ``size``), mirrored.png (its mirror image) and same.png (a copy), in a
+    project whose schema pairs left_eye with right_eye."""
+    from labeler.store import find_image_files, probe_files, relative_to_root
+
+    photo = np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.BICUBIC))
     root = tmp_path / "images"
     root.mkdir()
     Image.fromarray(photo).save(root / "ref.png")
     Image.fromarray(np.ascontiguousarray(photo[:, ::-1])).save(root / "mirrored.png")
     Image.fromarray(photo).save(root / "same.png")
-    from labeler.store import find_image_files, probe_files, relative_to_root
+    probed, _ = probe_files([(f, relative_to_root(f, root)) for f in find_image_files(root)], progress=False)
+    return Project.create(tmp_path / "p.labeler", root, ("nose", "left_eye", "right_eye"), (),
+                          (("left_eye", "right_eye"),), images=probed)
 
-    files = find_image_files(root)
-    probed, _ = probe_files([(f, relative_to_root(f, root)) for f in files], progress=False)
-    names = ("nose", "left_eye", "right_eye")
+
+def test_real_photo_seen_mirrored_is_matched_with_left_and_right_swapped(tmp_path, photos):
+    """The target is the reference photo flipped: the mirrored pose must win, and each point
+    lands on the mirror image of its counterpart (a mirrored left eye is a right eye)."""
     pts = {"nose": (118.3, 95.2), "left_eye": (95.6, 62.1), "right_eye": (150.2, 66.7)}
-    with Project.create(tmp_path / "p.labeler", root, names, (), (("left_eye", "right_eye"),), images=probed) as project:
+    with _mirror_project(tmp_path, photos["chelsea"], (240, 160)) as project:
         label(project, "ref.png", pts)
         cfg = PropagationConfig(method="classical", overrides={"work_side": 256})
         s = propagate(project, cfg)
@@ -93,18 +98,7 @@ def test_fusion_chooses_the_pose_by_pose_maps_cached_once_per_image(tmp_path, ph
     """--method fusion (tiny random weights): the mutual-nearest-neighbour pose criterion. The
     target that is the reference's mirror image is at distance 0 from the mirrored pose; each
     reference image keeps one pose map per pose in the cache, not one per keypoint."""
-    from labeler.store import find_image_files, probe_files, relative_to_root
-
-    photo = np.asarray(Image.fromarray(photos["astronaut"]).resize((120, 80), Image.Resampling.BICUBIC))
-    root = tmp_path / "images"
-    root.mkdir()
-    Image.fromarray(photo).save(root / "ref.png")
-    Image.fromarray(np.ascontiguousarray(photo[:, ::-1])).save(root / "mirrored.png")
-    Image.fromarray(photo).save(root / "same.png")
-    files = find_image_files(root)
-    probed, _ = probe_files([(f, relative_to_root(f, root)) for f in files], progress=False)
-    names = ("nose", "left_eye", "right_eye")
-    with Project.create(tmp_path / "p.labeler", root, names, (), (("left_eye", "right_eye"),), images=probed) as project:
+    with _mirror_project(tmp_path, photos["astronaut"], (120, 80)) as project:
         label(project, "ref.png", {"nose": (60.2, 50.1), "left_eye": (45.3, 30.4), "right_eye": (75.1, 31.0)})
         cfg = PropagationConfig(method="fusion", model="tiny-random", device="cpu")
         s = propagate(project, cfg)
