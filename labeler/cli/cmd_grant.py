@@ -34,4 +34,8 @@ def run(args: argparse.Namespace) -> int:
     report = grant(args.project, args.name, args.role, password=password)
     verb = "created" if report.created else "updated"
     print(f"{verb} role {report.user}: {report.role} (member of {report.group})")
+    if report.created and password is None:
+        print(f"  {report.user} has no password yet: the server lets them in only where its pg_hba.conf trusts them; "
+              f"set one with  labeler grant URL {report.user} --role {report.role} --password-stdin  "
+              "(the password on standard input)")
     return 0

@@ -135,7 +135,9 @@ def test_who_did_what(cli, db_project, tmp_path):
 def test_grant_then_the_database_refuses_what_the_role_may_not_do(cli, db_project):
     r = cli("grant", db_project, "cli_ann", "--role", "annotator")  # role names are server-wide
     assert r.code == 0 and "created role cli_ann: annotator" in r.out
-    assert "updated role cli_ann" in cli("grant", db_project, "cli_ann", "--role", "annotator").out
+    assert "cli_ann has no password yet" in r.out and "--password-stdin" in r.out  # how to give one
+    again = cli("grant", db_project, "cli_ann", "--role", "annotator").out
+    assert "updated role cli_ann" in again and "no password" not in again  # an existing password is kept
     ann = db_project.replace("postgres:@", "cli_ann@", 1)
     assert cli("label", ann, "plain/a.jpg", "nose=1,2").code == 0
     r = cli("remove-images", ann, "plain/a.jpg")
