@@ -127,6 +127,7 @@ class Editor(QObject):
     def accept_image(self, image_id: int, *, min_confidence: float | None = None) -> int:
         """Accept the image's predictions as they are (those at or above ``min_confidence``
         when given), one undo step; returns how many."""
+        self.project.check_reviewable(image_id)
         predicted = [n for n, r in self.project.points(image_id).items() if r.status == PREDICTED
                      and (min_confidence is None or (r.confidence is not None and r.confidence >= min_confidence))]
         if not predicted:
@@ -137,11 +138,13 @@ class Editor(QObject):
         return int(cmd.result or 0)
 
     def accept_point(self, image_id: int, name: str) -> StoreEdit:
+        self.project.check_reviewable(image_id)
         return self._run([(image_id, name)], f"accept {name}",
                          lambda: self.project.accept_predictions([image_id], names=[name]))
 
     def reject_point(self, image_id: int, name: str, *, absent: bool) -> StoreEdit:
         """A wrong prediction: back to unlabelled, or (``absent``) the keypoint is not there."""
+        self.project.check_reviewable(image_id)
         if absent:
             return self._run([(image_id, name)], f"reject {name} (absent)", lambda: self.project.set_absent(image_id, name))
         return self._run([(image_id, name)], f"reject {name}", lambda: self.project.delete_point(image_id, name))

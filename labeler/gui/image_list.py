@@ -438,7 +438,7 @@ class ImageListPanel(QWidget):
         """The whole project's index: counts are updated, the filter applied, ``keep`` stays selected."""
         self._all = list(rows)
         self._status = {r[0]: r[2] for r in rows}
-        counts = Counter(r[2] for r in rows)
+        counts = Counter(r[2] for r in rows if r[0] not in self.model.flags)  # flagged ones: counted by flag
         # each "● 3 in progress" stays on one line (&nbsp;); lines break only between them
         parts = [f"{len(rows)}&nbsp;images"] + [
             f"<span style='color:{STATUS_COLOURS[s]}'>●</span>&nbsp;{counts.get(s, 0)}&nbsp;"

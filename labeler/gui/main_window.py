@@ -59,11 +59,11 @@ from labeler.store import (
     FLAG_NO_OBJECT,
     FLAG_SKIP,
     PROJECT_SUFFIX,
-    REVIEW_PREDICTED,
     ImageRecord,
     PointRecord,
     Project,
     Schema,
+    awaits_review,
     image_file,
 )
 
@@ -680,7 +680,7 @@ class MainWindow(QMainWindow):
     def _update_review_label(self, rows: list[tuple[int, str, str]] | None) -> None:
         if rows is None:
             rows = self.image_list.all_rows()
-        n = sum(1 for r in rows if r[2] == REVIEW_PREDICTED)
+        n = sum(1 for r in rows if awaits_review(r[2], self.image_list.flag_of(r[0])))  # flagged: out of review
         self.review_label.setText(
             f"{n} image(s) with predictions to review." if n else "No predictions to review. Label an image, then Propagate."
         )

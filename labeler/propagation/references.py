@@ -2,7 +2,8 @@
 
 References are the confirmed (manual, corrected or accepted) points that are visible: an
 occluded point's position is known, but what the image shows there is the occluder, so it
-would teach the engine the wrong appearance. Absent points have no position.
+would teach the engine the wrong appearance. Absent points have no position. Points of flagged
+images (skip, no object, later) are never references.
 
 Per keypoint at most ``max_references`` points are used, chosen in this order:
 
@@ -57,10 +58,11 @@ def _rank(p: PointRecord) -> tuple[int, float, int]:
 
 
 def candidate_points(project: Project) -> list[PointRecord]:
-    """Every confirmed, visible point of the project (one query)."""
+    """Every confirmed, visible point of the project's unflagged images (one query): a flagged
+    image (skipped, no object, for later) is never a reference (store.FLAGS_OUT_OF_REVIEW)."""
     return [
         p
-        for p in project.all_points(statuses=CONFIRMED_STATUSES)
+        for p in project.all_points(statuses=CONFIRMED_STATUSES, unflagged=True)
         if p.visibility == VISIBLE and p.x is not None and p.y is not None
     ]
 

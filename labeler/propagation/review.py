@@ -36,3 +36,14 @@ def least_confident_points(project: Project, limit: int | None = None) -> list[R
 def least_confident_images(project: Project, limit: int | None = None) -> list[QueueImage]:
     """Images with predictions awaiting review, by their least confident prediction."""
     return project.review_queue(limit)
+
+
+def test_model_predictions(project: Project, *, reviewable: bool = True) -> dict[str, int]:
+    """Test models (random weights, e.g. tiny-random) -> how many predictions awaiting review
+    they made: the CLI and the app mark these, since they carry no content."""
+    from labeler.correspondence.cards import is_test_model
+
+    return {m: n for m, n in project.prediction_models(reviewable=reviewable).items() if m and is_test_model(m)}
+
+
+TEST_MODEL_NOTE = "a TEST MODEL with random weights: its predictions carry no content"

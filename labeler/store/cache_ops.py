@@ -7,7 +7,7 @@ from labeler.store.dialects import insert as dialect_insert
 
 from labeler.store.core import ProjectCore, image_row, now
 from labeler.store.models import CacheRow, ImageRow, PointRow
-from labeler.store.records import POINT_STATUSES, REVIEW_STATUSES, StatusCounts
+from labeler.store.records import IMAGE_FLAGS, POINT_STATUSES, REVIEW_STATUSES, StatusCounts
 
 
 class CacheOps(ProjectCore):
@@ -73,17 +73,25 @@ class CacheOps(ProjectCore):
         return out
 
     def counts(self) -> StatusCounts:
-        """Images by review status and points by status and visibility (for ``labeler status``)."""
+        """Images by review status (unflagged ones) and by flag, and points by status and visibility (for ``labeler status``)."""
         with self._read() as s:
-            by_review = dict(s.execute(select(ImageRow.review_status, func.count()).group_by(ImageRow.review_status)).all())
+            by_review = dict(
+                s.execute(
+                    select(ImageRow.review_status, func.count()).where(ImageRow.flag.is_(None)).group_by(ImageRow.review_status)
+                ).all()
+            )
+            by_flag = dict(
+                s.execute(select(ImageRow.flag, func.count()).where(ImageRow.flag.is_not(None)).group_by(ImageRow.flag)).all()
+            )
             missing = s.execute(select(func.count()).select_from(ImageRow).where(ImageRow.missing.is_(True))).scalar_one()
             by_status = dict(s.execute(select(PointRow.status, func.count()).group_by(PointRow.status)).all())
             by_vis = dict(s.execute(select(PointRow.visibility, func.count()).group_by(PointRow.visibility)).all())
         return StatusCounts(
-            images=sum(by_review.values()),
+            images=sum(by_review.values()) + sum(by_flag.values()),
             images_by_status={k: int(by_review.get(k, 0)) for k in REVIEW_STATUSES},
             missing_images=int(missing),
             points=sum(by_status.values()),
             points_by_status={k: int(by_status.get(k, 0)) for k in POINT_STATUSES},
             points_by_visibility={v: int(by_vis.get(v, 0)) for v in (0, 1, 2)},
+            images_by_flag={f: int(by_flag.get(f, 0)) for f in IMAGE_FLAGS},
         )

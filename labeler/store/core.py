@@ -163,6 +163,12 @@ def image_row(s: Session, image_id: int) -> ImageRow:
     return row
 
 
+def unflagged_images():  # noqa: ANN201 - a SQLAlchemy Select
+    """The ids of images without a flag: the only ones whose predictions are reviewed
+    (records.FLAGS_OUT_OF_REVIEW)."""
+    return select(IMAGE_T.c.id).where(IMAGE_T.c.flag.is_(None))
+
+
 def recompute_review(s: Session, image_ids: Iterable[int] | None = None) -> None:
     """Set ``image.review_status`` from the point rows (all images when ``image_ids`` is None).
 

@@ -32,6 +32,7 @@ from labeler.store.core import (
     point_records,
     recompute_review,
     select_points,
+    unflagged_images,
     unknown_keypoint,
 )
 from labeler.store.models import FlipPairRow, ImageRow, KeypointRow, PointRow
@@ -182,9 +183,12 @@ class PointOps(ProjectCore):
             )
             return {r.name: r for r in rows}
 
-    def all_points(self, *, statuses: Iterable[str] | None = None) -> list[PointRecord]:
-        """Every row of the project (one query), ordered by image path then schema order."""
+    def all_points(self, *, statuses: Iterable[str] | None = None, unflagged: bool = False) -> list[PointRecord]:
+        """Every row of the project (one query), ordered by image path then schema order; with
+        ``unflagged`` only those of images without a flag (propagation's references)."""
         stmt = select_points().join(ImageRow, PointRow.image_id == ImageRow.id).order_by(ImageRow.path, KeypointRow.position)
+        if unflagged:
+            stmt = stmt.where(ImageRow.flag.is_(None))
         if statuses is not None:
             stmt = stmt.where(PointRow.status.in_(_check_statuses(statuses)))
         with self._read() as s:
@@ -383,7 +387,9 @@ class PointOps(ProjectCore):
     ) -> int:
         """Accept predicted points as they are; returns how many.
 
-        ``image_ids`` None means every image; ``names`` None every keypoint; with
+        Flagged images are never touched (FLAGS_OUT_OF_REVIEW; :meth:`check_reviewable` says
+        why to someone who named one) and confirmed points never change. ``image_ids`` None
+        means every image; ``names`` None every keypoint; with
         ``min_confidence`` only predictions at or above it (unknown confidence never qualifies);
         predictions of ``exclude_models`` (e.g. random-weight test models) are left alone.
         """
@@ -391,7 +397,7 @@ class PointOps(ProjectCore):
         with self._write() as s, s.begin():
             stmt = (
                 update(POINT_T)
-                .where(POINT_T.c.status == PREDICTED)
+                .where(POINT_T.c.status == PREDICTED, POINT_T.c.image_id.in_(unflagged_images()))
                 .values(
                     status=ACCEPTED, pred_x=POINT_T.c.x, pred_y=POINT_T.c.y, updated_at=t,
                     version=POINT_T.c.version + 1, annotator=self.user,

@@ -251,15 +251,15 @@ class PredictionOps(ProjectCore):
 
     def review_queue(self, limit: int | None = None, *, skip_claimed: bool = False) -> list[QueueImage]:
         """Images with predictions awaiting review, least confident first (by their minimum
-        confidence; images with a prediction of unknown confidence come first). Missing
-        images are left out, and with ``skip_claimed`` those someone else is labelling."""
+        confidence; images with a prediction of unknown confidence come first). Missing and
+        flagged images are left out (FLAGS_OUT_OF_REVIEW), and with ``skip_claimed`` those someone else is labelling."""
         n_all = func.count()
         n_conf = func.count(PointRow.confidence)
         lowest = func.min(PointRow.confidence)
         stmt = (
             select(ImageRow.id, ImageRow.path, lowest, n_all, n_conf)
             .join(PointRow, PointRow.image_id == ImageRow.id)
-            .where(PointRow.status == PREDICTED, ImageRow.missing.is_(False))
+            .where(PointRow.status == PREDICTED, ImageRow.missing.is_(False), ImageRow.flag.is_(None))
             .group_by(ImageRow.id)
             .order_by((n_conf < n_all).desc(), lowest.nulls_first(), ImageRow.path)
         )
@@ -277,11 +277,12 @@ class PredictionOps(ProjectCore):
             ]
 
     def review_points(self, limit: int | None = None, *, image_ids: Sequence[int] | None = None) -> list[PointRecord]:
-        """Predicted points, least confident first (unknown confidence first)."""
+        """Predicted points awaiting review, least confident first (unknown confidence first);
+        those of flagged images are left out (FLAGS_OUT_OF_REVIEW)."""
         stmt = (
             select_points()
             .join(ImageRow, PointRow.image_id == ImageRow.id)
-            .where(PointRow.status == PREDICTED)
+            .where(PointRow.status == PREDICTED, ImageRow.flag.is_(None))
             .order_by(PointRow.confidence.is_not(None), PointRow.confidence, ImageRow.path, KeypointRow.position)
         )
         if image_ids is not None:

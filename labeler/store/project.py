@@ -48,6 +48,7 @@ from labeler.store.models import Base, MetaRow
 from labeler.store.point_ops import PointOps
 from labeler.store.prediction_ops import PredictionOps
 from labeler.store.relpaths import absolute
+from labeler.store.review_ops import ReviewOps
 from labeler.store.scanning import ProbedImage, check_folder
 from labeler.store.schema_ops import SchemaOps, check_edges, check_flip_pairs, check_keypoints, write_new_schema
 
@@ -236,7 +237,7 @@ def _build_database(
         engine.dispose()
 
 
-class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, ClaimOps):
+class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps, CacheOps, ClaimOps):
     """A labeling project. Every method runs and commits its own short transaction and returns
     plain frozen values, so one Project may be used from several threads at once, and several
     processes may open the same file."""

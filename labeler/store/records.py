@@ -36,6 +36,16 @@ FLAG_SKIP: Final = "skip"  # passed over on purpose: not labelled, not exported
 FLAG_NO_OBJECT: Final = "no_object"  # the object is not in the image: exported as a negative
 FLAG_LATER: Final = "later"  # come back to it (labelled and exported as usual)
 IMAGE_FLAGS: Final = (FLAG_SKIP, FLAG_NO_OBJECT, FLAG_LATER)
+#: A flagged image (any flag) is out of review: its predictions are never accepted or rejected
+#: (in bulk, per image or per point) and do not count as "to review", and its points are never
+#: propagation references. The annotator decided about the image as a whole; clearing the flag
+#: brings it back. One rule for the store, the CLI and the app (see ``review_ops``).
+FLAGS_OUT_OF_REVIEW: Final = IMAGE_FLAGS
+
+
+def awaits_review(review_status: str, flag: str | None) -> bool:
+    """True when an image counts as "to review": predictions await review and no flag took it out."""
+    return review_status == REVIEW_PREDICTED and flag not in FLAGS_OUT_OF_REVIEW
 
 
 @dataclass(frozen=True)
@@ -188,6 +198,9 @@ class StatusCounts:
     points: int
     points_by_status: Mapping[str, int]
     points_by_visibility: Mapping[int, int]
+    #: flag -> how many images carry it; ``images_by_status`` counts only the unflagged images
+    #: (a flagged image is out of review, see FLAGS_OUT_OF_REVIEW), so the two add up to ``images``.
+    images_by_flag: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
