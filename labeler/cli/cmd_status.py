@@ -1,4 +1,5 @@
-"""``labeler status PROJECT``: counts of images and points by status."""
+"""``labeler status PROJECT``: counts of images and points by status (flagged images by flag:
+they are out of review, so "predicted" counts only unflagged images)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from labeler.cli.common import print_paths
+    from labeler.propagation.review import TEST_MODEL_NOTE, test_model_predictions
     from labeler.store import Project
+    from labeler.store.review_ops import FLAG_WORDS
 
     with Project.open(args.project) as project:
         # looked up here, read-only: status must work on a project it may not write to
@@ -33,10 +36,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"flip pairs: {', '.join(f'{a}:{b}' for a, b in schema.flip_pairs)}")
         by_image = ", ".join(f"{k} {v}" for k, v in counts.images_by_status.items())
         n_missing = len(missing) if project.images_root_found else counts.missing_images
-        print(f"images: {counts.images} ({by_image}; missing files {n_missing})")
+        flagged = ", ".join(f"{FLAG_WORDS[k]} {v}" for k, v in counts.images_by_flag.items())
+        print(f"images: {counts.images} ({by_image}; flagged: {flagged}; missing files {n_missing})")
         by_point = ", ".join(f"{k} {v}" for k, v in counts.points_by_status.items())
         vis = counts.points_by_visibility
         print(f"points: {counts.points} ({by_point}; visible {vis[2]}, occluded {vis[1]}, absent {vis[0]})")
+        for model, n in test_model_predictions(project, reviewable=False).items():
+            print(f"  {n} of the predictions come from {model}, {TEST_MODEL_NOTE} [TEST MODEL]")
         replaced = [r.path for r in project.list_images(changed=True)]
         if replaced:
             print(f"replaced by another picture at the last check ({len(replaced)}; their labels may not fit; "

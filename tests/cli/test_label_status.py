@@ -66,7 +66,7 @@ def test_status_counts(cli, project, images):
     r = cli("status", project)
     assert r.code == 0
     n = len(images.good)
-    assert f"images: {n} (unlabeled {n - 2}, partial 1, predicted 1, reviewed 0; missing files 0)" in r.out
+    assert f"images: {n} (unlabeled {n - 2}, partial 1, predicted 1, reviewed 0; flagged: skipped 0, no object 0, for later 0; missing files 0)" in r.out
     assert "points: 3 (manual 2, predicted 1, accepted 0, corrected 0; visible 2, occluded 0, absent 1)" in r.out
     assert "keypoints (4): nose, left_eye, right_eye, tail" in r.out
     assert "flip pairs: left_eye:right_eye" in r.out
