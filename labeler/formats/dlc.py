@@ -9,7 +9,9 @@ What DeepLabCut reads (``deeplabcut/utils/conversioncode.py``, ``merge_annotated
 The CSV is what ``DataFrame.to_csv`` writes for DeepLabCut's frame: three header rows (scorer,
 bodyparts, coords x/y) and a three-level row index ``('labeled-data', folder, file name)``; cells
 of points not labelled or absent are empty; occluded points keep their positions (DeepLabCut has
-no visibility). The ``.h5`` twin (``key="df_with_missing"``) is written when pandas and PyTables
+no visibility). A background image (flagged no object, or every keypoint absent; as COCO's
+negatives) is a row without points, written as "NaN" cells (see :data:`EMPTY_ROW_CELL`); a skipped
+image is left out. The ``.h5`` twin (``key="df_with_missing"``) is written when pandas and PyTables
 are installed. Images of a sub-folder of the images root go to a folder of that name (root-level
 images to one named after the project); EXIF-rotated images are written upright.
 """
@@ -80,6 +82,12 @@ class DlcExportReport:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+#: The cells of a row without any point. pandas (and so DeepLabCut's CSV reading) takes a first
+#: data row whose cells are all empty for the index's names and drops it; a row of "NaN" is read
+#: back as a row of missing values, wherever it stands.
+EMPTY_ROW_CELL = "NaN"
+
+
 def _number(v: float) -> str:
     return repr(float(v))  # what pandas writes
 
@@ -93,6 +101,9 @@ def csv_text(scorer: str, bodyparts: tuple[str, ...], rows: list[tuple[str, str,
     w.writerow(["bodyparts", "", "", *[b for b in bodyparts for _ in (0, 1)]])
     w.writerow(["coords", "", "", *["x", "y"] * len(bodyparts)])
     for folder, name, values in rows:
+        if all(v is None for v in values):  # a background image (no object, or every keypoint absent)
+            w.writerow([LABELED_DATA, folder, name, *[EMPTY_ROW_CELL] * len(values)])
+            continue
         w.writerow([LABELED_DATA, folder, name, *["" if v is None else _number(v) for v in values]])
     return buf.getvalue()
 

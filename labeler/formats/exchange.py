@@ -32,6 +32,8 @@ from labeler.paths import publish_mode
 from labeler.store import (
     ABSENT,
     CONFIRMED_STATUSES,
+    FLAG_NO_OBJECT,
+    FLAG_SKIP,
     PREDICTED,
     ImageRecord,
     ImportedPoint,
@@ -66,7 +68,11 @@ class LabelledImage:
 def labelled_images(project: Project, *, predicted: bool = False) -> tuple[list[LabelledImage], list[str]]:
     """Images with at least one point with a position, or with every keypoint marked absent (a
     labelled image without the object); and the paths of images left out because they hold only
-    some absent marks (a labelling in progress, which must not become a negative example)."""
+    some absent marks (a labelling in progress, which must not become a negative example).
+
+    Flags as in the COCO export (:func:`labeler.formats.coco.to_coco`): an image flagged "no
+    object" is a negative (background) image whatever points it holds, so it comes with no
+    points; an image flagged "skip" is left out."""
     names = project.schema().keypoints
     if not names:
         raise UserInputError("the project has no keypoints yet; nothing to export")
@@ -77,6 +83,11 @@ def labelled_images(project: Project, *, predicted: bool = False) -> tuple[list[
     out: list[LabelledImage] = []
     left_out: list[str] = []
     for image in project.list_images():
+        if image.flag == FLAG_SKIP:
+            continue
+        if image.flag == FLAG_NO_OBJECT:
+            out.append(LabelledImage(image, {}))
+            continue
         rows = by_image.get(image.id)
         if not rows:
             continue

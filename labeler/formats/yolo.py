@@ -10,9 +10,10 @@ The layout is what ``ultralytics.data.utils`` reads (``verify_image_label``, ``i
 Every number is normalised by the image size as displayed (EXIF orientation applied); EXIF-rotated
 images are written upright so that Ultralytics, which reads pixels as stored, sees what the
 labels describe. ``v`` is COCO's: 2 visible, 1 occluded; a keypoint not labelled or absent is
-``0 0 0``. The box is the COCO export's (:func:`labeler.formats.coco.bbox_from_points`). An
-image whose keypoints are all marked absent gets an empty label file (a background image); an
-image with only some absent marks is left out (reported). Splits are by image from a seeded hash
+``0 0 0``. The box is the COCO export's (:func:`labeler.formats.coco.bbox_from_points`) around the
+points as written. An image flagged "no object" or whose keypoints are all marked absent gets an
+empty label file (a background image, COCO's negative); a skipped image and an image with only
+some absent marks are left out (the latter reported). Splits are by image from a seeded hash
 of its path, so adding images later never moves the others.
 """
 
@@ -74,6 +75,12 @@ def _num(v: float) -> str:
     return f"{v:.6f}"
 
 
+def _at_six(v: float, size: int) -> float:
+    """``v`` (pixels) as a label file states it: its fraction of ``size`` to six decimals, read
+    back the way the import reads it."""
+    return float(_num(v / size)) * size
+
+
 def _q(text: str) -> str:
     """A YAML double-quoted scalar (JSON's string syntax is a subset of it)."""
     return json.dumps(text, ensure_ascii=False)
@@ -93,7 +100,12 @@ class YoloExportReport:
 
 
 def label_row(points: list[tuple[float, float, int] | None], width: int, height: int) -> str:
-    """One instance: ``0 cx cy w h`` then ``x y v`` per keypoint (``0 0 0`` where None)."""
+    """One instance: ``0 cx cy w h`` then ``x y v`` per keypoint (``0 0 0`` where None).
+
+    The box is computed from the points as the file states them (six decimals of the image
+    size), not from the project's more precise ones: importing the file and exporting again then
+    computes the very same box, so the round trip is byte-identical."""
+    points = [None if p is None else (_at_six(p[0], width), _at_six(p[1], height), p[2]) for p in points]
     placed = [(p[0], p[1]) for p in points if p is not None]
     x, y, w, h = bbox_from_points(placed, width, height)
     cells = ["0", _num((x + w / 2) / width), _num((y + h / 2) / height), _num(w / width), _num(h / height)]

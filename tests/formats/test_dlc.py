@@ -53,7 +53,8 @@ EXPECTED = {
     # A.JPG and a.jpg would be one file on a case-insensitive disk: the second is renamed
     "nest": HEADER + "labeled-data,nest,A.JPG,1.0,2.0,,,,\n"
                      "labeled-data,nest,a_2.jpg,50.25,25.0,10.0,10.0,,\n",
-    "park": HEADER + "labeled-data,park,a.jpg,,,,,,\n",
+    # a background image (every keypoint absent): "NaN" cells, which pandas reads as a row
+    "park": HEADER + "labeled-data,park,a.jpg,NaN,NaN,NaN,NaN,NaN,NaN\n",
     "birds": HEADER + "labeled-data,birds,rot.jpg,20.0,30.0,,,,\n",  # root-level images: the project's name
     "Ünï": HEADER + "labeled-data,Ünï,猫 1.png,15.0,5.0,0.0,20.0,30.0,0.0\n",
 }
@@ -249,3 +250,28 @@ def test_older_layouts_import(exported, tmp_path):
     frame.to_csv(old_csv)
     assert old_csv.read_text().splitlines()[3].startswith("labeled-data/park/a.jpg,7.0,4.0")
     assert import_dlc(fresh, old_csv).merge.written == 2
+
+
+@needs_pandas
+def test_background_images_are_rows_pandas_and_deeplabcut_read_back(labelled, tmp_path):
+    """A no-object image (even one with points) and an all-absent one are rows without points,
+    first in their file or not; a skipped image is left out (as in COCO)."""
+    import numpy as np
+    import pandas as pd
+
+    ids = {im.path: im.id for im in labelled.list_images()}
+    labelled.set_image_flag(ids["nest/A.JPG" if "nest/A.JPG" in ids else "nest/a.jpg"], "no_object")
+    labelled.set_image_flag(ids["rot.jpg"], "skip")
+    out = tmp_path / "dlc"
+    report = export_dlc(labelled, out, scorer="me")
+    assert "birds" not in report.folders
+    for folder, n in report.folders.items():
+        path = out / "labeled-data" / folder / "CollectedData_me"
+        from_csv = pd.read_csv(path.with_suffix(".csv"), index_col=[0, 1, 2], header=[0, 1, 2])
+        from_h5 = pd.read_hdf(path.with_suffix(".h5"), "df_with_missing")
+        assert len(from_csv) == len(from_h5) == n and list(from_csv.index.names) == [None, None, None]
+        pd.testing.assert_frame_equal(from_csv, from_h5, check_names=False)
+    park = pd.read_csv(out / "labeled-data/park/CollectedData_me.csv", index_col=[0, 1, 2], header=[0, 1, 2])
+    assert park.index.tolist() == [("labeled-data", "park", "a.jpg")] and np.isnan(park.to_numpy()).all()
+    nest = pd.read_csv(out / "labeled-data/nest/CollectedData_me.csv", index_col=[0, 1, 2], header=[0, 1, 2])
+    assert np.isnan(nest.to_numpy()).all(axis=1).sum() == 1  # the no-object image: no points

@@ -371,3 +371,41 @@ def test_a_class_chosen_by_name_takes_its_own_keypoint_names(dataset):
     assert {p.visibility for p in fresh.points(fresh.image_by_path("nest/a.jpg").id).values()} == {ABSENT}
     with pytest.raises(FormatError, match="no class named 'dogs'"):
         import_yolo(fresh, out, category="dogs")
+
+
+def test_round_trip_is_byte_identical_for_generated_points(tmp_path):
+    """Export, import into a fresh project, export again: the same label files, for random
+    positions with many decimals (the box is computed from the points as the file states them)."""
+    import random
+
+    rng = random.Random(7)
+    project = _project(tmp_path / "a")
+    sizes = {im.path: (im.width, im.height, im.id) for im in project.list_images()}
+    for trial in range(6):
+        for w, h, image_id in sizes.values():
+            project.set_points(image_id, {n: (rng.uniform(0, w), rng.uniform(0, h), rng.choice((1, 2))) for n in NAMES
+                                          if rng.random() < 0.8} or {"nose": (rng.uniform(0, w), rng.uniform(0, h))})
+        out, again = tmp_path / f"y{trial}", tmp_path / f"z{trial}"
+        export_yolo(project, out, split_ratio=(0.5, 0.5))
+        fresh = Project.create(tmp_path / f"b{trial}" / "birds.labeler", project.images_root, [],
+                               images=_probed(project.images_root))
+        import_yolo(fresh, out)
+        export_yolo(fresh, again, split_ratio=(0.5, 0.5))
+        fresh.close()
+        one, two = _tree(out), _tree(again)
+        labels = sorted(k for k in one if k.startswith("labels/"))
+        assert labels and [one[k] for k in labels] == [two[k] for k in labels], trial
+    project.close()
+
+
+def test_flags_follow_coco_no_object_is_a_background_skip_is_left_out(labelled, tmp_path):
+    ids = {im.path: im.id for im in labelled.list_images()}
+    labelled.set_image_flag(ids["nest/a.jpg"], "no_object")  # it has points: a negative all the same
+    labelled.set_image_flag(ids["rot.jpg"], "skip")
+    labelled.set_image_flag(ids["todo.jpg"], "no_object")  # no points at all
+    report = export_yolo(labelled, tmp_path / "y", split_ratio=(1.0, 0.0))
+    tree = _tree(tmp_path / "y")
+    labels = {k: v for k, v in tree.items() if k.startswith("labels/")}
+    assert labels["labels/train/todo.txt"] == b"" and sorted(labels.values()).count(b"") == 3, labels
+    assert not any("rot" in k for k in tree)
+    assert report.backgrounds == 3 and report.instances == 1  # park/a.jpg (all absent) is a background too
