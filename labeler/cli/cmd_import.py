@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if m.schema_created:
         print("  the project's keypoint schema was taken from the file")
+    if m.flags_set:
+        print(f"  {m.flags_set} image flag{'' if m.flags_set == 1 else 's'} (no object, later) taken from the file")
     if m.kept_confirmed:
         print(f"  {m.kept_confirmed} predictions in the file were not written over confirmed points")
     if m.conflicts:

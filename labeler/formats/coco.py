@@ -38,6 +38,7 @@ from labeler.store import (
     CONFIRMED_STATUSES,
     FLAG_NO_OBJECT,
     FLAG_SKIP,
+    IMAGE_FLAGS,
     MANUAL,
     POINT_STATUSES,
     PREDICTED,
@@ -105,7 +106,9 @@ def to_coco(
     with ``annotators`` each annotation lists who confirmed each point, null where nobody).
 
     An image flagged "no object" is written as COCO writes a negative: in ``images``, with no
-    annotation (its points, if any, are not written); an image flagged "skip" is left out."""
+    annotation (its points, if any, are not written); an image flagged "skip" is left out. A
+    flagged image's entry in ``images`` says its flag (:data:`FLAG_KEY`), which the import takes
+    back. The category is ``category``, else :meth:`Project.category` (the imported file's)."""
     schema = project.schema()
     names = schema.keypoints
     if not names:
@@ -115,7 +118,7 @@ def to_coco(
     by_image: dict[int, dict[str, PointRecord]] = {}
     for row in project.all_points(statuses=statuses):
         by_image.setdefault(row.image_id, {})[row.name] = row
-    category_name = category or project.name
+    category_name = category or project.category()
     images_out: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for image in project.list_images():
@@ -123,13 +126,14 @@ def to_coco(
             continue
         if image.flag == FLAG_NO_OBJECT:
             images_out.append({"id": len(images_out) + 1, "file_name": image.path, "width": image.width,
-                               "height": image.height})
+                               "height": image.height, FLAG_KEY: image.flag})
             continue
         rows = by_image.get(image.id)
         if not rows:
             continue
         coco_id = len(images_out) + 1
-        images_out.append({"id": coco_id, "file_name": image.path, "width": image.width, "height": image.height})
+        images_out.append({"id": coco_id, "file_name": image.path, "width": image.width, "height": image.height,
+                           **({FLAG_KEY: image.flag} if image.flag else {})})
         keypoints: list[float | int] = []
         status: list[str] = []
         scores: list[float] = []
@@ -251,6 +255,11 @@ def export_coco(
 
 
 # -- reading -----------------------------------------------------------------------------------
+#: The key of an ``images`` entry that carries labeler's image flag ("no_object", "later"): other
+#: tools ignore it, and an import into labeler sets the flag back.
+FLAG_KEY = "labeler_flag"
+
+
 @dataclass(frozen=True)
 class CocoImage:
     coco_id: int
@@ -259,6 +268,7 @@ class CocoImage:
     height: int | None
     points: dict[str, ImportedPoint] | None  # None: no annotation for this image
     where: str  # "images[3]", for messages
+    flag: str | None = None  # labeler's image flag, from FLAG_KEY
 
 
 @dataclass(frozen=True)
@@ -267,6 +277,9 @@ class CocoFile:
     schema: Schema
     images: tuple[CocoImage, ...]
     notes: tuple[str, ...]
+    #: ``category`` is the labels' category name (COCO, YOLO with names), recorded in a fresh
+    #: project for its exports; False where it is not one (DeepLabCut's scorer).
+    names_category: bool = True
 
 
 def _number(value: Any) -> bool:
@@ -462,6 +475,8 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
         if image_id in images:
             problems.add(f"{where}: image id {image_id} is used twice")
             continue
+        if im.get(FLAG_KEY) is not None and im[FLAG_KEY] not in IMAGE_FLAGS:
+            problems.add(f"{where} ({im['file_name']}): {FLAG_KEY} must be one of {', '.join(IMAGE_FLAGS)}")
         images[image_id] = im
         where_image[image_id] = f"{where} ({im['file_name']})"
     notes: list[str] = []
@@ -524,6 +539,7 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
             height=_int(im.get("height")),
             points=annotated.get(image_id),
             where=where_image[image_id],
+            flag=im.get(FLAG_KEY) if im.get(FLAG_KEY) in IMAGE_FLAGS else None,
         )
         for image_id, im in images.items()
     )
@@ -715,6 +731,8 @@ def merge_coco_file(
         new_images=probed,
         schema=coco.schema if create_schema else None,
         on_conflict=on_conflict,
+        category=coco.category if coco.names_category else None,
+        flags={rel_of[e.coco_id]: e.flag for e in coco.images if e.flag and rel_of[e.coco_id] not in why_not},
     )
     return CocoImportReport(
         merge=merge,

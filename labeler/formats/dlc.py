@@ -451,7 +451,7 @@ def import_dlc(
     else:
         schema = Schema(first.bodyparts, skeleton, ())
     notes.append("DeepLabCut has no visibility: every point with a position was imported as visible")
-    parsed = CocoFile(category=first.scorer, schema=schema, images=tuple(entries), notes=tuple(notes))
+    parsed = CocoFile(category=first.scorer, schema=schema, images=tuple(entries), notes=tuple(notes), names_category=False)
     return merge_coco_file(project, parsed, path, on_conflict=on_conflict)
 
 

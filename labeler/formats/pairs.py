@@ -22,7 +22,7 @@ def export_pairs(
     category: str | None = None,
     include_predictions: bool = False,
 ) -> SPairExportSummary:
-    category = category or project.name
+    category = category or project.category()
     project.check_positions(statuses=CONFIRMED_STATUSES)
     replaced = {r.id: r.path for r in project.check_files().changed}  # labels on another picture: left out
     # images the annotator skipped or said hold no object take no part in pairs

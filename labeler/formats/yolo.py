@@ -190,7 +190,7 @@ def export_yolo(
     placed = PlacedImages()
     instances = backgrounds = points = 0
     written: dict[str, str] = {}
-    category = category or project.name
+    category = category or project.category()
     with StagedFolder(out) as tmp:
         for s in SPLITS:
             if counts[s] or s in ("train", "val"):
@@ -512,7 +512,8 @@ def import_yolo(
         notes.append(f"{placed_v0} point(s) have visibility 0 but a position; visibility 0 means not labelled, so they were left not labelled")
     if no_label:
         notes.append(f"{no_label} image(s) have no label file (Ultralytics trains on them as background); nothing imported for them")
-    parsed = CocoFile(category=lay.classes.get(cls or 0, "object"), schema=schema, images=tuple(entries), notes=tuple(notes))
+    parsed = CocoFile(category=lay.classes.get(cls or 0, "object"), schema=schema, images=tuple(entries), notes=tuple(notes),
+                      names_category=(cls or 0) in lay.classes)
     report = merge_coco_file(project, parsed, path, on_conflict=on_conflict)
     lost = [(_shown(p, lay.root), "no image for this label file", _count_points(p, k, ndim)) for p in orphans]
     if lost:

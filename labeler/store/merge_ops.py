@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from labeler.errors import UserInputError
 from labeler.store.core import (
@@ -26,6 +26,7 @@ from labeler.store.point_ops import upsert_rows
 from labeler.store.prediction_ops import upsert_predictions_stmt
 from labeler.store.records import (
     ABSENT,
+    IMAGE_FLAGS,
     POINT_STATUSES,
     PREDICTED,
     ImportedPoint,
@@ -35,7 +36,7 @@ from labeler.store.records import (
     Schema,
 )
 from labeler.store.scanning import ProbedImage
-from labeler.store.schema_ops import write_new_schema
+from labeler.store.schema_ops import write_category, write_new_schema
 
 OnConflict = Literal["error", "keep", "replace"]
 
@@ -70,6 +71,8 @@ class MergeOps(ProjectCore):
         new_images: Sequence[ProbedImage] = (),
         schema: Schema | None = None,
         on_conflict: OnConflict = "error",
+        category: str | None = None,
+        flags: Mapping[str, str] | None = None,
     ) -> MergeReport:
         """Merge ``labels`` (image path relative to the root -> name -> point) atomically.
 
@@ -78,7 +81,9 @@ class MergeOps(ProjectCore):
         confirmed points replace predictions; where both sides are confirmed and differ,
         ``on_conflict`` decides: "error" (raise :class:`MergeConflict`, write nothing),
         "keep" the project's, or "replace" with the file's. Every point is checked (names,
-        visibility, bounds) before anything is written.
+        visibility, bounds) before anything is written. ``category`` (the file's category name) is
+        recorded when the schema is created from the file (exports then keep it). ``flags`` (image
+        path -> flag) are set on images that have no flag yet.
         """
         if on_conflict not in ("error", "keep", "replace"):
             raise UserInputError(f"on_conflict must be error, keep or replace, not {on_conflict!r}")
@@ -88,6 +93,8 @@ class MergeOps(ProjectCore):
             if schema is not None and not keypoint_ids(s):
                 write_new_schema(s, schema.keypoints, schema.skeleton, schema.flip_pairs)
                 created = True
+                if category:
+                    write_category(s, category)
             added = insert_probed(s, new_images)
             kp = keypoint_ids(s)
             images = {
@@ -174,6 +181,7 @@ class MergeOps(ProjectCore):
             if predicted_rows:
                 s.execute(upsert_predictions_stmt(s), predicted_rows)
             recompute_review(s, [v[0] for v in images.values()])
+            flags_set = self._merge_flags(s, flags or {})
         return MergeReport(
             images_added=tuple(added),
             written=len(confirmed_rows),
@@ -182,4 +190,23 @@ class MergeOps(ProjectCore):
             kept_confirmed=kept_confirmed,
             conflicts=tuple(conflicts),
             schema_created=created,
+            flags_set=flags_set,
         )
+
+    @staticmethod
+    def _merge_flags(s, flags: Mapping[str, str]) -> int:  # noqa: ANN001 - a Session
+        """Set the file's image flags on images without one; returns how many were set."""
+        for path, flag in flags.items():
+            if flag not in IMAGE_FLAGS:
+                raise UserInputError(f"{path}: unknown image flag {flag!r}; choose from {', '.join(IMAGE_FLAGS)}")
+        by_flag: dict[str, list[str]] = {}
+        for path, flag in flags.items():
+            by_flag.setdefault(flag, []).append(path)
+        n = 0
+        for flag, paths in by_flag.items():
+            n += s.execute(
+                update(ImageRow.__table__)
+                .where(in_values(ImageRow.__table__.c.path, paths), ImageRow.__table__.c.flag.is_(None))
+                .values(flag=flag)
+            ).rowcount or 0
+        return int(n)

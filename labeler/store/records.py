@@ -234,6 +234,7 @@ class MergeReport:
     kept_confirmed: int = 0  # incoming predictions not written over a person's point
     conflicts: tuple[MergeConflictItem, ...] = ()  # confirmed in both, different (kept or replaced)
     schema_created: bool = False
+    flags_set: int = 0  # image flags taken from the file (on images that had none)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, aliased
 
 from labeler.errors import UserInputError
 from labeler.store.core import ProjectCore, keypoint_ids, recompute_review, unknown_keypoint
-from labeler.store.models import EdgeRow, FlipPairRow, KeypointRow, PointRow
+from labeler.store.models import EdgeRow, FlipPairRow, KeypointRow, MetaRow, PointRow
 from labeler.store.records import Schema
 
 _FORBIDDEN_IN_NAMES = ",=:"
@@ -125,10 +125,29 @@ def write_new_schema(s: Session, keypoints: Sequence[str], skeleton: Iterable[Se
     return Schema(names, edges, pairs)
 
 
+#: The meta key of the category name the project's labels came with (from an imported file), which
+#: exports use by default instead of the project's name: a file imported into a fresh project and
+#: exported again keeps its category whatever the new project is called.
+CATEGORY_META = "category"
+
+
+def write_category(s: Session, name: str) -> None:
+    """Record the category name (inside the caller's transaction)."""
+    s.execute(delete(MetaRow).where(MetaRow.key == CATEGORY_META))
+    s.add(MetaRow(key=CATEGORY_META, value=str(name)))
+
+
 class SchemaOps(ProjectCore):
     def schema(self) -> Schema:
         with self._read() as s:
             return read_schema(s)
+
+    def category(self) -> str:
+        """The category name exports use by default: the one recorded from an imported file, else
+        the project's name."""
+        with self._read() as s:
+            found = s.execute(select(MetaRow.value).where(MetaRow.key == CATEGORY_META)).scalar()
+        return found or self.name  # type: ignore[attr-defined]
 
     def define_schema(
         self,

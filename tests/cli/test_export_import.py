@@ -96,3 +96,48 @@ def test_import_of_unannotated_images_that_are_not_here_is_not_a_failure(cli, pr
     assert r.code == 0, r.err
     assert "NOT imported" not in r.err
     assert "1 image(s) named by the file without annotations are not here" in r.out
+
+
+def test_coco_round_trip_into_a_fresh_project_is_byte_identical(cli, project, images, tmp_path):
+    """Flags (no object, later) and the category name survive export -> import into a project of
+    another name -> export; a skipped image is not exported, so not imported either."""
+    cli("label", project, "plain/a.jpg", "nose=10.123456789,20", "left_eye=1,2,occluded", "right_eye=absent")
+    cli("label", project, "plain/b.png", "nose=3,4")
+    cli("label", project, "formats/gray.png", "tail=5,5")
+    with Project.open(project) as p:
+        c = p.image_by_path("formats/rgba.png").id
+        p.write_predictions([(c, {"nose": (3, 4, 0.25)})], method="dift", model="m")
+    assert cli("flag", project, "plain/b.png", "--no-object").code == 0  # has a point: a negative all the same
+    assert cli("flag", project, "formats/gray.png", "--later").code == 0
+    cli("label", project, "exif/rot6.jpg", "nose=5,5")
+    assert cli("flag", project, "exif/rot6.jpg", "--skip").code == 0
+    for extra in ([], ["--predicted"]):
+        out = tmp_path / f"labels{len(extra)}.json"
+        assert cli("export", project, "--coco", out, *extra).code == 0
+        data = json.loads(out.read_text())
+        assert data["categories"][0]["name"] == "birds"  # the project's name, by default
+        flags = {im["file_name"]: im.get("labeler_flag") for im in data["images"]}
+        assert flags["plain/b.png"] == "no_object" and flags["formats/gray.png"] == "later"
+        assert "exif/rot6.jpg" not in flags
+        fresh = tmp_path / f"other name {len(extra)}.labeler"
+        assert cli("init", fresh, "--images", images.root).code == 1
+        r = cli("import", fresh, "--coco", out)
+        assert r.code == 0 and "2 image flags (no object, later) taken from the file" in r.out, r.out + r.err
+        again = tmp_path / f"again{len(extra)}.json"
+        assert cli("export", fresh, "--coco", again, *extra).code == 0
+        assert again.read_bytes() == out.read_bytes()
+        # and pycocotools reads the negative as an image without annotations
+        coco = COCO(str(again))
+        b = next(i for i, im in coco.imgs.items() if im["file_name"] == "plain/b.png")
+        assert coco.getAnnIds(imgIds=[b]) == []
+
+
+def test_coco_import_refuses_an_unknown_flag(cli, project, tmp_path):
+    cli("label", project, "plain/a.jpg", "nose=10,20")
+    out = tmp_path / "labels.json"
+    cli("export", project, "--coco", out)
+    data = json.loads(out.read_text())
+    data["images"][0]["labeler_flag"] = "maybe"
+    out.write_text(json.dumps(data))
+    r = cli("import", project, "--coco", out)
+    assert r.code == 2 and "labeler_flag must be one of skip, no_object, later" in r.err and "Traceback" not in r.err
