@@ -31,6 +31,7 @@ COMMANDS: list[str] = [
     "labeler.cli.cmd_propagate",
     "labeler.cli.cmd_review",
     "labeler.cli.cmd_flag",
+    "labeler.cli.cmd_schema",
     "labeler.cli.cmd_clear_cache",
     "labeler.cli.cmd_gui",
     "labeler.cli.cmd_copy",

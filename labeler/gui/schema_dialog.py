@@ -7,7 +7,6 @@ store's add / rename / remove / reorder calls). Validation is the store's own
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from PyQt6.QtWidgets import (
 
 from labeler.errors import LabelerError
 from labeler.store import PROJECT_SUFFIX, Project, Schema, validate_schema
+from labeler.store.schema_ops import pair_problem
 
 ORIGINAL = Qt.ItemDataRole.UserRole + 1  # a keypoint row's name in the project (None: new)
 PAIR = Qt.ItemDataRole.UserRole + 2  # an edge / flip-pair row's (a, b)
@@ -105,17 +105,7 @@ class PairList(QWidget):
         b = self.b.currentText() if b is None else b
         if not a or not b:
             return ""
-        if a == b:
-            return f"{a} cannot pair with itself"
-        pairs = self.pairs()
-        if (a, b) in pairs or (b, a) in pairs:
-            return f"{a} {self.joiner} {b} is already listed"
-        if self.exclusive:
-            for name in (a, b):
-                paired = next((p for p in pairs if name in p), None)
-                if paired is not None:
-                    return f"{name} is already in the pair {paired[0]} {self.joiner} {paired[1]}"
-        return ""
+        return pair_problem("flip" if self.exclusive else "edge", self.pairs(), a, b)
 
     def _check(self) -> None:
         why = self.problem()
@@ -484,26 +474,7 @@ def points_per_keypoint(project: Project, names: list[str]) -> dict[str, int]:
 
 
 def apply_schema_edit(project: Project, edit: SchemaEdit) -> Schema:
-    """Turn an edited schema into store calls: remove (the store drops their edges and pairs
-    too), rename (through temporary names, so swaps like a->b, b->a work), add, reorder, then
-    set edges and flip pairs."""
-    for name in edit.removed:
-        project.remove_keypoint(name, delete_points=True)
-    temp = {}
-    taken = set(project.schema().keypoints) | set(edit.schema.keypoints)
-    counter = itertools.count()
-    for old in edit.renames:
-        t = f"__renaming_{next(counter)}"
-        while t in taken:
-            t = f"__renaming_{next(counter)}"
-        project.rename_keypoint(old, t)
-        temp[t] = edit.renames[old]
-    for t, new in temp.items():
-        project.rename_keypoint(t, new)
-    for name in edit.added:
-        project.add_keypoint(name)
-    if project.schema().keypoints != edit.schema.keypoints:
-        project.reorder_keypoints(edit.schema.keypoints)
-    project.set_skeleton(edit.schema.skeleton)
-    project.set_flip_pairs(edit.schema.flip_pairs)
-    return project.schema()
+    """The edited schema into the store, in one transaction (:meth:`Project.edit_schema`, which
+    ``labeler schema`` uses too); the person was asked before keypoints with points are removed."""
+    return project.edit_schema(edit.schema.keypoints, edit.schema.skeleton, edit.schema.flip_pairs,
+                               renames=edit.renames, delete_points=True)

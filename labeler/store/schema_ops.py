@@ -76,6 +76,24 @@ def check_flip_pairs(pairs: Iterable[Sequence[str]], names: Sequence[str]) -> tu
     return tuple(out)
 
 
+def pair_problem(kind: str, pairs: Sequence[tuple[str, str]], a: str, b: str) -> str:
+    """Why the pair (a, b) cannot join ``pairs``; "" when it can. ``kind`` "edge" (skeleton: any
+    number of edges per keypoint) or "flip" (left/right: one pair per keypoint). The same rules
+    as :func:`check_edges` / :func:`check_flip_pairs`, worded for someone picking a pair (the
+    app's schema dialog and ``labeler schema``)."""
+    joiner = "-" if kind == "edge" else ":"
+    if a == b:
+        return f"{a} cannot pair with itself"
+    if (a, b) in pairs or (b, a) in pairs:
+        return f"{a} {joiner} {b} is already listed"
+    if kind == "flip":
+        for name in (a, b):
+            paired = next((p for p in pairs if name in p), None)
+            if paired is not None:
+                return f"{name} is already in the pair {paired[0]} {joiner} {paired[1]}"
+    return ""
+
+
 def validate_schema(
     keypoints: Iterable[str], skeleton: Iterable[Sequence[str]] = (), flip_pairs: Iterable[Sequence[str]] = ()
 ) -> Schema:
@@ -162,6 +180,68 @@ class SchemaOps(ProjectCore):
             schema = write_new_schema(s, keypoints, skeleton, flip_pairs)
             recompute_review(s)
             return schema
+
+    def edit_schema(
+        self,
+        keypoints: Sequence[str],
+        skeleton: Iterable[Sequence[str]] = (),
+        flip_pairs: Iterable[Sequence[str]] = (),
+        *,
+        renames: dict[str, str] | None = None,
+        delete_points: bool = False,
+    ) -> Schema:
+        """Make the schema exactly this, in one transaction (the app's Edit keypoints and
+        ``labeler schema`` both end here).
+
+        ``renames`` (old -> new) keep a keypoint's points under its new name (swaps work);
+        keypoints of the project neither kept by name nor renamed are removed, and refused while
+        they have points unless ``delete_points``; new names are added. The whole schema is
+        checked first (:func:`validate_schema`), so nothing changes when anything is wrong.
+        """
+        schema = validate_schema(keypoints, skeleton, flip_pairs)
+        renames = dict(renames or {})
+        with self._write() as s, s.begin():
+            ids = keypoint_ids(s)
+            for old, new in renames.items():
+                if old not in ids:
+                    raise unknown_keypoint(old, ids)
+                if new not in schema.keypoints:
+                    raise UserInputError(f"renaming {old!r} to {new!r}: {new!r} is not in the new keypoints")
+            targets = list(renames.values())
+            if len(set(targets)) != len(targets):
+                raise UserInputError("two keypoints are renamed to the same name")
+            kept = {n: n for n in ids if n not in renames and n in schema.keypoints and n not in targets}
+            moved = {**kept, **renames}  # old -> new, for keypoints whose points stay
+            removed = [n for n in ids if n not in moved]
+            if removed and not delete_points:
+                counts = dict(
+                    s.execute(
+                        select(KeypointRow.name, func.count())
+                        .join(PointRow, PointRow.keypoint_id == KeypointRow.id)
+                        .where(KeypointRow.name.in_(removed))
+                        .group_by(KeypointRow.name)
+                    ).all()
+                )
+                labelled = [f"{n} ({counts[n]} points)" for n in removed if counts.get(n)]
+                if labelled:
+                    raise UserInputError(
+                        f"removing {', '.join(labelled)} deletes their points; confirm to delete them with the keypoints"
+                    )
+            if removed:
+                s.execute(delete(KeypointRow).where(KeypointRow.name.in_(removed)))  # cascades to points, edges, pairs
+            for i, old in enumerate(renames):  # through temporary names, so that a <-> b swaps work
+                s.execute(update(KeypointRow).where(KeypointRow.id == ids[old]).values(name=f":renaming:{i}"))
+            for i, new in enumerate(renames.values()):
+                s.execute(update(KeypointRow).where(KeypointRow.name == f":renaming:{i}").values(name=new))
+            new_names = [n for n in schema.keypoints if n not in moved.values()]
+            s.add_all(KeypointRow(name=n, position=len(ids) + i) for i, n in enumerate(new_names))
+            s.flush()
+            self._apply_order(s, schema.keypoints)
+            _write_edges(s, schema.skeleton)
+            _write_flips(s, schema.flip_pairs)
+            s.flush()
+            recompute_review(s)
+            return read_schema(s)
 
     def add_keypoint(self, name: str, *, position: int | None = None) -> Schema:
         """Append (or insert at ``position``) a keypoint; reviewed images become partial."""

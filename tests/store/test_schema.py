@@ -97,3 +97,21 @@ def test_define_schema_only_once(tmp_path, where):
         assert p.schema() == Schema(("a", "b"), (("a", "b"),), (("a", "b"),))
         with pytest.raises(UserInputError, match="already has"):
             p.define_schema(["c"])
+
+
+def test_edit_schema_is_one_transaction_with_renames_swaps_and_guarded_removals(project):
+    """The app's Edit keypoints and `labeler schema` both end in edit_schema: all or nothing."""
+    image = project.list_images()[0].id
+    project.set_points(image, {"nose": (1, 1), "left_eye": (2, 2), "right_eye": (3, 3)})
+    before = project.schema()
+    with pytest.raises(UserInputError, match=r"removing tail.*nose \(1 points\)|removing nose \(1 points\)"):
+        project.edit_schema(["left_eye", "right_eye", "tail"], renames={})
+    with pytest.raises(UserInputError, match="listed twice"):
+        project.edit_schema(["nose", "nose"], delete_points=True)
+    assert project.schema() == before
+    s = project.edit_schema(["nose", "right_eye", "left_eye", "beak"], [("nose", "beak")], [("left_eye", "right_eye")],
+                            renames={"left_eye": "right_eye", "right_eye": "left_eye"}, delete_points=True)
+    assert s.keypoints == ("nose", "right_eye", "left_eye", "beak") and s.skeleton == (("nose", "beak"),)
+    points = project.points(image)
+    assert (points["right_eye"].x, points["left_eye"].x, points["nose"].x) == (2, 3, 1)
+    assert "tail" not in project.point_counts()
