@@ -46,13 +46,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from labeler.errors import UserInputError
-    from labeler.cli.common import eprint
+    from labeler.cli.common import count, eprint
     from labeler.display import listing
     from labeler.store import Project
 
     if not (args.coco or args.pairs or args.yolo or args.dlc):
         raise UserInputError("say what to export: --coco OUT.json, --pairs OUTDIR, --yolo OUTDIR and/or --dlc OUTDIR")
     with Project.open(args.project) as project:
+        if args.predicted:
+            from labeler.propagation.review import TEST_MODEL_NOTE, test_model_predictions
+
+            for model, n in test_model_predictions(project, reviewable=False).items():
+                eprint(f"warning: {count(n, 'prediction')} of {model} ({TEST_MODEL_NOTE}) go out with --predicted "
+                       "as predictions [TEST MODEL]")
         if args.coco:
             from labeler.formats.coco import export_coco
 
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             )
             extra = f", {report.predicted} predicted" if args.predicted else ""
             print(
-                f"wrote {report.path}: {report.images} images, {report.visible_or_occluded} points with a "
+                f"wrote {report.path}: {count(report.images, 'image')}, {count(report.visible_or_occluded, 'point')} with a "
                 f"position, {report.absent} absent{extra}"
             )
             if replaced:
@@ -79,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                 overwrite=args.overwrite,
             )
             summary = export_pairs(project, args.pairs, config, category=args.category)
-            splits = ", ".join(f"{s} {summary.pairs.get(s, 0)} pairs / {summary.images.get(s, 0)} images"
+            splits = ", ".join(f"{s} {count(summary.pairs.get(s, 0), 'pair')} / {count(summary.images.get(s, 0), 'image')}"
                                for s in ("trn", "val", "test"))
             print(f"wrote {summary.root}: {splits}")
             if summary.skipped_images:
@@ -94,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
             y = export_yolo(project, args.yolo, split_ratio=ratio, seed=args.seed, predicted=args.predicted,
                             images=args.images, overwrite=args.overwrite, category=args.category)
             splits = ", ".join(f"{s} {n}" for s, n in y.images.items() if n)
-            print(f"wrote {y.root}: {sum(y.images.values())} images ({splits}), {y.instances} instances, "
-                  f"{y.points} points with a position, {y.backgrounds} background images")
+            print(f"wrote {y.root}: {count(sum(y.images.values()), 'image')} ({splits}), {count(y.instances, 'instance')}, "
+                  f"{count(y.points, 'point')} with a position, {count(y.backgrounds, 'background image')}")
             print(f"  train: yolo pose train data={y.root / 'data.yaml'} model=yolo11n-pose.pt")
             for note in y.notes:
                 print(f"  note: {note}")
@@ -104,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
 
             d = export_dlc(project, args.dlc, scorer=args.scorer, predicted=args.predicted, images=args.images,
                            overwrite=args.overwrite)
-            print(f"wrote {d.root}: {sum(d.folders.values())} images in {len(d.folders)} labeled-data folder(s), "
-                  f"{d.points} points with a position ({d.occluded} occluded){', .csv and .h5' if d.h5_written else ', .csv'}")
+            print(f"wrote {d.root}: {count(sum(d.folders.values()), 'image')} in {count(len(d.folders), 'labeled-data folder')}, "
+                  f"{count(d.points, 'point')} with a position ({d.occluded} occluded){', .csv and .h5' if d.h5_written else ', .csv'}")
             for note in d.notes:
                 print(f"  note: {note}")
     return 0

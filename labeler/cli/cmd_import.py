@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labeler.cli.common import eprint
+    from labeler.cli.common import count, eprint
     from labeler.display import MAX_LISTED, MAX_SHOWN, listing, shown
     from labeler.errors import UserInputError
     from labeler.formats.coco import import_coco
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         except MergeConflict as exc:
             raise UserInputError(f"{exc}\nuse --on-conflict keep or --on-conflict replace to choose") from None
     m = report.merge
-    print(f"imported {args.coco or args.yolo or args.dlc}: {report.matched} images matched, {len(report.registered)} newly registered")
+    print(f"imported {args.coco or args.yolo or args.dlc}: {count(report.matched, 'image')} matched, {len(report.registered)} newly registered")
     print(
         f"  points: {m.written} confirmed written, {m.predictions_written} predictions written, "
         f"{m.unchanged} unchanged"
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if empty:
         print(f"  note: {empty} image(s) named by the file without annotations are not here (nothing lost)")
     if lost:
-        eprint(f"warning: {report.points_not_imported} points of {len(lost)} images were NOT imported:")
-        eprint(listing([f"{shown(file_name)}: {why} ({n} points)" for file_name, why, n in lost]))
+        eprint(f"warning: {count(report.points_not_imported, 'point')} of {count(len(lost), 'image')} NOT imported:")
+        eprint(listing([f"{shown(file_name)}: {why} ({count(n, 'point')})" for file_name, why, n in lost]))
         return 1  # done, but some images failed (listed): a script must notice lost points
     return 0

@@ -15,7 +15,7 @@ assignments:
   name=occluded       mark the point occluded where it is (it needs a position already)
   name=visible        mark it visible again where it is
   name=absent         the keypoint is not in the image
-  name=unlabeled      forget the point (back to not labelled)
+  name=unlabeled      forget the point (back to not labelled; also: unlabelled, "not labelled")
 """
 
 
@@ -35,13 +35,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+#: What forgets a point: the word `label` prints ("not labelled") and the other spellings.
+UNLABELED_SPELLINGS = ("unlabeled", "unlabelled", "not labelled", "not labeled")
+
+
 def parse_assignment(text: str) -> tuple[str, object]:
     name, sep, value = text.partition("=")
     name, value = name.strip(), value.strip()
     if not sep or not name or not value:
         raise UserInputError(f"{text!r}: expected name=x,y, name=x,y,occluded, or name=occluded|visible|absent|unlabeled")
-    if value in ("absent", "occluded", "visible", "unlabeled"):
+    if value in ("absent", "occluded", "visible"):
         return name, value
+    if " ".join(value.lower().replace("-", " ").replace("_", " ").split()) in UNLABELED_SPELLINGS:
+        return name, "unlabeled"
     parts = [p.strip() for p in value.split(",")]
     visibility = 2
     if len(parts) == 3 and parts[2] in ("occluded", "visible"):
@@ -66,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
             raise UserInputError(f"keypoint {name!r} is given twice")
         assignments[name] = value
     with Project.open(args.project, user=args.user) as project:
+        if not project.schema().keypoints:
+            raise UserInputError(
+                "the project has no keypoints yet; add them first: "
+                "labeler schema PROJECT --add NAME,NAME (or in the app: Edit > Edit keypoints)"
+            )
         image = project.image_by_path(args.image)
         points = project.set_points(image.id, assignments)  # type: ignore[arg-type]
         print(f"{shown(image.path)} ({image.width}x{image.height}, {project.image(image.id).review_status}):")

@@ -28,9 +28,14 @@ exit status: 0 done, 1 done but some images failed (listed), 2 error, 130 stoppe
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from labeler.correspondence.method_info import methods_epilog, recommended_method
+    from labeler.correspondence.method_info import has_weights, methods_epilog, recommended_method
 
     default_method = recommended_method()
+    default_reason = (
+        "the most accurate method whose weights are on this machine" if has_weights(default_method)
+        else "the fallback: no method's weights are on this machine (see Models in the README; "
+        "--model tiny-random runs without weights, for tests only)"
+    )
     p = subparsers.add_parser(
         "propagate",
         help="predict keypoints on every image from the confirmed ones",
@@ -44,8 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--method",
         choices=("dift", "attention", "classical", "fusion"),
         default=default_method,
-        help=f"engine (default here: {default_method}, the most accurate method whose weights are on this "
-        "machine; see 'methods' below)",
+        help=f"engine (default here: {default_method}, {default_reason}; see 'methods' below)",
     )
     p.add_argument("--model", metavar="ID|DIR|tiny-random", help="model card key, hub id, local folder, .safetensors file, or tiny-random")
     p.add_argument(
@@ -157,11 +161,21 @@ def _print_summary(summary, config) -> None:  # noqa: ANN001
                 "  files not found: `labeler add-images PROJECT` finds renamed or moved ones, "
                 "`labeler remove-images PROJECT --missing` forgets deleted ones"
             )
+    said = _test_warning(config)
     for message in summary.messages:
-        print(f"  note: {shown(message, 2 * MAX_SHOWN)}")
+        if message != said:  # already said once, as a warning, when the run started
+            print(f"  note: {shown(message, 2 * MAX_SHOWN)}")
     if summary.stopped:
         again = "the same command without --force" if config.force else "the same command"
         print(f"  everything predicted so far is saved; run {again} again to continue")
+
+
+def _test_warning(config) -> str | None:  # noqa: ANN001 - a PropagationConfig
+    """The test-model warning for this run (None for a real model)."""
+    from labeler.correspondence.cards import is_test_model
+    from labeler.propagation.review import test_model_warning
+
+    return test_model_warning(config.model) if config.method != "classical" and is_test_model(config.model) else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -189,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
         overrides=overrides,
     )
     config.check()
+    if _test_warning(config):
+        print(f"warning: {_test_warning(config)}", file=sys.stderr)
     stop = threading.Event()
     bars = _Bars(args.quiet)
 

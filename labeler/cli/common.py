@@ -14,6 +14,11 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only when a command runs
     from labeler.store import SkippedFile
 
 
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """``1 image``, ``2 images`` (never "1 images")."""
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
 def add_user_option(parser) -> None:  # noqa: ANN001 - an argparse parser
     parser.add_argument(
         "--user", metavar="NAME",

@@ -47,3 +47,8 @@ def test_model_predictions(project: Project, *, reviewable: bool = True) -> dict
 
 
 TEST_MODEL_NOTE = "a TEST MODEL with random weights: its predictions carry no content"
+
+
+def test_model_warning(model: str | None) -> str:
+    """The one line said whenever a test model predicts (CLI, app, cluster runs alike)."""
+    return f"{model} is {TEST_MODEL_NOTE} (for tests and timing only, never for labels)"

@@ -23,6 +23,7 @@ from labeler.propagation.executors import Cluster, Executor, LocalExecutor, Targ
 from labeler.propagation.fallback import OutOfMemoryRecovery
 from labeler.propagation.images import DECODE_MAX_SIDE, ImageTask
 from labeler.propagation.reference_states import BuiltReferences, ReferenceBuilder
+from labeler.propagation.review import test_model_warning
 from labeler.propagation.references import RefPoint, by_image, candidate_points, choose, resolve, run_signature
 from labeler.propagation.targets import TargetSelection, select_targets
 from labeler.propagation.types import (
@@ -100,8 +101,7 @@ def plan_propagation(project: Project, config: PropagationConfig, *, matcher: Ma
     elif without:
         warnings.append(f"no reference for {', '.join(without)}: these keypoints will not be predicted")
     if config.method != "classical" and is_test_model(config.model):
-        warnings.append(f"{config.model} is a TEST MODEL with random weights: its predictions carry no content "
-                        "(for tests and timing only, never for labels)")
+        warnings.append(test_model_warning(config.model))
     if ctx.selection.flagged:
         warnings.append(f"{len(ctx.selection.flagged)} image(s) flagged skip or no object are not predicted")
     if ctx.selection.missing:

@@ -145,7 +145,12 @@ def keypoint_ids(s: Session) -> dict[str, int]:
 
 
 def unknown_keypoint(name: str, known: Iterable[str]) -> UserInputError:
-    names = ", ".join(known) or "(none yet)"
+    names = ", ".join(known)
+    if not names:
+        return UserInputError(
+            f"unknown keypoint {name!r}: the project has no keypoints yet; add them with "
+            "`labeler schema PROJECT --add NAME,NAME` (or in the app: Edit > Edit keypoints)"
+        )
     return UserInputError(f"unknown keypoint {name!r}; the schema has: {names}")
 
 

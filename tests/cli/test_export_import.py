@@ -16,7 +16,7 @@ def test_export_import_round_trip(cli, project, images, tmp_path):
         p.write_predictions([(b, {"nose": (3, 4, 0.25)})], method="dift", model="m")
     out = tmp_path / "labels.json"
     r = cli("export", project, "--coco", out)
-    assert r.code == 0 and "1 images, 2 points with a position, 1 absent" in r.out
+    assert r.code == 0 and "1 image, 2 points with a position, 1 absent" in r.out
     coco = COCO(str(out))
     assert len(coco.getAnnIds()) == 1
     r = cli("export", project, "--coco", out, "--predicted", "--category", "bird")
@@ -57,7 +57,7 @@ def test_import_reports_images_it_could_not_find(cli, project, tmp_path):
     out.write_text(json.dumps(data))
     r = cli("import", project, "--coco", out)
     assert r.code == 1  # done, but some images failed (listed), as for propagate
-    assert "1 points of 1 images were NOT imported" in r.err and "gone/away.jpg" in r.err
+    assert "1 point of 1 image NOT imported" in r.err and "gone/away.jpg" in r.err
 
 
 def test_import_bad_files(cli, project, tmp_path):

@@ -57,7 +57,7 @@ def test_dlc_export_import(cli, project, images, tmp_path):
     out = tmp_path / "dlc"
     r = cli("export", project, "--dlc", out, "--scorer", "Ana")
     assert r.code == 0, r.err
-    assert f"wrote {out}: 2 images in 2 labeled-data folder(s), 3 points with a position (1 occluded)" in r.out
+    assert f"wrote {out}: 2 images in 2 labeled-data folders, 3 points with a position (1 occluded)" in r.out
     csv = out / "labeled-data" / "plain" / "CollectedData_Ana.csv"
     assert csv.read_text().splitlines()[3] == "labeled-data,plain,a.jpg,10.0,20.0,1.0,2.0,,,,"
     fresh = tmp_path / "fresh.labeler"
@@ -85,7 +85,7 @@ def test_dlc_import_lists_what_was_not_imported(cli, project, tmp_path):
     cli("init", other, "--images", other_images, "--keypoints", "nose,left_eye,right_eye,tail")
     r = cli("import", other, "--dlc", out)
     assert r.code == 1  # done, but points were not imported: listed on stderr
-    assert "warning: 3 points of 2 images were NOT imported" in r.err
+    assert "warning: 3 points of 2 images NOT imported" in r.err
     assert "plain/a.jpg: no such file under the images root (2 points)" in r.err
 
 

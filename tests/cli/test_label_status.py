@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,30 @@ def test_status_only_reads(cli, project, images):
     r = cli("status", project)
     assert "missing files 1" in r.out and "plain/b.png" in r.out
     assert (os.stat(project).st_mtime_ns, Path(f"{project}-wal").exists() and os.stat(f"{project}-wal").st_size) == before
+
+
+def test_label_takes_every_spelling_of_not_labelled(cli, project):
+    for spelling in ("unlabeled", "unlabelled", "not labelled", "Not-Labeled", "not_labelled"):
+        assert cli("label", project, "plain/a.jpg", "nose=1,2").code == 0
+        r = cli("label", project, "plain/a.jpg", f"nose={spelling}")
+        assert r.code == 0 and "nose: not labelled" in r.out, (spelling, r.err)
+
+
+def test_label_without_keypoints_says_how_to_add_them(cli, images, tmp_path):
+    bare = tmp_path / "bare.labeler"
+    cli("init", bare, "--images", images.root)
+    r = cli("label", bare, "plain/a.jpg", "nose=1,2")
+    assert r.code == 2 and "labeler schema PROJECT --add" in r.err and r.err.count("\n") == 1
+    assert cli("schema", bare, "--add", "nose").code == 0
+    assert cli("label", bare, "plain/a.jpg", "nose=1,2").code == 0
+
+
+def test_counts_are_never_1_images(cli, project, tmp_path):
+    cli("label", project, "plain/a.jpg", "nose=1,2")
+    outs = [cli("export", project, "--coco", tmp_path / "c.json"),
+            cli("export", project, "--yolo", tmp_path / "y"),
+            cli("export", project, "--dlc", tmp_path / "d"),
+            cli("import", project, "--coco", tmp_path / "c.json")]
+    text = "".join(r.out + r.err for r in outs)
+    assert "1 image," in text and "1 image " in text
+    assert not re.search(r"\b1 (images|points|instances|pairs|predictions|background images)\b", text), text

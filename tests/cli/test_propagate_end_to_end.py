@@ -147,6 +147,11 @@ def test_sd_methods_on_tiny_random_complete_and_write_valid_predictions(cli, tmp
             "--images", "copy[12].jpg", "--batch-size", "2", *extra)
     assert r.code == 0, r.err
     assert "images predicted: 2 of 2" in r.out and "on cpu" in r.out
+    # a test model predicting: said once, as one warning line, and marked wherever predictions show
+    warned = [line for line in r.err.splitlines() if "TEST MODEL" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: tiny-random is a TEST MODEL") and "TEST MODEL" not in r.out
+    assert "[TEST MODEL]" in cli("status", project).out and "[TEST MODEL]" in cli("review", project).out
+    assert "[TEST MODEL]" in cli("export", project, "--coco", tmp_path / "t.json", "--predicted").err
     annotations, _ = _exported(cli, project, tmp_path)
     assert set(annotations) == {"reference.png", "copy1.jpg", "copy2.jpg"}
     for name in ("copy1.jpg", "copy2.jpg"):
