@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
         by_point = ", ".join(f"{k} {v}" for k, v in counts.points_by_status.items())
         vis = counts.points_by_visibility
         print(f"points: {counts.points} ({by_point}; visible {vis[2]}, occluded {vis[1]}, absent {vis[0]})")
+        out_of_review = counts.points_by_status["predicted"] - sum(project.prediction_models().values())
+        if out_of_review:
+            print(f"  {out_of_review} of the predictions are on flagged images (out of review until the flag is cleared)")
         for model, n in test_model_predictions(project, reviewable=False).items():
             print(f"  {n} of the predictions come from {model}, {TEST_MODEL_NOTE} [TEST MODEL]")
         replaced = [r.path for r in project.list_images(changed=True)]

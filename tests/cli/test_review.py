@@ -50,6 +50,7 @@ def test_review_accepts_and_rejects_in_bulk_per_image_and_per_point(cli, project
     r = cli("review", project)
     assert "formats/gray.png" not in r.out  # flagged: out of review
     assert "[TEST MODEL]" in r.out and "tiny-random" in r.err and r.err.count("\n") == 1
+    assert "1 of the predictions are on flagged images" in cli("status", project).out
     r = cli("review", project, "--accept-above", "0.8")
     assert r.code == 0 and "accepted 1 prediction with confidence >= 0.8" in r.out, r.out
     assert "tiny-random" in r.err and "--include-test-models" in r.err
