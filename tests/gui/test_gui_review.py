@@ -134,3 +134,25 @@ def test_repropagate_uses_corrections_as_references(qtbot, make_window, project_
     with Project.open(project_path) as p:
         assert p.points(predicted[2])["tail"].status == CORRECTED  # never overwritten
         assert p.points(predicted[5])["nose"].status == PREDICTED
+
+
+@pytest.mark.parametrize("flag", ["skip", "no_object", "later"])
+def test_bulk_accept_and_the_count_pass_over_flagged_images(qtbot, make_window, project_path, predicted, monkeypatch, flag):
+    """Ctrl+Shift+A goes through the store's rule: a flagged image's predictions stay; the
+    window's "to review" count leaves flagged images out; Space on one says why (issue 21 §9)."""
+    with Project.open(project_path) as p:
+        p.set_image_flag([predicted[1], predicted[3]], flag)  # both would qualify at 0.5
+    window = make_window(project_path)
+    qtbot.waitUntil(lambda: "2 image(s) with predictions to review" in window.review_label.text())
+    monkeypatch.setattr(AcceptAboveDialog, "exec", lambda self: (self.spin.setValue(0.3), 1)[1])
+    window.actions["accept_above"].trigger()
+    qtbot.waitUntil(lambda: window.bulk_job is not None and window.bulk_job.is_finished)
+    assert "accepted 4 prediction(s)" in window.statusBar().currentMessage()  # image 4 (0.4) only
+    with Project.open(project_path) as p:
+        for i in (1, 3):
+            assert {r.status for r in p.points(predicted[i]).values()} == {PREDICTED}
+    window.show_image(predicted[1])
+    window.accept_current()
+    assert "is flagged" in window.statusBar().currentMessage()
+    with Project.open(project_path) as p:
+        assert {r.status for r in p.points(predicted[1]).values()} == {PREDICTED}
