@@ -105,7 +105,7 @@ class PairList(QWidget):
         b = self.b.currentText() if b is None else b
         if not a or not b:
             return ""
-        return pair_problem("flip" if self.exclusive else "edge", self.pairs(), a, b)
+        return pair_problem("flip" if self.exclusive else "edge", self.pairs(), a, b, self.joiner)
 
     def _check(self) -> None:
         why = self.problem()

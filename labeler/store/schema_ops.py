@@ -76,12 +76,12 @@ def check_flip_pairs(pairs: Iterable[Sequence[str]], names: Sequence[str]) -> tu
     return tuple(out)
 
 
-def pair_problem(kind: str, pairs: Sequence[tuple[str, str]], a: str, b: str) -> str:
+def pair_problem(kind: str, pairs: Sequence[tuple[str, str]], a: str, b: str, joiner: str | None = None) -> str:
     """Why the pair (a, b) cannot join ``pairs``; "" when it can. ``kind`` "edge" (skeleton: any
     number of edges per keypoint) or "flip" (left/right: one pair per keypoint). The same rules
     as :func:`check_edges` / :func:`check_flip_pairs`, worded for someone picking a pair (the
-    app's schema dialog and ``labeler schema``)."""
-    joiner = "-" if kind == "edge" else ":"
+    app's schema dialog and ``labeler schema``); ``joiner`` shows a pair (default ``-`` / ``:``)."""
+    joiner = joiner or ("-" if kind == "edge" else ":")
     if a == b:
         return f"{a} cannot pair with itself"
     if (a, b) in pairs or (b, a) in pairs:
