@@ -137,6 +137,6 @@ def run(args: argparse.Namespace) -> int:
         for name in schema.keypoints:
             flip = schema.flip_of(name)
             print(f"  {shown(name)}  ({counts.get(name, 0)} points{'; flips with ' + shown(flip) if flip else ''})")
-        print(f"skeleton: {', '.join(f'{a}-{b}' for a, b in schema.skeleton) or '(none)'}")
-        print(f"flip pairs: {', '.join(f'{a}:{b}' for a, b in schema.flip_pairs) or '(none)'}")
+        print(f"skeleton: {', '.join(f'{shown(a)}-{shown(b)}' for a, b in schema.skeleton) or '(none)'}")
+        print(f"flip pairs: {', '.join(f'{shown(a)}:{shown(b)}' for a, b in schema.flip_pairs) or '(none)'}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, func, select, update
@@ -23,6 +24,9 @@ def check_keypoint_name(name: object) -> str:
     bad = sorted(set(_FORBIDDEN_IN_NAMES) & set(name))
     if bad:
         raise UserInputError(f"keypoint name {name!r} must not contain {' '.join(bad)}")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name):
+        # a terminal escape or a right-to-left override in a name would rewrite every listing
+        raise UserInputError(f"keypoint name {name!r} must not contain control or formatting characters")
     return name
 
 

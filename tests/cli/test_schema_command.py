@@ -109,3 +109,9 @@ def test_generated_edits_agree_with_the_store_and_keep_points(cli, project):
         assert all(a in after.keypoints and b in after.keypoints for a, b in after.skeleton + after.flip_pairs)
         used = [n for pair in after.flip_pairs for n in pair]
         assert len(used) == len(set(used))
+
+
+@pytest.mark.parametrize("char", ["\x1b", "\x00", "\u202e", "\u200b", "\x7f", "\n"])
+def test_names_with_control_or_formatting_characters_are_refused(cli, project, char):
+    r = cli("schema", project, "--add", f"be{char}ak")
+    assert r.code == 2 and "control or formatting" in r.err and char not in r.err.rstrip("\n")
