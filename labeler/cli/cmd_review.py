@@ -9,6 +9,7 @@ flagged images are out of review and confirmed points are never touched.
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 _EPILOG = """\
 examples:
@@ -30,10 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "review",
         help="list the least confident predictions; accept or reject predictions",
-        description="List predictions awaiting review, least confident first (predictions "
+        description=textwrap.fill(width=90, text="List predictions awaiting review, least confident first (predictions "
         "without a confidence come first), or accept/reject them: in bulk by confidence, per image "
         "or per point. Confidence is the engine's own measure in [0, 1] of how distinct its best "
-        "match is; see `labeler propagate --help`.",
+        "match is; see `labeler propagate --help`."),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

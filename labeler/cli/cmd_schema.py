@@ -8,6 +8,7 @@ and in one transaction (:meth:`~labeler.store.Project.edit_schema`): all of it, 
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 _EPILOG = """\
 examples:
@@ -28,9 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "schema",
         help="show or edit the keypoints, skeleton edges and flip pairs",
-        description="Show the keypoint schema, or edit it: add, rename, remove and reorder keypoints, "
+        description=textwrap.fill(width=90, text="Show the keypoint schema, or edit it: add, rename, remove and reorder keypoints, "
         "add or remove skeleton edges and left/right flip pairs. The same checks as the app's "
-        "Edit keypoints dialog; all changes are saved together, or none.",
+        "Edit keypoints dialog; all changes are saved together, or none."),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
