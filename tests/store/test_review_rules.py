@@ -47,7 +47,10 @@ def _populate(project, rng: random.Random) -> dict[int, str | None]:
     return flags
 
 
-def _decision(rng: random.Random, ids: list[int]):
+KINDS = ("accept_above", "accept", "accept_but_tests", "reject_below", "reject", "absent")
+
+
+def _decision(rng: random.Random, ids: list[int], kind: str):
     """(store call, predicate saying which predicted row of an unflagged image it changes)."""
     images = None if rng.random() < 0.5 else set(rng.sample(ids, rng.randint(1, 3)))
     names = None if rng.random() < 0.6 else rng.sample(KEYPOINTS, rng.randint(1, 2))
@@ -56,7 +59,6 @@ def _decision(rng: random.Random, ids: list[int]):
     def where(p) -> bool:
         return (images is None or p.image_id in images) and (names is None or p.name in names)
 
-    kind = rng.choice(("accept_above", "accept", "accept_but_tests", "reject_below", "reject", "absent"))
     if kind == "accept_above":
         return (lambda pr: pr.accept_predictions(images, names=names, min_confidence=t),
                 lambda p: where(p) and p.confidence is not None and p.confidence >= t, kind)
@@ -76,8 +78,8 @@ def test_decisions_touch_exactly_the_selected_predictions_of_unflagged_images(pr
     ids = [r[0] for r in project.image_index()]
     for _ in range(4):
         flags = _populate(project, rng)
-        for _ in range(6):
-            call, selects, kind = _decision(rng, ids)
+        for kind in rng.sample(KINDS, len(KINDS)):  # every kind of decision on every generated project
+            call, selects, kind = _decision(rng, ids, kind)
             before = _rows(project)
             n = call(project)
             after = _rows(project)
