@@ -28,13 +28,14 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from labeler.gui.image_flags import FLAG_LOOKS, OUT_OF_QUEUE
+from labeler.gui.image_flags import FLAG_LOOKS
 from labeler.gui.image_loader import ThumbnailLoader
 from labeler.gui.style import STATUS_COLOURS
 from labeler.store import (
     FLAG_LATER,
     FLAG_NO_OBJECT,
     FLAG_SKIP,
+    FLAGS_OUT_OF_REVIEW,
     PARTIAL,
     REVIEW_PREDICTED,
     REVIEW_STATUSES,
@@ -428,9 +429,9 @@ class ImageListPanel(QWidget):
         self.set_index(self._all, keep=self.current_id())  # counts (and a flag filter) change
 
     def queue_status_of(self, image_id: int) -> str | None:
-        """The review status, or "flagged" for an image skipped or without the object (the
-        review queue passes over those)."""
-        if self.model.flags.get(image_id) in OUT_OF_QUEUE:
+        """The review status, or "flagged" for a flagged image (the store's review queue leaves
+        those out: FLAGS_OUT_OF_REVIEW; this keeps a queue fetched earlier in step)."""
+        if self.model.flags.get(image_id) in FLAGS_OUT_OF_REVIEW:
             return "flagged"
         return self._status.get(image_id)
 
