@@ -126,3 +126,27 @@ def test_naming_a_flagged_image_says_why_and_changes_nothing(project, flag):
     project.check_reviewable([image.id])
     assert project.accept_predictions([image.id]) == 1
 
+
+
+def test_a_merge_takes_flags_and_a_fresh_schemas_category(where, tmp_path):
+    """What a COCO import hands the store: image flags (set where the image has none) and the
+    file's category name (recorded only when the schema comes from the file)."""
+    from labeler.store import ImportedPoint, Project
+    from labeler.store.relpaths import relative_to_root
+    from labeler.store.scanning import find_image_files, probe_files
+    from labeler.store.testing import make_image_folder
+
+    sample = make_image_folder(tmp_path / "imgs")
+    probed, _ = probe_files([(f, relative_to_root(f, sample.root)) for f in find_image_files(sample.root)], progress=False)
+    with Project.create(where, sample.root, images=probed, name="fresh") as fresh:
+        paths = [p.rel for p in probed][:3]
+        fresh.set_image_flag(fresh.image_by_path(paths[2]).id, "skip")
+        schema = type(fresh.schema())(("nose",), (), ())
+        report = fresh.merge_points({paths[0]: {"nose": ImportedPoint(1.0, 1.0, 2)}}, schema=schema, category="bird",
+                                    flags={paths[1]: "no_object", paths[2]: "later"})
+        assert report.flags_set == 1 and fresh.category() == "bird"
+        assert [fresh.image_by_path(p).flag for p in paths] == [None, "no_object", "skip"]
+        with pytest.raises(UserInputError, match="unknown image flag"):
+            fresh.merge_points({}, flags={paths[0]: "maybe"})
+        fresh.merge_points({}, category="other")  # the schema exists: the category stays
+        assert fresh.category() == "bird"
