@@ -140,3 +140,15 @@ def test_a_stopped_forced_run_says_to_continue_without_force(capsys):
     assert "run the same command without --force again to continue" in capsys.readouterr().out
     _print_summary(stopped, PropagationConfig(method="classical"))
     assert "run the same command again to continue" in capsys.readouterr().out
+
+
+def test_a_flagged_image_is_never_a_reference(cli, project):
+    """Issue 21 §9: the only labelled image, once flagged (any flag), teaches nothing."""
+    assert cli("label", project, "plain/a.jpg", "nose=10,10", "tail=30,20").code == 0
+    for flag in ("--later", "--skip", "--no-object"):
+        assert cli("flag", project, "plain/a.jpg", flag).code == 0
+        r = cli("propagate", project, *FAST)
+        assert "nothing to propagate from" in r.out + r.err, (flag, r.out, r.err)
+    assert cli("flag", project, "plain/a.jpg", "--clear").code == 0
+    r = cli("propagate", project, *FAST, "--images", "plain/b.png")
+    assert r.code == 0 and "images predicted: 1 of 1" in r.out, r.out + r.err
