@@ -27,6 +27,8 @@ def hub(tmp_path, monkeypatch):
 def test_help_without_weights_defaults_to_dift(cli, hub):
     r = cli("propagate", "--help")
     assert r.code == 0 and "default here: dift" in r.out and "weights not downloaded" in r.out
+    flat = " ".join(r.out.split())
+    assert "the fallback: no method's weights are on this machine" in flat and "most accurate method whose" not in flat
 
 
 def test_propagate_help_shows_the_methods_and_the_default(cli, hub):
@@ -34,7 +36,7 @@ def test_propagate_help_shows_the_methods_and_the_default(cli, hub):
     hub("facebook/dinov2-base", ["config.json", "model.safetensors"])
     r = cli("propagate", "--help")
     assert r.code == 0
-    assert "default here: fusion" in r.out
+    assert "default here: fusion, the most accurate method whose weights are on this machine" in " ".join(r.out.split())
     for method in METHODS:
         assert f"  {method} " in r.out
     assert "PCK@0.1" in r.out and "s/image" in r.out
