@@ -49,6 +49,7 @@ from labeler.store.point_ops import PointOps
 from labeler.store.prediction_ops import PredictionOps
 from labeler.store.relpaths import absolute
 from labeler.store.scanning import ProbedImage, check_folder
+from labeler.store.wal_guard import WalGuard
 from labeler.store.schema_ops import SchemaOps, check_edges, check_flip_pairs, check_keypoints, write_new_schema
 
 PROJECT_SUFFIX = ".labeler"
@@ -241,8 +242,17 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
     plain frozen values, so one Project may be used from several threads at once, and several
     processes may open the same file."""
 
-    def __init__(self, where: Path | PgLocation, engine: Engine, meta: dict[str, str], user: str | None = None) -> None:
+    def __init__(
+        self,
+        where: Path | PgLocation,
+        engine: Engine,
+        meta: dict[str, str],
+        user: str | None = None,
+        guard: WalGuard | None = None,
+    ) -> None:
         self._engine = engine
+        #: SQLite: the locks that keep the WAL alive while this Project is open (wal_guard.py)
+        self._guard = guard
         self.user = user or default_user()
         self.schema_version = int(meta["schema_version"])
         if isinstance(where, PgLocation):
@@ -366,8 +376,13 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
         target = absolute(path)
         check_is_sqlite(target)
         engine = make_engine(target)
+        guard: WalGuard | None = None
         try:
             meta = cls._read_meta(target, engine)
+            # the first connection has put the file in WAL mode (which needs an exclusive lock
+            # the guard would refuse); from now on no close() anywhere in this process can let
+            # another process delete the WAL under us
+            guard = WalGuard(target)
             found = int(meta["schema_version"])
             if found > SCHEMA_VERSION:
                 raise ProjectError(
@@ -376,14 +391,19 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
             if found < SCHEMA_VERSION or not _has_alembic_version(engine):
                 _upgrade(engine)
                 meta = cls._read_meta(target, engine)
-            return cls(target, engine, meta, user)
-        except ProjectError:
+            return cls(target, engine, meta, user, guard)
+        except BaseException as exc:
+            if guard is not None:
+                guard.release()
             engine.dispose()
+            if guard is not None:
+                guard.close()
+            if isinstance(exc, (sa_exc.DBAPIError, sqlite3.Error)):
+                reason = getattr(exc, "orig", exc)
+                raise ProjectError(f"{target}: cannot open it as a labeler project ({reason})") from None
+            if isinstance(exc, OSError):
+                raise ProjectError(f"{target}: cannot open it ({exc.strerror or exc})") from None
             raise
-        except (sa_exc.DBAPIError, sqlite3.Error) as exc:
-            engine.dispose()
-            reason = getattr(exc, "orig", exc)
-            raise ProjectError(f"{target}: cannot open it as a labeler project ({reason})") from None
 
     @classmethod
     def _open_database(cls, where: PgLocation, user: str | None) -> Project:
@@ -428,10 +448,15 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
         return meta
 
     def close(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            guard.release()  # so that our own last connection may checkpoint and remove the WAL
         if self._poller is not None:
             self._poller.close()
             self._poller = None
         self._engine.dispose()
+        if guard is not None:
+            guard.close()
 
     def __enter__(self) -> Project:
         return self
