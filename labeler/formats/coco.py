@@ -44,6 +44,7 @@ from labeler.store import (
     ImportedPoint,
     MergeReport,
     OnConflict,
+    OutsideImagesFolder,
     PointRecord,
     Project,
     Schema,
@@ -52,6 +53,7 @@ from labeler.store import (
     image_file,
     normalise_rel,
     probe_files,
+    real_image_file,
     relative_to_root,
     unicode_key,
 )
@@ -681,7 +683,11 @@ def merge_coco_file(
         rel = rel_of[entry.coco_id]
         if rel in known:
             continue
-        full = image_file(root, rel)
+        try:
+            full = real_image_file(root, rel)
+        except OutsideImagesFolder:
+            why_not[rel] = "a symbolic link leading outside the images folder (not read)"
+            continue
         if full.is_file():
             candidates.append((full, rel))
         else:
