@@ -38,12 +38,12 @@ from labeler.formats.exchange import (
     images_note,
     keep_if_same,
     labelled_images,
-    usable_images,
     place_image,
     project_name_for,
     read_record,
     refuse_predictions,
     unique_file_names,
+    usable_images,
     write_record,
     write_text,
 )

@@ -136,7 +136,10 @@ class ImageOps(ProjectCore):
             elif not is_image_path(f):
                 skipped.append(SkippedFile(rel, "not an image file type"))
             else:
-                pairs.append((f, rel))
+                try:  # what reading it would refuse is not registered either
+                    pairs.append((real_image_file(root, rel), rel))
+                except OutsideImagesFolder:
+                    skipped.append(SkippedFile(rel, "symbolic link leading outside the images folder (not followed)"))
         return pairs, skipped
 
     def add_images(
