@@ -25,7 +25,7 @@ from labeler.store import Project
 APP = Path(__file__).with_name("file_dialog_app.py")
 GUI = Path(__file__).parents[2] / "labeler" / "gui"
 #: The soak's length (issue #21 asks for 60 s; the suite runs a short one).
-SOAK_S = float(os.environ.get("LABELER_DIALOG_SOAK_S", "10"))
+SOAK_S = float(os.environ.get("LABELER_DIALOG_SOAK_S", "8"))
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the guard is Linux's (see README)")
 
@@ -108,7 +108,7 @@ def test_soak_dialogs_in_a_loop_while_cli_writers_run(project_path, tmp_path):
     ]
     app = App(project_path, tmp_path)
     app_edits: dict[int, float] = {}
-    rounds = 0
+    rounds = commits = cli_commits = 0
     try:
         while time.time() < deadline or rounds == 0:
             app.send("dialogs 1")
@@ -116,6 +116,7 @@ def test_soak_dialogs_in_a_loop_while_cli_writers_run(project_path, tmp_path):
                 assert line.startswith("committed"), line
                 _, image, x = line.split()
                 app_edits[int(image)] = float(x)
+                commits += 1
             rounds += 1
         cli_edits: dict[tuple[int, str], float] = {}
         for t, keypoint in zip(terminals, ("tail", "left_eye")):
@@ -126,11 +127,14 @@ def test_soak_dialogs_in_a_loop_while_cli_writers_run(project_path, tmp_path):
                 image, x, stderr = json.loads(rest)
                 assert status == "committed", stderr
                 cli_edits[(by_rel[image], keypoint)] = x
+                cli_commits += 1
     finally:
         app.kill()  # never closed: only what was committed counts
         for t in terminals:
             t.kill()
     assert rounds >= 1 and len(app_edits) == len(index) and len(cli_edits) >= 2
+    print(f"soak {SOAK_S:g} s: {rounds} rounds of the app's file dialogs, {commits} app edits, "
+          f"{cli_commits} `labeler label` commits")
     with Project.open(project_path) as after:
         for image, x in app_edits.items():
             assert after.points(image)["nose"].x == x
