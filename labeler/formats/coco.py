@@ -78,6 +78,8 @@ class CocoExportReport:
     predicted: int
     no_object: int = 0  # images flagged "no object": listed in images, with no annotation
     skipped: int = 0  # images flagged "skip": left out
+    #: images whose file now holds another picture: written as they are (COCO writes only labels), named
+    replaced: tuple[str, ...] = ()
 
 
 def bbox_from_points(xy: Sequence[tuple[float, float]], width: int, height: int) -> list[float]:
@@ -235,6 +237,7 @@ def export_coco(
     out_path = Path(out)
     if project.is_own_file(out_path):
         raise UserInputError(f"{out_path} is the project file; give the COCO file another name, e.g. labels.json")
+    replaced = tuple(r.path for r in project.check_files().changed)  # the one check of every export
     data = to_coco(project, predicted=predicted, category=category, annotators=annotators)
     write_json_atomically(data, out_path)
     flags = list(project.image_flags().values())
@@ -249,6 +252,7 @@ def export_coco(
         predicted=sum(1 for s in statuses if s == PREDICTED),
         no_object=flags.count(FLAG_NO_OBJECT),
         skipped=flags.count(FLAG_SKIP),
+        replaced=replaced,
     )
 
 

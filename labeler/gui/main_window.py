@@ -1338,7 +1338,10 @@ class MainWindow(QMainWindow):
             self._message(f"wrote {report.path}: {report.images} images, {report.visible_or_occluded} points, "
                           f"{report.absent} absent" + (f", {report.predicted} predicted" if predicted else "")
                           + (f"; {report.no_object} no-object image(s) as negatives (no annotation)" if report.no_object else "")
-                          + (f"; {report.skipped} skipped image(s) left out" if report.skipped else ""))
+                          + (f"; {report.skipped} skipped image(s) left out" if report.skipped else "")
+                          + (f"; WARNING: {len(report.replaced)} image(s) now hold another picture than the one "
+                             f"labelled (written as they are): {', '.join(report.replaced[:3])}" if report.replaced else ""),
+                          error=bool(report.replaced))
 
         return background.run_in_background(lambda: export_coco(project, path, predicted=predicted), done,
                                             lambda exc: self._write_failed(path, exc))

@@ -144,6 +144,11 @@ def default_user() -> str:
         return "unknown"
 
 
+def _journal_mode(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower()
+
+
 def _has_alembic_version(engine: Engine) -> bool:
     with engine.connect() as conn:
         return inspect(conn).has_table("alembic_version")
@@ -381,8 +386,10 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
             meta = cls._read_meta(target, engine)
             # the first connection has put the file in WAL mode (which needs an exclusive lock
             # the guard would refuse); from now on no close() anywhere in this process can let
-            # another process delete the WAL under us
-            guard = WalGuard(target)
+            # another process delete the WAL under us. Not in WAL mode (a folder where no -wal
+            # can be made): writers need that exclusive lock to commit, so no guard.
+            if _journal_mode(engine) == "wal":
+                guard = WalGuard(target)
             found = int(meta["schema_version"])
             if found > SCHEMA_VERSION:
                 raise ProjectError(

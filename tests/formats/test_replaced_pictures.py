@@ -114,6 +114,9 @@ def test_every_consumer_catches_a_replaced_picture(replaced, tmp_path, capsys):
             report = export_dlc(project, tmp_path / f"dlc-{mode}", images=mode, h5=False)
             assert pictures(tmp_path / f"dlc-{mode}") == {"a.jpg", "c.png"}
             assert any("another picture" in n and "b.jpg" in n for n in report.notes), report.notes
+        from labeler.formats.coco import export_coco
+
+        assert export_coco(project, tmp_path / "labels.json").replaced == ("b.jpg",)  # labels only: named
         summary = export_pairs(project, tmp_path / "pairs")
         assert any("another picture" in w and "b.jpg" in w for w in summary.warnings), summary.warnings
     assert before[1] == os.path.getsize(replaced)
