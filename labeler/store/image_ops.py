@@ -137,7 +137,8 @@ class ImageOps(ProjectCore):
                 skipped.append(SkippedFile(rel, "not an image file type"))
             else:
                 try:  # what reading it would refuse is not registered either
-                    pairs.append((real_image_file(root, rel), rel))
+                    real_image_file(root, rel)
+                    pairs.append((f, rel))
                 except OutsideImagesFolder:
                     skipped.append(SkippedFile(rel, "symbolic link leading outside the images folder (not followed)"))
         return pairs, skipped

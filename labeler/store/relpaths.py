@@ -84,7 +84,9 @@ def real_image_file(root: Path, rel: str, *, row: int | None = None) -> Path:
     to the root (:func:`image_file`), then every symbolic link resolved *now*. A file whose real
     path is not inside the real images root is refused (:class:`OutsideImagesFolder`), whenever
     the link was made: a link to a file or a folder outside, a chain of links, relative or
-    absolute. The real path is returned, so the caller opens exactly what was checked."""
+    absolute. The joined path is returned (as the images root spells it: cluster workers that
+    mount the shared folder at the same place read it, whatever links the head's path has);
+    callers open it right away."""
     joined = image_file(root, rel, row=row)
     real = os.path.realpath(joined)
     if not inside(real, os.path.realpath(root)):
@@ -92,7 +94,7 @@ def real_image_file(root: Path, rel: str, *, row: int | None = None) -> Path:
             f"{shown(rel)}: refusing to read it: it leads outside the images folder {root} "
             f"(through a symbolic link, to {shown(real)})"
         )
-    return Path(real)
+    return joined
 
 
 def normalise_rel(rel: str) -> str:
