@@ -30,6 +30,7 @@ from labeler.paths import publish_mode
 from labeler.store.cache_ops import CacheOps
 from labeler.store.claim_ops import ClaimOps
 from labeler.store.database import (
+    BUSY_TIMEOUT_S,
     ChangePoller,
     Sessions,
     check_is_sqlite,
@@ -49,7 +50,7 @@ from labeler.store.point_ops import PointOps
 from labeler.store.prediction_ops import PredictionOps
 from labeler.store.relpaths import absolute
 from labeler.store.scanning import ProbedImage, check_folder
-from labeler.store.wal_guard import WalGuard
+from labeler.store.wal_guard import WalGuard, WriteGate
 from labeler.store.schema_ops import SchemaOps, check_edges, check_flip_pairs, check_keypoints, write_new_schema
 
 PROJECT_SUFFIX = ".labeler"
@@ -380,7 +381,8 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
             return cls._open_database(parse_url(str(path)), user)
         target = absolute(path)
         check_is_sqlite(target)
-        engine = make_engine(target)
+        gate = WriteGate(BUSY_TIMEOUT_S)
+        engine = make_engine(target, gate=gate)
         guard: WalGuard | None = None
         try:
             meta = cls._read_meta(target, engine)
@@ -389,7 +391,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
             # another process delete the WAL under us. Not in WAL mode (a folder where no -wal
             # can be made): writers need that exclusive lock to commit, so no guard.
             if _journal_mode(engine) == "wal":
-                guard = WalGuard(target)
+                guard = WalGuard(target, gate=gate)
             found = int(meta["schema_version"])
             if found > SCHEMA_VERSION:
                 raise ProjectError(

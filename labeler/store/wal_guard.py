@@ -29,8 +29,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import sqlite3
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -45,6 +47,10 @@ SHARED_FIRST = PENDING_BYTE + 2
 SHARED_SIZE = 510
 #: ... and of the ``-shm`` file: 8 WAL locks from offset 120, then the "dead man switch" byte.
 SHM_DMS = 120 + 8
+
+#: A byte no SQLite version locks (its locks end at SHARED_FIRST + SHARED_SIZE): labeler's writers
+#: hold it exclusively around every write transaction (see :class:`WriteGate`).
+WRITER_BYTE = PENDING_BYTE + 1024
 
 #: ``F_OFD_SETLK`` (Linux >= 3.15; Python's fcntl names it from 3.9).
 F_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", 37 if sys.platform.startswith("linux") else None)
@@ -85,13 +91,16 @@ class WalGuard:
     the locks up without closing the descriptors, so that this process's own last connection may
     then checkpoint and remove the WAL; ``close`` closes the descriptors after the connections."""
 
-    def __init__(self, path: Path, *, wait_s: float = 30.0) -> None:
+    def __init__(self, path: Path, *, wait_s: float = 30.0, gate: WriteGate | None = None) -> None:
         self._fds: list[int] = []
+        self._gate = gate
         if not supported():
             return
         try:
             self._take(path, "", SHARED_FIRST, SHARED_SIZE, wait_s)
             self._take(path, "-shm", SHM_DMS, 1, wait_s)
+            if gate is not None:
+                gate.attach(path)
         except BaseException:
             self.close()
             raise
@@ -131,6 +140,68 @@ class WalGuard:
 
     def close(self) -> None:
         self.release()
+        if self._gate is not None:
+            self._gate.close()
         while self._fds:
             with contextlib.suppress(OSError):
                 os.close(self._fds.pop())
+
+
+class WriteGate:
+    """Labeler's writers, one at a time across processes, however this process's SQLite locks fare.
+
+    SQLite's write lock lives in the ``-shm`` file as a POSIX lock too: a descriptor of the
+    ``-shm`` closed by anything in this process *during* a write transaction (a file dialog
+    listing "All files" re-reads it while a propagation writes) drops it, and a writer of another
+    process could then append to the WAL at the same time. Every write transaction of a labeler
+    process therefore also holds an OFD write lock on :data:`WRITER_BYTE` of the project file,
+    from its ``BEGIN`` until its connection returns to the pool. Threads of one process share it
+    (SQLite orders them itself; OFD locks do not conflict within one descriptor); processes
+    wait for it as for SQLite's own lock, up to the busy timeout.
+    """
+
+    def __init__(self, wait_s: float) -> None:
+        self._wait_s = wait_s
+        self._fd: int | None = None
+        self._holders = 0
+        self._mutex = threading.Lock()
+
+    def attach(self, path: Path) -> None:
+        """Start gating (once the file is in WAL mode and the guard holds); a file this process
+        may not write to needs no gate."""
+        if not supported():
+            return
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            self._fd = None
+
+    def enter(self) -> None:
+        with self._mutex:
+            if self._fd is not None and self._holders == 0:
+                deadline = time.monotonic() + self._wait_s
+                while True:
+                    try:
+                        _ofd_lock(self._fd, fcntl.F_WRLCK, WRITER_BYTE, 1)
+                        break
+                    except OSError as exc:
+                        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                            break  # no OFD locks here after all: SQLite's own lock only
+                        if time.monotonic() > deadline:
+                            raise sqlite3.OperationalError("database is locked") from None
+                        time.sleep(0.002)
+            self._holders += 1
+
+    def leave(self) -> None:
+        with self._mutex:
+            self._holders = max(0, self._holders - 1)
+            if self._holders == 0 and self._fd is not None:
+                with contextlib.suppress(OSError):
+                    _ofd_lock(self._fd, fcntl.F_UNLCK, WRITER_BYTE, 1)
+
+    def close(self) -> None:
+        with self._mutex:
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)

@@ -168,3 +168,34 @@ def test_kill_9_releases_the_guard(project, tmp_path):
     assert ofd_holder(path, SHARED_FIRST, SHARED_SIZE) == "unlocked"
     with Project.open(path) as after:
         assert after.points(image)["nose"].x == 4.0
+
+
+def test_writers_of_two_processes_never_overlap_even_after_a_close_of_the_shm(project):
+    """SQLite's write lock is a POSIX lock in the -shm: closing any descriptor of the -shm during
+    a write transaction drops it. Labeler's own writer lock (an OFD lock) still keeps another
+    labeler process from writing at the same time."""
+    import time
+
+    from sqlalchemy import text
+
+    path = project.path
+    image = project.image_index()[0][0]
+    writer = textwrap.dedent(
+        f"""
+        from labeler.store import Project
+        with Project.open({str(path)!r}) as p:
+            print("open", flush=True)
+            p.set_point({image}, "nose", 7.0, 7.0)
+            print("wrote", flush=True)
+        """
+    )
+    with project._write() as s, s.begin():  # a write transaction of this process, held open
+        s.execute(text("UPDATE meta SET value = 'held' WHERE key = 'name'"))
+        _open_close(Path(f"{path}-shm"))  # SQLite's write lock of this process is gone now
+        other = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+        assert other.stdout.readline().strip() == "open"
+        time.sleep(1.0)
+        assert other.poll() is None  # still waiting for the writer lock
+    assert other.stdout.readline().strip() == "wrote"  # once this transaction committed
+    other.wait(timeout=60)
+    assert project.points(image)["nose"].x == 7.0 and project.meta()["name"] == "held"
