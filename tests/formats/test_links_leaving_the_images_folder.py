@@ -110,11 +110,10 @@ def test_no_read_or_copy_follows_a_link_leaving_the_images_folder(linked, tmp_pa
 
 
 
-@pytest.mark.parametrize("layout", [LAYOUTS[0], LAYOUTS[-1]], ids=["-".join(LAYOUTS[0]), "-".join(LAYOUTS[-1])])
-def test_propagate_never_reads_a_reference_leaving_the_images_folder(template, tmp_path, layout):
+def test_propagate_never_reads_a_reference_leaving_the_images_folder(template, tmp_path):
     folder = tmp_path / "p"
     shutil.copytree(template, folder, symlinks=True)
-    leaving = lay_out(folder, *layout)
+    leaving = lay_out(folder, "folder", "chain", "relative")  # the loader's cases are all above
     with Project.open(folder / "p.labeler") as project:
         result = propagate(project, PropagationConfig(method="classical", device="cpu"))
         said = "\n".join([*result.messages, *(f"{p}: {r}" for p, r in result.failed)])

@@ -25,7 +25,7 @@ from labeler.store import Project
 APP = Path(__file__).with_name("file_dialog_app.py")
 GUI = Path(__file__).parents[2] / "labeler" / "gui"
 #: The soak's length (issue #21 asks for 60 s; the suite runs a short one).
-SOAK_S = float(os.environ.get("LABELER_DIALOG_SOAK_S", "8"))
+SOAK_S = float(os.environ.get("LABELER_DIALOG_SOAK_S", "5"))
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the guard is Linux's (see README)")
 
