@@ -20,10 +20,10 @@ def run(args: argparse.Namespace) -> int:
     from labeler.store.review_ops import FLAG_WORDS
 
     with Project.open(args.project) as project:
-        # looked up here, read-only: status must work on a project it may not write to
-        missing = [
-            path for _, path, _ in project.image_index() if not project.image_file(path).is_file()
-        ] if project.images_root_found else []
+        # the store's one file check, read-only (status must work on a project it may not write
+        # to): files gone (or now a link leading outside the images folder) and files replaced
+        found = project.check_files(record=False) if project.images_root_found else None
+        missing = [r.path for r in found.missing] if found else []
         schema = project.schema()
         counts = project.counts()
         root_note = "" if project.images_root_found else "  (NOT FOUND: if it moved, `labeler add-images PROJECT --images-root NEW_FOLDER`)"
@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {out_of_review} of the predictions are on flagged images (out of review until the flag is cleared)")
         for model, n in test_model_predictions(project, reviewable=False).items():
             print(f"  {n} of the predictions come from {model}, {TEST_MODEL_NOTE} [TEST MODEL]")
-        replaced = [r.path for r in project.list_images(changed=True)]
+        replaced = [r.path for r in (found.changed if found else project.list_images(changed=True))]
         if replaced:
-            print(f"replaced by another picture at the last check ({len(replaced)}; their labels may not fit; "
+            print(f"replaced by another picture ({len(replaced)}; their labels may not fit; "
                   "put the originals back, or remove and add them again):")
             print_paths(replaced)
         if args.by_user:

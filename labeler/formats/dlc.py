@@ -40,13 +40,12 @@ from labeler.formats.exchange import (
     images_note,
     keep_if_same,
     labelled_images,
-    missing_note,
-    present_on_disk,
     place_image,
     project_name_for,
     read_record,
     refuse_predictions,
     unique_file_names,
+    usable_images,
     write_record,
     write_text,
 )
@@ -183,7 +182,7 @@ def export_dlc(
     if not items:
         raise UserInputError("no image has a confirmed keypoint yet; nothing to export"
                              + ("" if predicted else " (add --predicted to export predictions too)"))
-    items, missing = present_on_disk(project, items)
+    items, left_out_notes = usable_images(project, items)  # gone or replaced pictures: left out, noted
     want_h5 = pandas_available() if h5 is None else h5
     if want_h5 and not pandas_available():
         raise UserInputError("the .h5 file needs pandas and PyTables: pip install pandas tables")
@@ -245,7 +244,7 @@ def export_dlc(
         notes.append(f"{len(left_out)} image(s) with some keypoints marked absent but none placed were left out")
     if not want_h5:
         notes.append("no .h5 written (pandas and PyTables are not installed); DeepLabCut's convertcsv2h5 makes it from the CSV")
-    notes += images_note(placed) + missing_note(missing)
+    notes += images_note(placed) + left_out_notes
     counts = {f: len(g) for f, g in sorted(by_folder.items())}
     return DlcExportReport(out, counts, points, occluded, tuple(csv_files), want_h5, tuple(renamed), tuple(left_out), tuple(notes))
 

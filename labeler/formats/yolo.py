@@ -50,14 +50,13 @@ from labeler.formats.exchange import (
     images_note,
     keep_if_same,
     labelled_images,
-    missing_note,
-    present_on_disk,
     place_image,
     project_name_for,
     read_record,
     refuse_predictions,
     split_of,
     unique_file_names,
+    usable_images,
     write_record,
     write_text,
 )
@@ -164,7 +163,7 @@ def export_yolo(
     if not items:
         raise UserInputError("no image has a confirmed keypoint yet; nothing to export"
                              + ("" if predicted else " (add --predicted to export predictions too)"))
-    items, missing = present_on_disk(project, items)
+    items, left_out_notes = usable_images(project, items)  # gone or replaced pictures: left out, noted
     names = schema.keypoints
     file_names, renamed = unique_file_names([it.image.path for it in items], key=lambda n: n.rsplit(".", 1)[0].lower())
     split = {it.image.path: split_of(it.image.path, seed, ratio, SPLITS) for it in items}
@@ -226,7 +225,7 @@ def export_yolo(
     if left_out:
         notes.append(f"{len(left_out)} image(s) with some keypoints marked absent but none placed were left out "
                      "(label a point, or mark every keypoint absent to make it a background image)")
-    notes += images_note(placed) + missing_note(missing)
+    notes += images_note(placed) + left_out_notes
     return YoloExportReport(out, counts, instances, backgrounds, points, tuple(renamed), tuple(left_out), tuple(notes))
 
 

@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from labeler.errors import LabelerError
 from labeler.gui.image_flags import FLAG_LOOKS
 from labeler.gui.image_loader import ThumbnailLoader
 from labeler.gui.style import STATUS_COLOURS
@@ -222,7 +223,11 @@ class ImageListModel(QAbstractListModel):
             return None
         found = self._thumbs.get(image_id)
         if found is False and self._resolve is not None:
-            self._thumbs.request(image_id, self._resolve(path))
+            try:
+                file = self._resolve(path)
+            except LabelerError:  # a link leading outside the images folder: no thumbnail
+                return None
+            self._thumbs.request(image_id, file)
         return found
 
     def _thumbnail_ready(self, image_id: int) -> None:

@@ -7,6 +7,7 @@ the disk through the image loaders. Every action comes from the one shortcut tab
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -511,7 +512,13 @@ class MainWindow(QMainWindow):
             self._last_row = row
         self._last_image_timer.start()  # remembered once the annotator stays on an image
         self._update_image_label()
-        path = project.image_path(record)
+        try:
+            path = project.image_path(record)
+        except LabelerError as exc:  # a link leading outside the images folder: never read
+            self._ticket = 0
+            self.canvas.show_failure(str(exc))
+            self._message(str(exc), error=True)
+            return
         cached = self.loader.cached(record.id, path)
         neighbours = self._neighbours(image_id)
         if cached is not None:
@@ -540,7 +547,8 @@ class MainWindow(QMainWindow):
         for r in (row + 1, row - 1, row + 2):
             found = model.row_at(r)
             if found is not None:
-                out.append((found[0], project.image_file(found[1])))
+                with contextlib.suppress(LabelerError):  # refused files are not prefetched
+                    out.append((found[0], project.image_file(found[1])))
         return out
 
     def _pixels_loaded(self, ticket: int, image_id: int, image: QImage) -> None:
@@ -551,7 +559,7 @@ class MainWindow(QMainWindow):
         if ticket == self._ticket and self.current is not None and self.current.id == image_id:
             self.canvas.show_failure(message)
             self._message(message, error=True)
-            if self.project is not None and not self.project.image_path(self.current).is_file():
+            if self.project is not None and not self.project.image_on_disk(self.current):
                 self._mark_missing(image_id)
 
     def _mark_missing(self, image_id: int) -> None:
@@ -1330,7 +1338,10 @@ class MainWindow(QMainWindow):
             self._message(f"wrote {report.path}: {report.images} images, {report.visible_or_occluded} points, "
                           f"{report.absent} absent" + (f", {report.predicted} predicted" if predicted else "")
                           + (f"; {report.no_object} no-object image(s) as negatives (no annotation)" if report.no_object else "")
-                          + (f"; {report.skipped} skipped image(s) left out" if report.skipped else ""))
+                          + (f"; {report.skipped} skipped image(s) left out" if report.skipped else "")
+                          + (f"; WARNING: {len(report.replaced)} image(s) now hold another picture than the one "
+                             f"labelled (written as they are): {', '.join(report.replaced[:3])}" if report.replaced else ""),
+                          error=bool(report.replaced))
 
         return background.run_in_background(lambda: export_coco(project, path, predicted=predicted), done,
                                             lambda exc: self._write_failed(path, exc))

@@ -30,6 +30,7 @@ from labeler.paths import publish_mode
 from labeler.store.cache_ops import CacheOps
 from labeler.store.claim_ops import ClaimOps
 from labeler.store.database import (
+    BUSY_TIMEOUT_S,
     ChangePoller,
     Sessions,
     check_is_sqlite,
@@ -50,6 +51,7 @@ from labeler.store.prediction_ops import PredictionOps
 from labeler.store.relpaths import absolute
 from labeler.store.review_ops import ReviewOps
 from labeler.store.scanning import ProbedImage, check_folder
+from labeler.store.wal_guard import WalGuard, WriteGate
 from labeler.store.schema_ops import SchemaOps, check_edges, check_flip_pairs, check_keypoints, write_new_schema
 
 PROJECT_SUFFIX = ".labeler"
@@ -142,6 +144,11 @@ def default_user() -> str:
         return os.environ.get("LABELER_USER") or getpass.getuser()
     except (KeyError, OSError):  # no login name (some containers)
         return "unknown"
+
+
+def _journal_mode(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower()
 
 
 def _has_alembic_version(engine: Engine) -> bool:
@@ -242,8 +249,17 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
     plain frozen values, so one Project may be used from several threads at once, and several
     processes may open the same file."""
 
-    def __init__(self, where: Path | PgLocation, engine: Engine, meta: dict[str, str], user: str | None = None) -> None:
+    def __init__(
+        self,
+        where: Path | PgLocation,
+        engine: Engine,
+        meta: dict[str, str],
+        user: str | None = None,
+        guard: WalGuard | None = None,
+    ) -> None:
         self._engine = engine
+        #: SQLite: the locks that keep the WAL alive while this Project is open (wal_guard.py)
+        self._guard = guard
         self.user = user or default_user()
         self.schema_version = int(meta["schema_version"])
         if isinstance(where, PgLocation):
@@ -366,9 +382,17 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
             return cls._open_database(parse_url(str(path)), user)
         target = absolute(path)
         check_is_sqlite(target)
-        engine = make_engine(target)
+        gate = WriteGate(BUSY_TIMEOUT_S)
+        engine = make_engine(target, gate=gate)
+        guard: WalGuard | None = None
         try:
             meta = cls._read_meta(target, engine)
+            # the first connection has put the file in WAL mode (which needs an exclusive lock
+            # the guard would refuse); from now on no close() anywhere in this process can let
+            # another process delete the WAL under us. Not in WAL mode (a folder where no -wal
+            # can be made): writers need that exclusive lock to commit, so no guard.
+            if _journal_mode(engine) == "wal":
+                guard = WalGuard(target, gate=gate)
             found = int(meta["schema_version"])
             if found > SCHEMA_VERSION:
                 raise ProjectError(
@@ -377,14 +401,19 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
             if found < SCHEMA_VERSION or not _has_alembic_version(engine):
                 _upgrade(engine)
                 meta = cls._read_meta(target, engine)
-            return cls(target, engine, meta, user)
-        except ProjectError:
+            return cls(target, engine, meta, user, guard)
+        except BaseException as exc:
+            if guard is not None:
+                guard.release()
             engine.dispose()
+            if guard is not None:
+                guard.close()
+            if isinstance(exc, (sa_exc.DBAPIError, sqlite3.Error)):
+                reason = getattr(exc, "orig", exc)
+                raise ProjectError(f"{target}: cannot open it as a labeler project ({reason})") from None
+            if isinstance(exc, OSError):
+                raise ProjectError(f"{target}: cannot open it ({exc.strerror or exc})") from None
             raise
-        except (sa_exc.DBAPIError, sqlite3.Error) as exc:
-            engine.dispose()
-            reason = getattr(exc, "orig", exc)
-            raise ProjectError(f"{target}: cannot open it as a labeler project ({reason})") from None
 
     @classmethod
     def _open_database(cls, where: PgLocation, user: str | None) -> Project:
@@ -429,10 +458,15 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
         return meta
 
     def close(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            guard.release()  # so that our own last connection may checkpoint and remove the WAL
         if self._poller is not None:
             self._poller.close()
             self._poller = None
         self._engine.dispose()
+        if guard is not None:
+            guard.close()
 
     def __enter__(self) -> Project:
         return self

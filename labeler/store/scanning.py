@@ -40,14 +40,15 @@ def _inside(real: str, bases: Iterable[str]) -> bool:
 
 def find_image_files(folder: Path, *, within: Path | None = None, skipped: list[SkippedFile] | None = None) -> list[Path]:
     """Every image file under ``folder`` (recursively, hidden files and folders skipped), sorted
-    within each folder. Symbolic links are followed only when they lead to a place inside
-    ``folder`` or ``within`` (the images root), each real folder once: a link to ``/`` or to a
-    private folder in an images folder from someone else is not walked but appended to
-    ``skipped`` (paths relative to ``within``, else ``folder``). A linked dataset is scanned
-    when its link is named as the folder itself."""
+    within each folder. Symbolic links are followed only when they lead to a place inside the
+    real images root (``within``, else ``folder``), each real folder once: a link to ``/`` or to
+    a private folder in an images folder from someone else is not walked but appended to
+    ``skipped`` (paths relative to that root). Reading refuses the same files
+    (:func:`labeler.store.relpaths.real_image_file`), so nothing is registered that could not
+    be read."""
     check_folder(folder)
     base = within if within is not None else folder
-    bases = {os.path.realpath(folder), os.path.realpath(base)}
+    bases = {os.path.realpath(base)}
     found: list[Path] = []
     seen: set[str] = set()
 
