@@ -42,8 +42,9 @@ from labeler.store.database import (
 from labeler.store.location import PgLocation, is_url, parse_url, redact
 from labeler.store.image_ops import ImageOps, insert_probed
 from labeler.store.integrity import check_meta_types, check_project_file
+from labeler.store.schema_reference import check_sqlite_schema
 from labeler.store.merge_ops import MergeOps
-from labeler.store.migrations import APPLICATION_ID, FORMAT_MARKER, SCHEMA_VERSION, migrate, stamp_new
+from labeler.store.migrations import FORMAT_MARKER, SCHEMA_VERSION, migrate, stamp_file_header, stamp_new
 from labeler.store.models import Base, MetaRow
 from labeler.store.point_ops import PointOps
 from labeler.store.prediction_ops import PredictionOps
@@ -338,7 +339,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
                 meta = _new_meta(name or target.stem, _root_meta(target, root))
                 sessions = Sessions(engine)
                 with sessions.write() as s, s.begin():
-                    s.execute(text(f"PRAGMA application_id = {APPLICATION_ID}"))
+                    stamp_file_header(s.connection())
                     s.add_all(MetaRow(key=k, value=v) for k, v in meta.items())
                     write_new_schema(s, names, skeleton, flip_pairs)
                     insert_probed(s, images)
@@ -415,6 +416,8 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
 
                     raise ProjectError(f"{target}: not a labeler project ({missing_tables_reason(conn)})")
                 raise ProjectError(f"{target}: not a labeler project (an SQLite database without labeler's tables)")
+            if engine.dialect.name == "sqlite":  # before any of its tables is read
+                check_sqlite_schema(target, conn)
             meta = check_meta_types(target, dict(conn.execute(text("SELECT key, value FROM meta")).all()))
             if meta.get("format") != FORMAT_MARKER:
                 raise ProjectError(f"{target}: not a labeler project (its meta table is not labeler's)")
