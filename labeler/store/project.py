@@ -357,10 +357,12 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
             raise
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, user: str | None = None) -> Project:
+    def open(cls, path: str | os.PathLike[str], *, user: str | None = None, salvage: bool = False) -> Project:
         """Open an existing project (a file or a database URL); upgrades an older one, refuses a newer one.
 
         ``user`` is who its confirmed edits are recorded as (default: :func:`default_user`).
+        ``salvage`` (``labeler copy`` only, to read the rows of a file refused for its schema):
+        the schema is not compared and the file is never upgraded; the caller only reads rows.
         """
         if is_url(path):
             return cls._open_database(parse_url(str(path)), user)
@@ -368,13 +370,15 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
         check_is_sqlite(target)
         engine = make_engine(target)
         try:
-            meta = cls._read_meta(target, engine)
+            meta = cls._read_meta(target, engine, salvage=salvage)
             found = int(meta["schema_version"])
             if found > SCHEMA_VERSION:
                 raise ProjectError(
                     f"{target} was created by a newer labeler (schema {found} > {SCHEMA_VERSION}); upgrade labeler"
                 )
             if found < SCHEMA_VERSION or not _has_alembic_version(engine):
+                if salvage:
+                    raise ProjectError(f"{target}: rows are copied from a project at schema {SCHEMA_VERSION} only; this one is at {found}")
                 _upgrade(engine)
                 meta = cls._read_meta(target, engine)
             return cls(target, engine, meta, user)
@@ -408,7 +412,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
             raise
 
     @staticmethod
-    def _read_meta(target: Path | str, engine: Engine) -> dict[str, str]:
+    def _read_meta(target: Path | str, engine: Engine, *, salvage: bool = False) -> dict[str, str]:
         with engine.connect() as conn:
             if not inspect(conn).has_table("meta"):
                 if engine.dialect.name == "postgresql":
@@ -416,7 +420,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
 
                     raise ProjectError(f"{target}: not a labeler project ({missing_tables_reason(conn)})")
                 raise ProjectError(f"{target}: not a labeler project (an SQLite database without labeler's tables)")
-            if engine.dialect.name == "sqlite":  # before any of its tables is read
+            if engine.dialect.name == "sqlite" and not salvage:  # before any of its tables is read
                 check_sqlite_schema(target, conn)
             meta = check_meta_types(target, dict(conn.execute(text("SELECT key, value FROM meta")).all()))
             if meta.get("format") != FORMAT_MARKER:

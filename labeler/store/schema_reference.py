@@ -34,6 +34,10 @@ SALVAGE = "`labeler copy` it into a new project (rows are copied, never the sche
 Schema = tuple[Counter, dict[str, int]]
 
 
+class SchemaRefused(ProjectError):
+    """The file's schema is not labeler's (``labeler copy`` can still read its rows)."""
+
+
 def known_revisions() -> tuple[str, ...]:
     return tuple(revision_id(v) for v in range(1, SCHEMA_VERSION + 1))
 
@@ -161,7 +165,7 @@ def check_sqlite_schema(target: Path | str, conn: Connection) -> None:
         if problem is None:
             return
         problems.append(problem)
-    raise ProjectError(
+    raise SchemaRefused(
         f"{target}: refusing to open this project: its schema is not labeler's (schema {int(revision)}): "
         f"{problems[0]}; someone or something changed the file. {SALVAGE}"
     )

@@ -33,6 +33,10 @@ def base(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("base")
     project, _ = make_project(folder)
     path = Path(project.path)
+    first, second = project.list_images()[:2]
+    name = project.schema().keypoints[0]
+    project.set_point(first.id, name, 3.0, 4.0)
+    project.set_point(second.id, name, 5.0, 6.0)
     project.close()
     return path
 
@@ -239,3 +243,27 @@ def test_an_untouched_schema_1_file_opens(tmp_path):
     shutil.copytree(V1.parent, tmp_path / "v1")
     with Project.open(tmp_path / "v1" / "v1.labeler") as project:
         assert project.schema_version == SCHEMA_VERSION
+
+
+def test_copy_salvages_the_rows_of_a_refused_file_never_its_schema(base, tmp_path):
+    """README: `labeler copy` of a refused file gives a project with its rows and labeler's schema."""
+    from labeler.store.copying import copy_project
+
+    path = tmp_path / base.name
+    shutil.copy(base, path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    MUTATIONS["new column references cache ON DELETE CASCADE"](conn)
+    _sql("CREATE TRIGGER demote AFTER INSERT ON point BEGIN UPDATE point SET status = 'predicted'; END")(conn)
+    points = conn.execute("SELECT image_id, keypoint_id, status, x, y FROM point ORDER BY 1, 2").fetchall()
+    conn.close()
+    with pytest.raises(ProjectError):
+        Project.open(path)
+    report = copy_project(path, tmp_path / "saved.labeler", images_root=tmp_path)
+    assert report.rows["point"] == len(points) > 0
+    saved = sqlite3.connect(tmp_path / "saved.labeler")
+    assert saved.execute("SELECT image_id, keypoint_id, status, x, y FROM point ORDER BY 1, 2").fetchall() == points
+    assert saved.execute("SELECT count(*) FROM sqlite_master WHERE type NOT IN ('table', 'index')").fetchone() == (0,)
+    saved.close()
+    with Project.open(tmp_path / "saved.labeler") as project:  # labeler's schema: it opens
+        project.clear_cache()
+        assert len(project.all_points()) == len(points)
