@@ -308,29 +308,10 @@ def _parse_csv(text: str, path: Path, problems: _Problems) -> _Table:
 
 
 def _read_h5(path: Path, problems: _Problems) -> _Table:
-    try:
-        import pandas as pd
-    except ImportError:
-        raise FormatError(f"{path}: reading .h5 needs pandas and PyTables (pip install pandas tables); "
-                          "or import the CollectedData .csv beside it") from None
-    try:
-        frame = pd.read_hdf(path)
-    except ImportError:
-        raise FormatError(f"{path}: reading .h5 needs PyTables (pip install tables); or import the .csv") from None
-    except Exception as exc:  # noqa: BLE001 - HDF5 and pandas raise many types for a bad file
-        raise FormatError(f"{path}: not a readable DeepLabCut .h5 file ({exc})") from None
-    if not isinstance(frame, pd.DataFrame):
-        raise FormatError(f"{path}: not a DeepLabCut CollectedData frame (it holds a {type(frame).__name__})")
-    names = list(frame.columns.names or [])
-    if "individuals" in names:
-        raise FormatError(f"{path}: a multi-animal DeepLabCut file (it has 'individuals'); only single-animal files can be imported")
-    if names[-2:] != ["bodyparts", "coords"] or frame.columns.nlevels != 3:
-        raise FormatError(f"{path}: not a DeepLabCut CollectedData frame (columns scorer / bodyparts / coords)")
-    frame = frame.copy()
-    frame.index.names = [None] * frame.index.nlevels  # named levels would add a header row
-    buf = io.StringIO()
-    frame.to_csv(buf)  # the frame as DeepLabCut's CSV: one parser for both
-    return _parse_csv(buf.getvalue(), path, problems)
+    """Node by node, never unpickling (:mod:`labeler.formats.dlc_h5`), then the CSV parser."""
+    from labeler.formats.dlc_h5 import h5_as_csv
+
+    return _parse_csv(h5_as_csv(path), path, problems)
 
 
 def _files(path: Path) -> list[Path]:
