@@ -122,7 +122,9 @@ def environment_error(exc: BaseException, project: str | None) -> str | None:
     if type(orig).__module__.startswith("psycopg"):
         from labeler.store.project import database_message
 
-        return database_message(redact(project or "the project"), exc)
+        from labeler.redaction import shown_location, url_secrets
+
+        return database_message(shown_location(project or "the project"), exc, url_secrets(project or ""))
     if isinstance(orig, sqlite3.Error) or isinstance(exc, sqlite3.Error):
         reason = str(orig if isinstance(orig, sqlite3.Error) else exc)
         where = f"{Path(project).absolute()}: " if project else ""

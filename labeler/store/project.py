@@ -39,7 +39,8 @@ from labeler.store.database import (
     probe_file,
     same_file,
 )
-from labeler.store.location import PgLocation, is_url, parse_url, redact
+from labeler.redaction import scrub
+from labeler.store.location import PgLocation, is_url, parse_url
 from labeler.store.image_ops import ImageOps, insert_probed
 from labeler.store.integrity import check_meta_types, check_project_file
 from labeler.store.schema_reference import check_sqlite_schema
@@ -176,12 +177,13 @@ def _database_errors(where: PgLocation):  # noqa: ANN202 - a context manager
     try:
         yield
     except sa_exc.DBAPIError as exc:
-        raise ProjectError(database_message(where.display, exc)) from None
+        raise ProjectError(database_message(where.display, exc, where.secrets)) from None
 
 
-def database_message(display: str, exc: BaseException) -> str:
+def database_message(display: str, exc: BaseException, secrets: Sequence[str] = ()) -> str:
+    """The driver's error re-worded for people: one line, no URL password, no secret value."""
     orig = getattr(exc, "orig", exc)
-    reason = redact(str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__)
+    reason = scrub(str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__, secrets)
     code = getattr(orig, "sqlstate", None)
     if code == "42501":
         return f"{display}: permission denied by the database ({reason}); ask the project's admin for a role that may do this"
