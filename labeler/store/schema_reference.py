@@ -17,6 +17,9 @@ project (the two spellings compare equal, see :mod:`labeler.store.dialects.sqlit
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from sqlalchemy.pool import StaticPool
 
 from labeler.display import shown
 from labeler.errors import ProjectError
-from labeler.store.dialects.sqlite_catalog import SchemaObject, read_schema
+from labeler.store.dialects.sqlite_catalog import SchemaObject, canonical_objects, read_rows, read_schema
 from labeler.store.migrations import SCHEMA_VERSION, config, revision_id, stamp_file_header, stamp_new
 
 #: What to do with a refused file (README: "A project file from someone else").
@@ -42,28 +45,26 @@ def known_revisions() -> tuple[str, ...]:
     return tuple(revision_id(v) for v in range(1, SCHEMA_VERSION + 1))
 
 
-def _scratch(build) -> Schema:  # noqa: ANN001 - a function of one Connection
+def _scratch(build) -> tuple[list, dict[str, int]]:  # noqa: ANN001 - a function of one Connection
     engine = create_engine("sqlite://", poolclass=StaticPool)
     try:
         with engine.begin() as conn:
             build(conn)
-            objects, header = read_schema(conn)
-        return Counter(objects), header
+            return read_rows(conn)
     finally:
         engine.dispose()
 
 
-@functools.lru_cache(maxsize=None)
-def sqlite_references(revision: str) -> tuple[Schema, ...]:
-    """The schemas labeler writes at ``revision``: its migrations run from empty, and for the
-    newest revision also a new project made from the model."""
+def _build_rows(revision: str) -> list[tuple[list, dict[str, int]]]:
+    """Run labeler's migrations (and, at the newest revision, ``create_all``) into empty
+    in-memory databases; their ``sqlite_master`` rows and header."""
     from alembic import command
 
     def migrated(conn: Connection) -> None:
         command.upgrade(config(conn), revision)
         stamp_file_header(conn)
 
-    refs = [_scratch(migrated)]
+    built = [_scratch(migrated)]
     if revision == revision_id(SCHEMA_VERSION):
         from labeler.store.models import Base
 
@@ -72,8 +73,60 @@ def sqlite_references(revision: str) -> tuple[Schema, ...]:
             stamp_new(conn)
             stamp_file_header(conn)
 
-        refs.append(_scratch(created))
-    return tuple(refs)
+        built.append(_scratch(created))
+    return built
+
+
+def _fingerprint() -> str:
+    """What the reference depends on: labeler's schema code, and the libraries that write SQL."""
+    import importlib.metadata
+    import sqlite3
+
+    import sqlalchemy
+
+    from labeler import __version__
+    from labeler.store import migrations
+
+    digest = hashlib.sha256()
+    for part in (__version__, sqlite3.sqlite_version, sqlalchemy.__version__, importlib.metadata.version("alembic")):
+        digest.update(part.encode() + b"\0")
+    store = Path(migrations.__file__).parent.parent
+    for path in sorted([*migrations.FOLDER.rglob("*.py"), store / "models.py", store / "records.py"]):
+        digest.update(path.relative_to(store).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+def _cached_rows(revision: str) -> list[tuple[list, dict[str, int]]]:
+    """:func:`_build_rows`, kept as JSON in labeler's cache folder (building imports Alembic and
+    runs every migration: about 0.3 s that every command would pay). The file is keyed by a hash
+    of the migrations, the model and the library versions, so a changed schema rebuilds it."""
+    from labeler.paths import cache_dir
+
+    try:
+        path = cache_dir() / f"schema-reference-{_fingerprint()}-{revision}.json"
+    except (OSError, ImportError):
+        return _build_rows(revision)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [([tuple(r) for r in rows], {str(k): int(v) for k, v in header.items()}) for rows, header in data]
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    built = _build_rows(revision)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(built), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return built
+
+
+@functools.lru_cache(maxsize=None)
+def sqlite_references(revision: str) -> tuple[Schema, ...]:
+    """The schemas labeler writes at ``revision``: its migrations run from empty, and for the
+    newest revision also a new project made from the model."""
+    return tuple((Counter(canonical_objects(rows)), header) for rows, header in _cached_rows(revision))
 
 
 def _file_revision(target: Path | str, conn: Connection, objects: Counter) -> str:

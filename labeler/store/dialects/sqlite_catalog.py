@@ -183,17 +183,29 @@ SQLITE_OWN = {
 }
 
 
-def read_schema(conn: Connection) -> tuple[list[SchemaObject], dict[str, int]]:
-    """Every row of the file's ``sqlite_master`` and the header pragmas (nothing of the file runs)."""
+Row = tuple[str, str, str, "str | None"]
+
+
+def read_rows(conn: Connection) -> tuple[list[Row], dict[str, int]]:
+    """Every row of the file's ``sqlite_master`` as text, and the header pragmas (nothing of the
+    file runs)."""
     rows = conn.exec_driver_sql("SELECT type, name, tbl_name, sql FROM main.sqlite_master").all()
-    objects = []
+    out: list[Row] = []
     for kind, name, table, sql in rows:
         kind, name, table = (v if isinstance(v, str) else repr(v) for v in (kind, name, table))
-        if kind == "table" and SQLITE_OWN.get(name) == sql:
-            continue
-        objects.append(canonical_object(kind, name, table, sql))
+        out.append((kind, name, table, sql if sql is None or isinstance(sql, str) else repr(sql)))
     header = {p: int(conn.exec_driver_sql(f"PRAGMA main.{p}").scalar_one()) for p in HEADER_PRAGMAS}
-    return objects, header
+    return out, header
+
+
+def canonical_objects(rows: list[Row]) -> list[SchemaObject]:
+    return [canonical_object(*row) for row in rows if not (row[0] == "table" and SQLITE_OWN.get(row[1]) == row[3])]
+
+
+def read_schema(conn: Connection) -> tuple[list[SchemaObject], dict[str, int]]:
+    """The file's schema in canonical form, and its header pragmas."""
+    rows, header = read_rows(conn)
+    return canonical_objects(rows), header
 
 
 def iter_items(obj: SchemaObject) -> Iterator[object]:
