@@ -267,3 +267,14 @@ def test_copy_salvages_the_rows_of_a_refused_file_never_its_schema(base, tmp_pat
     with Project.open(tmp_path / "saved.labeler") as project:  # labeler's schema: it opens
         project.clear_cache()
         assert len(project.all_points()) == len(points)
+
+
+def test_quoted_words_are_not_keywords():
+    """``x IS "NULL"`` compares with the string 'NULL' when no column is named NULL: a CHECK
+    spelled so is another CHECK, not labeler's."""
+    from labeler.store.dialects.sqlite_catalog import canonical_table
+
+    ours = canonical_table("CREATE TABLE t (x INTEGER, CHECK (x IS NULL OR x > 0))")
+    assert canonical_table('CREATE TABLE t (x INTEGER, CHECK (x IS "NULL" OR x > 0))') != ours
+    assert canonical_table("create table T (X integer, check (x is null or x > 0))") == ours
+    assert canonical_table("CREATE TABLE t (x INTEGER, CHECK (x IS NULL OR x > 0)) -- a comment") == ours

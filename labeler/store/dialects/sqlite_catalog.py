@@ -49,8 +49,9 @@ def _upper(word: str) -> str:
 
 
 def tokens(sql: str) -> tuple[Token, ...]:
-    """SQLite's tokens of ``sql``: keywords and bare names upper-cased, whitespace and comments
-    gone, quoted names and literals kept exactly (an unknown character is a token of its own)."""
+    """SQLite's tokens of ``sql``: keywords and bare names upper-cased (ASCII, as SQLite folds),
+    whitespace and comments gone, quoted names and literals kept exactly as written (an unknown
+    character is a token of its own)."""
     out: list[Token] = []
     for m in _TOKEN.finditer(sql):
         kind = m.lastgroup or "other"
@@ -59,9 +60,8 @@ def tokens(sql: str) -> tuple[Token, ...]:
         text = m.group()
         if kind == "word":
             text = _upper(text)
-        elif kind == "qid" and text[0] == '"':
-            inner = text[1:-1].replace('""', '"')
-            kind, text = ("word", _upper(inner)) if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", inner) else ("qid", inner)
+        # a quoted name stays a token of its own kind, never folded into a bare word: SQLite
+        # reads "NULL" where no column of that name exists as the string 'NULL', not NULL
         out.append((kind, text))
     return tuple(out)
 
