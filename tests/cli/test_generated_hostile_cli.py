@@ -102,7 +102,7 @@ def _check(argv: list[str]) -> None:
         assert code in (0, 1), (argv, code, text)
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(
     project=st.one_of(st.just("p"), st.sampled_from(PROJECTS)),
     value=st.one_of(st.sampled_from(NUMBERS + TEXTS), st.text(max_size=20)),
