@@ -278,3 +278,23 @@ def test_quoted_words_are_not_keywords():
     assert canonical_table('CREATE TABLE t (x INTEGER, CHECK (x IS "NULL" OR x > 0))') != ours
     assert canonical_table("create table T (X integer, check (x is null or x > 0))") == ours
     assert canonical_table("CREATE TABLE t (x INTEGER, CHECK (x IS NULL OR x > 0)) -- a comment") == ours
+
+
+@pytest.mark.parametrize("version", [2, 3, 4])
+def test_real_files_written_by_earlier_labelers_open(tmp_path, version):
+    """Files made by labeler's own create at schemas 2-4 (tests/store/data/schemaN, written by
+    those versions' code: create_all then, migrations since) pass the comparison and upgrade."""
+    src = Path(__file__).parent / "data" / f"schema{version}"
+    shutil.copytree(src, tmp_path / "p")
+    with Project.open(tmp_path / "p" / f"schema{version}.labeler") as project:
+        assert project.schema_version == SCHEMA_VERSION
+        assert project.point_counts()  # the labelled point came along
+    with Project.open(tmp_path / "p" / f"schema{version}.labeler") as project:  # and the upgraded file too
+        assert project.schema_version == SCHEMA_VERSION
+
+
+def test_connections_set_the_behaviour_pragmas(base, tmp_path):
+    shutil.copy(base, tmp_path / base.name)
+    with Project.open(tmp_path / base.name) as project, project._engine.connect() as conn:
+        pragmas = {p: conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("foreign_keys", "recursive_triggers", "trusted_schema")}
+    assert pragmas == {"foreign_keys": 1, "recursive_triggers": 0, "trusted_schema": 0}
