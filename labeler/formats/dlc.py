@@ -23,11 +23,13 @@ import io
 import math
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from labeler.display import shown
 from labeler.errors import FormatError, UserInputError
 from labeler.formats.coco import CocoFile, CocoImage, CocoImportReport, _Problems, merge_coco_file
 from labeler.formats.exchange import (
@@ -268,7 +270,10 @@ def _read_csv(path: Path, problems: _Problems) -> _Table:
 
 
 def _parse_csv(text: str, path: Path, problems: _Problems) -> _Table:
-    table = list(csv.reader(io.StringIO(text)))
+    try:
+        table = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # a cell over the csv module's field limit, a NUL byte
+        raise FormatError(f"{path}: not a DeepLabCut CollectedData file ({exc})") from None
     if len(table) < 3 or not table[0] or table[0][0] != "scorer":
         raise FormatError(f"{path}: not a DeepLabCut CollectedData file (its first rows must be scorer, bodyparts, coords)")
     if table[1] and table[1][0] == "individuals":
@@ -281,15 +286,13 @@ def _parse_csv(text: str, path: Path, problems: _Problems) -> _Table:
     scorers = {c for c in table[0][n_index:] if c}
     coords = table[2][n_index:]
     parts = table[1][n_index:]
-    bodyparts: list[str] = []
-    columns: list[tuple[str, str]] = []
-    for bp, co in zip(parts, coords, strict=False):
-        columns.append((bp, co))
-        if co in ("x", "y") and bp not in bodyparts:
-            bodyparts.append(bp)
+    columns: list[tuple[str, str]] = list(zip(parts, coords, strict=False))
+    # dict/Counter, not list membership: a file with 10^5 columns is read in linear time
+    bodyparts = list(dict.fromkeys(bp for bp, co in columns if co in ("x", "y")))
+    counts = Counter(columns)
     for bp in bodyparts:
-        if sum(1 for c in columns if c == (bp, "x")) != 1 or sum(1 for c in columns if c == (bp, "y")) != 1:
-            problems.add(f"bodypart {bp!r} needs exactly one x and one y column")
+        if counts[(bp, "x")] != 1 or counts[(bp, "y")] != 1:
+            problems.add(f"bodypart {shown(bp)!r} needs exactly one x and one y column")
     if not bodyparts or not all(bodyparts):
         raise FormatError(f"{path}: names no bodyparts with x and y columns")
     rows = []
@@ -318,29 +321,10 @@ def _parse_csv(text: str, path: Path, problems: _Problems) -> _Table:
 
 
 def _read_h5(path: Path, problems: _Problems) -> _Table:
-    try:
-        import pandas as pd
-    except ImportError:
-        raise FormatError(f"{path}: reading .h5 needs pandas and PyTables (pip install pandas tables); "
-                          "or import the CollectedData .csv beside it") from None
-    try:
-        frame = pd.read_hdf(path)
-    except ImportError:
-        raise FormatError(f"{path}: reading .h5 needs PyTables (pip install tables); or import the .csv") from None
-    except Exception as exc:  # noqa: BLE001 - HDF5 and pandas raise many types for a bad file
-        raise FormatError(f"{path}: not a readable DeepLabCut .h5 file ({exc})") from None
-    if not isinstance(frame, pd.DataFrame):
-        raise FormatError(f"{path}: not a DeepLabCut CollectedData frame (it holds a {type(frame).__name__})")
-    names = list(frame.columns.names or [])
-    if "individuals" in names:
-        raise FormatError(f"{path}: a multi-animal DeepLabCut file (it has 'individuals'); only single-animal files can be imported")
-    if names[-2:] != ["bodyparts", "coords"] or frame.columns.nlevels != 3:
-        raise FormatError(f"{path}: not a DeepLabCut CollectedData frame (columns scorer / bodyparts / coords)")
-    frame = frame.copy()
-    frame.index.names = [None] * frame.index.nlevels  # named levels would add a header row
-    buf = io.StringIO()
-    frame.to_csv(buf)  # the frame as DeepLabCut's CSV: one parser for both
-    return _parse_csv(buf.getvalue(), path, problems)
+    """Node by node, never unpickling (:mod:`labeler.formats.dlc_h5`), then the CSV parser."""
+    from labeler.formats.dlc_h5 import h5_as_csv
+
+    return _parse_csv(h5_as_csv(path), path, problems)
 
 
 def _files(path: Path) -> list[Path]:

@@ -13,7 +13,7 @@ from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QInputDialog, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from labeler.errors import LabelerError
-from labeler.redaction import redact
+from labeler.redaction import shown_location
 from labeler.store import Claim, Project
 from labeler.store.project import default_user
 
@@ -165,4 +165,4 @@ class Team(QObject):
 
 
 def title(project: Project) -> str:
-    return f"{project.name} — labeler  ({redact(project.display)})"
+    return f"{project.name} — labeler  ({shown_location(project.location)})"

@@ -40,11 +40,13 @@ from labeler.store.database import (
     probe_file,
     same_file,
 )
-from labeler.store.location import PgLocation, is_url, parse_url, redact
+from labeler.redaction import scrub
+from labeler.store.location import PgLocation, is_url, parse_url
 from labeler.store.image_ops import ImageOps, insert_probed
 from labeler.store.integrity import check_meta_types, check_project_file
+from labeler.store.schema_reference import check_sqlite_schema
 from labeler.store.merge_ops import MergeOps
-from labeler.store.migrations import APPLICATION_ID, FORMAT_MARKER, SCHEMA_VERSION, migrate, stamp_new
+from labeler.store.migrations import FORMAT_MARKER, SCHEMA_VERSION, migrate, stamp_file_header, stamp_new
 from labeler.store.models import Base, MetaRow
 from labeler.store.point_ops import PointOps
 from labeler.store.prediction_ops import PredictionOps
@@ -183,12 +185,13 @@ def _database_errors(where: PgLocation):  # noqa: ANN202 - a context manager
     try:
         yield
     except sa_exc.DBAPIError as exc:
-        raise ProjectError(database_message(where.display, exc)) from None
+        raise ProjectError(database_message(where.display, exc, where.secrets)) from None
 
 
-def database_message(display: str, exc: BaseException) -> str:
+def database_message(display: str, exc: BaseException, secrets: Sequence[str] = ()) -> str:
+    """The driver's error re-worded for people: one line, no URL password, no secret value."""
     orig = getattr(exc, "orig", exc)
-    reason = redact(str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__)
+    reason = scrub(str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__, secrets)
     code = getattr(orig, "sqlstate", None)
     if code == "42501":
         return f"{display}: permission denied by the database ({reason}); ask the project's admin for a role that may do this"
@@ -355,7 +358,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
                 meta = _new_meta(name or target.stem, _root_meta(target, root))
                 sessions = Sessions(engine)
                 with sessions.write() as s, s.begin():
-                    s.execute(text(f"PRAGMA application_id = {APPLICATION_ID}"))
+                    stamp_file_header(s.connection())
                     s.add_all(MetaRow(key=k, value=v) for k, v in meta.items())
                     write_new_schema(s, names, skeleton, flip_pairs)
                     insert_probed(s, images)
@@ -373,10 +376,12 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
             raise
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, user: str | None = None) -> Project:
+    def open(cls, path: str | os.PathLike[str], *, user: str | None = None, salvage: bool = False) -> Project:
         """Open an existing project (a file or a database URL); upgrades an older one, refuses a newer one.
 
         ``user`` is who its confirmed edits are recorded as (default: :func:`default_user`).
+        ``salvage`` (``labeler copy`` only, to read the rows of a file refused for its schema):
+        the schema is not compared and the file is never upgraded; the caller only reads rows.
         """
         if is_url(path):
             return cls._open_database(parse_url(str(path)), user)
@@ -386,7 +391,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
         engine = make_engine(target, gate=gate)
         guard: WalGuard | None = None
         try:
-            meta = cls._read_meta(target, engine)
+            meta = cls._read_meta(target, engine, salvage=salvage)
             # the first connection has put the file in WAL mode (which needs an exclusive lock
             # the guard would refuse); from now on no close() anywhere in this process can let
             # another process delete the WAL under us. Not in WAL mode (a folder where no -wal
@@ -399,6 +404,8 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
                     f"{target} was created by a newer labeler (schema {found} > {SCHEMA_VERSION}); upgrade labeler"
                 )
             if found < SCHEMA_VERSION or not _has_alembic_version(engine):
+                if salvage:
+                    raise ProjectError(f"{target}: rows are copied from a project at schema {SCHEMA_VERSION} only; this one is at {found}")
                 _upgrade(engine)
                 meta = cls._read_meta(target, engine)
             return cls(target, engine, meta, user, guard)
@@ -437,7 +444,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
             raise
 
     @staticmethod
-    def _read_meta(target: Path | str, engine: Engine) -> dict[str, str]:
+    def _read_meta(target: Path | str, engine: Engine, *, salvage: bool = False) -> dict[str, str]:
         with engine.connect() as conn:
             if not inspect(conn).has_table("meta"):
                 if engine.dialect.name == "postgresql":
@@ -445,6 +452,8 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
 
                     raise ProjectError(f"{target}: not a labeler project ({missing_tables_reason(conn)})")
                 raise ProjectError(f"{target}: not a labeler project (an SQLite database without labeler's tables)")
+            if engine.dialect.name == "sqlite" and not salvage:  # before any of its tables is read
+                check_sqlite_schema(target, conn)
             meta = check_meta_types(target, dict(conn.execute(text("SELECT key, value FROM meta")).all()))
             if meta.get("format") != FORMAT_MARKER:
                 raise ProjectError(f"{target}: not a labeler project (its meta table is not labeler's)")

@@ -56,6 +56,11 @@ def stamp_new(conn: Connection) -> None:
     command.stamp(config(conn), revision_id(SCHEMA_VERSION))
 
 
+def stamp_file_header(conn: Connection) -> None:
+    """The SQLite header fields labeler sets on a new project file (``file`` can tell it)."""
+    conn.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
 def current_revision(conn: Connection) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
