@@ -46,8 +46,16 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors are one ``error:`` line, as every other refusal: argparse's usage block
+    above the message buries it, and scripts look for the ``error:`` prefix."""
+
+    def error(self, message: str):  # noqa: ANN201 (argparse's signature)
+        self.exit(EXIT_ERROR, f"error: {self.prog}: {clean_message(message)} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="labeler",
         description="Keypoint labeling with zero-shot Stable Diffusion correspondence.",
         epilog="Run `labeler COMMAND --help` for a command's options. A project is one file (e.g. birds.labeler) or a PostgreSQL URL (postgresql://host/db?schema=birds).",
