@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from PyQt6.QtCore import QObject
 from PyQt6.QtGui import QUndoCommand
 
 from labeler.errors import LabelerError
 from labeler.store import FLAG_LATER, FLAG_NO_OBJECT, FLAG_SKIP
 
 if TYPE_CHECKING:
-    from labeler.gui.main_window import MainWindow
+    from labeler.gui.image_list import ImageListPanel
+    from labeler.gui.session import Session
 
 #: flag -> (word in the list and messages, badge colour)
 FLAG_LOOKS: dict[str, tuple[str, str]] = {
@@ -53,41 +55,40 @@ class FlagEdit(QUndoCommand):
         self.shown(self.image_id, self.before)
 
 
-class ImageFlags:
-    def __init__(self, window: MainWindow) -> None:
-        self.w = window
+class ImageFlags(QObject):
+    """K / Shift+X / M on the image on screen; the image list shows the flags."""
+
+    def __init__(self, session: Session, image_list: ImageListPanel) -> None:
+        super().__init__(session)
+        self.session, self.image_list = session, image_list
 
     def toggle(self, flag: str) -> None:
-        w = self.w
-        project, image = w.project, w.current
-        if project is None or image is None:
+        s = self.session
+        project, image = s.project, s.current
+        if project is None or image is None or s.refuse_if_busy():
             return
-        if w._busy_message():
-            w._message(w._busy_message(), error=True)
-            return
-        was = w.image_list.flag_of(image.id)
+        was = self.image_list.flag_of(image.id)
         new = None if was == flag else flag
         try:
             project.set_image_flag(image.id, new)
         except LabelerError as exc:
-            w._message(str(exc), error=True)
+            s.say(str(exc), error=True)
             return
-        w.image_list.set_flag(image.id, new)
+        self.image_list.set_flag(image.id, new)
         word = FLAG_LOOKS[flag][0]
         text = f"{'clear' if new is None else 'flag'} {image.path.rsplit('/', 1)[-1]} {word}"
-        w.undo_stack.push(FlagEdit(project, image.id, was, new, self._from_history, text))
+        s.undo_stack.push(FlagEdit(project, image.id, was, new, self._from_history, text))
         if new is None:
-            w._message(f"{image.path}: no longer {word}")
+            s.say(f"{image.path}: no longer {word}")
             return
         if new in OUT_OF_QUEUE:
-            w._message(f"{image.path}: {word} (the same key again clears it)")
-            w.step_image(1)
+            s.say(f"{image.path}: {word} (the same key again clears it)")
+            s.step(1)
         else:
-            w._message(f"{image.path}: flagged for later (filter the list: Flagged for later)")
+            s.say(f"{image.path}: flagged for later (filter the list: Flagged for later)")
 
     def _from_history(self, image_id: int, flag: str | None) -> None:
         """Undo/redo of a flag: the list shows it and the view goes back to that image."""
-        w = self.w
-        w.image_list.set_flag(image_id, flag)
-        if w.current is None or w.current.id != image_id:
-            w.show_image(image_id)
+        self.image_list.set_flag(image_id, flag)
+        if self.session.current_id != image_id:
+            self.session.show(image_id)

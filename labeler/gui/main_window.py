@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PyQt6.QtCore import QPoint, Qt, QTimer
-from PyQt6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QUndoStack
+from PyQt6.QtGui import QAction, QCloseEvent, QImage, QKeySequence
 from PyQt6.QtWidgets import (
     QCheckBox,
     QDockWidget,
@@ -27,7 +27,7 @@ from PyQt6.QtWidgets import (
 
 from labeler.correspondence.cards import is_test_model
 from labeler.errors import LabelerError
-from labeler.gui import background, project_actions
+from labeler.gui import background
 from labeler.gui.canvas import Canvas
 from labeler.gui.commands import StoreEdit
 from labeler.gui.editing import Editor
@@ -41,10 +41,12 @@ from labeler.gui.keypoint_panel import KeypointPanel
 from labeler.gui.progress_panel import ProgressPanel
 from labeler.gui.project_jobs import CreatedProject, create_project
 from labeler.gui.point_review import PointReview
+from labeler.gui.project_actions import ProjectActions, SPairExportDialog
 from labeler.gui.review import AcceptAboveDialog, ReviewNavigator
 from labeler.gui.review_panel import ReviewPanel
 from labeler.gui.run_log import RunLog
 from labeler.gui.schema_dialog import SchemaEdit
+from labeler.gui.session import Session
 from labeler.gui.settings import AppSettings, where
 from labeler.gui.team import Team
 from labeler.gui.team import title as team_title
@@ -60,8 +62,6 @@ from labeler.store import (
     FLAG_SKIP,
     PROJECT_SUFFIX,
     REVIEW_PREDICTED,
-    ImageRecord,
-    PointRecord,
     Project,
     Schema,
     image_file,
@@ -77,7 +77,23 @@ POLL_MS = 500  # how often other processes' writes are looked for
 STATUS_MS = 6000
 
 
+def _shared(name: str) -> property:
+    """The window's view of a :class:`Session` attribute (read and written there)."""
+    return property(lambda self: getattr(self.session, name), lambda self, v: setattr(self.session, name, v))
+
+
 class MainWindow(QMainWindow):
+    project = _shared("project")
+    schema = _shared("schema")
+    editor = _shared("editor")
+    navigator = _shared("navigator")
+    current = _shared("current")
+    current_points = _shared("current_points")
+    current_keypoint = _shared("current_keypoint")
+    undo_stack = _shared("undo_stack")
+    history_job = _shared("history_job")
+    schema_job = _shared("schema_job")
+
     def __init__(
         self,
         settings: AppSettings | None = None,
@@ -94,15 +110,14 @@ class MainWindow(QMainWindow):
             self.resize(min(1400, int(screen.width() * 0.92)), min(880, int(screen.height() * 0.9)))
         else:
             self.resize(1400, 880)
-        self.project: Project | None = None
-        self.schema = Schema()
-        self.editor: Editor | None = None
-        self.navigator: ReviewNavigator | None = None
-        self.undo_stack = QUndoStack(self)
-        self.undo_stack.setUndoLimit(1000)
-        self.current: ImageRecord | None = None
-        self.current_points: dict[str, PointRecord] = {}
-        self.current_keypoint: str | None = None
+        self.session = Session(self)  # the project, what is on screen, messages: shared with the controllers
+        self.session.message.connect(self._message)
+        self.session.schema_replaced.connect(self._schema_changed)
+        self.session.image_wanted.connect(self.show_image)
+        self.session.step_wanted.connect(self.step_image)
+        self.session.refresh_wanted.connect(self._refresh_all)
+        self.session.keypoint_wanted.connect(self.set_current_keypoint)
+        self.session.images_removed.connect(self._images_removed)
         self._ticket = 0
         self._last_row = 0
         self._refresh_job: background.BackgroundJob | None = None
@@ -111,14 +126,11 @@ class MainWindow(QMainWindow):
         self.auto_advance = True
         self.shut_down_cleanly = True
         self.bulk_job: background.BackgroundJob | None = None
-        self.history_job: background.BackgroundJob | None = None  # a bulk undo/redo being written
-        self.schema_job: background.BackgroundJob | None = None  # a keypoint edit being written
         self.locate_box: QMessageBox | None = None  # asks to locate a moved images folder
         self.new_dialog: QWidget | None = None  # the New project dialog while it is open
         self.skipped_box: QMessageBox | None = None  # lists the files a new project skipped
         self.repropagate_box: QMessageBox | None = None  # says how re-propagate will run, before it does
         self.view_dialog: QWidget | None = None  # View options (non-modal)
-        self.remove_job: background.BackgroundJob | None = None  # images being removed
 
         self.loader = ImageLoader()
         self.loader.loaded.connect(self._pixels_loaded)
@@ -133,7 +145,9 @@ class MainWindow(QMainWindow):
         self.runner.running_changed.connect(self._running_changed)
 
         self._build_widgets()
-        self.team = Team(self)  # database projects: user name, claims, per-machine images folder
+        # database projects: user name, claims, per-machine images folder
+        self.team = Team(self.session, self.settings, self.statusBar(), self.image_list)
+        self.team.open_requested.connect(self.open_project)
         restore_view(self.canvas, self.settings)
         self.canvas.set_hint(WELCOME)
         self._build_actions()
@@ -181,8 +195,8 @@ class MainWindow(QMainWindow):
         review = self.review_panel = ReviewPanel(self.settings)
         self.review_label = review.summary
         self.review_buttons = review.buttons
-        self.point_review = PointReview(self)
-        self.image_flags = ImageFlags(self)
+        self.point_review = PointReview(self.session, review, self.canvas, self._try)
+        self.image_flags = ImageFlags(self.session, self.image_list)
         self.advance_box = QCheckBox("Auto-advance keypoint")
         self.advance_box.setToolTip("After placing a keypoint, the next unlabelled one becomes current")
         self.advance_box.setChecked(True)
@@ -219,6 +233,7 @@ class MainWindow(QMainWindow):
         self.zoom_label.setObjectName("muted")
         self.progress = ProgressPanel()
         self.progress.stop_clicked.connect(self.stop_propagation)
+        self.project_actions = ProjectActions(self.session, self.image_list, self.progress, self.runner)
         bar.addWidget(self.image_label, 1)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cursor_label)
@@ -326,13 +341,13 @@ class MainWindow(QMainWindow):
         self.locate_images_action.triggered.connect(self.locate_images_dialog)
         self.remove_selected_action = QAction("&Remove selected images…", self)
         self.remove_selected_action.setStatusTip("Forget the images selected in the list (files are not touched)")
-        self.remove_selected_action.triggered.connect(lambda: project_actions.remove_images(self, missing=False))
+        self.remove_selected_action.triggered.connect(lambda: self.project_actions.remove_images(missing=False))
         self.remove_missing_action = QAction("Remove &missing images…", self)
         self.remove_missing_action.setStatusTip("Forget every image whose file is no longer on disk")
-        self.remove_missing_action.triggered.connect(lambda: project_actions.remove_images(self, missing=True))
+        self.remove_missing_action.triggered.connect(lambda: self.project_actions.remove_images(missing=True))
         self.clear_cache_action = QAction("&Clear reference cache…", self)
         self.clear_cache_action.setStatusTip("Delete the cached reference states (labels stay; rebuilt when needed)")
-        self.clear_cache_action.triggered.connect(lambda: project_actions.clear_cache(self))
+        self.clear_cache_action.triggered.connect(lambda: self.project_actions.clear_cache())
         for s in SHORTCUTS:  # the table is the single source of the menus
             if s.action == "select_keypoint":
                 continue
@@ -353,8 +368,8 @@ class MainWindow(QMainWindow):
             keys.addAction(self.actions[f"select_keypoint_{i + 1}"])
         menus["Label"].insertMenu(menus["Label"].actions()[0], keys)
         self.keypoint_menu = keys
-        self.exchange = Exchange(self)  # File > Export and File > Import (YOLO pose, DeepLabCut, ...)
-        self.exchange.install(menus["File"])
+        self.exchange = Exchange(self.session, self.statusBar())  # File > Export and File > Import
+        self.exchange.install(menus["File"], [self.actions["export_coco"], self.actions["export_spair"]])
         self.keep_zoom_action = QAction("&Keep zoom between images", self)
         self.keep_zoom_action.setCheckable(True)
         self.keep_zoom_action.setStatusTip(
@@ -677,6 +692,20 @@ class MainWindow(QMainWindow):
         else:
             self._update_review_label(None)
 
+    def _refresh_all(self) -> None:
+        self.refresh_current()
+        self.refresh_index()
+
+    def _images_removed(self, ids: set[int]) -> None:
+        if self.current is not None and self.current.id in ids:
+            self.current = None
+            self.canvas.clear()
+            self.refresh_index()
+            if self.image_list.model.rowCount():
+                self.jump_image(0)
+        else:
+            self.refresh_index()
+
     def _update_review_label(self, rows: list[tuple[int, str, str]] | None) -> None:
         if rows is None:
             rows = self.image_list.all_rows()
@@ -741,8 +770,7 @@ class MainWindow(QMainWindow):
     def _history(self, *, undo: bool) -> None:
         """Undo/redo; a bulk edit (thousands of rows) is written off the UI thread, and other
         edits wait until it is done (the stack moves only once the store has it)."""
-        if self._busy_message():
-            self._message(self._busy_message(), error=True)
+        if self.session.refuse_if_busy():
             return
         stack = self.undo_stack
         if not (stack.canUndo() if undo else stack.canRedo()):
@@ -776,8 +804,7 @@ class MainWindow(QMainWindow):
 
     def _try(self, fn: Callable[[], object]) -> object | None:
         """Run an edit; a LabelerError becomes a status-bar message (the edit did nothing)."""
-        if self._busy_message():
-            self._message(self._busy_message(), error=True)
+        if self.session.refuse_if_busy():
             return None
         if self.canvas.failure_message:  # a missing or unreadable file cannot be labelled
             self._message(f"cannot label this image: {self.canvas.failure_message}", error=True)
@@ -867,8 +894,7 @@ class MainWindow(QMainWindow):
         editor, project = self.editor, self.project
         if editor is None or project is None:
             return
-        if self._busy_message():
-            self._message(self._busy_message(), error=True)
+        if self.session.refuse_if_busy():
             return
 
         def ask(points: list[tuple[float | None, str | None]]) -> None:
@@ -1220,8 +1246,7 @@ class MainWindow(QMainWindow):
         if self.runner.running:
             self._message("stop the running propagation before editing keypoints", error=True)
             return
-        if self._busy_message():
-            self._message(self._busy_message(), error=True)
+        if self.session.refuse_if_busy():
             return
         from labeler.gui.schema_dialog import EditSchemaDialog
 
@@ -1297,14 +1322,6 @@ class MainWindow(QMainWindow):
             self.show_image(self.current.id)
         self.refresh_index()
 
-    def _busy_message(self) -> str:
-        """Why edits must wait now (a bulk undo/redo or a schema change is being written)."""
-        if self.history_job is not None:
-            return "still undoing/redoing a bulk edit: a moment"
-        if self.schema_job is not None:
-            return "still updating the keypoints: a moment"
-        return ""
-
     def export_coco_dialog(self) -> None:
         project = self.project
         if project is None:
@@ -1333,14 +1350,14 @@ class MainWindow(QMainWindow):
                           + (f"; {report.skipped} skipped image(s) left out" if report.skipped else ""))
 
         return background.run_in_background(lambda: export_coco(project, path, predicted=predicted), done,
-                                            lambda exc: self._write_failed(path, exc))
+                                            lambda exc: self.session.write_failed(path, exc))
 
     def export_spair_dialog(self) -> None:
         project = self.project
         if project is None:
             return
-        dialog = project_actions.SPairExportDialog(Path(project.path).parent / f"{Path(project.path).stem}-spair", self)
-        if dialog.exec() != project_actions.SPairExportDialog.DialogCode.Accepted:
+        dialog = SPairExportDialog(Path(project.path).parent / f"{Path(project.path).stem}-spair", self)
+        if dialog.exec() != SPairExportDialog.DialogCode.Accepted:
             return
         out, config, predictions = dialog.values()
         self.export_spair(out, config=config, include_predictions=predictions)
@@ -1365,14 +1382,7 @@ class MainWindow(QMainWindow):
         config = config or SPairExportConfig(overwrite=overwrite)
         return background.run_in_background(
             lambda: export_pairs(project, out, config, include_predictions=include_predictions), done,
-            lambda exc: self._write_failed(out, exc))
-
-    def _write_failed(self, path: Path, exc: BaseException) -> None:
-        """An export the disk refused (no such folder, a file in the way, no space) is the
-        person's to fix, not a bug: say so with the OS's reason."""
-        if isinstance(exc, OSError) and not isinstance(exc, LabelerError):
-            exc = LabelerError(f"cannot write {path}: {exc.strerror or exc}")
-        show_error(exc, self)
+            lambda exc: self.session.write_failed(out, exc))
 
     def view_options_dialog(self) -> None:
         from labeler.gui.view_options import ViewOptionsDialog

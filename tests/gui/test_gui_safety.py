@@ -182,7 +182,7 @@ def test_repropagate_says_which_method_and_model_before_starting(qtbot, window):
 
 
 def test_the_run_log_keeps_finished_messages(qtbot, window):
-    window._message("propagation done: 5 image(s) predicted")
+    window.session.say("propagation done: 5 image(s) predicted")
     window.statusBar().clearMessage()  # what the timer does after a few seconds
     assert window.run_log.lines()[-1].endswith("propagation done: 5 image(s) predicted")
     assert window.log_dock.toggleViewAction().text() == "Run &log"
