@@ -128,3 +128,7 @@ def test_the_checks_see_what_they_forbid(tmp_path):
     (tmp_path / "m.py").write_text("def f(w):\n    w._message('x')\n    self.window._busy()\n    self._own = 1\n")
     assert len(_private_reaches(tmp_path / "m.py")) == 2
 
+
+def test_main_window_only_composes():
+    lines = len((GUI / "main_window.py").read_text(encoding="utf-8").splitlines())
+    assert lines <= MAIN_WINDOW_MAX_LINES, f"main_window.py has {lines} lines: move a feature into a controller"

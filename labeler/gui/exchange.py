@@ -31,6 +31,7 @@ from PyQt6.QtWidgets import (
 
 from labeler.errors import UserInputError
 from labeler.gui import background
+from labeler.gui.project_actions import SPairExportDialog
 from labeler.gui.style import icon
 
 if TYPE_CHECKING:
@@ -321,6 +322,70 @@ class Exchange(QObject):
 
         box.buttonClicked.connect(chosen)
         box.open()
+
+    # -- COCO and SPair (File > Export's first two) --------------------------------------------------
+    def export_coco_dialog(self) -> None:
+        project = self.session.project
+        if project is None:
+            return
+        start = str(Path(project.path).with_suffix(".coco.json"))
+        path, _ = QFileDialog.getSaveFileName(self.parent, "Export COCO keypoints", start, "COCO JSON (*.json)")
+        if not path:
+            return
+        predicted = QMessageBox.question(
+            self.parent, "Export COCO", "Include predictions that still await review?\n"
+            "(No: only confirmed points: placed, accepted, corrected.)",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+        ) == QMessageBox.StandardButton.Yes
+        self.export_coco(Path(path), predicted=predicted)
+
+    def export_coco(self, path: Path, *, predicted: bool = False) -> background.BackgroundJob | None:
+        project = self.session.project
+        if project is None:
+            return None
+        from labeler.formats.coco import export_coco
+
+        def done(report) -> None:  # noqa: ANN001
+            self.session.say(
+                f"wrote {report.path}: {report.images} images, {report.visible_or_occluded} points, "
+                f"{report.absent} absent" + (f", {report.predicted} predicted" if predicted else "")
+                + (f"; {report.no_object} no-object image(s) as negatives (no annotation)" if report.no_object else "")
+                + (f"; {report.skipped} skipped image(s) left out" if report.skipped else ""))
+
+        return background.run_in_background(lambda: export_coco(project, path, predicted=predicted), done,
+                                            lambda exc: self.session.write_failed(path, exc))
+
+    def export_spair_dialog(self) -> None:
+        project = self.session.project
+        if project is None:
+            return
+        dialog = SPairExportDialog(Path(project.path).parent / f"{Path(project.path).stem}-spair", self.parent)
+        if dialog.exec() != SPairExportDialog.DialogCode.Accepted:
+            return
+        out, config, predictions = dialog.values()
+        self.export_spair(out, config=config, include_predictions=predictions)
+
+    def export_spair(self, out: Path, *, overwrite: bool = True, config=None,  # noqa: ANN001
+                     include_predictions: bool = False) -> background.BackgroundJob | None:
+        project = self.session.project
+        if project is None:
+            return None
+        from labeler.formats.pairs import export_pairs
+        from labeler.formats.spair import SPairExportConfig
+
+        def done(summary) -> None:  # noqa: ANN001
+            pairs = sum(summary.pairs.values())
+            self.session.say(f"wrote {summary.root}: {pairs} pairs from {sum(summary.images.values())} images")
+            if summary.warnings:
+                box = QMessageBox(QMessageBox.Icon.Information, "SPair export", "\n".join(summary.warnings[:10]),
+                                  QMessageBox.StandardButton.Ok, self.parent)
+                box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+                box.open()
+
+        config = config or SPairExportConfig(overwrite=overwrite)
+        return background.run_in_background(
+            lambda: export_pairs(project, out, config, include_predictions=include_predictions), done,
+            lambda exc: self.session.write_failed(out, exc))
 
     # -- shared ------------------------------------------------------------------------------
     def _busy(self) -> bool:
