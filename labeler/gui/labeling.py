@@ -112,10 +112,12 @@ class Labeling(QObject):
             return
         stack = s.undo_stack
         if not (stack.canUndo() if undo else stack.canRedo()):
+            s.say("nothing to undo" if undo else "nothing to redo")
             return
         cmd = stack.command(stack.index() - 1 if undo else stack.index())
         if not (isinstance(cmd, StoreEdit) and cmd.is_bulk):
             stack.undo() if undo else stack.redo()
+            s.say(f"{'undone' if undo else 'redone'}: {cmd.text()} (Ctrl+{'Shift+Z redoes' if undo else 'Z undoes'})")
             return
         what = "Undoing" if undo else "Redoing"
         self.progress.start(f"{what}: {cmd.text()}")

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
     Attempt = Callable[[Callable[[], object]], object | None]
 
+def file_name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
 #: How many queued images a step looks through for one with low points.
 LOOKAHEAD = 200
 
@@ -39,6 +43,7 @@ class PointReview(QObject):
         self.panel, self.canvas, self.attempt = panel, canvas, attempt
         self.at: tuple[int, str] | None = None  # (image id, keypoint) the walk stands on
         self._visited: list[int] = []  # images the walk went through, for Shift+W
+        self._told: int | None = None  # the image whose pending predictions the walk pointed out
 
     @property
     def threshold(self) -> float:
@@ -60,16 +65,39 @@ class PointReview(QObject):
         if focus not in names and names:
             self._go(names[0])
             return
+        if self._finish_first():
+            return
         target = self._next_image_with_low()
         if target is None:
             w.say(f"no more predictions below {self.threshold:.2f} to review", error=False)
             return
-        if w.current is not None:
-            self._visited.append(w.current.id)
+        left = w.current.path
+        self._visited.append(w.current.id)
         w.show(target)
         names = self._low_here()
         if names:
-            self._go(names[0])
+            self._go(names[0], moved_from=left)
+
+    def _finish_first(self) -> bool:
+        """The walk reached the end of this image's low points while predictions of it still
+        await review: say so once and stay (W again moves on, leaving them for later)."""
+        w = self.w
+        image = w.current
+        pending = [p for p in w.current_points.values() if p.status == PREDICTED]
+        walked_here = self.at is not None and self.at[0] == image.id
+        if not pending or not walked_here or self._told == image.id:
+            self._told = None
+            return False
+        self._told = image.id
+        low = len(self._low_here())
+        parts = []
+        if low:
+            parts.append(f"{low} low point(s) still undecided (C accepts, R rejects)")
+        if len(pending) > low:
+            parts.append(f"{len(pending) - low} prediction(s) ≥ {self.threshold:.2f} await review (Enter accepts them)")
+        w.say(f"{file_name(image.path)}: last low point of this image; " + "; ".join(parts)
+              + ". W again goes on to the next image")
+        return True
 
     def previous_low(self) -> None:
         w = self.w
@@ -108,7 +136,7 @@ class PointReview(QObject):
             current = target
         return None
 
-    def _go(self, name: str) -> None:
+    def _go(self, name: str, *, moved_from: str | None = None) -> None:
         w = self.w
         rec = w.current_points.get(name)
         if w.current is None or rec is None:
@@ -118,8 +146,9 @@ class PointReview(QObject):
         self.canvas.focus_on(name)
         names = self._low_here()
         conf = "?" if rec.confidence is None else f"{rec.confidence:.2f}"
-        w.say(f"{name}: prediction {conf} ({names.index(name) + 1} of {len(names)} low here) "
-                   "· C accepts · R rejects · Shift+R absent · W next")
+        moved = f"{file_name(moved_from)} done with its low points; now " if moved_from else ""
+        w.say(f"{moved}{file_name(w.current.path)}: {name}: prediction {conf} ({names.index(name) + 1} of "
+              f"{len(names)} low here) · C accepts · R rejects · Shift+R absent · W next")
 
     # -- one point -----------------------------------------------------------------------------
     def accept_point(self, name: str | None) -> None:
