@@ -18,12 +18,13 @@ from PyQt6.QtWidgets import QLabel
 from labeler.errors import LabelerError
 from labeler.gui import background
 from labeler.gui.canvas import Canvas
+from labeler.gui.image_flags import OUT_OF_QUEUE
 from labeler.gui.image_list import BY_CONFIDENCE, ImageListPanel, Listing, fetch_listing
 from labeler.gui.image_loader import ImageLoader, ThumbnailLoader
 from labeler.gui.keypoint_panel import KeypointPanel
 from labeler.gui.session import Session
 from labeler.gui.settings import AppSettings
-from labeler.store import REVIEW_PREDICTED
+from labeler.store import REVIEW_PREDICTED, PointRecord
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class Browser(QObject):
             self.refresh_index()
             return
         s.current = record
-        s.current_points = project.points(image_id)
+        s.current_points = self._shown_points(image_id, project.points(image_id))
         self.cursor_label.setText("")  # the last image's coordinates mean nothing here
         self.canvas.show_image(record, s.schema, s.current_points)
         self.keypoints.set_points(s.current_points)
@@ -107,6 +108,18 @@ class Browser(QObject):
         else:
             self._ticket = self.loader.request(record.id, path, prefetch=neighbours)
         self.canvas.setFocus()
+
+    def _shown_points(self, image_id: int, points: dict[str, PointRecord]) -> dict[str, PointRecord]:
+        """A skipped or no-object image left the review queue: its predictions are not shown
+        (nor accepted); its confirmed points are."""
+        if self.image_list.flag_of(image_id) in OUT_OF_QUEUE:
+            return {n: p for n, p in points.items() if p.confirmed}
+        return points
+
+    def flag_changed(self, image_id: int) -> None:
+        if self.session.current_id == image_id:
+            self.refresh_current()
+        self.update_review_label(None)
 
     def remember_image(self) -> None:
         s = self.session
@@ -224,7 +237,7 @@ class Browser(QObject):
             return
         self._points_stale = False
         try:
-            s.current_points = s.project.points(s.current.id)
+            s.current_points = self._shown_points(s.current.id, s.project.points(s.current.id))
             record = s.project.image(s.current.id)
         except LabelerError:
             self.refresh_index()
@@ -301,7 +314,7 @@ class Browser(QObject):
     def update_review_label(self, rows: list[tuple[int, str, str]] | None) -> None:
         if rows is None:
             rows = self.image_list.all_rows()
-        n = sum(1 for r in rows if r[2] == REVIEW_PREDICTED)
+        n = sum(1 for r in rows if r[2] == REVIEW_PREDICTED and self.image_list.flag_of(r[0]) not in OUT_OF_QUEUE)
         self.review_label.setText(
             f"{n} image(s) with predictions to review." if n else "No predictions to review. Label an image, then Propagate."
         )

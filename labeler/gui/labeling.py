@@ -223,6 +223,21 @@ class Labeling(QObject):
                 return  # cancelled (or refused): stay on this image
         self.browser.next_to_review()
 
+    def accept_all_and_next(self) -> None:
+        """Shift+Space: every prediction of this image, the low ones too, in one key (one undo step)."""
+        s = self.session
+        editor, image = s.editor, s.current
+        if editor is None or image is None:
+            return
+        n = 0
+        if any(not p.confirmed for p in s.current_points.values()):
+            n = self.attempt(lambda: editor.accept_image(image.id))
+            if n is None:
+                return  # refused (said why): stay on this image
+        self.browser.next_to_review()
+        if n:
+            s.say(f"{image.path}: accepted all {n} prediction(s), low ones too (Ctrl+Z undoes)")
+
     def accept_above_dialog(self) -> None:
         """Confidences are read off the UI thread, the dialog asks, the bulk accept runs off the
         UI thread too; the executed edit is then pushed (one undo step)."""

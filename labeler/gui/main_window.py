@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
         self.point_review = self.labeling.review
         self.advance_box.toggled.connect(lambda on: setattr(self.labeling, "auto_advance", on))
         self.image_flags = ImageFlags(s, self.image_list)
+        self.image_flags.changed.connect(self.browser.flag_changed)
         self.propagation = PropagationControl(s, self.runner, self.progress, self.run_log, self.settings)
         self.propagation.predicted.connect(self.browser.predicted)
         self.propagation.ended.connect(self.browser.restart_queue)
@@ -238,6 +239,7 @@ class MainWindow(QMainWindow):
             "reject_point": lambda: self.point_review.reject_point(target()),
             "reject_point_absent": lambda: self.point_review.reject_point(target(), absent=True),
             "accept_and_next": self.labeling.accept_and_next,
+            "accept_all_and_next": self.labeling.accept_all_and_next,
             "accept": self.labeling.accept_current,
             "accept_above": self.labeling.accept_above_dialog,
             "propagate": self.propagation.dialog,

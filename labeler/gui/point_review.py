@@ -185,7 +185,12 @@ class PointReview(QObject):
             return 0
         image_id = w.current.id
         editor = w.editor
+        if w.refuse_if_busy():
+            return None
         predicted = [p for p in w.current_points.values() if p.status == PREDICTED]
+        if not predicted:  # only what is shown is accepted (a skipped image's predictions are not)
+            w.say("no predictions on this image to accept")
+            return 0
         low = self._low_here()
         policy = self.panel.policy
         if low and policy == ASK:

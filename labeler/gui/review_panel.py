@@ -137,7 +137,8 @@ class ReviewPanel(QGroupBox):
     def _update_text(self) -> None:
         t = f"{self.threshold:.2f}"
         self.policy_text.setText({
-            ASK: f"Space/Enter on an image with predictions below {t} ask before accepting.",
+            ASK: f"Space/Enter on an image with predictions below {t} ask before accepting "
+                 "(Shift+Space: accept all).",
             ABOVE: f"Space/Enter accept only predictions ≥ {t}; lower ones stay to review (W).",
             ALL: f"Space/Enter accept every prediction, also those below {t}.",
         }[self.policy])
@@ -154,12 +155,13 @@ class LowConfidenceBox(QMessageBox):
         super().__init__(
             QMessageBox.Icon.Question, "Low-confidence predictions",
             f"{low} of the {total} predictions on this image are below {threshold:.2f} (lowest {lowest_text}).\n"
-            "Accept them too? (The review panel sets the threshold, and whether to ask.)",
+            "Accept them too? (A: all. Shift+Space accepts all without asking; the review panel sets "
+            "the threshold, and whether to ask.)",
             QMessageBox.StandardButton.NoButton, parent,
         )
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.above_button = self.addButton(f"Accept only ≥ {threshold:.2f}", QMessageBox.ButtonRole.AcceptRole)
-        self.all_button = self.addButton("Accept all", QMessageBox.ButtonRole.YesRole)
+        self.all_button = self.addButton("&Accept all", QMessageBox.ButtonRole.YesRole)
         self.cancel_button = self.addButton(QMessageBox.StandardButton.Cancel)
         self.setDefaultButton(self.above_button)
 

@@ -83,3 +83,74 @@ def test_undo_and_redo_say_what_they_did(qtbot, window):
     assert window.statusBar().currentMessage().startswith("undone: place nose")
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert window.statusBar().currentMessage().startswith("redone: place nose")
+
+
+#: image index -> keypoint -> (x, y, confidence): image 1 has low points, image 2 none
+PREDICTIONS = {
+    1: {"nose": (48.0, 20.0, 0.9), "left_eye": (30.0, 30.0, 0.3), "right_eye": (66.0, 30.0, 0.1), "tail": (48.0, 66.0, 0.7)},
+    2: {"nose": (40.0, 25.0, 0.8), "left_eye": (30.0, 30.0, 0.95), "right_eye": (66.0, 30.0, 0.95), "tail": (48.0, 60.0, 0.95)},
+}
+
+
+@pytest.fixture
+def predicted(project_path):
+    with Project.open(project_path) as p:
+        ids = [r[0] for r in p.image_index()]
+        p.set_points(ids[0], {"nose": (48, 20), "left_eye": (30, 30), "right_eye": (66, 30), "tail": (48, 66)})
+        p.write_predictions([(ids[i], pts) for i, pts in PREDICTIONS.items()], method="test", model=None)
+    return ids
+
+
+def statuses(path, image_id):
+    with Project.open(path) as p:
+        return {n: r.status for n, r in p.points(image_id).items()}
+
+
+def test_skip_and_no_object_move_on_in_list_order_past_flagged_images_and_wrap(qtbot, window):
+    ids = [window.image_list.model.row_at(r)[0] for r in range(window.image_list.model.rowCount())]
+    window.show_image(ids[2])
+    key(qtbot, window, Qt.Key.Key_K)
+    assert window.current.id == ids[3]
+    window.show_image(ids[1])
+    key(qtbot, window, Qt.Key.Key_K)
+    assert window.current.id == ids[3]  # not onto ids[2], skipped already
+    window.show_image(ids[-1])
+    key(qtbot, window, Qt.Key.Key_X, Qt.KeyboardModifier.ShiftModifier)  # the last row: wraps, does not stay
+    assert window.current.id == ids[0]
+    assert "no object" in window.statusBar().currentMessage()
+    for image_id in (ids[0], ids[3], ids[4]):  # K on every other image: nowhere left to go
+        window.show_image(image_id)
+        key(qtbot, window, Qt.Key.Key_K)
+    assert window.current.id == ids[4]
+    assert "every other image of the list is skipped or has no object" in window.statusBar().currentMessage()
+
+
+def test_flagged_images_leave_the_queue_and_hide_their_predictions(qtbot, make_window, project_path, predicted):
+    window = make_window(project_path)
+    wait_shown(qtbot, window)
+    assert "2 image(s) with predictions to review" in window.review_label.text()
+    window.show_image(predicted[1])
+    assert set(window.canvas.drawn_points()) == set(PREDICTIONS[1])
+    key(qtbot, window, Qt.Key.Key_K)
+    assert window.current.id == predicted[2]  # the review queue's next, not merely the next row
+    assert "1 image(s) with predictions to review" in window.review_label.text()
+    window.show_image(predicted[1])
+    assert window.canvas.drawn_points() == {} and window.current_points == {}
+    key(qtbot, window, Qt.Key.Key_Return)
+    assert window.statusBar().currentMessage() == "no predictions on this image to accept"
+    assert set(statuses(project_path, predicted[1]).values()) == {"predicted"}
+    key(qtbot, window, Qt.Key.Key_K)  # cleared: back in the queue, predictions shown again
+    assert set(window.canvas.drawn_points()) == set(PREDICTIONS[1])
+    assert "2 image(s) with predictions to review" in window.review_label.text()
+
+
+def test_shift_space_accepts_everything_low_ones_too_in_one_key(qtbot, make_window, project_path, predicted):
+    window = make_window(project_path)  # the policy is "ask": Space would ask (the fixture fails on a question)
+    window.show_image(predicted[1])
+    wait_shown(qtbot, window)
+    key(qtbot, window, Qt.Key.Key_Space, Qt.KeyboardModifier.ShiftModifier)
+    assert set(statuses(project_path, predicted[1]).values()) == {"accepted"}
+    assert window.current.id == predicted[2]
+    assert "accepted all 4 prediction(s), low ones too" in window.statusBar().currentMessage()
+    window.actions["undo"].trigger()  # one undo step
+    assert set(statuses(project_path, predicted[1]).values()) == {"predicted"}
