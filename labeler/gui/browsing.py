@@ -87,7 +87,7 @@ class Browser(QObject):
         s.current_points = self._shown_points(image_id, project.points(image_id))
         self.cursor_label.setText("")  # the last image's coordinates mean nothing here
         self.canvas.show_image(record, s.schema, s.current_points)
-        self.keypoints.set_points(s.current_points)
+        self.keypoints.set_points(s.current_points, fresh=True)
         first_open = next((n for n in s.schema.keypoints if n not in s.current_points), None)
         if first_open is not None:
             s.select_keypoint(first_open)
@@ -147,6 +147,8 @@ class Browser(QObject):
         s = self.session
         if ticket == self._ticket and s.current_id == image_id:
             self.canvas.show_failure(message)
+            self.keypoints.set_blocked(message + " (File > Locate images folder, or Remove missing images)"
+                                       if "not found" in message else message)
             s.say(message, error=True)
             if s.project is not None and not s.project.image_path(s.current).is_file():
                 self._mark_missing(image_id)

@@ -71,6 +71,7 @@ class KeypointPanel(QWidget):
         self._schema = Schema()
         self._current: str | None = None
         self._points: dict[str, PointRecord] = {}
+        self._blocked = ""  # why the image on screen cannot be labelled (missing, unreadable)
         self._updating = False
 
     @property
@@ -95,7 +96,15 @@ class KeypointPanel(QWidget):
             self._current = None
         self.set_current(self._current or (schema.keypoints[0] if schema.keypoints else None))
 
-    def set_points(self, points: Mapping[str, PointRecord]) -> None:
+    def set_blocked(self, reason: str) -> None:
+        """The image on screen cannot be labelled (``reason``; "" when it can): the hint says so
+        instead of inviting a click. The next image clears it (:meth:`set_points` with ``fresh``)."""
+        self._blocked = reason
+        self._update_hint(None)
+
+    def set_points(self, points: Mapping[str, PointRecord], *, fresh: bool = False) -> None:
+        if fresh:
+            self._blocked = ""
         for i, name in enumerate(self._schema.keypoints):
             text, colour = status_text(points.get(name))
             item = self.table.item(i, 2)
@@ -124,7 +133,9 @@ class KeypointPanel(QWidget):
         if points is not None:
             self._points = dict(points)
         rec = self._points.get(self._current) if self._current is not None else None
-        if self._current is None:
+        if self._blocked:
+            self.hint.setText(f"This image cannot be labelled: {html.escape(self._blocked)}")
+        elif self._current is None:
             self.hint.setText("Define keypoints (Edit > Edit keypoints) to start labeling." if not self._schema.keypoints else "")
         elif rec is not None and rec.confirmed and rec.x is not None:
             self.hint.setText(f"<b>{html.escape(self._current)}</b> is placed: drag it to move it; "

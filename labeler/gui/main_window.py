@@ -103,9 +103,10 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1400, 880)
         self.shut_down_cleanly = True
+        self._error_shown = False  # the status bar shows an error (cleared when the image changes)
         self.view_dialog: QWidget | None = None  # View options (non-modal)
         self.session = Session(self)  # the project, what is on screen, messages: shared with the controllers
-        self.session.message.connect(self._message)
+        self.session.message.connect(lambda text, error: self._message(text, error=error))
         self.loader = ImageLoader()
         self.thumbs = ThumbnailLoader() if thumbnails else None
         self.runner = PropagationRunner(matcher_cache, self)
@@ -199,6 +200,7 @@ class MainWindow(QMainWindow):
         self.team = Team(s, self.settings, self.statusBar(), self.image_list)
         self.team.open_requested.connect(self.open_project)
         self.browser.shown.connect(lambda _: self.team.claim_current())
+        self.browser.shown.connect(lambda _: self._message("") if self._error_shown else None)  # a stale error
         self.exchange = Exchange(s, self.statusBar())  # File > Export and File > Import
         # the verbs scripts and tests call on the window
         self.show_image, self.step_image = self.browser.show_image, self.browser.step_image
@@ -440,7 +442,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------------ misc
     def _message(self, text: str, *, error: bool = False) -> None:
+        self._error_shown = error
         self.statusBar().setStyleSheet("QStatusBar { color: #ff9b9b; }" if error else "")
+        if not text:
+            self.statusBar().clearMessage()
+            return
         self.statusBar().showMessage(text, STATUS_MS)
         self.run_log.add(text, error=error)
         if error:

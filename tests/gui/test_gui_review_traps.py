@@ -154,3 +154,28 @@ def test_shift_space_accepts_everything_low_ones_too_in_one_key(qtbot, make_wind
     assert "accepted all 4 prediction(s), low ones too" in window.statusBar().currentMessage()
     window.actions["undo"].trigger()  # one undo step
     assert set(statuses(project_path, predicted[1]).values()) == {"predicted"}
+
+
+def test_a_missing_file_says_it_cannot_be_labelled_and_its_error_leaves_with_it(qtbot, window):
+    wait_shown(qtbot, window)
+    rows = window.image_list.model.rows()
+    window.project.image_path(rows[2][0]).unlink()
+    window.show_image(rows[2][0])
+    qtbot.waitUntil(lambda: bool(window.canvas.failure_message))
+    hint = window.keypoints.hint.text()
+    assert "cannot be labelled" in hint and "file not found" in hint and "Click the image" not in hint
+    assert "file not found" in window.statusBar().currentMessage()
+    window.step_image(1)
+    wait_shown(qtbot, window)
+    assert window.statusBar().currentMessage() == ""  # the previous image's error is not left standing
+    assert window.keypoints.hint.text().startswith("Click the image to place")
+    window.session.say("a notice, not an error")
+    window.step_image(1)
+    assert window.statusBar().currentMessage() == "a notice, not an error"  # notices run their time
+
+
+def test_the_session_s_errors_show_as_errors(qtbot, window):
+    window.session.say("refused", error=True)
+    assert "ff9b9b" in window.statusBar().styleSheet() and window.run_log.lines()[-1].endswith("refused")
+    window.session.say("fine")
+    assert window.statusBar().styleSheet() == ""
