@@ -34,18 +34,18 @@ REPLACE_KEY = "Alt"
 
 
 #: W (zoom to a point) keeps at least this many image pixels around the point in view, or a
-#: quarter of the image's longer side when that is more ...
-FOCUS_CONTEXT_PX = 160
+#: third of the image's longer side when that is more ...
+FOCUS_CONTEXT_PX = 200
 #: ... and never magnifies more than this (400 %), unless the image's fit is already larger
 FOCUS_MAX_ZOOM = 4.0
 
 
 def focus_zoom(image_w: float, image_h: float, view_w: float, view_h: float) -> float:
     """The zoom for "zoom to a point": 3x the fitted zoom, bounded so that a context window
-    (:data:`FOCUS_CONTEXT_PX`, or a quarter of the image) fits the view and at most
+    (:data:`FOCUS_CONTEXT_PX`, or a third of the image) fits the view and at most
     :data:`FOCUS_MAX_ZOOM`; never below the fitted zoom (the whole image is the most context)."""
     fit = min(view_w / max(image_w, 1.0), view_h / max(image_h, 1.0))
-    context = max(FOCUS_CONTEXT_PX, 0.25 * max(image_w, image_h))
+    context = max(FOCUS_CONTEXT_PX, max(image_w, image_h) / 3)
     return max(fit, min(fit * 3.0, min(view_w, view_h) / context, FOCUS_MAX_ZOOM))
 
 

@@ -57,13 +57,14 @@ class KeypointPanel(QWidget):
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        # names whole, the state takes what is left (a narrow panel elides "predicted 0.7…")
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        # the state whole ("0.72 predicted"), the names take what is left (schemas' names are short)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.hint = QLabel("")
         self.hint.setObjectName("muted")
         self.hint.setWordWrap(True)
+        self.hint.setTextFormat(Qt.TextFormat.RichText)  # names are escaped; <b> marks them
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.table)
@@ -92,6 +93,10 @@ class KeypointPanel(QWidget):
             self.table.setItem(i, 1, label)
             self.table.setItem(i, 2, QTableWidgetItem("—"))
         self._updating = False
+        # every row in view (up to 12; more scroll): the review panel below gives way instead
+        rows = min(len(schema.keypoints), 12)
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height() + 4
+                                    + rows * self.table.verticalHeader().defaultSectionSize())
         if self._current not in schema.keypoints:
             self._current = None
         self.set_current(self._current or (schema.keypoints[0] if schema.keypoints else None))
@@ -141,8 +146,8 @@ class KeypointPanel(QWidget):
             self.hint.setText(f"<b>{html.escape(self._current)}</b> is placed: drag it to move it; "
                               "Alt+click places it again elsewhere.")
         else:
-            self.hint.setText(f"Click the image to place <b>{html.escape(self._current)}</b>. "
-                              "Shift+click: occluded. Drag a point to move it.")
+            self.hint.setText(f"Click the image to place <b>{html.escape(self._current)}</b> "
+                              "(Shift+click: occluded).")
 
     def _selection_changed(self) -> None:
         if self._updating:

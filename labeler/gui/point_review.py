@@ -92,11 +92,10 @@ class PointReview(QObject):
         low = len(self._low_here())
         parts = []
         if low:
-            parts.append(f"{low} low point(s) still undecided (C accepts, R rejects)")
+            parts.append(f"{low} low still undecided (C / R)")
         if len(pending) > low:
-            parts.append(f"{len(pending) - low} prediction(s) ≥ {self.threshold:.2f} await review (Enter accepts them)")
-        w.say(f"{file_name(image.path)}: last low point of this image; " + "; ".join(parts)
-              + ". W again goes on to the next image")
+            parts.append(f"{len(pending) - low} prediction(s) ≥ {self.threshold:.2f} await review (Enter)")
+        w.say(f"{file_name(image.path)}: last low point of this image; " + ", ".join(parts) + ". W again: next image")
         return True
 
     def previous_low(self) -> None:

@@ -137,9 +137,8 @@ class ReviewPanel(QGroupBox):
     def _update_text(self) -> None:
         t = f"{self.threshold:.2f}"
         self.policy_text.setText({
-            ASK: f"Space/Enter on an image with predictions below {t} ask before accepting "
-                 "(Shift+Space: accept all).",
-            ABOVE: f"Space/Enter accept only predictions ≥ {t}; lower ones stay to review (W).",
+            ASK: f"Below {t}: Space/Enter ask before accepting (Shift+Space: all).",
+            ABOVE: f"Space/Enter accept only predictions ≥ {t}; lower ones stay (W).",
             ALL: f"Space/Enter accept every prediction, also those below {t}.",
         }[self.policy])
 

@@ -25,7 +25,7 @@ def test_zoom_to_a_point_is_bounded_for_any_image_and_view():
         fit = min(vw / iw, vh / ih)
         assert z >= fit - 1e-9
         assert z <= max(fit, FOCUS_MAX_ZOOM) + 1e-9
-        context = max(FOCUS_CONTEXT_PX, 0.25 * max(iw, ih))
+        context = max(FOCUS_CONTEXT_PX, max(iw, ih) / 3)
         assert z <= fit + 1e-9 or min(vw, vh) / z >= context - 1e-6, (iw, ih, vw, vh, z)
 
 
@@ -179,3 +179,55 @@ def test_the_session_s_errors_show_as_errors(qtbot, window):
     assert "ff9b9b" in window.statusBar().styleSheet() and window.run_log.lines()[-1].endswith("refused")
     window.session.say("fine")
     assert window.statusBar().styleSheet() == ""
+
+
+def test_file_names_wrap_whole_onto_two_lines_before_any_is_shortened(qapp):
+    from PyQt6.QtGui import QFont, QFontMetrics
+
+    from labeler.gui.image_list import name_lines
+
+    fm = QFontMetrics(QFont())
+    rng = random.Random(5)
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789_-. "
+    for _ in range(400):
+        name = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) + ".jpg"
+        width = rng.randint(40, 240)
+        lines = name_lines(name, fm, width)
+        assert 1 <= len(lines) <= 2
+        assert all(fm.horizontalAdvance(line) <= width for line in lines)
+        if fm.horizontalAdvance(name) <= 2 * width - fm.horizontalAdvance("W" * 12):  # room to spare: whole
+            assert "".join(lines) == name, (name, width, lines)
+
+
+def test_at_1024x700_names_keypoint_rows_and_states_are_whole(qtbot, make_window, tmp_path):
+    from PyQt6.QtGui import QFontMetrics
+
+    from labeler.gui.image_list import name_lines
+    from labeler.store import find_image_files, probe_files, relative_to_root
+    from labeler.store.testing import write_image
+
+    root = tmp_path / "images"
+    names = ["cat_1_mirror.jpg", "cat_10_reference.jpg", "cat_2_zoom.jpg"]
+    for i, name in enumerate(names):
+        write_image(root / name, "rgb", (160, 120), seed=i)
+    probed, _ = probe_files([(f, relative_to_root(f, root)) for f in find_image_files(root)], progress=False)
+    keypoints = ("left_eye", "right_eye", "nose", "left_ear", "right_ear", "tail_tip")
+    with Project.create(tmp_path / "six.labeler", root, keypoints, (), (), images=probed) as p:
+        first = p.image_index()[0][0]
+        p.write_predictions([(first, {k: (10.0 + 10 * i, 20.0, 0.72) for i, k in enumerate(keypoints)})],
+                            method="test", model=None)
+    window = make_window(tmp_path / "six.labeler")
+    window.resize(1024, 700)
+    qtbot.wait(300)  # docks fitted after the resize
+    wait_shown(qtbot, window)
+    table = window.keypoints.table
+    for row in range(len(keypoints)):
+        state = table.item(row, 2)
+        assert table.viewport().rect().contains(table.visualItemRect(state)), f"row {row + 1} is cut"
+        assert table.columnWidth(2) >= table.fontMetrics().horizontalAdvance(state.text()) + 6, state.text()
+    view = window.image_list.view
+    delegate = view.itemDelegate()
+    fm = QFontMetrics(delegate.name_font(view.font()))
+    width = delegate.text_width(view.visualRect(window.image_list.model.index(0)))
+    for name in names:
+        assert "".join(name_lines(name, fm, width)) == name
