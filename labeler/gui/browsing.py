@@ -149,8 +149,7 @@ class Browser(QObject):
             self.canvas.show_failure(message)
             where = f"{s.project.image_path(s.current)}: " if s.project is not None else ""
             reason = message[len(where):] if where and message.startswith(where) else message
-            self.keypoints.set_blocked(reason + (". File > Locate images folder, or Remove missing images."
-                                                 if "not found" in reason else ""))
+            self.keypoints.set_blocked(reason + (". File > Locate images folder." if "not found" in reason else ""))
             s.say(message, error=True)
             if s.project is not None and not s.project.image_path(s.current).is_file():
                 self._mark_missing(image_id)

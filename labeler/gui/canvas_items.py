@@ -236,5 +236,5 @@ class Placeholder(QGraphicsRectItem):
         self.text.setFont(font)
 
     def set_message(self, message: str) -> None:
-        self.text.setText(message)
+        self.text.setText(message.replace(": ", ":\n", 1))  # the path, then why: each on its own line
         self.text.setPos(self.rect().topLeft() + QPointF(self.rect().width() * 0.02, self.rect().height() * 0.02))

@@ -139,7 +139,7 @@ class KeypointPanel(QWidget):
             self._points = dict(points)
         rec = self._points.get(self._current) if self._current is not None else None
         if self._blocked:
-            self.hint.setText(f"This image cannot be labelled: {html.escape(self._blocked)}")
+            self.hint.setText(f"Cannot be labelled: {html.escape(self._blocked)}")
         elif self._current is None:
             self.hint.setText("Define keypoints (Edit > Edit keypoints) to start labeling." if not self._schema.keypoints else "")
         elif rec is not None and rec.confirmed and rec.x is not None:

@@ -92,10 +92,10 @@ class PointReview(QObject):
         low = len(self._low_here())
         parts = []
         if low:
-            parts.append(f"{low} low still undecided (C / R)")
+            parts.append(f"{low} low undecided (C/R)")
         if len(pending) > low:
-            parts.append(f"{len(pending) - low} prediction(s) ≥ {self.threshold:.2f} await review (Enter)")
-        w.say(f"{file_name(image.path)}: last low point of this image; " + ", ".join(parts) + ". W again: next image")
+            parts.append(f"{len(pending) - low} ≥ {self.threshold:.2f} await review (Enter)")
+        w.say(f"{file_name(image.path)}: last low point of this image; " + ", ".join(parts) + ". W: next image")
         return True
 
     def previous_low(self) -> None:

@@ -73,6 +73,7 @@ class ReviewPanel(QGroupBox):
             b.setMinimumWidth(40)  # a narrow panel clips a label rather than squeezing the image
             b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             b.setStyleSheet("padding: 5px 2px;")  # the app's 14 px sides clipped the labels
+            b.setMinimumHeight(b.sizeHint().height())  # a short window clips the text below, not the buttons
             grid.addWidget(b, i // 2, i % 2)
             self.buttons[action] = b
         self.buttons["accept_and_next"].setObjectName("primary")

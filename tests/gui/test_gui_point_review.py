@@ -48,7 +48,7 @@ def test_w_walks_low_points_across_images_zooming_to_each(qtbot, make_window, pr
     key(qtbot, window, Qt.Key.Key_W)
     assert window.current.id == predicted[1]
     said = window.statusBar().currentMessage()
-    assert "img01.jpg: last low point of this image" in said and "2 prediction(s) ≥ 0.50 await review" in said
+    assert "img01.jpg: last low point of this image" in said and "2 ≥ 0.50 await review" in said
     key(qtbot, window, Qt.Key.Key_W)  # again: on to the next image, and it says which
     assert (window.current.id, window.current_keypoint) == (predicted[2], "nose")
     # a 96 x 72 image already fills the view at its fit: W does not blow it up further
@@ -67,7 +67,7 @@ def test_w_walks_low_points_across_images_zooming_to_each(qtbot, make_window, pr
     assert (window.current.id, window.current_keypoint) == (predicted[1], "right_eye")
     window.review_panel.threshold_spin.setValue(0.05)  # nothing that low anywhere
     key(qtbot, window, Qt.Key.Key_W)
-    assert "4 prediction(s) ≥ 0.05 await review" in window.statusBar().currentMessage()  # this image's first
+    assert "4 ≥ 0.05 await review" in window.statusBar().currentMessage()  # this image's first
     key(qtbot, window, Qt.Key.Key_W)
     assert "no more predictions below 0.05" in window.statusBar().currentMessage()
 
@@ -83,7 +83,7 @@ def test_c_and_r_decide_one_point_and_the_walk_moves_on(qtbot, make_window, proj
     key(qtbot, window, Qt.Key.Key_R, Qt.KeyboardModifier.ShiftModifier)  # rejected as absent
     assert rows(project_path, predicted[1])["left_eye"].visibility == ABSENT
     assert window.current.id == predicted[1]  # the image's other predictions are pointed out first
-    assert "2 prediction(s) ≥ 0.50 await review" in window.statusBar().currentMessage()
+    assert "2 ≥ 0.50 await review" in window.statusBar().currentMessage()
     key(qtbot, window, Qt.Key.Key_W)
     assert window.current.id == predicted[2]  # on to the next image's low point
     wait_shown(qtbot, window)

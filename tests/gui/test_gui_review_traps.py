@@ -163,7 +163,7 @@ def test_a_missing_file_says_it_cannot_be_labelled_and_its_error_leaves_with_it(
     window.show_image(rows[2][0])
     qtbot.waitUntil(lambda: bool(window.canvas.failure_message))
     hint = window.keypoints.hint.text()
-    assert "cannot be labelled" in hint and "file not found" in hint and "Click the image" not in hint
+    assert "Cannot be labelled" in hint and "file not found" in hint and "Click the image" not in hint
     assert "file not found" in window.statusBar().currentMessage()
     window.step_image(1)
     wait_shown(qtbot, window)
