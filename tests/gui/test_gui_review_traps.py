@@ -231,3 +231,25 @@ def test_at_1024x700_names_keypoint_rows_and_states_are_whole(qtbot, make_window
     width = delegate.text_width(view.visualRect(window.image_list.model.index(0)))
     for name in names:
         assert "".join(name_lines(name, fm, width)) == name
+
+
+def test_the_propagate_dialog_shows_every_line_of_its_texts(qtbot, window):
+    from labeler.gui.propagate_dialog import PropagateDialog
+
+    dialog = PropagateDialog(window.project, None, window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    screen = dialog.screen().availableGeometry()
+    assert dialog.height() <= screen.height() and dialog.width() <= screen.width()
+    dialog.resize(dialog.width(), 520)  # a short screen: the texts scroll, they are not squeezed
+    for i in range(dialog.method.count()):  # every method's summary (3 to 5 lines at this width)
+        dialog.method.setCurrentIndex(i)
+        qtbot.wait(20)
+        label = dialog.method_info
+        shown = label.visibleRegion().boundingRect().height()  # clipped by nothing around it
+        assert shown >= label.heightForWidth(label.width()), dialog.method.currentText()
+    qtbot.waitUntil(lambda: dialog.plan is not None, timeout=10_000)
+    qtbot.wait(20)
+    plan = dialog.plan_label
+    assert plan.height() >= plan.heightForWidth(plan.width())
