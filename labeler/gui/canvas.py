@@ -198,7 +198,7 @@ class Canvas(QGraphicsView):
 
     @property
     def failure_message(self) -> str:
-        return self._placeholder.text.text() if self._placeholder.isVisible() else ""
+        return self._placeholder.message if self._placeholder.isVisible() else ""
 
     def set_points(self, points: Mapping[str, PointRecord]) -> None:
         """Draw these rows (absent and hidden ones are not drawn); items are reused, so no flicker."""
