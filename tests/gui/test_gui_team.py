@@ -49,10 +49,10 @@ def test_an_edit_over_someone_elses_newer_point_is_refused_and_the_image_reloade
     w.set_current_keypoint("nose")
     with Project.open(db_url, user="bob") as bob:
         bob.set_point(image, "nose", 10.0, 10.0)  # after the window loaded the image
-    w._place("nose", 40.0, 30.0, False)
+    w.labeling.place("nose", 40.0, 30.0, False)
     assert "nose on set/img00.jpg was changed by bob" in w.statusBar().currentMessage()
     assert (w.current_points["nose"].x, w.current_points["nose"].annotator) == (10.0, "bob")  # reloaded
-    w._place("nose", 40.0, 30.0, False)  # now based on bob's version: accepted
+    w.labeling.place("nose", 40.0, 30.0, False)  # now based on bob's version: accepted
     with Project.open(db_url) as p:
         assert p.points(image)["nose"].x == 40.0
 
