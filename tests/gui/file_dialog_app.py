@@ -34,10 +34,10 @@ def file_dialog_openers(window) -> dict[str, Callable[[], object]]:  # noqa: ANN
 
     folder = Path(window.project.path).parent
     return {
-        "open project": window.open_project_dialog,
-        "add images": window.add_images_dialog,
-        "locate images": window.locate_images_dialog,
-        "export coco": window.export_coco_dialog,
+        "open project": window.files.open_project_dialog,
+        "add images": window.files.add_images_dialog,
+        "locate images": window.files.locate_images_dialog,
+        "export coco": window.exchange.export_coco_dialog,
         "import coco": lambda: window.exchange.import_dialog("coco"),
         "import yolo": lambda: window.exchange.import_dialog("yolo"),
         "import dlc": lambda: window.exchange.import_dialog("dlc"),
