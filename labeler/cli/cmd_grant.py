@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from labeler.store.roles import grant
 
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
     report = grant(args.project, args.name, args.role, password=password)
     verb = "created" if report.created else "updated"
     print(f"{verb} role {report.user}: {report.role} (member of {report.group})")

@@ -47,11 +47,6 @@ class PgLocation:
     def display(self) -> str:
         return redact(self.text)
 
-    @property
-    def channel(self) -> str:
-        """The LISTEN/NOTIFY channel of this project's changes."""
-        return f"labeler_{self.schema}"
-
 
 def parse_url(location: str) -> PgLocation:
     from sqlalchemy.engine import make_url

@@ -218,7 +218,8 @@ def _build_database(
                     )
                 Base.metadata.drop_all(conn)
                 conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-                conn.execute(text("DROP FUNCTION IF EXISTS labeler_notify() CASCADE"))
+                for function in pg.GUARD_FUNCTIONS:
+                    conn.execute(text(f"DROP FUNCTION IF EXISTS {function}() CASCADE"))
             elif existing & (ours | {"alembic_version"}):
                 clash = ", ".join(sorted(existing & (ours | {"alembic_version"})))
                 raise ProjectError(
@@ -226,7 +227,7 @@ def _build_database(
                 )
             Base.metadata.create_all(conn)
             stamp_new(conn)
-            pg.install_notify(conn, where)
+            pg.install_guards(conn)
             with Session(bind=conn) as s:
                 s.add_all(MetaRow(key=k, value=v) for k, v in meta.items())
                 write_new_schema(s, names, skeleton, flip_pairs)
@@ -255,6 +256,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
             self.display: str = where.display
             self.is_database = True
             self._sessions = pg.Sessions(engine)
+            self.user = pg.recorded_user(engine, where, user, self.user)
             self._poller = pg.ChangePoller(where)
             # each machine may mount the shared images elsewhere: LABELER_IMAGES_ROOT (the app
             # keeps its own per-machine setting and calls set_images_root)

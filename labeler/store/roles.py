@@ -1,31 +1,59 @@
 """``labeler grant``: who may do what in a PostgreSQL project, enforced by the database.
 
-Each project schema has three group roles (NOLOGIN), ``labeler_<schema>_annotator``,
-``_reviewer`` and ``_admin``; granting puts a login role in exactly one of them:
+Each project has three group roles (NOLOGIN), ``labeler_<hash>_annotator``, ``_reviewer`` and
+``_admin``, named from a hash of the database and schema (see
+:mod:`labeler.store.dialects.postgresql_team`, which also holds the triggers and row-level
+security policies); granting puts a login role in exactly one of them. Privileges are an
+allow-list, column by column (:data:`MATRIX` and the README's table):
 
-- annotator: read everything; place, move, accept and delete points (and the review status
-  they update), claim images, write the derived cache. No schema change, no images added or
-  removed, nothing dropped.
-- reviewer: an annotator who may also propagate (write the images' prediction records).
+- annotator: read everything; place, move, accept and delete their own points and predictions,
+  claim images for themselves, set an image's flag, write the derived cache. No schema change,
+  no images added or removed, nothing dropped; the server records who and sets the versions.
+- reviewer: an annotator who may also propagate (write the images' prediction records) and
+  change or delete anyone's points and claims.
 - admin: owns the schema and its tables: everything, including ALTER and DROP.
 
-Run it as the database owner or a superuser (it creates roles and changes ownership).
+Run it as the database owner (a managed server's owner with CREATEROLE is enough) or a superuser.
+A password is sent as a SCRAM-SHA-256 verifier computed here (libpq's PQencryptPasswordConn),
+never in clear text, so no server log can hold it.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import inspect, text
 
 from labeler.errors import UserInputError
 from labeler.store.dialects.postgresql import make_engine, quote
+from labeler.store.dialects.postgresql_team import GROUPS, group_role, install_guards, role_comment, transfer_guards
 from labeler.store.location import PgLocation, is_url, parse_url
 from labeler.store.project import _database_errors
 
-ROLES = ("annotator", "reviewer", "admin")
-#: Tables an annotator may change rows of (points; the claims of images being labelled).
-_ANNOTATOR_ROWS = ("point", "claim", "cache")
+ROLES = GROUPS
+#: What each group may change (beyond SELECT on every table): table -> privileges, "(columns)"
+#: for column privileges. Rows of point and claim are further limited by row-level security.
+_IMAGE_OBSERVED = "missing, changed, mtime_ns"  # facts any client's file check observes
+_IMAGE_PREDICTION = "pred_signature, pred_method, pred_model, pred_preset, pred_flipped, predicted_at"
+MATRIX = {
+    "annotator": {
+        "point": "INSERT, UPDATE, DELETE",
+        "claim": "INSERT, UPDATE, DELETE",
+        "cache": "INSERT, UPDATE, DELETE",
+        "image": f"UPDATE (review_status, flag, {_IMAGE_OBSERVED})",
+    },
+    "reviewer": {
+        "point": "INSERT, UPDATE, DELETE",
+        "claim": "INSERT, UPDATE, DELETE",
+        "cache": "INSERT, UPDATE, DELETE",
+        "image": f"UPDATE (review_status, flag, {_IMAGE_OBSERVED}, {_IMAGE_PREDICTION})",
+    },
+}
+#: Names PostgreSQL or labeler keep for themselves: never a person.
+_RESERVED = re.compile(r"^(pg_.*|postgres|public|none|current_user|session_user|current_role|labeler_.*_(annotator|reviewer|admin))$",
+                       re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -36,8 +64,20 @@ class GrantReport:
     created: bool
 
 
-def group_role(location: PgLocation, role: str) -> str:
-    return f"labeler_{location.schema}_{role}"[:63]
+def check_person_name(user: object) -> str:
+    """A login name for a person: 1-63 printable characters, not one PostgreSQL or labeler keeps."""
+    if not isinstance(user, str) or not user or len(user.encode()) > 63:
+        raise UserInputError(f"{user!r} is not a valid role name (1 to 63 bytes)")
+    if any(unicodedata.category(c).startswith("C") for c in user):
+        raise UserInputError(f"{user!r} is not a valid role name (it holds control or invisible characters)")
+    if _RESERVED.match(user):
+        raise UserInputError(f"{user!r} is a role PostgreSQL or labeler keeps for itself, not a person's")
+    return user
+
+
+def check_password(password: str | None) -> None:
+    if password is not None and (not password or any(unicodedata.category(c) == "Cc" for c in password)):
+        raise UserInputError("the password is empty or holds control characters; nothing was changed")
 
 
 def grant(location: str, user: str, role: str, *, password: str | None = None) -> GrantReport:
@@ -46,8 +86,8 @@ def grant(location: str, user: str, role: str, *, password: str | None = None) -
         raise UserInputError("grant works on PostgreSQL projects (postgresql://...); a project file has no roles")
     if role not in ROLES:
         raise UserInputError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if not user or len(user) > 63 or "\x00" in user:
-        raise UserInputError(f"{user!r} is not a valid role name (1 to 63 characters)")
+    check_person_name(user)
+    check_password(password)
     where = parse_url(location)
     engine = make_engine(where)
     try:
@@ -55,17 +95,18 @@ def grant(location: str, user: str, role: str, *, password: str | None = None) -
             tables = set(inspect(conn).get_table_names(schema=where.schema))
             if "meta" not in tables:
                 raise UserInputError(f"{where.display}: no labeler project there (create one with `labeler init`)")
-            groups = {r: group_role(where, r) for r in ROLES}
-            for name in groups.values():
-                exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name}).first()
-                if not exists:
-                    conn.execute(text(f"CREATE ROLE {quote(name)} NOLOGIN"))
+            database, me = conn.execute(text("SELECT current_database(), current_user")).one()
+            _check_person_role(conn, user, me)
+            groups = {r: group_role(database, where.schema, r) for r in ROLES}
+            for r, name in groups.items():
+                _ensure_group(conn, name, role_comment(database, where.schema, r), me)
             _grant_privileges(conn, where, groups, sorted(tables))
             created = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": user}).first() is None
             if created:
                 conn.execute(text(f"CREATE ROLE {quote(user)} LOGIN"))
             if password is not None:
-                conn.execute(text(f"ALTER ROLE {quote(user)} PASSWORD {_literal(password)}"))
+                verifier = _scram_verifier(conn, user, password)
+                conn.execute(text(f"ALTER ROLE {quote(user)} PASSWORD {_literal(verifier)}"))
             for name in groups.values():
                 conn.execute(text(f"REVOKE {quote(name)} FROM {quote(user)}"))
             conn.execute(text(f"GRANT {quote(groups[role])} TO {quote(user)}"))
@@ -74,24 +115,73 @@ def grant(location: str, user: str, role: str, *, password: str | None = None) -
     return GrantReport(user=user, role=role, group=groups[role], created=created)
 
 
+def _check_person_role(conn, user: str, me: str) -> None:  # noqa: ANN001
+    """An existing role may be granted only if it is an ordinary login (no superuser, no role
+    or replication rights, not labeler's group roles, not the one running grant)."""
+    if user == me:
+        raise UserInputError(f"{user!r} is the role running grant; grant another person (an admin keeps their rights)")
+    row = conn.execute(
+        text("SELECT rolcanlogin, rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls "
+             "FROM pg_roles WHERE rolname = :n"), {"n": user}
+    ).first()
+    if row is None:
+        return
+    login, powerful = row
+    if not login:
+        raise UserInputError(f"{user!r} is a group role (it cannot log in), not a person")
+    if powerful:
+        raise UserInputError(f"{user!r} has server-wide rights (superuser, CREATEROLE, CREATEDB, replication or "
+                             "BYPASSRLS); a project role would mean nothing for it")
+
+
+def _ensure_group(conn, name: str, comment: str, me: str) -> None:  # noqa: ANN001
+    found = conn.execute(
+        text("SELECT r.rolcanlogin, shobj_description(r.oid, 'pg_authid') FROM pg_roles r WHERE r.rolname = :n"),
+        {"n": name},
+    ).first()
+    if found is None:
+        conn.execute(text(f"CREATE ROLE {quote(name)} NOLOGIN"))
+        conn.execute(text(f"COMMENT ON ROLE {quote(name)} IS {_literal(comment)}"))
+    elif found[0] or found[1] != comment:
+        raise UserInputError(f"role {name!r} exists and is not this project's group ({found[1] or 'no comment'}); "
+                             "nothing was changed")
+    # The one running grant joins the admin group: it must be a member to hand the tables over
+    # (a managed server's owner has CREATEROLE, not superuser).
+    if name.endswith("_admin"):
+        member = conn.execute(text("SELECT pg_has_role(current_user, :n, 'MEMBER')"), {"n": name}).scalar_one()
+        if not member:
+            conn.execute(text(f"GRANT {quote(name)} TO {quote(me)}"))
+
+
+def _scram_verifier(conn, user: str, password: str) -> str:  # noqa: ANN001
+    """The SCRAM-SHA-256 verifier of ``password``, computed by libpq on this machine."""
+    pgconn = conn.connection.driver_connection.pgconn
+    return pgconn.encrypt_password(password.encode(), user.encode(), b"scram-sha-256").decode()
+
+
 def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
 def _grant_privileges(conn, where: PgLocation, groups: dict[str, str], tables: list[str]) -> None:  # noqa: ANN001
     schema = quote(where.schema)
-    annotator, reviewer, admin = (quote(groups[r]) for r in ROLES)
+    admin = quote(groups["admin"])
     qualified = [f"{schema}.{quote(t)}" for t in tables]
-    for group in (annotator, reviewer):
+    for r in ("annotator", "reviewer"):
+        group = quote(groups[r])
+        conn.execute(text(f"REVOKE ALL ON {', '.join(qualified)} FROM {group}"))  # an older grant's table-wide rights
         conn.execute(text(f"GRANT USAGE ON SCHEMA {schema} TO {group}"))
         conn.execute(text(f"GRANT SELECT ON {', '.join(qualified)} TO {group}"))
-        for t in _ANNOTATOR_ROWS:
-            if t in tables:
-                conn.execute(text(f"GRANT INSERT, UPDATE, DELETE ON {schema}.{quote(t)} TO {group}"))
-        conn.execute(text(f"GRANT UPDATE (review_status) ON {schema}.image TO {group}"))
-    conn.execute(text(f"GRANT UPDATE ON {schema}.image TO {reviewer}"))
+        for table, privileges in MATRIX[r].items():
+            if table in tables:
+                if privileges.startswith("UPDATE ("):
+                    conn.execute(text(f"GRANT UPDATE {privileges[7:]} ON {schema}.{quote(table)} TO {group}"))
+                else:
+                    conn.execute(text(f"GRANT {privileges} ON {schema}.{quote(table)} TO {group}"))
     # admin: owns everything in the schema (ALTER and DROP need ownership in PostgreSQL)
     conn.execute(text(f"ALTER SCHEMA {schema} OWNER TO {admin}"))
     for q in qualified:
         conn.execute(text(f"ALTER TABLE {q} OWNER TO {admin}"))
-    conn.execute(text(f"ALTER FUNCTION {schema}.labeler_notify() OWNER TO {admin}"))
+    conn.execute(text(f"SET LOCAL search_path TO {schema}"))
+    install_guards(conn)  # a project made before them gets them now
+    transfer_guards(conn, schema, admin)
