@@ -143,6 +143,16 @@ def default_user() -> str:
         return "unknown"
 
 
+def check_user_name(user: str) -> str:
+    """A name edits are recorded under: printable text only (a name is printed in every listing,
+    so terminal escapes or invisible characters in it would reach other people's terminals)."""
+    import unicodedata
+
+    if not user.strip() or any(unicodedata.category(c).startswith("C") for c in user):
+        raise UserInputError(f"user name {user!r} is empty or holds control or invisible characters; choose a plain name")
+    return user
+
+
 def _has_alembic_version(engine: Engine) -> bool:
     with engine.connect() as conn:
         return inspect(conn).has_table("alembic_version")
@@ -244,7 +254,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
 
     def __init__(self, where: Path | PgLocation, engine: Engine, meta: dict[str, str], user: str | None = None) -> None:
         self._engine = engine
-        self.user = user or default_user()
+        self.user = check_user_name(user or default_user())
         self.schema_version = int(meta["schema_version"])
         if isinstance(where, PgLocation):
             from labeler.store.dialects import postgresql as pg  # psycopg: only for database projects

@@ -106,7 +106,7 @@ def grant(location: str, user: str, role: str, *, password: str | None = None) -
                 conn.execute(text(f"CREATE ROLE {quote(user)} LOGIN"))
             if password is not None:
                 verifier = _scram_verifier(conn, user, password)
-                conn.execute(text(f"ALTER ROLE {quote(user)} PASSWORD {_literal(verifier)}"))
+                _run(conn, f"ALTER ROLE {quote(user)} PASSWORD {_literal(verifier)}")
             for name in groups.values():
                 conn.execute(text(f"REVOKE {quote(name)} FROM {quote(user)}"))
             conn.execute(text(f"GRANT {quote(groups[role])} TO {quote(user)}"))
@@ -141,14 +141,16 @@ def _ensure_group(conn, name: str, comment: str, me: str) -> None:  # noqa: ANN0
     ).first()
     if found is None:
         conn.execute(text(f"CREATE ROLE {quote(name)} NOLOGIN"))
-        conn.execute(text(f"COMMENT ON ROLE {quote(name)} IS {_literal(comment)}"))
+        _run(conn, f"COMMENT ON ROLE {quote(name)} IS {_literal(comment)}")
     elif found[0] or found[1] != comment:
         raise UserInputError(f"role {name!r} exists and is not this project's group ({found[1] or 'no comment'}); "
                              "nothing was changed")
     # The one running grant joins the admin group: it must be a member to hand the tables over
     # (a managed server's owner has CREATEROLE, not superuser).
     if name.endswith("_admin"):
-        member = conn.execute(text("SELECT pg_has_role(current_user, :n, 'MEMBER')"), {"n": name}).scalar_one()
+        # PostgreSQL 16 gives a role's creator ADMIN on it but not SET (what ownership needs)
+        can = "SET" if conn.execute(text("SELECT current_setting('server_version_num')::int")).scalar_one() >= 160000 else "MEMBER"
+        member = conn.execute(text(f"SELECT pg_has_role(current_user, :n, '{can}')"), {"n": name}).scalar_one()
         if not member:
             conn.execute(text(f"GRANT {quote(name)} TO {quote(me)}"))
 
@@ -157,6 +159,11 @@ def _scram_verifier(conn, user: str, password: str) -> str:  # noqa: ANN001
     """The SCRAM-SHA-256 verifier of ``password``, computed by libpq on this machine."""
     pgconn = conn.connection.driver_connection.pgconn
     return pgconn.encrypt_password(password.encode(), user.encode(), b"scram-sha-256").decode()
+
+
+def _run(conn, sql: str) -> None:  # noqa: ANN001
+    """SQL holding literals, run as written (``text()`` would read ``:word`` in them as a parameter)."""
+    conn.exec_driver_sql(sql.replace("%", "%%"))
 
 
 def _literal(value: str) -> str:

@@ -91,7 +91,7 @@ def make_engine(location: PgLocation) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         if conn.get_execution_options().get("labeler_write"):
-            team.run_plain(conn, team.write_lock_sql(LOCK_WAIT_S))
+            conn.exec_driver_sql(team.write_lock_sql(LOCK_WAIT_S).replace("%", "%%"))  # psycopg: %% is %
 
     return engine
 
