@@ -1,0 +1,46 @@
+"""The CLI's side of a team on PostgreSQL: another person's confirmed points, passwords on stdin."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from labeler.store import Project
+
+
+@pytest.fixture
+def db_project(cli, images, pg_url):
+    r = cli("init", pg_url, "--images", images.root, "--keypoints", "nose,left_eye,right_eye,tail")
+    assert r.code == 1, r.err  # three unreadable sample files, listed
+    return pg_url
+
+
+def test_label_names_whose_confirmed_point_it_would_replace(cli, db_project):
+    assert cli("label", db_project, "plain/a.jpg", "nose=10,12", "tail=absent", "--user", "ann").code == 0
+    r = cli("label", db_project, "plain/a.jpg", "nose=1,1", "left_eye=3,3", "--user", "bob")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert "nothing saved: nose was confirmed by ann at 20" in r.err and "UTC (add --replace" in r.err
+    with Project.open(db_project) as p:
+        points = p.points(p.image_by_path("plain/a.jpg").id)
+        assert (points["nose"].x, points["nose"].annotator) == (10, "ann") and "left_eye" not in points
+    assert cli("label", db_project, "plain/a.jpg", "left_eye=3,3", "--user", "bob").code == 0  # not ann's: fine
+    assert cli("label", db_project, "plain/a.jpg", "nose=10,11", "--user", "ann").code == 0  # one's own: fine
+    r = cli("label", db_project, "plain/a.jpg", "nose=1,1", "--user", "bob", "--replace")
+    assert r.code == 0, r.err
+    with Project.open(db_project) as p:
+        points = p.points(p.image_by_path("plain/a.jpg").id)
+        assert (points["nose"].x, points["nose"].annotator) == (1, "bob")
+
+
+@pytest.mark.parametrize("given", ["\n", "", "\r\n"])
+def test_grant_refuses_an_empty_password_on_stdin(cli, db_project, monkeypatch, given):
+    monkeypatch.setattr("sys.stdin", io.StringIO(given))
+    r = cli("grant", db_project, "emptypw", "--role", "annotator", "--password-stdin")
+    assert r.code == 2 and "error: the password is empty" in r.err and "nothing was changed" in r.err
+
+
+def test_names_with_terminal_escapes_are_refused(cli, db_project):
+    r = cli("label", db_project, "plain/a.jpg", "nose=1,1", "--user", "ann\x1b[2Jx")
+    assert r.code == 2 and "control or invisible characters" in r.err
+    assert "\x1b" not in cli("status", db_project, "--by-user").out
