@@ -24,7 +24,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import inspect, text
+from sqlalchemy import bindparam, inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from labeler.errors import UserInputError
 from labeler.store.dialects.postgresql import make_engine, quote
@@ -192,3 +193,36 @@ def _grant_privileges(conn, where: PgLocation, groups: dict[str, str], tables: l
     conn.execute(text(f"SET LOCAL search_path TO {schema}"))
     install_guards(conn)  # a project made before them gets them now
     transfer_guards(conn, schema, admin)
+
+
+def restore_grants(location: str) -> str | None:
+    """After a project was replaced in place (``copy --force``), its new tables belong to whoever
+    copied and the team's groups have no rights on them: give them back. Returns a line for the
+    user (None when the project had no team), saying what was kept or exactly what to run."""
+    where = parse_url(location)
+    engine = make_engine(where)
+    try:
+        with _database_errors(where), engine.begin() as conn:
+            database = conn.execute(text("SELECT current_database()")).scalar_one()
+            groups = {r: group_role(database, where.schema, r) for r in ROLES}
+            people = conn.execute(
+                text("SELECT r.rolname, g.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
+                     "JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname IN :groups AND r.rolcanlogin "
+                     "ORDER BY r.rolname").bindparams(bindparam("groups", expanding=True)),
+                {"groups": list(groups.values())},
+            ).all()
+            if not conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname IN :groups")
+                                .bindparams(bindparam("groups", expanding=True)), {"groups": list(groups.values())}).first():
+                return None
+            tables = sorted(inspect(conn).get_table_names(schema=where.schema))
+            try:
+                with conn.begin_nested():
+                    _grant_privileges(conn, where, groups, tables)
+            except DBAPIError:
+                role_of = {g: r for r, g in groups.items()}
+                commands = "; ".join(f"labeler grant '{where.display}' '{u}' --role {role_of[g]}" for u, g in people)
+                return ("the team's roles have no rights on the replaced project (this role may not hand it to "
+                        f"its admin group); as the database owner run: {commands or 'labeler grant ... for each person'}")
+    finally:
+        engine.dispose()
+    return f"kept the team's rights: {len(people)} {'person' if len(people) == 1 else 'people'} as before"

@@ -44,3 +44,16 @@ def test_names_with_terminal_escapes_are_refused(cli, db_project):
     r = cli("label", db_project, "plain/a.jpg", "nose=1,1", "--user", "ann\x1b[2Jx")
     assert r.code == 2 and "control or invisible characters" in r.err
     assert "\x1b" not in cli("status", db_project, "--by-user").out
+
+
+def test_copy_force_onto_a_team_project_keeps_its_grants(cli, db_project, tmp_path):
+    assert cli("grant", db_project, "keep_ann", "--role", "annotator").code == 0
+    local = tmp_path / "local.labeler"
+    assert cli("copy", db_project, local).code == 0
+    r = cli("copy", local, db_project, "--force")
+    assert r.code == 0, r.err
+    assert "kept the team's rights: 1 person as before" in r.out
+    ann = db_project.replace("postgres:@", "keep_ann@", 1)
+    assert cli("label", ann, "plain/a.jpg", "nose=1,2").code == 0  # still an annotator
+    r = cli("remove-images", ann, "plain/a.jpg")
+    assert r.code == 2 and "may not do this" in r.err  # and no more than that
