@@ -31,6 +31,7 @@ from labeler.gui import background, project_actions
 from labeler.gui.canvas import Canvas
 from labeler.gui.commands import StoreEdit
 from labeler.gui.editing import Editor
+from labeler.gui.connection import ConnectionWatch
 from labeler.gui.errors import show_error
 from labeler.gui.exchange import Exchange
 from labeler.gui.help_dialog import ShortcutsDialog
@@ -66,6 +67,7 @@ from labeler.store import (
     Schema,
     image_file,
 )
+from labeler.store.location import is_url
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,7 @@ class MainWindow(QMainWindow):
 
         self._build_widgets()
         self.team = Team(self)  # database projects: user name, claims, per-machine images folder
+        self.connection = ConnectionWatch(self)  # a database server gone: one banner, back: reload
         restore_view(self.canvas, self.settings)
         self.canvas.set_hint(WELCOME)
         self._build_actions()
@@ -411,7 +414,8 @@ class MainWindow(QMainWindow):
         try:
             project = Project.open(path)
         except LabelerError as exc:
-            self.settings.remove_recent(where(path))
+            if not is_url(path):  # a server down for a while keeps its place in the list
+                self.settings.remove_recent(where(path))
             show_error(exc, self)
             return False
         self.close_project()
@@ -1424,6 +1428,7 @@ class MainWindow(QMainWindow):
         could not be stopped in time (the caller then ends the process: every batch and every
         edit is already committed, so nothing is lost)."""
         self.poll_timer.stop()
+        self.connection.close()
         self._last_image_timer.stop()
         self._remember_image()
         stopped = self.runner.close()

@@ -255,6 +255,8 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
     def __init__(self, where: Path | PgLocation, engine: Engine, meta: dict[str, str], user: str | None = None) -> None:
         self._engine = engine
         self.user = check_user_name(user or default_user())
+        #: True where the database server records edits under the login role, whatever ``user`` says.
+        self.user_fixed = False
         self.schema_version = int(meta["schema_version"])
         if isinstance(where, PgLocation):
             from labeler.store.dialects import postgresql as pg  # psycopg: only for database projects
@@ -266,7 +268,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
             self.display: str = where.display
             self.is_database = True
             self._sessions = pg.Sessions(engine)
-            self.user = pg.recorded_user(engine, where, user, self.user)
+            self.user, self.user_fixed = pg.recorded_user(engine, where, user, self.user)
             self._poller = pg.ChangePoller(where)
             # each machine may mount the shared images elsewhere: LABELER_IMAGES_ROOT (the app
             # keeps its own per-machine setting and calls set_images_root)
@@ -480,6 +482,12 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, MergeOps, CacheOps, 
     def meta(self) -> dict[str, str]:
         with self._read() as s:
             return dict(s.execute(select(MetaRow.key, MetaRow.value)).all())
+
+    def check_connection(self) -> None:
+        """One trivial query: raises (a ProjectError) when a database server cannot be reached."""
+        if self.is_database:
+            with self._engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
 
     def has_changed(self) -> bool:
         """True when any connection (another process, or this Project's own writes) committed

@@ -25,6 +25,7 @@ from labeler.store.dialects import InJsonArray, NotStoredAs
 from labeler.store.dialects import postgresql_team as team
 from labeler.store.dialects.postgresql_team import FUNCTIONS as GUARD_FUNCTIONS  # noqa: F401 - re-exported
 from labeler.store.dialects.postgresql_team import NOTIFIED_TABLES  # noqa: F401 - re-exported
+from labeler.redaction import redact
 from labeler.store.location import PgLocation
 
 #: Seconds a writer waits for another writer of the same project before giving up with their name.
@@ -83,8 +84,10 @@ def make_engine(location: PgLocation) -> Engine:
             )
         if getattr(orig, "sqlstate", None) == "55P03":
             return ProjectError(f"{location.display}: {first}")
-        if ctx.is_disconnect:
-            return ProjectError(f"{location.display}: lost the connection to the database server ({first}); "
+        if ctx.statement is None and _no_server(orig):  # no connection made at all
+            return ServerUnreachable(f"{location.display}: cannot connect to the database server ({redact(first)})")
+        if ctx.is_disconnect or _no_server(orig):
+            return ServerUnreachable(f"{location.display}: lost the connection to the database server ({first}); "
                                 "nothing of the interrupted change was saved")
         return None
 
@@ -98,6 +101,25 @@ def make_engine(location: PgLocation) -> Engine:
 
 class PermissionRefused(ProjectError):
     """The database refused an action for the connected role (see :mod:`labeler.store.roles`)."""
+
+
+class ServerUnreachable(ProjectError):
+    """The database server went away or cannot be reached (nothing of the change was saved)."""
+
+
+def _no_server(exc: BaseException) -> bool:
+    """psycopg's OperationalError without an SQLSTATE: no answer from a server at all."""
+    return type(exc).__name__ == "OperationalError" and getattr(exc, "sqlstate", None) is None
+
+
+def is_server_unreachable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what it was raised from) means the server cannot be reached now."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, ServerUnreachable) or _no_server(exc) or _no_server(getattr(exc, "orig", None) or Exception()):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 class Sessions:
@@ -116,11 +138,12 @@ def create_schema(conn: Connection, location: PgLocation) -> None:
     conn.execute(text(f"SET LOCAL search_path TO {quote(location.schema)}"))
 
 
-def recorded_user(engine: Engine, location: PgLocation, asked: str | None, default: str) -> str:
+def recorded_user(engine: Engine, location: PgLocation, asked: str | None, default: str) -> tuple[str, bool]:
     """Whose name this connection's edits carry. The server records the login role for everyone
     but the project's admins (its triggers overwrite whatever a client writes), so that is the
     name; asking for another one is refused rather than silently ignored. Admins (and superusers),
-    whose rows are stored as written, keep ``--user`` and its default."""
+    whose rows are stored as written, keep ``--user`` and its default. Returns (name, whether the
+    server fixes it)."""
     from labeler.errors import UserInputError
 
     with engine.connect() as conn:
@@ -129,13 +152,13 @@ def recorded_user(engine: Engine, location: PgLocation, asked: str | None, defau
             "(SELECT relowner FROM pg_class WHERE oid = to_regclass('point')), 'USAGE'), false)"
         )).one()
     if admin:
-        return default
+        return default, False
     if asked is not None and asked != role:
         raise UserInputError(
             f"{location.display}: edits here are recorded by the server as your database role {role!r}; "
             f"--user {asked!r} cannot change that (connect as {asked!r} instead)"
         )
-    return role
+    return role, True
 
 
 def install_guards(conn: Connection) -> None:
@@ -186,7 +209,7 @@ class ChangePoller:
                     self._conn = self._listen()
                 except psycopg.Error as exc:
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                    raise ProjectError(f"{self._location.display}: cannot connect to the database server ({first})") from None
+                    raise ServerUnreachable(f"{self._location.display}: cannot connect to the database server ({first})") from None
                 self._moved = False
                 return True
             moved, self._moved = self._moved, False
