@@ -16,9 +16,10 @@ from labeler.store import Project
 from labeler.store.copying import copy_project
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def own_server():
-    """A server of this test's own (the session's must keep running): (url, stop, start)."""
+    """A server of this module's own (the session's must keep running): (url, stop, start);
+    each test leaves it running."""
     import pgserver
     from pgserver._commands import pg_ctl
 
@@ -35,7 +36,7 @@ def own_server():
         pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(data / "log"), "start"], pgdata=data, user=user)
 
     try:
-        yield server.get_uri() + "&schema=gone", stop, start
+        yield server.get_uri(), stop, start
     finally:
         try:
             stop()
@@ -46,7 +47,8 @@ def own_server():
 
 
 def test_a_server_that_goes_away_is_one_banner_and_the_window_recovers(qtbot, make_window, project_path, own_server):
-    url, stop, start = own_server
+    base, stop, start = own_server
+    url = base + "&schema=gone"
     copy_project(project_path, url)
     w = make_window(url)
     wait_shown(qtbot, w)
@@ -61,7 +63,7 @@ def test_a_server_that_goes_away_is_one_banner_and_the_window_recovers(qtbot, ma
     assert "database server" in w.statusBar().currentMessage()
     w.refresh_index()
     w.team.claim_current()
-    qtbot.wait(1500)  # many probes, polls and refreshes fail meanwhile
+    qtbot.wait(800)  # many probes, polls and refreshes fail meanwhile
     assert len(reporter().shown) == dialogs_before  # not one dialog
     banners = [b for b in w.findChildren(type(w.connection.bar)) if b.objectName() == "connectionBar"]
     assert len(banners) == 1 and banners[0].isVisible()
@@ -71,3 +73,23 @@ def test_a_server_that_goes_away_is_one_banner_and_the_window_recovers(qtbot, ma
     w._place("nose", 41.0, 31.0, False)  # saved again
     with Project.open(url) as p:
         assert p.points(image)["nose"].x == 41.0
+
+
+def test_labeler_gui_opens_a_database_url(monkeypatch):
+    import labeler.gui.app as app_module
+    from labeler import cli
+    from labeler.gui import platform_check
+
+    calls = []
+    monkeypatch.setattr(platform_check, "check_platform", lambda: None)
+    monkeypatch.setattr(app_module, "run_app", lambda project=None: calls.append(project) or 0)
+    url = "postgresql://ann@db.example/lab?schema=birds"
+    assert cli.main(["gui", url]) == 0 and calls == [url]
+
+
+def test_a_database_project_stays_in_the_recent_list_while_its_server_is_down(qtbot, make_window, settings):
+    url = "postgresql://ann@127.0.0.1:1/lab?schema=birds"  # nothing listens there
+    settings.add_recent(url)
+    w = make_window()
+    assert not w.open_project(url)  # one clear error ...
+    assert settings.recent_projects() == [url]  # ... and still listed, for when the server is back

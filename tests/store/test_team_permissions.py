@@ -29,10 +29,12 @@ def connect(url: str, name: str | None = None) -> psycopg.Connection:
     return conn
 
 
-@pytest.fixture
-def team(tmp_path, pg_url):
+@pytest.fixture(scope="module")
+def team(tmp_path_factory, pg_server):
     """A project with two annotators, a reviewer, an admin and an outsider (no grant), and:
     image a: ann1's confirmed point; image b: a prediction; image c: ann2's claim."""
+    tmp_path = tmp_path_factory.mktemp("team")
+    pg_url = f"{pg_server}&schema=team_matrix"
     local, _ = make_project(tmp_path)
     local.close()
     copy_project(tmp_path / "test.labeler", pg_url)
@@ -101,6 +103,7 @@ def outcome(conn: psycopg.Connection, sql: str) -> bool:
 
 
 def test_each_role_may_do_exactly_what_the_matrix_says(team):
+    """(Runs first: every statement is rolled back; the next test commits its own.)"""
     url, people, ids = team
     found, expected = {}, {}
     for who in WHO:
@@ -138,11 +141,7 @@ def test_the_server_sets_who_and_which_version(team):
     with Project.open(as_role(url, ann2)) as p:  # what the app shows is what the server recorded
         assert p.user == ann2
         assert next(iter(p.points(ids["d"]).values())).annotator == ann2
-
-
-def test_an_annotator_cannot_record_edits_under_another_name(team):
     from labeler.errors import UserInputError
 
-    url, people, _ = team
     with pytest.raises(UserInputError, match=r"recorded by the server as your database role .*--user 'rita' cannot"):
         Project.open(as_role(url, people["ann1"]), user="rita")
