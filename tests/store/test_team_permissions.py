@@ -145,3 +145,15 @@ def test_the_server_sets_who_and_which_version(team):
 
     with pytest.raises(UserInputError, match=r"recorded by the server as your database role .*--user 'rita' cannot"):
         Project.open(as_role(url, people["ann1"]), user="rita")
+
+
+def test_deleting_someone_elses_point_is_refused_not_silently_skipped(team):
+    from labeler.errors import ProjectError
+
+    url, people, ids = team
+    with Project.open(as_role(url, people["ann2"])) as ann2:
+        with pytest.raises(ProjectError, match="may not delete a point someone else confirmed; nothing was saved"):
+            ann2.set_points(ids["a"], {"nose": "unlabeled"})
+        with pytest.raises(ProjectError, match="your database role may not do this"):
+            ann2.set_point(ids["a"], "nose", 7, 7)  # nor move it
+        assert ann2.points(ids["a"])["nose"].annotator == people["ann1"]
