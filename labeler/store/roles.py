@@ -102,6 +102,7 @@ def grant(location: str, user: str, role: str, *, password: str | None = None) -
             for r, name in groups.items():
                 _ensure_group(conn, name, role_comment(database, where.schema, r), me)
             _grant_privileges(conn, where, groups, sorted(tables))
+            _retire_legacy_groups(conn, where, groups, sorted(tables))
             created = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": user}).first() is None
             if created:
                 conn.execute(text(f"CREATE ROLE {quote(user)} LOGIN"))
@@ -154,6 +155,33 @@ def _ensure_group(conn, name: str, comment: str, me: str) -> None:  # noqa: ANN0
         member = conn.execute(text(f"SELECT pg_has_role(current_user, :n, '{can}')"), {"n": name}).scalar_one()
         if not member:
             conn.execute(text(f"GRANT {quote(name)} TO {quote(me)}"))
+
+
+def _retire_legacy_groups(conn, where: PgLocation, groups: dict[str, str], tables: list[str]) -> None:  # noqa: ANN001
+    """Projects granted before the hashed names had groups ``labeler_<schema>_<role>`` (cut to 63
+    characters, so they could be another project's too). Where such a group still has rights on
+    this schema, its people move to this project's new group of that role and the old group loses
+    its rights here (only here: it may be another project's as well)."""
+    schema = quote(where.schema)
+    for role in ROLES:
+        legacy = f"labeler_{where.schema}_{role}"[:63]
+        if legacy == groups[role]:
+            continue
+        row = conn.execute(
+            text("SELECT has_schema_privilege(r.oid, n.oid, 'USAGE') FROM pg_roles r, pg_namespace n "
+                 "WHERE r.rolname = :r AND n.nspname = :s AND NOT r.rolcanlogin"), {"r": legacy, "s": where.schema}
+        ).first()
+        if row is None or not row[0]:
+            continue
+        members = conn.execute(
+            text("SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
+                 "JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname = :g AND r.rolcanlogin"), {"g": legacy}
+        ).scalars().all()
+        for person in members:
+            conn.execute(text(f"GRANT {quote(groups[role])} TO {quote(person)}"))
+        if tables:
+            conn.execute(text(f"REVOKE ALL ON {', '.join(f'{schema}.{quote(t)}' for t in tables)} FROM {quote(legacy)}"))
+        conn.execute(text(f"REVOKE ALL ON SCHEMA {schema} FROM {quote(legacy)}"))
 
 
 def _scram_verifier(conn, user: str, password: str) -> str:  # noqa: ANN001

@@ -193,3 +193,24 @@ def test_grant_refuses_powerful_or_group_roles_and_empty_passwords(pg_url, sqlit
 def test_user_names_with_control_characters_are_refused(sqlite_project, name):
     with pytest.raises(UserInputError, match="control or invisible characters"):
         Project.open(sqlite_project, user=name)
+
+
+def test_a_project_granted_before_the_hashed_names_moves_its_people_to_the_new_groups(sqlite_project, pg_url):
+    copy_project(sqlite_project, pg_url)
+    schema = pg_url.rsplit("schema=", 1)[1]
+    k = next(_n)
+    old, person = f"labeler_{schema}_annotator", f"old{k}_ann"
+    with superuser(pg_url) as su:  # what the earlier `labeler grant` made
+        su.execute(f'CREATE ROLE "{old}" NOLOGIN')
+        su.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{old}"')
+        su.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{old}"')
+        su.execute(f'GRANT INSERT, UPDATE, DELETE ON "{schema}".point, "{schema}".image TO "{old}"')
+        su.execute(f'CREATE ROLE "{person}" LOGIN IN ROLE "{old}"')
+    grant(pg_url, f"old{k}_new", "annotator")
+    with superuser(pg_url) as su:
+        assert not su.execute(f"SELECT has_table_privilege('{old}', '\"{schema}\".image', 'UPDATE')").fetchone()[0]
+    with Project.open(as_role(pg_url, person)) as p:  # still an annotator, now under the new group's rules
+        img = p.image_by_path("plain/a.jpg").id
+        p.set_point(img, "nose", 1, 1)
+        with pytest.raises(pg.PermissionRefused):
+            p.remove_images([img])
