@@ -214,7 +214,7 @@ def _build_database(
 
     engine = pg.make_engine(where)
     try:
-        with engine.execution_options(labeler_write=True).begin() as conn:
+        with engine.execution_options(labeler_write="new").begin() as conn:
             pg.create_schema(conn, where)
             existing = set(inspect(conn).get_table_names(schema=where.schema))
             ours = set(Base.metadata.tables)

@@ -82,8 +82,6 @@ def make_engine(location: PgLocation) -> Engine:
                 f"{location.display}: your database role may not do this ({first}); "
                 "ask the project's admin for another role (`labeler grant`)"
             )
-        if getattr(orig, "sqlstate", None) == "55P03":
-            return ProjectError(f"{location.display}: {first}")
         if ctx.statement is None and _no_server(orig):  # no connection made at all
             return ServerUnreachable(f"{location.display}: cannot connect to the database server ({redact(first)})")
         if ctx.is_disconnect or _no_server(orig):
@@ -93,10 +91,40 @@ def make_engine(location: PgLocation) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("labeler_write"):
-            conn.exec_driver_sql(team.write_lock_sql(LOCK_WAIT_S).replace("%", "%%"))  # psycopg: %% is %
+        # "new": the project's tables are being created (there is no lock to take yet)
+        if conn.get_execution_options().get("labeler_write") not in (None, False, "new"):
+            _take_write_lock(conn, location)
 
     return engine
+
+
+def _take_write_lock(conn: Connection, location: PgLocation) -> None:
+    """The project's writer lock (see :data:`.postgresql_team.write_lock_sql`); past the wait, an
+    error naming who holds it."""
+    import psycopg
+
+    try:
+        conn.connection.driver_connection.execute(team.write_lock_sql(LOCK_WAIT_S))
+    except psycopg.errors.LockNotAvailable:
+        holders = "another session"
+        try:
+            with psycopg.connect(conninfo(location), autocommit=True) as other:
+                found = other.execute(team.HOLDERS_SQL, {"point": f"{quote(location.schema)}.point"}).fetchone()
+                holders = found[0] if found and found[0] else holders
+        except psycopg.Error:
+            pass
+        raise ProjectError(f"{location.display}: the project is being written by {holders}; "
+                           f"waited {LOCK_WAIT_S:g} s for them to finish") from None
+    except psycopg.errors.InsufficientPrivilege as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise PermissionRefused(f"{location.display}: your database role may not do this ({first}); "
+                                "ask the project's admin for another role (`labeler grant`)") from None
+    except psycopg.OperationalError as exc:
+        if exc.sqlstate is not None:  # an answer from the server: not a lost connection
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ServerUnreachable(f"{location.display}: lost the connection to the database server ({redact(first)}); "
+                                "nothing of the interrupted change was saved") from None
 
 
 class PermissionRefused(ProjectError):

@@ -168,39 +168,22 @@ def transfer_guards(conn: Connection, schema_sql: str, owner_sql: str) -> None:
         conn.execute(text(f"ALTER FUNCTION {schema_sql}.{name}() OWNER TO {owner_sql}"))
 
 
-#: Server-side writer lock, taken at the start of every write transaction: LOCK TABLE on the
-#: project's ``point`` table, which only roles with a write privilege on it (the project's
-#: members) may take. SHARE ROW EXCLUSIVE conflicts with itself and with row writes, never with
-#: plain reads. A bounded wait; past it, the error names who holds the lock.
-WRITE_LOCK_SQL = """
-DO $labeler$
-DECLARE
-    previous text := current_setting('lock_timeout');
-    holders text;
-BEGIN
-    IF to_regclass('point') IS NULL THEN
-        RETURN;  -- a project being created
-    END IF;
-    PERFORM set_config('lock_timeout', '{ms}ms', true);
-    BEGIN
-        LOCK TABLE point IN SHARE ROW EXCLUSIVE MODE;
-    EXCEPTION WHEN lock_not_available THEN
-        SELECT string_agg(DISTINCT format('%s (%s, pid %s, in a transaction since %s)', a.usename,
-                          coalesce(nullif(a.application_name, ''), 'unknown program'), a.pid,
-                          to_char(a.xact_start AT TIME ZONE 'UTC', 'HH24:MI:SS "UTC"')), ', ')
-          INTO holders
-          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-         WHERE l.relation = to_regclass('point') AND l.granted AND l.pid <> pg_backend_pid()
-           AND l.mode IN ('RowExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock',
-                          'AccessExclusiveLock', 'ShareUpdateExclusiveLock');
-        RAISE EXCEPTION 'the project is being written by %; waited {s} s for them to finish',
-              coalesce(holders, 'another session') USING ERRCODE = 'lock_not_available';
-    END;
-    PERFORM set_config('lock_timeout', previous, true);
-END
-$labeler$"""
-
-
+#: The writer lock, taken at the start of every write transaction: LOCK TABLE on the project's
+#: ``point`` table, which only roles with a write privilege on it (the project's members) may take.
+#: SHARE ROW EXCLUSIVE conflicts with itself and with row writes, never with plain reads. One
+#: round trip (simple query protocol: three statements), a bounded wait.
 def write_lock_sql(wait_s: float) -> str:
     ms = max(1, int(wait_s * 1000))
-    return WRITE_LOCK_SQL.replace("{ms}", str(ms)).replace("{s}", f"{wait_s:g}")
+    return (f"SET LOCAL lock_timeout = {ms}; LOCK TABLE point IN SHARE ROW EXCLUSIVE MODE; "
+            "SET LOCAL lock_timeout = DEFAULT")
+
+
+#: Who holds a project's writer lock (asked on a connection of its own after a timed-out wait).
+HOLDERS_SQL = """
+SELECT string_agg(DISTINCT format('%%s (%%s, pid %%s, in a transaction since %%s)', a.usename,
+                  coalesce(nullif(a.application_name, ''), 'unknown program'), a.pid,
+                  to_char(a.xact_start AT TIME ZONE 'UTC', 'HH24:MI:SS "UTC"')), ', ')
+  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE l.relation = to_regclass(%(point)s) AND l.granted
+   AND l.mode IN ('RowExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock',
+                  'AccessExclusiveLock', 'ShareUpdateExclusiveLock')"""
