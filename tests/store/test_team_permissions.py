@@ -85,6 +85,9 @@ MATRIX = [
     ("ALTER FUNCTION labeler_point_guard() RENAME TO nothing", (N, N, N, Y, N)),
     ("DROP TABLE cache", (N, N, N, Y, N)),
     ("LOCK TABLE point IN SHARE ROW EXCLUSIVE MODE", (Y, Y, Y, Y, N)),  # the writer lock
+    ("SET session_replication_role = replica", (N, N, N, N, N)),  # would switch the triggers off
+    ("CREATE TRIGGER mine BEFORE INSERT ON point FOR EACH ROW EXECUTE FUNCTION labeler_point_guard()",
+     (N, N, N, Y, N)),
 ]
 WHO = ("ann1", "ann2", "rev", "adm", "outsider")
 
