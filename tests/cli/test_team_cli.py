@@ -51,3 +51,11 @@ def test_copy_force_onto_a_team_project_keeps_its_grants(cli, db_project, tmp_pa
     assert cli("label", ann, "plain/a.jpg", "nose=1,2").code == 0  # still an annotator
     r = cli("remove-images", ann, "plain/a.jpg")
     assert r.code == 2 and "may not do this" in r.err  # and no more than that
+
+
+def test_init_force_onto_a_team_project_keeps_its_grants(cli, db_project, images):
+    assert cli("grant", db_project, "keep_init_ann", "--role", "reviewer").code == 0
+    r = cli("init", db_project, "--images", images.root, "--keypoints", "beak", "--force")
+    assert "kept the team's rights: 1 person as before" in r.out
+    rev = db_project.replace("postgres:@", "keep_init_ann@", 1)
+    assert cli("label", rev, "plain/a.jpg", "beak=1,2").code == 0
