@@ -59,3 +59,20 @@ def test_init_force_onto_a_team_project_keeps_its_grants(cli, db_project, images
     assert "kept the team's rights: 1 person as before" in r.out
     rev = db_project.replace("postgres:@", "keep_init_ann@", 1)
     assert cli("label", rev, "plain/a.jpg", "beak=1,2").code == 0
+
+
+def test_names_stored_with_escapes_are_never_printed_raw(cli, tmp_path):
+    """A name written before names were checked (or by raw SQL) reaches no terminal as escapes."""
+    import sqlite3
+
+    from labeler.store.testing import make_project
+
+    made, _ = make_project(tmp_path)
+    made.close()
+    path = tmp_path / "test.labeler"
+    assert cli("label", path, "plain/a.jpg", "nose=1,1", "--user", "ann").code == 0
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE point SET annotator = 'ann\x1b[2J'")
+    r = cli("status", path, "--by-user")
+    assert r.code == 0 and "\x1b" not in r.out and "ann?[2J" in r.out
+    assert cli("label", path, "plain/a.jpg", "nose=2,2", "--user", "bob\x1b[31m").code == 2  # and none new
