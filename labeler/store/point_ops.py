@@ -82,7 +82,7 @@ def check_versions(
 ) -> None:
     """Refuse the edit when a stored row is not the version it was based on (None: no row).
 
-    Runs under the writer lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: the advisory lock), so no
+    Runs under the writer lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: LOCK TABLE point), so no
     other write can slip in between this check and the edit.
     """
     for name, version in expected.items():
