@@ -157,6 +157,7 @@ def test_deleting_someone_elses_point_is_refused_not_silently_skipped(team):
     with Project.open(as_role(url, people["ann2"])) as ann2:
         with pytest.raises(ProjectError, match="may not delete a point someone else confirmed; nothing was saved"):
             ann2.set_points(ids["a"], {"nose": "unlabeled"})
-        with pytest.raises(ProjectError, match="your database role may not do this"):
+        with pytest.raises(ProjectError, match="your database role may not change a point someone else confirmed; "
+                                               r"nothing was saved \(a reviewer or admin can\)"):
             ann2.set_point(ids["a"], "nose", 7, 7)  # nor move it
         assert ann2.points(ids["a"])["nose"].annotator == people["ann1"]

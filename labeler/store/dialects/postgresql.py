@@ -77,6 +77,12 @@ def make_engine(location: PgLocation) -> Engine:
         transaction is rolled back, so nothing of the edit is half-written)."""
         orig = ctx.original_exception
         first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        if getattr(orig, "sqlstate", None) == "42501" and "row-level security" in first:
+            what = {"point": "change a point someone else confirmed", "claim": "change someone else's claim"}
+            table = next((t for t in what if f'table "{t}"' in first), None)
+            if table is not None:
+                return PermissionRefused(f"{location.display}: your database role may not {what[table]}; "
+                                         "nothing was saved (a reviewer or admin can)")
         if getattr(orig, "sqlstate", None) == "42501":
             return PermissionRefused(
                 f"{location.display}: your database role may not do this ({first}); "
