@@ -55,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
             print("points by annotator:")
             for who, by_status in project.counts_by_user().items():
                 parts = ", ".join(f"{k} {v}" for k, v in by_status.items() if v)
-                print(f"  {who or '(nobody: predictions, or confirmed before annotators were recorded)'}: "
+                from labeler.display import shown  # a name stored by an older labeler may hold escapes
+
+                print(f"  {shown(who) if who else '(nobody: predictions, or confirmed before annotators were recorded)'}: "
                       f"{sum(by_status.values())} ({parts})")
         if missing:
             print(f"missing on disk ({len(missing)}; renamed files are found again by `labeler add-images`, "

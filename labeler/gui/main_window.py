@@ -32,6 +32,7 @@ from labeler.errors import LabelerError
 from labeler.gui import background
 from labeler.gui.browsing import Browser
 from labeler.gui.canvas import Canvas
+from labeler.gui.connection import ConnectionWatch
 from labeler.gui.editing import Editor
 from labeler.gui.errors import show_error
 from labeler.gui.exchange import Exchange
@@ -59,6 +60,7 @@ from labeler.gui.window_layout import dock_widths, fit_docks
 from labeler.gui.worker import PropagationRunner
 from labeler.propagation import MatcherCache
 from labeler.store import FLAG_LATER, FLAG_NO_OBJECT, FLAG_SKIP, Project, Schema
+from labeler.store.location import is_url
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +204,7 @@ class MainWindow(QMainWindow):
         self.browser.shown.connect(lambda _: self.team.claim_current())
         self.browser.shown.connect(lambda _: self._message("") if self._error_shown else None)  # a stale error
         self.exchange = Exchange(s, self.statusBar())  # File > Export and File > Import
+        self.connection = ConnectionWatch(s, self)  # a database server gone: one banner; back: reload
         # the verbs scripts and tests call on the window
         self.show_image, self.step_image = self.browser.show_image, self.browser.step_image
         self.refresh_current, self.refresh_index = self.browser.refresh_current, self.browser.refresh_index
@@ -332,7 +335,8 @@ class MainWindow(QMainWindow):
         try:
             project = Project.open(path)
         except LabelerError as exc:
-            self.settings.remove_recent(where(path))
+            if not is_url(path):  # a server down for a while keeps its place in the list
+                self.settings.remove_recent(where(path))
             show_error(exc, self)
             return False
         self.close_project()
@@ -476,6 +480,7 @@ class MainWindow(QMainWindow):
         could not be stopped in time (the caller then ends the process: every batch and every
         edit is already committed, so nothing is lost)."""
         self.browser.poll_timer.stop()
+        self.connection.close()
         self.browser.last_image_timer.stop()
         self.browser.remember_image()
         stopped = self.runner.close()

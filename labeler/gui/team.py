@@ -92,9 +92,14 @@ class Team(QObject):
     def set_user(self, name: str) -> None:
         self.user = name
         self.settings.set_value(USER_KEY, name)
+        project = self.session.project
+        if project is not None and project.user_fixed:
+            self.session.say(f"in this project the server records your edits as your database role {project.user}",
+                             error=True)
+            return
         self.user_button.setText(f"user: {name}")
-        if self.session.project is not None:
-            self.session.project.user = name
+        if project is not None:
+            project.user = name
 
     # -- opening ---------------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -103,8 +108,13 @@ class Team(QObject):
             self.open_requested.emit(dialog.url.text().strip())
 
     def opened(self, project: Project) -> None:
-        """A project was opened: record edits as this user, use this machine's images folder."""
-        project.user = self.user
+        """A project was opened: record edits as this user (where the server does not record the
+        database role itself), use this machine's images folder."""
+        if project.user_fixed:
+            self.user_button.setText(f"user: {project.user} (database role)")
+        else:
+            project.user = self.user
+            self.user_button.setText(f"user: {self.user}")
         if project.is_database:
             root = self.settings.images_root(project.location)
             if root:

@@ -33,6 +33,8 @@ class CopyReport:
     source: str
     target: str
     rows: dict[str, int]
+    #: For a PostgreSQL project replaced in place: what became of its team's rights.
+    team: str | None = None
 
 
 def copy_project(
@@ -63,7 +65,12 @@ def copy_project(
             )
         with Project.create(target, root, name=src.name, force=force) as dst:
             counts = _copy_rows(src, dst)
-            return CopyReport(source=src.display, target=dst.display, rows=counts)
+            report = CopyReport(source=src.display, target=dst.display, rows=counts)
+    if force and is_url(target):
+        from labeler.store.roles import restore_grants
+
+        report = CopyReport(report.source, report.target, report.rows, team=restore_grants(str(target)))
+    return report
 
 
 def _same(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

@@ -52,11 +52,6 @@ class PgLocation:
         """Its password and secret parameters (scrubbed from any message, see redaction.scrub)."""
         return url_secrets(self.text)
 
-    @property
-    def channel(self) -> str:
-        """The LISTEN/NOTIFY channel of this project's changes."""
-        return f"labeler_{self.schema}"
-
 
 def parse_url(location: str) -> PgLocation:
     from sqlalchemy.engine import make_url

@@ -153,6 +153,16 @@ def _journal_mode(engine: Engine) -> str:
         return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower()
 
 
+def check_user_name(user: str) -> str:
+    """A name edits are recorded under: printable text only (a name is printed in every listing,
+    so terminal escapes or invisible characters in it would reach other people's terminals)."""
+    import unicodedata
+
+    if not user.strip() or any(unicodedata.category(c).startswith("C") for c in user):
+        raise UserInputError(f"user name {user!r} is empty or holds control or invisible characters; choose a plain name")
+    return user
+
+
 def _has_alembic_version(engine: Engine) -> bool:
     with engine.connect() as conn:
         return inspect(conn).has_table("alembic_version")
@@ -215,7 +225,7 @@ def _build_database(
 
     engine = pg.make_engine(where)
     try:
-        with engine.execution_options(labeler_write=True).begin() as conn:
+        with engine.execution_options(labeler_write="new").begin() as conn:
             pg.create_schema(conn, where)
             existing = set(inspect(conn).get_table_names(schema=where.schema))
             ours = set(Base.metadata.tables)
@@ -229,7 +239,8 @@ def _build_database(
                     )
                 Base.metadata.drop_all(conn)
                 conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-                conn.execute(text("DROP FUNCTION IF EXISTS labeler_notify() CASCADE"))
+                for function in pg.GUARD_FUNCTIONS:
+                    conn.execute(text(f"DROP FUNCTION IF EXISTS {function}() CASCADE"))
             elif existing & (ours | {"alembic_version"}):
                 clash = ", ".join(sorted(existing & (ours | {"alembic_version"})))
                 raise ProjectError(
@@ -237,7 +248,7 @@ def _build_database(
                 )
             Base.metadata.create_all(conn)
             stamp_new(conn)
-            pg.install_notify(conn, where)
+            pg.install_guards(conn)
             with Session(bind=conn) as s:
                 s.add_all(MetaRow(key=k, value=v) for k, v in meta.items())
                 write_new_schema(s, names, skeleton, flip_pairs)
@@ -263,7 +274,9 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
         self._engine = engine
         #: SQLite: the locks that keep the WAL alive while this Project is open (wal_guard.py)
         self._guard = guard
-        self.user = user or default_user()
+        self.user = check_user_name(user or default_user())
+        #: True where the database server records edits under the login role, whatever ``user`` says.
+        self.user_fixed = False
         self.schema_version = int(meta["schema_version"])
         if isinstance(where, PgLocation):
             from labeler.store.dialects import postgresql as pg  # psycopg: only for database projects
@@ -275,6 +288,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
             self.display: str = where.display
             self.is_database = True
             self._sessions = pg.Sessions(engine)
+            self.user, self.user_fixed = pg.recorded_user(engine, where, user, self.user)
             self._poller = pg.ChangePoller(where)
             # each machine may mount the shared images elsewhere: LABELER_IMAGES_ROOT (the app
             # keeps its own per-machine setting and calls set_images_root)
@@ -512,6 +526,12 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
     def meta(self) -> dict[str, str]:
         with self._read() as s:
             return dict(s.execute(select(MetaRow.key, MetaRow.value)).all())
+
+    def check_connection(self) -> None:
+        """One trivial query: raises (a ProjectError) when a database server cannot be reached."""
+        if self.is_database:
+            with self._engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
 
     def has_changed(self) -> bool:
         """True when any connection (another process, or this Project's own writes) committed

@@ -78,6 +78,22 @@ def test_a_real_schema_1_file_is_upgraded_on_open_and_keeps_everything(v1_file):
         assert again.schema_version == SCHEMA_VERSION
 
 
+def _guards(conn) -> set[tuple[str, str, str]]:  # noqa: ANN001
+    """The project's triggers, policies, functions and row-security switches (PostgreSQL)."""
+    from sqlalchemy import text
+
+    rows = conn.execute(text(
+        "SELECT 'trigger', c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal "
+        "UNION ALL SELECT 'policy', c.relname, p.polname FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid "
+        "WHERE c.relnamespace = current_schema()::regnamespace "
+        "UNION ALL SELECT 'function', '', proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace "
+        "UNION ALL SELECT 'row security', relname, '' FROM pg_class "
+        "WHERE relnamespace = current_schema()::regnamespace AND relrowsecurity"
+    )).all()
+    return {tuple(r) for r in rows}
+
+
 def test_a_database_project_is_upgraded_on_open_too(tmp_path, pg_url):
     """PostgreSQL runs the same revisions: a schema-2 project (no claims yet) is upgraded."""
     from sqlalchemy import text
@@ -90,12 +106,20 @@ def test_a_database_project_is_upgraded_on_open_too(tmp_path, pg_url):
 
     copy_project(tmp_path / "test.labeler", pg_url)
     with Project.open(pg_url) as p, p._engine.begin() as conn:  # back to schema 2
+        new_guards = _guards(conn)
         conn.execute(text("DROP TABLE claim"))
         conn.execute(text("ALTER TABLE image DROP COLUMN mtime_ns, DROP COLUMN changed, DROP COLUMN flag"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
         conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
+        for f in ("labeler_point_guard", "labeler_claim_guard", "labeler_image_guard"):  # before schema 6
+            conn.execute(text(f"DROP FUNCTION {f}() CASCADE"))
+        for policy in ("labeler_read", "labeler_add", "labeler_change", "labeler_remove"):
+            conn.execute(text(f"DROP POLICY {policy} ON point"))
+        conn.execute(text("ALTER TABLE point DISABLE ROW LEVEL SECURITY"))
     with Project.open(pg_url) as p:
         assert p.schema_version == SCHEMA_VERSION and _schema_diff(p) == []
+        with p._engine.connect() as conn:  # schema 6: the server's guards, as a new project has them
+            assert _guards(conn) == new_guards and ("policy", "point", "labeler_change") in new_guards
         img = p.image_by_path("plain/a.jpg").id
         p.has_changed()
         p.claim_image(img)
