@@ -23,7 +23,7 @@ DATASET_CHOICES = ("spair", "pf-willow", "cub")
 # Spelled out so that building the parser imports no numpy/torch (`labeler --help` stays fast);
 # a test keeps them equal to the registry's and the metric's.
 METHOD_CHOICES = ("dift", "attention", "classical", "fusion")
-PRESET_CHOICES = ("fast", "paper")
+PRESET_CHOICES = ("fast", "paper", "geoaware-sc", "sd-dino")  # the last two: fusion only
 DEFAULT_METHOD = "dift"
 DEFAULT_PRESET = "fast"
 DEFAULT_ALPHAS_TEXT = "0.05,0.1,0.15"
