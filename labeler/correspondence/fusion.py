@@ -8,7 +8,9 @@ Per image, as the authors' zero-shot SPair pipeline (``preprocess_map.py``, ``pc
   Each crop is scaled to [-1, 1], VAE-encoded (posterior mean, no sample) and scaled, noised at
   ``timestep`` and passed once through the UNet with the prompt embedding. The outputs of
   ``sd_layers`` (s5, s4, s3: the second layer of up blocks 0, 1, 2) are kept; the UNet stops after
-  the last (:func:`truncation.run_until`; nothing after ``up_blocks[2].attentions[1]`` runs). Crop
+  the last (:func:`truncation.run_until`; nothing after ``up_blocks[2].attentions[1]`` runs). With
+  ``freeu`` (GeoAware-SC; not sd-dino) the decoder runs with FreeU as their ODISE copy applies it
+  and the taps read the scaled tensors (:mod:`freeu`). Crop
   maps are placed at their offsets and averaged where they overlap; s4 and s5 are bilinearly
   upsampled to s3's grid and the three concatenated (3200 channels on SD 1.5).
 * DINOv2: the image resized into a ``dino_resolution`` square the same way, ImageNet-normalised,

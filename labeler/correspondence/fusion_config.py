@@ -1,9 +1,11 @@
 """Settings of the SD + DINOv2 fusion method (zero-shot GeoAware-SC / SD-DINO).
 
-``paper``: the authors' zero-shot SPair-71k pipeline (Junyi42/GeoAware-SC,
+``paper`` = ``geoaware-sc``: the authors' zero-shot SPair-71k pipeline (Junyi42/GeoAware-SC,
 ``configs/eval_zero_shot_spair.yaml`` with ``preprocess_map.py``): SD 1.5 on a 960 px square seen
-as ODISE's 2 x 2 sliding 512 px crops, t = 50, decoder features s3/s4/s5; DINOv2-B/14 at 840 px, block 11 tokens; a 60 x 60 grid, 11 x 11 window
-soft-argmax at temperature 0.02. ``fast``: the same pipeline at 768/672 px (48 x 48 grid), SD in
+as ODISE's 2 x 2 sliding 512 px crops, t = 50, FreeU on (as their ODISE copy), decoder features
+s3/s4/s5; DINOv2-B/14 at 840 px, block 11 tokens; a 60 x 60 grid, 11 x 11 window soft-argmax at
+temperature 0.02. ``sd-dino``: Zhang et al. 2023's pipeline (Junyi42/sd-dino): the same without
+FreeU, t = 100, nearest-cell argmax. ``fast``: ``geoaware-sc`` at 768/672 px (48 x 48 grid), SD in
 one pass. Every difference from the authors is listed in :data:`FUSION_AUTHOR_DIFFERENCES` and in
 the README.
 
