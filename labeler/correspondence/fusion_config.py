@@ -16,6 +16,8 @@ A model card may carry a ``[fusion]`` table overriding ``sd_resolution``, ``dino
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +105,7 @@ class FusionConfig:
         )
 
     def validate(self) -> None:
+        check_field_types(self)
         _validate_matching(self)
         if self.sd_resolution < 64 or self.sd_resolution % 64:
             raise UserInputError(f"sd_resolution must be a multiple of 64 (got {self.sd_resolution})")
@@ -117,12 +120,37 @@ class FusionConfig:
             )
         if not 0 <= self.timestep < 1000:
             raise UserInputError(f"timestep must lie in [0, 999] (got {self.timestep})")
+        if not isinstance(self.sd_layers, tuple) or not all(isinstance(n, str) for n in self.sd_layers):
+            raise UserInputError(f"sd_layers must be a list of UNet block names (got {self.sd_layers!r})")
         if not self.sd_layers:
             raise UserInputError("sd_layers must name at least one UNet block")
         if not 0.0 <= self.sd_weight <= 1.0:
             raise UserInputError(f"sd_weight must lie in [0, 1] (got {self.sd_weight})")
+        for name in ("freeu_b1", "freeu_b2", "freeu_s1", "freeu_s2"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise UserInputError(f"{name} must be a finite number >= 0 (got {value})")
         if self.batch_size < 1:
             raise UserInputError(f"batch_size must be at least 1 (got {self.batch_size})")
+
+
+def check_field_types(config: FusionConfig) -> None:
+    """Every bool, int and float field holds that type (``--setting freeu=maybe`` is refused,
+    not read as true); an int is accepted where a float is expected."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value, hint = getattr(config, f.name), hints[f.name]
+        if hint is bool:
+            ok = isinstance(value, bool)
+        elif hint is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif hint is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            continue
+        if not ok:
+            kind = {bool: "true or false", int: "a whole number", float: "a number"}[hint]
+            raise UserInputError(f"{f.name} must be {kind} (got {value!r})")
 
 
 #: GeoAware-SC's zero-shot SPair pipeline (Zhang et al. CVPR 2024, ``configs/eval_zero_shot_spair.yaml``):
@@ -185,11 +213,14 @@ def fusion_config_for(preset: str, card_settings: dict[str, Any], **overrides: A
     except KeyError:
         raise UserInputError(f"unknown preset {preset!r}; choose one of {', '.join(FUSION_PRESETS)}") from None
     merged = {**card_settings, **overrides}
-    if "sd_layers" in merged:
+    if isinstance(merged.get("sd_layers"), (list, tuple)):
         merged["sd_layers"] = tuple(merged["sd_layers"])
-    if "match_side" not in overrides and "sd_resolution" in merged:
+    elif isinstance(merged.get("sd_layers"), str):
+        merged["sd_layers"] = (merged["sd_layers"],)
+    res = merged.get("sd_resolution")
+    if "match_side" not in overrides and isinstance(res, int) and not isinstance(res, bool):
         # the match grid follows the feature grid unless set explicitly
-        merged["match_side"] = int(merged["sd_resolution"]) // SD_STRIDE
+        merged["match_side"] = res // SD_STRIDE
     config = replace_settings(base, merged, "fusion")
     config.validate()
     return config

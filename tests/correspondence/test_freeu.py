@@ -164,3 +164,30 @@ def test_presets_name_their_paper_and_differ_in_signature():
 def test_paper_named_presets_are_fusions_only(method):
     with pytest.raises(UserInputError, match="for --method"):
         create_matcher(method, model="tiny-random", preset="sd-dino", device="cpu")
+
+
+def test_every_typed_setting_refuses_values_of_another_type():
+    """Generated over the fields: a bool field takes only true/false (``freeu=maybe`` would have
+    read as on), number fields only numbers; each refusal is one UserInputError naming the field."""
+    import dataclasses
+    import typing
+
+    from labeler.correspondence.fusion_config import FusionConfig, fusion_config_for
+
+    hints = typing.get_type_hints(FusionConfig)
+    wrong = {bool: ["maybe", "false", 0, 1, None], int: ["12", 1.5, True, None], float: ["0.5", True, None]}
+    checked = 0
+    for f in dataclasses.fields(FusionConfig):
+        for value in wrong.get(hints[f.name], []):
+            with pytest.raises(UserInputError, match=f.name):
+                fusion_config_for("sd-dino", {}, **{f.name: value})
+            checked += 1
+    assert checked > 30
+    for name in ("freeu_b1", "freeu_b2", "freeu_s1", "freeu_s2"):
+        for value in (-0.1, float("nan"), float("inf")):
+            with pytest.raises(UserInputError, match=name):
+                fusion_config_for("paper", {}, **{name: value})
+    assert fusion_config_for("paper", {}, freeu=False, freeu_b1=1).freeu_b1 == 1
+    for value in (5, None, [1, 2], {"a": 1}):
+        with pytest.raises(UserInputError, match="sd_layers"):
+            fusion_config_for("paper", {}, sd_layers=value)
