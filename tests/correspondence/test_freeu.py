@@ -143,21 +143,17 @@ def test_selection_by_channel_count_as_the_authors_on_sd_1_5_widths():
     assert f.scales(320, 1280) is None and f.scales(960, 1280) is None
 
 
-def test_presets_name_their_paper_and_differ_in_signature():
-    assert FUSION_GEOAWARE == FUSION_PAPER and FUSION_PAPER.freeu
+def test_presets_name_their_paper_and_differ_in_signature(engines):
+    assert FUSION_GEOAWARE == FUSION_PAPER and FUSION_PAPER.freeu  # the same pipeline under two names
     assert (FUSION_PAPER.freeu_b1, FUSION_PAPER.freeu_b2, FUSION_PAPER.freeu_s1, FUSION_PAPER.freeu_s2) == (
         B1, B2, S1, S2)
     assert not FUSION_SD_DINO.freeu and FUSION_SD_DINO.timestep == 100 and FUSION_SD_DINO.refine == "argmax"
     assert {"geoaware-sc", "sd-dino"} <= set(presets_for("fusion"))
-    sigs = {}
-    for preset in ("geoaware-sc", "paper", "sd-dino", "fast"):
-        m = create_matcher("fusion", model="tiny-random", preset=preset, device="cpu")
-        sigs[preset] = (m.signature, m.reference_signature)
-    assert sigs["geoaware-sc"] == sigs["paper"]  # the same pipeline under two names
-    assert len({sigs[p] for p in ("paper", "sd-dino", "fast")}) == 3
-    assert sigs["paper"][1] != sigs["sd-dino"][1]  # reference states are kept apart too
-    off = create_matcher("fusion", model="tiny-random", preset="paper", device="cpu", freeu=False)
-    assert off.reference_signature != sigs["paper"][1]
+    on, off = engines  # FreeU on / off, all else equal: neither predictions nor reference states are shared
+    assert on.signature != off.signature and on.reference_signature != off.reference_signature
+    paper = create_matcher("fusion", model="tiny-random", preset="paper", device="cpu")
+    sd_dino = create_matcher("fusion", model="tiny-random", preset="sd-dino", device="cpu")
+    assert paper.signature != sd_dino.signature and paper.reference_signature != sd_dino.reference_signature
 
 
 @pytest.mark.parametrize("method", ["dift", "classical", "attention"])
