@@ -58,7 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="dift: a UNet state dict replacing the model's UNet, e.g. a downloaded "
         "cleandift_sd21_unet.safetensors with --model the SD 2.1 folder (CleanDIFT's settings then apply)",
     )
-    p.add_argument("--preset", choices=("fast", "paper"), default="fast", help="engine settings (default: fast)")
+    p.add_argument("--preset", choices=("fast", "paper", "geoaware-sc", "sd-dino"), default="fast",
+                   help="engine settings (default: fast); fusion also offers geoaware-sc (= paper: GeoAware-SC "
+                   "zero-shot, FreeU on) and sd-dino (Zhang et al. 2023: no FreeU, t = 100)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto")
     p.add_argument("--batch-size", type=int, default=4, metavar="N", help="target images per batch (default: 4)")

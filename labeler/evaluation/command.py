@@ -23,7 +23,7 @@ DATASET_CHOICES = ("spair", "pf-willow", "cub")
 # Spelled out so that building the parser imports no numpy/torch (`labeler --help` stays fast);
 # a test keeps them equal to the registry's and the metric's.
 METHOD_CHOICES = ("dift", "attention", "classical", "fusion")
-PRESET_CHOICES = ("fast", "paper")
+PRESET_CHOICES = ("fast", "paper", "geoaware-sc", "sd-dino")  # the last two: fusion only
 DEFAULT_METHOD = "dift"
 DEFAULT_PRESET = "fast"
 DEFAULT_ALPHAS_TEXT = "0.05,0.1,0.15"
@@ -109,7 +109,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--flip", choices=("auto", "on", "off"), default="auto",
                         help="flip-aware matching (adaptive pose alignment): each source is also used mirrored "
                              "with left/right keypoints swapped and the better pose is kept per pair (default: "
-                             "on for fusion, whose published figures use it; off for the others)")
+                             "on for fusion, whose published GeoAware-SC figures use it; off for the others and for "
+                             "fusion's sd-dino preset)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the report as JSON")
     parser.add_argument("--plot", type=Path, default=None, metavar="OUT.png",
                         help="PCK-vs-alpha per category and qualitative pairs")
