@@ -152,7 +152,7 @@ def test_bulk_accept_and_the_count_pass_over_flagged_images(qtbot, make_window, 
         for i in (1, 3):
             assert {r.status for r in p.points(predicted[i]).values()} == {PREDICTED}
     window.show_image(predicted[1])
-    window.accept_current()
+    window.labeling.accept_current()
     assert "is flagged" in window.statusBar().currentMessage()
     with Project.open(project_path) as p:
         assert {r.status for r in p.points(predicted[1]).values()} == {PREDICTED}
