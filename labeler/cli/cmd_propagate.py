@@ -164,6 +164,17 @@ def _print_summary(summary, config) -> None:  # noqa: ANN001
         print(f"  everything predicted so far is saved; run {again} again to continue")
 
 
+def _console(cluster):  # noqa: ANN001, ANN202
+    """A cluster run's stderr without Ray's own C++ log lines (they go to the log)."""
+    if cluster is None:
+        import contextlib
+
+        return contextlib.nullcontext()
+    from labeler.cluster.console import ray_lines_to_log
+
+    return ray_lines_to_log()
+
+
 def run(args: argparse.Namespace) -> int:
     from labeler.propagation import PropagationConfig, propagate
     from labeler.store import Project
@@ -202,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
-        with Project.open(args.project) as project:
+        with Project.open(args.project) as project, _console(cluster):
             summary = propagate(project, config, progress=bars, should_stop=stop.is_set, cluster=cluster)
     finally:
         bars.close()
@@ -211,6 +222,9 @@ def run(args: argparse.Namespace) -> int:
         if in_main:
             signal.signal(signal.SIGINT, previous)
     _print_summary(summary, config)
+    if cluster is not None:
+        for status in cluster.status:
+            print(f"  {status.tally()}")
     if summary.stopped:
         return EXIT_STOPPED
     return EXIT_FAILURES if summary.failed else 0

@@ -104,6 +104,11 @@ def quiet_ray_messages(ray: Any) -> None:
     """Ray's driver prints what its raylets report (``(raylet) Task ... failed``, in colour) to
     this process's stdout, under the progress bar and into the summary a script parses. labeler
     reports lost workers itself (once, in words); Ray's lines go to the log instead."""
+    # Ray's Python warnings (with configure_logging=False it installs no handler, so Python's
+    # last-resort handler would print them): to the application's log handlers, if any.
+    ray_logger = logging.getLogger("ray")
+    if not any(isinstance(h, logging.NullHandler) for h in ray_logger.handlers):
+        ray_logger.addHandler(logging.NullHandler())
     worker_module = getattr(getattr(ray, "_private", None), "worker", None)
     if worker_module is None or getattr(worker_module.print_to_stdstream, "_labeler_quiet", False):
         return

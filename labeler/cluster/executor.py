@@ -67,6 +67,12 @@ class WorkerStatus:
         text = f"worker {self.index + 1} ({where}, {self.device}): {self.state}, {self.images} image(s)"
         return f"{text}: {self.error}" if self.error else text
 
+    def tally(self) -> str:
+        """One line for a run's summary: what this worker did."""
+        where = f"{self.host} pid {self.pid}" if self.pid else self.host
+        text = f"worker {self.index + 1} ({where}, {self.device}): {self.images} image(s) in {self.batches} batch(es)"
+        return f"{text}, then gone: {self.error}" if self.state == DEAD else text
+
 
 StatusFn = Callable[[tuple[WorkerStatus, ...]], None]
 

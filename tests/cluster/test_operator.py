@@ -1,0 +1,212 @@
+"""The cluster as an operator meets it: a head of the test's own (``ray start``, token
+authentication, a second node), wrong ports, missing tokens, a head lost mid-run.
+
+One two-node cluster serves the module; the test that kills its head runs last.
+"""
+
+from __future__ import annotations
+
+import http.server
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cluster_fixtures import CLASSICAL, export, make_project
+from ray_nodes import Nodes, clean_env, free_port
+
+from labeler.cluster import ClusterOptions
+from labeler.cluster.connection import host_port
+from labeler.cluster.head import HeadError, HeadWatch, check_head, speaks_grpc
+from labeler.errors import LabelerError, UserInputError
+from labeler.store.project import raw_connection
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "labeler-test-" + "0123456789abcdef" * 2
+#: Ray's C++ log lines and ANSI colours: never on labeler's terminal.
+RAY_NOISE = re.compile(r"^\[\d{4}-\d\d-\d\d |\x1b\[|\(raylet\)|InvalidAuthToken|Token authentication is enabled", re.M)
+
+
+def cli(*args: object, env: dict[str, str], timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "labeler", *map(str, args)], capture_output=True, text=True,
+                       timeout=timeout, env=env)
+    return r, time.monotonic() - started
+
+
+def one_error_line(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and not RAY_NOISE.search(r.stderr + r.stdout)
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory):
+    """A token-protected head and a second node (one CPU each), started and stopped by this module."""
+    base = tmp_path_factory.mktemp("raynodes")
+    home = base / "home"
+    home.mkdir()
+    cluster = Nodes(temp_dir=Path("/tmp") / f"lbl-ray-{free_port()}", port=free_port(), token=TOKEN, home=home)
+    try:
+        cluster.start_head()
+        cluster.head_processes = cluster.processes()  # type: ignore[attr-defined]
+        cluster.join()
+        yield cluster
+    finally:
+        cluster.kill()
+        shutil.rmtree(cluster.temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def web_server():
+    """A plain HTTP server (what the dashboard's port or any web server is to a Ray client)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _listener(behaviour: str) -> tuple[str, socket.socket]:
+    """A TCP server on loopback that accepts and then stays silent, closes, or talks nonsense."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            if behaviour == "close":
+                conn.close()
+            elif behaviour == "garbage":
+                conn.sendall(b"\x00\x00\x00\x07garbage-not-settings" * 4)
+            elif behaviour == "banner":
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+            # silent: keep it open and say nothing
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"127.0.0.1:{sock.getsockname()[1]}", sock
+
+
+@pytest.mark.parametrize("behaviour", ["silent", "close", "garbage", "banner"])
+def test_a_port_that_is_not_ray_is_refused_within_the_timeout(behaviour):
+    address, sock = _listener(behaviour)
+    try:
+        started = time.monotonic()
+        with pytest.raises(HeadError, match="is not a Ray head"):
+            check_head(address, 1.0)
+        assert time.monotonic() - started < 2.5
+    finally:
+        sock.close()
+
+
+def test_a_web_server_port_is_one_error_line_within_seconds(tmp_path, web_server):
+    path = make_project(tmp_path, 6)
+    r, seconds = cli("propagate", path, *CLASSICAL, "--ray", web_server, env=clean_env(tmp_path))
+    assert "is not a Ray head" in one_error_line(r) and seconds < 15, seconds
+    assert not speaks_grpc(*host_port(web_server), 1.0)
+
+
+@pytest.mark.parametrize("address", ["ray://10.0.0.5:10001", "RAY://h:1", "http://127.0.0.1:8265", "grpc://h:6379", "ray://h"])
+def test_url_addresses_are_refused_with_the_address_to_give(address):
+    with pytest.raises(UserInputError, match=r"HOST:PORT.*6379"):
+        ClusterOptions(address=address).check()
+
+
+def test_the_head_checks_pass_on_a_real_head_with_its_token(nodes, monkeypatch):
+    assert speaks_grpc("127.0.0.1", nodes.port, 2.0)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", TOKEN)
+    check_head(nodes.address, 5.0)  # no error: Ray's own client got in
+
+
+@pytest.mark.parametrize(
+    "setting, says",
+    [
+        ({}, "this machine has no token"),
+        ({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "not-the-token"}, "the token of this machine is not the cluster's"),
+        ({"RAY_AUTH_TOKEN": TOKEN}, "RAY_AUTH_MODE is not 'token' here"),
+        ({"RAY_AUTH_MODE": "disabled"}, "this machine has no token"),
+    ],
+)
+def test_a_token_refusal_says_what_to_do_with_the_token(tmp_path, nodes, setting, says):
+    path = make_project(tmp_path, 6)
+    r, seconds = cli("propagate", path, *CLASSICAL, "--ray", nodes.address, env=clean_env(tmp_path, **setting))
+    line = one_error_line(r)
+    assert "token authentication" in line and says in line and "RAY_AUTH_MODE=token" in line, line
+    assert "ray start --head" not in line and seconds < 20
+
+
+def test_a_two_node_run_with_the_token_is_exact_quiet_and_tallies_each_worker(tmp_path, nodes):
+    plain = make_project(tmp_path / "plain", 8)
+    shutil.copytree(tmp_path / "plain", tmp_path / "ray")
+    clustered = tmp_path / "ray" / plain.name
+    assert subprocess.run([sys.executable, "-m", "labeler", "propagate", plain, *CLASSICAL, "--quiet", "--batch-size", "2"],
+                          env=clean_env(tmp_path), capture_output=True, timeout=120).returncode == 0
+    r, _ = cli("propagate", clustered, *CLASSICAL, "--batch-size", "2", "--ray", nodes.address, "--workers", "2",
+               env=nodes.env())
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "images predicted: 8 of 8" in r.stdout
+    tallies = re.findall(r"^  worker (\d) \((.+?)\): (\d+) image\(s\) in (\d+) batch", r.stdout, re.M)
+    assert [t[0] for t in tallies] == ["1", "2"] and sum(int(t[2]) for t in tallies) == 8, r.stdout
+    assert not RAY_NOISE.search(r.stdout + r.stderr), (r.stdout + r.stderr)[-3000:]
+    assert export(clustered) == export(plain)
+
+
+def test_the_head_lost_mid_run_is_said_once_keeps_what_is_done_and_exits_2(tmp_path, nodes):
+    """Last of the module: kills the head (its GCS and raylet); the second node's worker lives on."""
+    path = make_project(tmp_path, 12)
+    args = [sys.executable, "-m", "labeler", "propagate", str(path), *CLASSICAL, "--batch-size", "1",
+            "--ray", nodes.address, "--workers", "2"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=nodes.env())
+    deadline = time.monotonic() + 120
+    while _predicted(path) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    nodes.kill(nodes.head_processes)
+    killed = time.monotonic()
+    out, err = proc.communicate(timeout=60)
+    seconds = time.monotonic() - killed
+    assert proc.returncode == 2, err[-3000:]
+    errors = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Ray head" in errors[0] and "is gone" in errors[0], err[-3000:]
+    assert "run the same command" in errors[0] and "predicts only what is missing" in errors[0]
+    done = int(re.search(r"the (\d+) image\(s\) predicted", errors[0]).group(1))
+    assert 2 <= done <= _predicted(path) <= 12
+    assert err.count("is gone") == 1 and not RAY_NOISE.search(out + err), err[-3000:]
+    assert seconds < 30, seconds  # Ray alone: its core ends the driver after 60 s, exit status 1
+
+
+def _predicted(path: Path) -> int:
+    conn = raw_connection(path)
+    try:
+        return conn.execute("SELECT count(*) FROM image WHERE pred_signature IS NOT NULL").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_the_head_watch_needs_the_head_gone_for_a_while():
+    """One refused connection (a restart of the head's port, a blip) is not a lost head."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    watch = HeadWatch(f"127.0.0.1:{port}", lost_after_s=0.3, every_s=0.05)
+    watch.check()  # first failure: noted
+    time.sleep(0.1)
+    watch.check()
+    time.sleep(0.3)
+    with pytest.raises(LabelerError, match="is gone"):
+        watch.check()
