@@ -137,13 +137,13 @@ class RayExecutor:
             self.ray, self._owns_ray = connect(self.options)
             self.watch = HeadWatch(self.ray.get_runtime_context().gcs_address)
 
-    def _check_head(self) -> None:
+    def _check_head(self, *, settle: bool = False) -> None:
         """A lost head ends the run now, in words, with what is saved (Ray's core would end this
         process after a minute, with exit status 1 and no summary)."""
         if self.watch is None:
             return
         try:
-            self.watch.check()
+            self.watch.settle() if settle else self.watch.check()
         except HeadLost as exc:
             port = self.watch.port
             self._abandon()
@@ -329,6 +329,7 @@ class RayExecutor:
             while queue or flight:
                 self._fill(queue, flight, submit)
                 if not flight:
+                    self._check_head(settle=True)  # workers die with their head: then say that instead
                     raise ClusterError("every Ray worker died: " + "; ".join(s.describe() for s in self.status))
                 ready, _ = ray.wait(list(flight), num_returns=1, timeout=POLL_S)
                 self._check_head()

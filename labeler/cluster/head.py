@@ -230,3 +230,13 @@ class HeadWatch:
             self._down_since = now
         if now - self._down_since >= self.lost_after_s:
             raise HeadLost(f"the Ray head at {self.address} is gone ({why})")
+
+    def settle(self) -> None:
+        """Check now and, while the head does not answer, again until it answers (returns) or
+        has been gone for :attr:`lost_after_s` (raises :class:`HeadLost`)."""
+        self._last_check = 0.0
+        self.check()
+        while self._down_since is not None:
+            time.sleep(self.every_s)
+            self._last_check = 0.0
+            self.check()

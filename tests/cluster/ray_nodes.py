@@ -48,18 +48,25 @@ class Nodes:
     def env(self, **extra: str) -> dict[str, str]:
         return clean_env(self.home, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token, **extra)
 
-    def _start(self, *args: str) -> None:
+    def _start(self, *args: str) -> subprocess.Popen:
         common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0", f"--temp-dir={self.temp_dir}",
                   f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}"]
-        r = subprocess.run([RAY, "start", *args, *common], env=self.env(), capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        return subprocess.Popen([RAY, "start", *args, *common], env=self.env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
 
-    def start_head(self) -> None:
-        self._start("--head", f"--port={self.port}", "--include-dashboard=false", "--disable-usage-stats",
-                    f"--dashboard-port={free_port()}")
+    def start_head(self) -> subprocess.Popen:
+        return self._start("--head", f"--port={self.port}", "--include-dashboard=false", "--disable-usage-stats",
+                           f"--dashboard-port={free_port()}")
 
-    def join(self) -> None:
-        self._start(f"--address={self.address}")
+    def join(self) -> subprocess.Popen:
+        """A second node; `ray start --address` waits for the head, so both may start at once."""
+        return self._start(f"--address={self.address}")
+
+    @staticmethod
+    def wait(*starts: subprocess.Popen) -> None:
+        for start in starts:
+            out, _ = start.communicate(timeout=120)
+            assert start.returncode == 0, out[-3000:]
 
     def processes(self, only: str = "") -> list[psutil.Process]:
         """This test's Ray processes (their command lines name its temp dir), with their children
