@@ -139,7 +139,18 @@ def private_token_env() -> dict[str, str | None]:
     previous = {name: os.environ.get(name) for name in AUTH_VARIABLES}
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    refresh_ray_auth()
     return previous
+
+
+def refresh_ray_auth() -> None:
+    """Ray reads RAY_AUTH_* once, when it is imported: make this process see their new values."""
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+    except ImportError:  # a Ray without token authentication
+        return
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
 
 
 #: The environment a local instance of this process changed (restored by :func:`disconnect`).
@@ -156,6 +167,8 @@ def disconnect(ray: Any) -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+    if _local_env:
+        refresh_ray_auth()
     _local_env.clear()
 
 
