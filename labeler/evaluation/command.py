@@ -174,10 +174,12 @@ def run_eval(args: argparse.Namespace) -> int:
         settings["unet_file"] = args.unet
     try:
         if cluster is not None:
+            from labeler.cluster.console import ray_lines_to_log
             from labeler.cluster.evaluation import run_sharded
 
-            result = run_sharded(dataset, args.method, cluster, model=args.model, preset=args.preset, device=args.device,
-                                 dtype=args.dtype, options=options, progress=progress, **settings)
+            with ray_lines_to_log():  # Ray's C++ log lines to the log, not under the table
+                result = run_sharded(dataset, args.method, cluster, model=args.model, preset=args.preset,
+                                     device=args.device, dtype=args.dtype, options=options, progress=progress, **settings)
         else:
             result = run(dataset, args.method, model=args.model, preset=args.preset, device=args.device,
                          dtype=args.dtype, options=options, progress=progress, category_prompt=args.category_prompt,

@@ -96,7 +96,10 @@ def test_tiny_random_dift_on_two_workers_matches_one_process(tmp_path, ray_addre
     assert not summary.failed and summary.predicted_images == expected.predicted_images == 8
     assert summary.signature == expected.signature  # a later plain run resumes the cluster's work
     assert sum(s.images for s in executor.status) == 8 and all(s.images for s in executor.status)  # both worked
-    assert [s.state for s in executor.status] == ["ready", "ready"]  # idle after the run (the app's label says 0 busy)
+    assert [s.state for s in executor.status] == ["ready", "ready"]  # idle after the run
+    from labeler.gui.cluster_panel import describe_workers
+
+    assert describe_workers(executor.status)[0] == "Ray: 2 worker(s), 0 busy"  # the app's status label
     assert executor.ray is None  # closed: the workers are gone, the session's instance stays
     assert export(clustered) == export(plain)
 

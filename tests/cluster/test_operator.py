@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -117,6 +118,40 @@ def test_a_web_server_port_is_one_error_line_within_seconds(tmp_path, web_server
     r, seconds = cli("propagate", path, *CLASSICAL, "--ray", web_server, env=clean_env(tmp_path))
     assert "is not a Ray head" in one_error_line(r) and seconds < 15, seconds
     assert not speaks_grpc(*host_port(web_server), 1.0)
+
+
+def test_sigterm_while_the_head_is_checked_ends_the_cli_at_once(tmp_path):
+    """A port that accepts and says nothing keeps the check waiting (5 s): SIGTERM does not wait."""
+    accepted = threading.Semaphore(0)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    held = []
+
+    def serve() -> None:
+        while True:
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                return
+            accepted.release()
+
+    threading.Thread(target=serve, daemon=True).start()
+    path = make_project(tmp_path, 6)
+    proc = subprocess.Popen([sys.executable, "-m", "labeler", "propagate", str(path), *CLASSICAL, "--ray",
+                             f"127.0.0.1:{sock.getsockname()[1]}"], env=clean_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert accepted.acquire(timeout=60) and accepted.acquire(timeout=10)  # the TCP check, then the gRPC check
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        proc.communicate(timeout=10)
+        assert time.monotonic() - started < 2.0 and proc.returncode != 0
+    finally:
+        proc.kill()
+        sock.close()
+        for conn in held:
+            conn.close()
 
 
 @pytest.mark.parametrize("address", ["ray://10.0.0.5:10001", "RAY://h:1", "http://127.0.0.1:8265", "grpc://h:6379", "ray://h"])
