@@ -252,6 +252,19 @@ def join_within(ray: Any, address: str, timeout_s: float, **kwargs: Any) -> None
         raise ClusterError(describe_join_error(address, outcome[0])) from None
 
 
+def check_address(options: ClusterOptions) -> None:
+    """The checks :func:`connect` makes before joining HOST:PORT, for a command that joins
+    later (``labeler eval --ray`` checks before it reads a dataset)."""
+    options.check()
+    if options.address in (LOCAL, AUTO):
+        return
+    import_ray()
+    try:
+        check_head("%s:%d" % host_port(options.address), options.connect_timeout_s)
+    except HeadError as exc:
+        raise ClusterError(str(exc)) from None
+
+
 def running_cluster(ray: Any) -> str:
     """The GCS address of the cluster this machine belongs to (``ray start`` records it), as
     ``ray.init(address="auto")`` finds it; one line when there is none."""

@@ -129,12 +129,10 @@ def _cluster_options(args: argparse.Namespace):  # noqa: ANN202 - labeler.cluste
     if args.category_prompt:
         raise UserInputError("--category-prompt builds one engine per category and is not sharded over Ray yet; "
                              "run it without --ray")
-    from labeler.cluster.connection import AUTO, LOCAL, ClusterOptions, check_reachable
+    from labeler.cluster.connection import ClusterOptions, check_address
 
     options = ClusterOptions(address=address.strip(), workers=workers, gpus_per_worker=per_gpu)
-    options.check()
-    if options.address not in (LOCAL, AUTO):  # before the dataset is read: a bad address fails at once
-        check_reachable(options.address, options.connect_timeout_s)
+    check_address(options)  # before the dataset is read: a bad address fails at once
     return options
 
 
