@@ -160,7 +160,13 @@ def check_head(address: str, timeout_s: float) -> None:
     exc = outcome[0]
     if exc is None:
         return
-    raise HeadError(describe_join_error(address, exc)) from None
+    if is_auth_error(exc):
+        raise HeadError(describe_join_error(address, exc)) from None
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    raise HeadError(
+        f"{host}:{port} speaks gRPC but is not a Ray head's GCS ({lines[0][:160] if lines else type(exc).__name__}); "
+        "give the port of `ray start --head --port=PORT` (6379 by default)"
+    ) from None
 
 
 @contextlib.contextmanager
