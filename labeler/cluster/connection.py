@@ -209,13 +209,16 @@ def connect(options: ClusterOptions) -> tuple[Any, bool]:
     address = options.address
     if address == AUTO:
         address = running_cluster(ray)
-        enable_token_if_available()  # as ray.init(address="auto") does, without its warning
+        try:
+            join_auto(address, options.connect_timeout_s)
+        except HeadError as exc:
+            raise ClusterError(str(exc)) from None
     else:
         address = "%s:%d" % host_port(address)
-    try:
-        check_head(address, options.connect_timeout_s)
-    except HeadError as exc:
-        raise ClusterError(str(exc)) from None
+        try:
+            check_head(address, options.connect_timeout_s)
+        except HeadError as exc:
+            raise ClusterError(str(exc)) from None
     join_within(ray, address, options.join_timeout_s, **{k: v for k, v in common.items() if k != "include_dashboard"})
     quiet_ray_messages(ray)
     return ray, True
@@ -250,6 +253,22 @@ def join_within(ray: Any, address: str, timeout_s: float, **kwargs: Any) -> None
         )
     if outcome[0] is not None:
         raise ClusterError(describe_join_error(address, outcome[0])) from None
+
+
+def join_auto(address: str, timeout_s: float) -> None:
+    """``--ray auto``: Ray itself turns token mode on whenever this machine has a token, also for
+    a cluster started without one, whose workers then cannot call back a driver that wants a
+    token ("worker died while loading the engine"). So the head is asked without a token first;
+    token mode is turned on only when the head asks for one (unless RAY_AUTH_MODE says)."""
+    from labeler.cluster.head import token_available
+
+    try:
+        check_head(address, timeout_s)
+    except HeadError as exc:
+        if "RAY_AUTH_MODE" in os.environ or not token_available() or "token authentication" not in str(exc):
+            raise
+        enable_token_if_available()
+        check_head(address, timeout_s)
 
 
 def check_address(options: ClusterOptions) -> None:

@@ -24,9 +24,10 @@ def free_port() -> int:
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """This environment without any Ray token settings, HOME in a temp dir (so no ~/.ray of the
-    machine's user is read or written), plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH") and k != "RAY_ADDRESS"}
+    """This environment without any Ray settings (this test process's own Ray, e.g. the session's
+    local instance, sets some), HOME in a temp dir (so no ~/.ray of the machine's user is read or
+    written), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env.update(HOME=str(home), RAY_USAGE_STATS_ENABLED="0", OMP_NUM_THREADS="1", **extra)
     return env
 
