@@ -340,9 +340,12 @@ class RayExecutor:
                     try:
                         out = ray.get(ref)
                     except ray.exceptions.RayActorError as exc:
-                        # Ray restarted the worker and retried MAX_RESTARTS times: it is gone.
-                        self._set(worker, state=DEAD, error=_reason(exc))
-                        self.notify(f"Ray worker {worker + 1} is gone ({_reason(exc)}); its work goes to the others")
+                        # Ray restarted the worker and retried MAX_RESTARTS times: it is gone. Workers
+                        # also die with their head: then that is what is said (once).
+                        self._check_head(settle=True)
+                        if self.status[worker].state != DEAD:  # its other batches fail too: say it once
+                            self._set(worker, state=DEAD, error=_reason(exc))
+                            self.notify(f"Ray worker {worker + 1} is gone ({_reason(exc)}); its work goes to the others")
                         if attempts + 1 >= MAX_ATTEMPTS:
                             yield worker, job, None, exc
                         else:

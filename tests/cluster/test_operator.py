@@ -162,9 +162,16 @@ def test_url_addresses_are_refused_with_the_address_to_give(address):
 
 def test_the_head_checks_pass_on_a_real_head_with_its_token(nodes, monkeypatch):
     assert speaks_grpc("127.0.0.1", nodes.port, 2.0)
+    from labeler.cluster.connection import refresh_ray_auth
+
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     monkeypatch.setenv("RAY_AUTH_TOKEN", TOKEN)
-    check_head(nodes.address, 5.0)  # no error: Ray's own client got in
+    refresh_ray_auth()
+    try:
+        check_head(nodes.address, 5.0)  # no error: Ray's own client got in
+    finally:
+        monkeypatch.undo()
+        refresh_ray_auth()
 
 
 @pytest.mark.parametrize(
