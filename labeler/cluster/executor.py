@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from labeler.cluster.connection import ClusterError, ClusterOptions, connect, disconnect
-from labeler.cluster.head import HeadLost, HeadWatch
+from labeler.cluster.connection import LOCAL, ClusterError, ClusterOptions, connect, disconnect
+from labeler.cluster.head import HeadLost, HeadWatch, token_mode
 from labeler.cluster.worker import EngineWorker
 from labeler.correspondence.base import Matcher, Prediction, ReferenceState, StopFn
 from labeler.errors import Cancelled, LabelerError
@@ -137,6 +137,9 @@ class RayExecutor:
             self.ray, self._owns_ray = connect(self.options)
             self.watch = HeadWatch(self.ray.get_runtime_context().gcs_address)
 
+    def _owns_local(self) -> bool:
+        return self.options.address == LOCAL
+
     def _check_head(self, *, settle: bool = False) -> None:
         """A lost head ends the run now, in words, with what is saved (Ray's core would end this
         process after a minute, with exit status 1 and no summary)."""
@@ -206,7 +209,11 @@ class RayExecutor:
             try:
                 info = self.ray.get(ref)
             except self.ray.exceptions.RayError as exc:
-                raise ClusterError(f"worker {i + 1} died while loading the engine: {_reason(exc)}") from None
+                hint = ""
+                if token_mode() and not self._owns_local():
+                    hint = ("; this driver runs with RAY_AUTH_MODE=token: if the cluster was started without "
+                            "token authentication its workers cannot call the driver back (unset RAY_AUTH_MODE)")
+                raise ClusterError(f"worker {i + 1} died while loading the engine: {_reason(exc)}{hint}") from None
             if info["error"]:
                 raise ClusterError(f"worker {i + 1} on {info['host']} cannot load the engine: {info['error']}")
             self._set(i, state=READY, host=info["host"], pid=info["pid"], device=info["device"])
