@@ -23,7 +23,8 @@ with the same references and settings (use --force to predict them again); image
 from older references are predicted again. Confirmed points are never replaced.
 Ctrl-C stops after the current batch (press it twice to stop at once).
 
-exit status: 0 done, 1 done but some images failed (listed), 2 error, 130 stopped.
+exit status: 0 done, 1 done but some images failed (listed), 2 error (a Ray head lost mid-run
+included: what was predicted is saved, the same command continues), 130 stopped.
 """
 
 
