@@ -174,6 +174,28 @@ def test_the_head_checks_pass_on_a_real_head_with_its_token(nodes, monkeypatch):
         refresh_ray_auth()
 
 
+def test_auto_turns_token_mode_on_only_when_the_head_asks_for_a_token(tmp_path, nodes, monkeypatch):
+    """--ray auto with ~/.ray/auth_token here and no RAY_AUTH_MODE: asked without a token, the
+    head refuses, so token mode goes on and the head lets this machine in."""
+    import os
+
+    from labeler.cluster.connection import join_auto, refresh_ray_auth
+
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.setenv(name, "")  # recorded, so undo() also removes what join_auto sets
+        monkeypatch.delenv(name)
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text(TOKEN)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    refresh_ray_auth()
+    try:
+        join_auto(nodes.address, 5.0)
+        assert os.environ.get("RAY_AUTH_MODE") == "token"
+    finally:
+        monkeypatch.undo()
+        refresh_ray_auth()
+
+
 @pytest.mark.parametrize(
     "setting, says",
     [
