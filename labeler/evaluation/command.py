@@ -130,12 +130,10 @@ def _cluster_options(args: argparse.Namespace):  # noqa: ANN202 - labeler.cluste
     if args.category_prompt:
         raise UserInputError("--category-prompt builds one engine per category and is not sharded over Ray yet; "
                              "run it without --ray")
-    from labeler.cluster.connection import AUTO, LOCAL, ClusterOptions, check_reachable
+    from labeler.cluster.connection import ClusterOptions, check_address
 
     options = ClusterOptions(address=address.strip(), workers=workers, gpus_per_worker=per_gpu)
-    options.check()
-    if options.address not in (LOCAL, AUTO):  # before the dataset is read: a bad address fails at once
-        check_reachable(options.address, options.connect_timeout_s)
+    check_address(options)  # before the dataset is read: a bad address fails at once
     return options
 
 
@@ -175,10 +173,12 @@ def run_eval(args: argparse.Namespace) -> int:
         settings["unet_file"] = args.unet
     try:
         if cluster is not None:
+            from labeler.cluster.console import ray_lines_to_log
             from labeler.cluster.evaluation import run_sharded
 
-            result = run_sharded(dataset, args.method, cluster, model=args.model, preset=args.preset, device=args.device,
-                                 dtype=args.dtype, options=options, progress=progress, **settings)
+            with ray_lines_to_log():  # Ray's C++ log lines to the log, not under the table
+                result = run_sharded(dataset, args.method, cluster, model=args.model, preset=args.preset,
+                                     device=args.device, dtype=args.dtype, options=options, progress=progress, **settings)
         else:
             result = run(dataset, args.method, model=args.model, preset=args.preset, device=args.device,
                          dtype=args.dtype, options=options, progress=progress, category_prompt=args.category_prompt,
