@@ -220,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=32, help="UNet width of the first level (SD 1.4: 320)")
     parser.add_argument("--vae-width", type=int, default=8, help="VAE width of the first level (SD: 128)")
     parser.add_argument("--keypoints", type=int, default=2, choices=(1, 2))
+    parser.add_argument("--point", type=float, nargs=2, metavar=("X", "Y"),
+                        help="one keypoint of your own (512 px image) instead of the built-in ones")
+    parser.add_argument("--old-rules", action="store_true",
+                        help="also run this engine with fast's rules (inward crop range, centre grid, fp64 "
+                        "softmax) against the same output of the authors' code")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--other-seed", action="store_true",
                         help="also run this engine with seed + 1: the size of the seeded randomness itself")
@@ -246,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     # Points in the 512 px images, exactly representable in float32 (the authors' tensors); the
     # x coordinates lie where the two crop rules differ (72-106 and 405-440 px).
     points = dict(list({"a": (90.0, 250.0), "b": (431.25, 120.5)}.items())[: args.keypoints])
+    if args.point:
+        points = {"p": (float(np.float32(args.point[0])), float(np.float32(args.point[1])))}
     names = list(points)
 
     # ---- ours: record the crop of every (keypoint, context, step / crop)
@@ -342,6 +349,27 @@ def main(argv: list[str] | None = None) -> int:
     dist = np.linalg.norm(their_xy - pred.xy, axis=1)
     print(f"predicted points theirs {their_xy.tolist()} ours {pred.xy.tolist()}: {dist.tolist()} px apart")
     print(f"time: ours {t_ours:.0f} s, theirs {t_theirs:.0f} s (CPU, {torch.get_num_threads()} threads)")
+    if args.old_rules:
+        old_cfg = dataclasses.replace(cfg, margin_rule="inward", target_grid="centre", softmax_dtype="float64")
+        old = AttentionMatcher(comps, old_cfg, device=torch.device("cpu"), dtype=torch.float32)
+        log[:] = []
+        attention._LatentCache.get = recording_get
+        try:
+            old_ref = old.prepare_reference(source, points)
+            old_opt, log[:] = list(log), []
+            (old_pred,) = old.predict([old_ref], [target])
+            old_inf = list(log)
+        finally:
+            attention._LatentCache.get = get
+        same_opt = sum(old_opt[s][i] == their_starts[("step", src_key, names[k], e, s)]
+                       for s in range(args.steps) for i, (k, e) in enumerate(items))
+        same_inf = sum(old_inf[j][i] == their_starts[("infer", trg_key, names[k], e, j)]
+                       for j in range(args.crops) for i, (k, e) in enumerate(items))
+        old_first = np.max(np.abs(first - old_ref.meta["loss_first"]) / first)
+        print(f"with fast's rules instead: optimisation crops identical {same_opt}/{n_opt}, inference "
+              f"{same_inf}/{n_inf}; step-1 loss relative difference {old_first:.2e}; contexts max |difference| "
+              f"{np.abs(their_ctx - old_ref.arrays['embeddings']).max():.2e}; points "
+              f"{np.linalg.norm(their_xy - old_pred.xy, axis=1).tolist()} px apart")
     if args.other_seed:
         other = AttentionMatcher(comps, dataclasses.replace(cfg, seed=args.seed + 1), device=torch.device("cpu"),
                                  dtype=torch.float32)
