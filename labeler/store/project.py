@@ -44,7 +44,7 @@ from labeler.redaction import scrub
 from labeler.store.location import PgLocation, is_url, parse_url
 from labeler.store.image_ops import ImageOps, insert_probed
 from labeler.store.integrity import check_meta_types, check_project_file
-from labeler.store.schema_reference import check_sqlite_schema
+from labeler.store.schema_reference import check_postgresql_schema, check_sqlite_schema
 from labeler.store.merge_ops import MergeOps
 from labeler.store.migrations import FORMAT_MARKER, SCHEMA_VERSION, migrate, stamp_file_header, stamp_new
 from labeler.store.models import Base, MetaRow
@@ -398,7 +398,7 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
         the schema is not compared and the file is never upgraded; the caller only reads rows.
         """
         if is_url(path):
-            return cls._open_database(parse_url(str(path)), user)
+            return cls._open_database(parse_url(str(path)), user, salvage=salvage)
         target = absolute(path)
         check_is_sqlite(target)
         gate = WriteGate(BUSY_TIMEOUT_S)
@@ -437,19 +437,22 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
             raise
 
     @classmethod
-    def _open_database(cls, where: PgLocation, user: str | None) -> Project:
+    def _open_database(cls, where: PgLocation, user: str | None, *, salvage: bool = False) -> Project:
         from labeler.store.dialects import postgresql as pg  # psycopg: only for database projects
 
         engine = pg.make_engine(where)
         try:
             with _database_errors(where):
-                meta = cls._read_meta(where.display, engine)
+                meta = cls._read_meta(where.display, engine, salvage=salvage)
                 found = int(meta["schema_version"])
                 if found > SCHEMA_VERSION:
                     raise ProjectError(
                         f"{where.display} was created by a newer labeler (schema {found} > {SCHEMA_VERSION}); upgrade labeler"
                     )
                 if found < SCHEMA_VERSION or not _has_alembic_version(engine):
+                    if salvage:
+                        raise ProjectError(f"{where.display}: rows are copied from a project at schema {SCHEMA_VERSION} only; "
+                                           f"this one is at {found}")
                     _upgrade(engine)
                     meta = cls._read_meta(where.display, engine)
                 return cls(where, engine, meta, user)
@@ -468,6 +471,8 @@ class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps,
                 raise ProjectError(f"{target}: not a labeler project (an SQLite database without labeler's tables)")
             if engine.dialect.name == "sqlite" and not salvage:  # before any of its tables is read
                 check_sqlite_schema(target, conn)
+            elif engine.dialect.name == "postgresql" and not salvage:
+                check_postgresql_schema(str(target), conn)
             meta = check_meta_types(target, dict(conn.execute(text("SELECT key, value FROM meta")).all()))
             if meta.get("format") != FORMAT_MARKER:
                 raise ProjectError(f"{target}: not a labeler project (its meta table is not labeler's)")

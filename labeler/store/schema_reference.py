@@ -147,8 +147,14 @@ def _without_alembic(ref: Counter) -> Counter:
     return Counter({o: n for o, n in ref.items() if o.table != "alembic_version"})
 
 
+#: Kinds of object named as they are (SQLite's ``sqlite_master.type`` words, PostgreSQL's catalog kinds).
+_KINDS = ("table", "index", "trigger", "view", "column", "constraint", "rule", "policy", "function", "sequence",
+          "type", "relation", "operator", "collation", "conversion", "operator class", "operator family",
+          "text search configuration", "text search dictionary", "statistics object", "extension")
+
+
 def _describe(obj: SchemaObject) -> str:
-    return f"{obj.type.lower() if obj.type.lower() in ('table', 'index', 'trigger', 'view') else shown(obj.type)} {shown(obj.name)!r}"
+    return f"{obj.type.lower() if obj.type.lower() in _KINDS else shown(obj.type)} {shown(obj.name)!r}"
 
 
 def difference(found: Schema, expected: Schema) -> str | None:
@@ -188,6 +194,8 @@ def _first_item(obj: SchemaObject, ref: SchemaObject) -> str:
     for label, items in (("has", extra), ("lacks", missing)):
         for item in items:
             return f" (it {label}: {shown(_item_text(item), 120)})"
+    if isinstance(obj.sql, str):  # PostgreSQL: the server's own rendering of the definition
+        return f" (it is: {shown(' '.join(obj.sql.split()), 160)})"
     return ""
 
 
@@ -221,4 +229,137 @@ def check_sqlite_schema(target: Path | str, conn: Connection) -> None:
     raise SchemaRefused(
         f"{target}: refusing to open this project: its schema is not labeler's (schema {int(revision)}): "
         f"{problems[0]}; someone or something changed the file. {SALVAGE}"
+    )
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+# The same allow-list for a project schema on a server: its catalog (read by
+# :mod:`labeler.store.dialects.postgresql_catalog` in one query) must equal the catalog that
+# labeler's own code writes, at one of the revisions it knows. The reference is built on the same
+# server (the server renders the definitions, and its version decides how), in scratch schemas of
+# a transaction that is rolled back: labeler's migrations from empty, revision by revision, and a
+# new project as ``labeler init`` makes it. It is kept in labeler's cache folder per server version
+# and hash of the schema code, so opening a project costs one catalog query after the first time.
+
+PgReference = dict[str, list[Counter]]
+
+
+def _pg_fingerprint(server: str) -> str:
+    from labeler.store.dialects import postgresql_catalog, postgresql_team
+
+    digest = hashlib.sha256(f"{_fingerprint()}\0{server}\0".encode())
+    for module in (postgresql_catalog, postgresql_team):
+        digest.update(Path(module.__file__).read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+def _pg_build(conn: Connection) -> dict[str, list[list]]:
+    """Build labeler's schemas in scratch schemas on a connection of its own (rolled back)."""
+    import secrets
+
+    from alembic import command
+
+    from labeler.store.dialects.postgresql_catalog import install_legacy_notify, read_catalog
+    from labeler.store.dialects.postgresql_team import install_guards
+    from labeler.store.models import Base
+
+    scratch = f"labeler_reference_{secrets.token_hex(6)}"
+    built: dict[str, list[list]] = {}
+    with conn.engine.connect() as c:
+        tx = c.begin()
+        try:
+            c.exec_driver_sql(f'CREATE SCHEMA "{scratch}"')
+            c.exec_driver_sql(f'SET LOCAL search_path TO "{scratch}"')
+            for version in range(1, SCHEMA_VERSION + 1):
+                command.upgrade(config(c), revision_id(version))
+                if version == 1:  # what `labeler init` added then (migration 0003 relies on it)
+                    install_legacy_notify(c, scratch)
+                built[revision_id(version)] = [[list(r) for r in read_catalog(c, scratch)]]
+            c.exec_driver_sql(f'CREATE SCHEMA "{scratch}n"')
+            c.exec_driver_sql(f'SET LOCAL search_path TO "{scratch}n"')
+            Base.metadata.create_all(c)
+            stamp_new(c)
+            install_guards(c)
+            built[revision_id(SCHEMA_VERSION)].append([list(r) for r in read_catalog(c, f"{scratch}n")])
+        finally:
+            tx.rollback()
+    return built
+
+
+_pg_memory: dict[str, PgReference] = {}
+
+
+def postgresql_references(conn: Connection) -> PgReference:
+    """Revision -> the catalogs labeler writes at it on this server (memory, then cache file, then built)."""
+    from labeler.paths import cache_dir
+    from labeler.store.dialects.postgresql_catalog import database_key
+
+    key = _pg_fingerprint(database_key(conn))
+    if key in _pg_memory:
+        return _pg_memory[key]
+    data = None
+    try:
+        path: Path | None = cache_dir() / f"pg-schema-reference-{key}.json"
+    except (OSError, ImportError):
+        path = None
+    if path is not None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or set(data) != set(known_revisions()):
+                data = None
+        except (OSError, ValueError):
+            data = None
+    if data is None:
+        data = _pg_build(conn)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(data), encoding="utf-8")
+                os.replace(tmp, path)
+            except OSError:
+                pass
+    try:
+        refs = {rev: [Counter(SchemaObject(*map(str, r)) for r in rows) for rows in variants]
+                for rev, variants in data.items()}
+    except (TypeError, ValueError):
+        refs = {rev: [Counter(SchemaObject(*r) for r in rows) for rows in variants]
+                for rev, variants in _pg_build(conn).items()}
+    _pg_memory[key] = refs
+    return refs
+
+
+def check_postgresql_schema(target: str, conn: Connection) -> str:
+    """Refuse a project schema whose catalog is not one labeler writes (or a database whose event
+    triggers could act on it); returns the revision it matched."""
+    from labeler.store.dialects.postgresql_catalog import event_triggers, read_catalog
+
+    for name, event in event_triggers(conn):
+        raise SchemaRefused(
+            f"{target}: refusing to open this project: the database has event trigger {shown(name)!r} (on {shown(event)}), "
+            "which labeler never creates and which could act on the project; ask the database's owner to disable it "
+            "(ALTER EVENT TRIGGER ... DISABLE), or copy the project's rows to another database with `labeler copy`"
+        )
+    schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+    found = Counter(SchemaObject(*r) for r in read_catalog(conn, schema))
+    refs = postgresql_references(conn)
+    matched = [rev for rev, variants in refs.items() if any(found == ref for ref in variants)]
+    if matched:
+        rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+        if len(rows) == 1 and rows[0] in matched:
+            return rows[0]
+        found_rev = shown(", ".join(map(str, rows))) if rows else "none"
+        raise SchemaRefused(
+            f"{target}: refusing to open this project: its schema is labeler's schema {int(matched[0])} but its "
+            f"recorded revision is {found_rev}; someone or something changed it. {SALVAGE}"
+        )
+    # name the difference from the nearest of labeler's schemas
+    distance, revision, ref = min(
+        ((sum(((found - r) + (r - found)).values()), rev, r) for rev, variants in refs.items() for r in variants),
+        key=lambda t: (t[0], -int(t[1])),
+    )
+    problem = difference((found, {}), (ref, {})) or "it differs from labeler's schema"
+    raise SchemaRefused(
+        f"{target}: refusing to open this project: its schema is not labeler's (nearest: schema {int(revision)}): "
+        f"{problem}; someone or something changed it. {SALVAGE}"
     )
