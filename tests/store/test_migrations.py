@@ -98,6 +98,7 @@ def test_a_database_project_is_upgraded_on_open_too(tmp_path, pg_url):
     """PostgreSQL runs the same revisions: a schema-2 project (no claims yet) is upgraded."""
     from sqlalchemy import text
 
+    from labeler.store.dialects.postgresql_catalog import install_legacy_notify
     from labeler.store.testing import make_project
 
     local, _ = make_project(tmp_path)
@@ -111,8 +112,9 @@ def test_a_database_project_is_upgraded_on_open_too(tmp_path, pg_url):
         conn.execute(text("ALTER TABLE image DROP COLUMN mtime_ns, DROP COLUMN changed, DROP COLUMN flag"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
         conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
-        for f in ("labeler_point_guard", "labeler_claim_guard", "labeler_image_guard"):  # before schema 6
+        for f in ("labeler_notify", "labeler_point_guard", "labeler_claim_guard", "labeler_image_guard"):  # before schema 6
             conn.execute(text(f"DROP FUNCTION {f}() CASCADE"))
+        install_legacy_notify(conn, pg_url.rsplit("schema=", 1)[1])  # what `labeler init` wrote then
         for policy in ("labeler_read", "labeler_add", "labeler_change", "labeler_remove"):
             conn.execute(text(f"DROP POLICY {policy} ON point"))
         conn.execute(text("ALTER TABLE point DISABLE ROW LEVEL SECURITY"))
