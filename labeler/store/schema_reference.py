@@ -253,36 +253,64 @@ def _pg_fingerprint(server: str) -> str:
     return digest.hexdigest()[:24]
 
 
-def _pg_build(conn: Connection) -> dict[str, list[list]]:
-    """Build labeler's schemas in scratch schemas on a connection of its own (rolled back)."""
+def _pg_build(conn: Connection, *, temporary: bool | None = None) -> dict[str, list[list]]:
+    """Build labeler's schemas on a connection of its own, in a transaction that is rolled back:
+    in a scratch schema, or (a role that may not create schemas, such as an annotator; or
+    ``temporary=True``) in the session's temporary schema, where functions are reached only
+    through the ``pg_temp.`` qualifier that :func:`.postgresql_catalog.temporary_build` adds."""
     import secrets
 
+    from sqlalchemy.exc import ProgrammingError
+
+    from labeler.store.dialects.postgresql import PermissionRefused
+    from labeler.store.dialects.postgresql_catalog import temporary_build
+
+    with conn.engine.connect() as c:
+        tx = c.begin()
+        try:
+            if not temporary:
+                scratch = f"labeler_reference_{secrets.token_hex(6)}"
+                try:
+                    with c.begin_nested():
+                        c.exec_driver_sql(f'CREATE SCHEMA "{scratch}"')
+                except (ProgrammingError, PermissionRefused) as exc:  # the engine re-words a refusal
+                    refused = isinstance(exc, PermissionRefused) or getattr(exc.orig, "sqlstate", None) == "42501"
+                    if not refused or temporary is False:
+                        raise
+                    temporary = True
+            if temporary:
+                with temporary_build(c) as scratch:
+                    return _pg_run(c, scratch, temporary=True)
+            return _pg_run(c, scratch, temporary=False)
+        finally:
+            tx.rollback()
+
+
+def _pg_run(c: Connection, scratch: str, *, temporary: bool) -> dict[str, list[list]]:
+    """Labeler's migrations from empty, revision by revision, then (from empty again) a new
+    project as ``labeler init`` makes it; the catalog of each."""
     from alembic import command
 
     from labeler.store.dialects.postgresql_catalog import install_legacy_notify, read_catalog
     from labeler.store.dialects.postgresql_team import install_guards
     from labeler.store.models import Base
 
-    scratch = f"labeler_reference_{secrets.token_hex(6)}"
+    def catalog() -> list[list]:
+        return [list(r) for r in read_catalog(c, scratch, temporary=temporary)]
+
+    c.exec_driver_sql(f'SET LOCAL search_path TO "{scratch}"')
     built: dict[str, list[list]] = {}
-    with conn.engine.connect() as c:
-        tx = c.begin()
-        try:
-            c.exec_driver_sql(f'CREATE SCHEMA "{scratch}"')
-            c.exec_driver_sql(f'SET LOCAL search_path TO "{scratch}"')
-            for version in range(1, SCHEMA_VERSION + 1):
-                command.upgrade(config(c), revision_id(version))
-                if version == 1:  # what `labeler init` added then (migration 0003 relies on it)
-                    install_legacy_notify(c, scratch)
-                built[revision_id(version)] = [[list(r) for r in read_catalog(c, scratch)]]
-            c.exec_driver_sql(f'CREATE SCHEMA "{scratch}n"')
-            c.exec_driver_sql(f'SET LOCAL search_path TO "{scratch}n"')
-            Base.metadata.create_all(c)
-            stamp_new(c)
-            install_guards(c)
-            built[revision_id(SCHEMA_VERSION)].append([list(r) for r in read_catalog(c, f"{scratch}n")])
-        finally:
-            tx.rollback()
+    chain = c.begin_nested()
+    for version in range(1, SCHEMA_VERSION + 1):
+        command.upgrade(config(c), revision_id(version))
+        if version == 1:  # what `labeler init` added then (migration 0003 relies on it)
+            install_legacy_notify(c, scratch)
+        built[revision_id(version)] = [catalog()]
+    chain.rollback()
+    Base.metadata.create_all(c)
+    stamp_new(c)
+    install_guards(c)
+    built[revision_id(SCHEMA_VERSION)].append(catalog())
     return built
 
 

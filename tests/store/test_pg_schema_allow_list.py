@@ -247,3 +247,24 @@ def test_untouched_granted_and_upgraded_projects_open(team, pg_server):
 def test_a_recorded_revision_that_is_not_the_schemas_is_refused(team):
     message = _refused(team, ["UPDATE alembic_version SET version_num = '0003'"])
     assert "its schema is labeler's schema 6 but its recorded revision is 0003" in message
+
+
+def test_a_role_that_may_not_create_schemas_builds_the_reference_in_its_temporary_schema(team, opened, tmp_path, monkeypatch):
+    """An annotator on a machine without the cached reference: built in pg_temp, the same rows."""
+    from labeler.store import schema_reference
+
+    with opened._engine.connect() as conn:
+        def rows(built: dict) -> dict:
+            return {rev: [sorted(map(tuple, v)) for v in variants] for rev, variants in built.items()}
+
+        assert rows(schema_reference._pg_build(conn, temporary=True)) == rows(schema_reference._pg_build(conn, temporary=False))
+    monkeypatch.setenv("LABELER_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(schema_reference, "_pg_memory", {})
+    annotator = team.replace("postgres:@", "allow_ann@", 1)
+    with Project.open(annotator) as p:
+        assert p.counts().images == 12
+    assert list((tmp_path / "empty-cache").glob("pg-schema-reference-*.json"))
+    monkeypatch.setattr(schema_reference, "_pg_memory", {})
+    with Project.open(annotator) as p, p._engine.connect() as conn:  # from the cache file now
+        conn.connection.driver_connection.execute("SELECT 1")
+        assert check_postgresql_schema(annotator, conn) == "0006"

@@ -21,14 +21,16 @@ spelled two ways compares equal and any other difference does not:
 Not compared: owners and privileges (``labeler grant`` sets them; they decide who may act, never
 what an action does) and comments. Event triggers are database-wide: :data:`EVENT_TRIGGERS_SQL`.
 
-Names are made comparable by :func:`normalise`: the schema's own name (the server qualifies a
-name that is outside the connection's search path) becomes ``@``, so a reference built in a
+Names are made comparable by :func:`normalise`: the schema's own name as a qualifier (the server
+qualifies a name that is outside the connection's search path) is dropped, so a reference built in a
 scratch schema compares with any project.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 
 from sqlalchemy import Connection
 
@@ -139,19 +141,57 @@ def install_legacy_notify(conn: Connection, schema: str) -> None:
                              f"FOR EACH STATEMENT EXECUTE FUNCTION labeler_notify('{channel}')")
 
 
-def read_catalog(conn: Connection, schema: str) -> list[Row]:
-    """The schema's catalog rows (see the module's docstring), names normalised."""
+def read_catalog(conn: Connection, schema: str, *, temporary: bool = False) -> list[Row]:
+    """The schema's catalog rows (see the module's docstring), names normalised. ``temporary``:
+    the reference built in the session's temporary schema, whose relations say so (persistence
+    ``t``), not what labeler writes."""
     rows = conn.exec_driver_sql(CATALOG_SQL, {"schema": schema}).all()
     quoted = next(r[1] for r in rows if r[0] == "schema")
-    return [normalise(tuple(str(v) for v in r), schema, quoted) for r in rows if r[0] != "schema"]
+    out = [normalise(tuple(str(v) for v in r), schema, quoted) for r in rows if r[0] != "schema"]
+    if temporary:  # the server writes the temporary schema as "pg_temp." where it qualifies
+        out = [tuple(re.sub(r'(?<![\w$"])pg_temp\.', "", v) for v in row) for row in out]  # type: ignore[misc]
+        out = [(k, n, p, _permanent(d)) if k in _RELATION_KINDS else (k, n, p, d) for k, n, p, d in out]
+    return out
+
+
+_RELATION_KINDS = ("table", "index", "view", "sequence", "type", "relation")
+
+
+def _permanent(definition: str) -> str:
+    fields = definition.split(" | ")
+    if len(fields) > 2 and fields[1] == "t":
+        fields[1] = "p"
+    return " | ".join(fields)
+
+
+@contextlib.contextmanager
+def temporary_build(conn: Connection) -> Iterator[str]:
+    """The session's temporary schema (made if needed), for building the reference without the
+    right to create a schema. PostgreSQL never looks functions up there unqualified, so while
+    building, ``EXECUTE FUNCTION labeler_...`` is sent as ``EXECUTE FUNCTION pg_temp.labeler_...``
+    (the server then renders it qualified, and :func:`normalise` drops the qualifier)."""
+    from sqlalchemy import event
+
+    conn.exec_driver_sql("CREATE TEMP TABLE labeler_probe (x int) ON COMMIT DROP")
+    conn.exec_driver_sql("DROP TABLE labeler_probe")
+    name = conn.exec_driver_sql("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()").scalar_one()
+
+    def qualify(_conn, _cursor, statement, parameters, _context, _many):  # noqa: ANN001, ANN202
+        return re.sub(r"(EXECUTE\s+(?:FUNCTION|PROCEDURE)\s+)(labeler_)", r"\1pg_temp.\2", statement, flags=re.I), parameters
+
+    event.listen(conn, "before_cursor_execute", qualify, retval=True)
+    try:
+        yield name
+    finally:
+        event.remove(conn, "before_cursor_execute", qualify)
 
 
 def normalise(row: tuple[str, ...], schema: str, quoted: str) -> Row:
-    """The schema's name, where the server wrote it as a qualifier or in the pre-6 channel name,
-    becomes ``@``."""
+    """The schema's name goes where the server wrote it as a qualifier (it qualifies a name outside
+    the search path: the same object either way), and becomes ``@`` in the pre-6 channel name."""
     pattern = re.compile(rf"(?<![\w$\"]){re.escape(quoted)}\.")
     channel = "'labeler_" + schema.replace("'", "''") + "'"  # the pre-6 triggers' argument
-    return tuple(pattern.sub("@.", value).replace(channel, "'labeler_@'") for value in row)  # type: ignore[return-value]
+    return tuple(pattern.sub("", value).replace(channel, "'labeler_@'") for value in row)  # type: ignore[return-value]
 
 
 def event_triggers(conn: Connection) -> list[tuple[str, str]]:
