@@ -244,6 +244,7 @@ def check_sqlite_schema(target: Path | str, conn: Connection) -> None:
 PgReference = dict[str, list[Counter]]
 
 
+@functools.lru_cache(maxsize=None)
 def _pg_fingerprint(server: str) -> str:
     from labeler.store.dialects import postgresql_catalog, postgresql_team
 
