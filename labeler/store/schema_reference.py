@@ -358,10 +358,15 @@ def postgresql_references(conn: Connection) -> PgReference:
     return refs
 
 
-def check_postgresql_schema(target: str, conn: Connection) -> str:
-    """Refuse a project schema whose catalog is not one labeler writes (or a database whose event
-    triggers could act on it); returns the revision it matched."""
-    from labeler.store.dialects.postgresql_catalog import event_triggers, read_catalog
+def _pg_found(conn: Connection) -> Counter:
+    from labeler.store.dialects.postgresql_catalog import read_catalog
+
+    schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+    return Counter(SchemaObject(*r) for r in read_catalog(conn, schema))
+
+
+def _refuse_event_triggers(target: str, conn: Connection) -> None:
+    from labeler.store.dialects.postgresql_catalog import event_triggers
 
     for name, event in event_triggers(conn):
         raise SchemaRefused(
@@ -369,8 +374,44 @@ def check_postgresql_schema(target: str, conn: Connection) -> str:
             "which labeler never creates and which could act on the project; ask the database's owner to disable it "
             "(ALTER EVENT TRIGGER ... DISABLE), or copy the project's rows to another database with `labeler copy`"
         )
-    schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
-    found = Counter(SchemaObject(*r) for r in read_catalog(conn, schema))
+
+
+def check_postgresql_readable(target: str, conn: Connection) -> None:
+    """For ``labeler copy`` out of a refused project (salvage): reading its rows must run nothing
+    of its schema. Each of labeler's tables must be a plain table as labeler makes it (not a view,
+    no child tables, row security as labeler sets it), with no SELECT rule, only labeler's policies
+    for reading, and
+    labeler's column types; triggers, defaults, constraints and rules or policies for writing do
+    not act on reads."""
+    _refuse_event_triggers(target, conn)
+    found = _pg_found(conn)
+    ref = postgresql_references(conn)[revision_id(SCHEMA_VERSION)][0]
+    tables = {o.name for o in ref if o.type == "table"}
+    by_key = {o.key: o for o in found}
+    problem = None
+    for obj in sorted(ref, key=lambda o: (o.type, o.name)):
+        if obj.type == "table" and by_key.get(obj.key) != obj:
+            problem = f"its table {shown(obj.name)!r} is not a plain table as labeler makes it"
+        elif obj.type == "column" and obj.key in by_key and by_key[obj.key].sql.split(" | ")[0] != obj.sql.split(" | ")[0]:
+            problem = f"its column {shown(obj.name)!r} is not of labeler's type"
+        if problem:
+            break
+    if problem is None:
+        for obj in sorted(found, key=lambda o: (o.type, o.name)):
+            reads = (obj.type == "rule" and " ON SELECT " in obj.sql) or (obj.type == "policy" and obj.sql[:1] in "r*")
+            if reads and obj.table in tables and obj not in ref:
+                problem = f"{obj.type} {shown(obj.name)!r} would act on reading its rows"
+                break
+    if problem is not None:
+        raise SchemaRefused(f"{target}: refusing to read rows from this project: {problem}; "
+                            "copy its rows with a tool you trust (pg_dump --data-only)")
+
+
+def check_postgresql_schema(target: str, conn: Connection) -> str:
+    """Refuse a project schema whose catalog is not one labeler writes (or a database whose event
+    triggers could act on it); returns the revision it matched."""
+    _refuse_event_triggers(target, conn)
+    found = _pg_found(conn)
     refs = postgresql_references(conn)
     matched = [rev for rev, variants in refs.items() if any(found == ref for ref in variants)]
     if matched:

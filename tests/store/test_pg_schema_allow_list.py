@@ -209,6 +209,21 @@ def test_a_refused_project_is_one_line_on_open_and_copy_salvages_its_rows(team, 
     copy_project(url, tmp_path / "saved.labeler")
     with Project.open(tmp_path / "saved.labeler") as saved:
         assert saved.counts().images == 12
+    # salvage reads rows only where reading runs nothing of the schema
+    for what, statements in (
+        ("view", ["ALTER TABLE point RENAME TO point_rows", "CREATE VIEW point AS SELECT * FROM point_rows"]),
+        ("policy", ["CREATE POLICY p ON image FOR SELECT USING (length(path) > 0)", "ALTER TABLE image FORCE ROW LEVEL SECURITY"]),
+        ("child", ["CREATE TABLE point_more () INHERITS (point)"]),
+        ("type", ["CREATE DOMAIN d AS text", "ALTER TABLE meta ALTER COLUMN value TYPE d"]),
+    ):
+        hostile = f"{pg_server}&schema=allow_h_{what}"
+        copy_project(team, hostile)
+        with Project.open(hostile) as p, p._engine.begin() as conn:
+            for sql in statements:
+                conn.exec_driver_sql(sql)
+        with pytest.raises(ProjectError, match="refusing to read rows from this project") as caught:
+            copy_project(hostile, tmp_path / f"{what}.labeler")
+        assert "\n" not in str(caught.value) and not (tmp_path / f"{what}.labeler").exists(), what
 
 
 def test_untouched_granted_and_upgraded_projects_open(team, pg_server):
