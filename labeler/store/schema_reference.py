@@ -194,8 +194,10 @@ def _first_item(obj: SchemaObject, ref: SchemaObject) -> str:
     for label, items in (("has", extra), ("lacks", missing)):
         for item in items:
             return f" (it {label}: {shown(_item_text(item), 120)})"
-    if isinstance(obj.sql, str):  # PostgreSQL: the server's own rendering of the definition
-        return f" (it is: {shown(' '.join(obj.sql.split()), 160)})"
+    if isinstance(obj.sql, str) and isinstance(ref.sql, str):  # PostgreSQL: the first field that differs
+        for found, expected in zip(obj.sql.split(" | "), ref.sql.split(" | ")):
+            if found != expected:
+                return f" (it has: {shown(' '.join(found.split()), 60)}; labeler's: {shown(' '.join(expected.split()), 40)})"
     return ""
 
 
@@ -398,7 +400,7 @@ def check_postgresql_readable(target: str, conn: Connection) -> None:
             break
     if problem is None:
         for obj in sorted(found, key=lambda o: (o.type, o.name)):
-            reads = (obj.type == "rule" and " ON SELECT " in obj.sql) or (obj.type == "policy" and obj.sql[:1] in "r*")
+            reads = (obj.type == "rule" and " ON SELECT " in obj.sql) or (obj.type == "policy" and obj.sql.split(" | ")[0] in ("command=r", "command=*"))
             if reads and obj.table in tables and obj not in ref:
                 problem = f"{obj.type} {shown(obj.name)!r} would act on reading its rows"
                 break
@@ -431,5 +433,5 @@ def check_postgresql_schema(target: str, conn: Connection) -> str:
     problem = difference((found, {}), (ref, {})) or "it differs from labeler's schema"
     raise SchemaRefused(
         f"{target}: refusing to open this project: its schema is not labeler's (nearest: schema {int(revision)}): "
-        f"{problem}; someone or something changed it. {SALVAGE}"
+        f"{problem}. {SALVAGE}"
     )

@@ -39,9 +39,24 @@ Row = tuple[str, str, str, str]
 _NS = "(SELECT oid FROM pg_namespace WHERE nspname = %(schema)s)"
 _T = "coalesce({}::text, '-')"
 
+#: Labels of the catalog columns read below (a refusal names the one that differs).
+_LABELS = {
+    "c.relkind": "kind", "c.relpersistence": "persistence", "c.relrowsecurity": "row security",
+    "c.relforcerowsecurity": "forced row security", "c.reloptions": "options", "c.relispartition": "partition",
+    "c.reloftype::regtype": "of type", "c.relam": "access method", "a.attnotnull": "not null",
+    "a.attidentity": "identity", "a.attgenerated": "generated", "k.contype": "constraint type",
+    "k.condeferrable": "deferrable", "k.condeferred": "deferred", "k.convalidated": "validated",
+    "k.confdeltype": "on delete", "k.confupdtype": "on update", "k.conislocal": "local",
+    "k.connoinherit": "no inherit", "t.tgenabled": "enabled", "r.ev_enabled": "enabled", "p.polcmd": "command",
+    "p.polpermissive": "permissive", "p.prokind": "kind",
+}
+
 
 def _fields(*exprs: str) -> str:
-    return " || ' | ' || ".join(_T.format(e) for e in exprs)
+    """Text fields joined by `` | ``, each ``label=value`` where a bare flag would say nothing."""
+    return " || ' | ' || ".join(
+        (f"'{_LABELS[e]}=' || " if e in _LABELS else "") + _T.format(e) for e in exprs
+    )
 
 
 CATALOG_SQL = f"""
@@ -159,8 +174,8 @@ _RELATION_KINDS = ("table", "index", "view", "sequence", "type", "relation")
 
 def _permanent(definition: str) -> str:
     fields = definition.split(" | ")
-    if len(fields) > 2 and fields[1] == "t":
-        fields[1] = "p"
+    if len(fields) > 2 and fields[1] == "persistence=t":
+        fields[1] = "persistence=p"
     return " | ".join(fields)
 
 
