@@ -283,3 +283,16 @@ def test_a_role_that_may_not_create_schemas_builds_the_reference_in_its_temporar
     with Project.open(annotator) as p, p._engine.connect() as conn:  # from the cache file now
         conn.connection.driver_connection.execute("SELECT 1")
         assert check_postgresql_schema(annotator, conn) == "0006"
+
+
+@pytest.mark.parametrize("schema", ["point", "Select"])
+def test_a_schema_named_like_a_table_or_a_keyword_opens_and_is_still_checked(team, pg_server, schema):
+    """The schema's name is taken out only where the server wrote it as a qualifier."""
+    from labeler.store.copying import copy_project
+
+    url = f"{pg_server}&schema={schema}"
+    copy_project(team, url)
+    with Project.open(url) as p:
+        assert p.counts().images == 12
+        assert "unknown trigger 'point.t'" in _refused(p, ["CREATE TRIGGER t BEFORE DELETE ON point FOR EACH ROW "
+                                                           "EXECUTE FUNCTION labeler_point_guard()"])

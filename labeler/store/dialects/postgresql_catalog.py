@@ -162,9 +162,17 @@ def read_catalog(conn: Connection, schema: str, *, temporary: bool = False) -> l
     ``t``), not what labeler writes."""
     rows = conn.exec_driver_sql(CATALOG_SQL, {"schema": schema}).all()
     quoted = next(r[1] for r in rows if r[0] == "schema")
-    out = [normalise(tuple(str(v) for v in r), schema, quoted) for r in rows if r[0] != "schema"]
+    out = []
+    for kind, name, parent, definition in rows:
+        if kind == "schema":
+            continue
+        # only what the server rendered: the names built above are the objects' own (a schema
+        # may be called "image" too)
+        name = normalise(str(name), schema, quoted) if kind == "function" else str(name)
+        out.append((str(kind), name, str(parent), normalise(str(definition), schema, quoted)))
     if temporary:  # the server writes the temporary schema as "pg_temp." where it qualifies
-        out = [tuple(re.sub(r'(?<![\w$"])pg_temp\.', "", v) for v in row) for row in out]  # type: ignore[misc]
+        out = [(k, re.sub(r'(?<![\w$"])pg_temp\.', "", n) if k == "function" else n, p, re.sub(r'(?<![\w$"])pg_temp\.', "", d))
+               for k, n, p, d in out]
         out = [(k, n, p, _permanent(d)) if k in _RELATION_KINDS else (k, n, p, d) for k, n, p, d in out]
     return out
 
@@ -201,12 +209,12 @@ def temporary_build(conn: Connection) -> Iterator[str]:
         event.remove(conn, "before_cursor_execute", qualify)
 
 
-def normalise(row: tuple[str, ...], schema: str, quoted: str) -> Row:
+def normalise(text: str, schema: str, quoted: str) -> str:
     """The schema's name goes where the server wrote it as a qualifier (it qualifies a name outside
     the search path: the same object either way), and becomes ``@`` in the pre-6 channel name."""
     pattern = re.compile(rf"(?<![\w$\"]){re.escape(quoted)}\.")
     channel = "'labeler_" + schema.replace("'", "''") + "'"  # the pre-6 triggers' argument
-    return tuple(pattern.sub("", value).replace(channel, "'labeler_@'") for value in row)  # type: ignore[return-value]
+    return pattern.sub("", text).replace(channel, "'labeler_@'")
 
 
 def event_triggers(conn: Connection) -> list[tuple[str, str]]:
