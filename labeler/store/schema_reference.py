@@ -318,22 +318,25 @@ def _pg_run(c: Connection, scratch: str, *, temporary: bool) -> dict[str, list[l
 
 
 _pg_memory: dict[str, PgReference] = {}
+#: Keys whose reference this process built itself (a refusal is never decided on a stale cache).
+_pg_built: set[str] = set()
 
 
-def postgresql_references(conn: Connection) -> PgReference:
-    """Revision -> the catalogs labeler writes at it on this server (memory, then cache file, then built)."""
+def postgresql_references(conn: Connection, *, fresh: bool = False) -> PgReference:
+    """Revision -> the catalogs labeler writes at it on this server (memory, then cache file, then
+    built; ``fresh``: built now, and the cache replaced)."""
     from labeler.paths import cache_dir
     from labeler.store.dialects.postgresql_catalog import database_key
 
     key = _pg_fingerprint(database_key(conn))
-    if key in _pg_memory:
+    if key in _pg_memory and not fresh:
         return _pg_memory[key]
     data = None
     try:
         path: Path | None = cache_dir() / f"pg-schema-reference-{key}.json"
     except (OSError, ImportError):
         path = None
-    if path is not None:
+    if path is not None and not fresh:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or set(data) != set(known_revisions()):
@@ -342,6 +345,7 @@ def postgresql_references(conn: Connection) -> PgReference:
             data = None
     if data is None:
         data = _pg_build(conn)
+        _pg_built.add(key)
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -412,10 +416,17 @@ def check_postgresql_readable(target: str, conn: Connection) -> None:
 def check_postgresql_schema(target: str, conn: Connection) -> str:
     """Refuse a project schema whose catalog is not one labeler writes (or a database whose event
     triggers could act on it); returns the revision it matched."""
+    from labeler.store.dialects.postgresql_catalog import database_key
+
     _refuse_event_triggers(target, conn)
     found = _pg_found(conn)
     refs = postgresql_references(conn)
     matched = [rev for rev, variants in refs.items() if any(found == ref for ref in variants)]
+    if not matched and _pg_fingerprint(database_key(conn)) not in _pg_built:
+        # before refusing, make sure the reference is this server's as it is now (a cache file
+        # kept from another server of the same version with other settings would be stale)
+        refs = postgresql_references(conn, fresh=True)
+        matched = [rev for rev, variants in refs.items() if any(found == ref for ref in variants)]
     if matched:
         rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
         if len(rows) == 1 and rows[0] in matched:

@@ -296,3 +296,25 @@ def test_a_schema_named_like_a_table_or_a_keyword_opens_and_is_still_checked(tea
         assert p.counts().images == 12
         assert "unknown trigger 'point.t'" in _refused(p, ["CREATE TRIGGER t BEFORE DELETE ON point FOR EACH ROW "
                                                            "EXECUTE FUNCTION labeler_point_guard()"])
+
+
+def test_a_stale_cached_reference_is_rebuilt_before_a_refusal(team, opened, tmp_path, monkeypatch):
+    import json
+
+    from labeler.store import schema_reference
+    from labeler.store.dialects.postgresql_catalog import database_key
+
+    monkeypatch.setenv("LABELER_CACHE", str(tmp_path))
+    monkeypatch.setattr(schema_reference, "_pg_memory", {})
+    monkeypatch.setattr(schema_reference, "_pg_built", set())
+    with opened._engine.connect() as conn:
+        key = schema_reference._pg_fingerprint(database_key(conn))
+        built = schema_reference._pg_build(conn)
+    for variants in built.values():  # a cache that lacks labeler's guard trigger on point
+        for rows in variants:
+            rows[:] = [r for r in rows if r[:2] != ["trigger", "point.labeler_guard"]]
+    path = tmp_path / f"pg-schema-reference-{key}.json"
+    path.write_text(json.dumps(built), encoding="utf-8")
+    with Project.open(team) as p:
+        assert p.counts().images == 12
+    assert "point.labeler_guard" in path.read_text(encoding="utf-8")  # replaced by a fresh build

@@ -222,5 +222,9 @@ def event_triggers(conn: Connection) -> list[tuple[str, str]]:
 
 
 def database_key(conn: Connection) -> str:
-    """What the reference depends on here: the server's version."""
-    return str(conn.exec_driver_sql("SELECT current_setting('server_version_num')").scalar_one())
+    """What the reference depends on here: the server's version and the settings that change what
+    a new table looks like in the catalog."""
+    return str(conn.exec_driver_sql(
+        "SELECT concat_ws('/', current_setting('server_version_num'), current_setting('server_encoding'), "
+        "current_setting('default_table_access_method'), (SELECT datcollate FROM pg_database "
+        "WHERE datname = current_database()))").scalar_one())
