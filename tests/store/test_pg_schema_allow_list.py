@@ -253,6 +253,11 @@ def test_untouched_granted_and_upgraded_projects_open(team, pg_server):
         conn.execute(text("UPDATE alembic_version SET version_num = '0005'"))
         conn.execute(text("UPDATE meta SET value = '5' WHERE key = 'schema_version'"))
         assert check_postgresql_schema(old, conn) == "0005"
+        savepoint = conn.begin_nested()  # a schema-5 project with something more is refused before any upgrade
+        conn.execute(text("CREATE TRIGGER x BEFORE UPDATE ON point FOR EACH ROW EXECUTE FUNCTION labeler_notify()"))
+        with pytest.raises(SchemaRefused, match=r"nearest: schema 5\): unknown trigger 'point\.x'"):
+            check_postgresql_schema(old, conn)
+        savepoint.rollback()
     with Project.open(old) as p:
         assert p.schema_version == SCHEMA_VERSION and p.counts().images == 12
     with Project.open(old) as p, p._engine.connect() as conn:
