@@ -12,6 +12,10 @@ The reference is never written by hand: it is built by running labeler's Alembic
 (``0001`` writes schema 1, each later one its change) into an empty in-memory database, once per
 revision and process; the newest revision also accepts what ``create_all`` writes for a new
 project (the two spellings compare equal, see :mod:`labeler.store.dialects.sqlite_catalog`).
+
+A PostgreSQL project schema gets the same allow-list (below): its catalog, read by
+:mod:`labeler.store.dialects.postgresql_catalog`, against the one labeler's code writes on the same
+server; both sides become :class:`SchemaObject` counters and share :func:`difference`.
 """
 
 from __future__ import annotations
