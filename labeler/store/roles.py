@@ -25,7 +25,7 @@ from labeler.store.project import _database_errors
 
 ROLES = ("annotator", "reviewer", "admin")
 #: Tables an annotator may change rows of (points; the claims of images being labelled).
-_ANNOTATOR_ROWS = ("point", "claim", "cache")
+_ANNOTATOR_ROWS = ("instance", "point", "claim", "cache")
 
 
 @dataclass(frozen=True)

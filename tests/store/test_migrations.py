@@ -19,6 +19,45 @@ from labeler.store.models import Base
 V1 = Path(__file__).parent / "data" / "v1"
 
 
+#: ``point`` as schema 5 had it: one row per (image, keypoint), no instances.
+SCHEMA_5_POINT = """CREATE TABLE point (
+    image_id INTEGER NOT NULL REFERENCES image (id) ON DELETE CASCADE,
+    keypoint_id INTEGER NOT NULL REFERENCES keypoint (id) ON DELETE CASCADE,
+    x FLOAT, y FLOAT, visibility INTEGER NOT NULL, status VARCHAR NOT NULL, confidence FLOAT,
+    method VARCHAR, model VARCHAR, pred_x FLOAT, pred_y FLOAT, created_at FLOAT NOT NULL,
+    updated_at FLOAT NOT NULL, version INTEGER DEFAULT 1 NOT NULL, annotator VARCHAR,
+    PRIMARY KEY (image_id, keypoint_id),
+    CONSTRAINT point_visibility CHECK (visibility IN (0, 1, 2)),
+    CONSTRAINT point_absent_has_no_position CHECK ((visibility = 0 AND x IS NULL AND y IS NULL)
+        OR (visibility > 0 AND x IS NOT NULL AND y IS NOT NULL)))"""
+OLD_COLUMNS = (
+    "image_id, keypoint_id, x, y, visibility, status, confidence, method, model, pred_x, pred_y, "
+    "created_at, updated_at, version, annotator"
+)
+
+
+def back_to_schema_5(conn) -> None:
+    """Turn a project of this schema into a schema-5 one (points straight on images), both backends."""
+    from sqlalchemy import text
+
+    conn.execute(text(f"CREATE TABLE point_keep AS SELECT {OLD_COLUMNS} FROM point"))
+    conn.execute(text("DROP TABLE point"))
+    conn.execute(text("DROP TABLE instance"))
+    conn.execute(text(SCHEMA_5_POINT))
+    conn.execute(text("CREATE INDEX ix_point_keypoint ON point (keypoint_id)"))
+    conn.execute(text("CREATE INDEX ix_point_predicted ON point (image_id, confidence) WHERE status = 'predicted'"))
+    conn.execute(text(f"INSERT INTO point ({OLD_COLUMNS}) SELECT {OLD_COLUMNS} FROM point_keep"))
+    conn.execute(text("DROP TABLE point_keep"))
+    if conn.dialect.name == "postgresql":
+        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+        conn.execute(text(
+            "CREATE TRIGGER labeler_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON point "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION labeler_notify('labeler_{schema}')"
+        ))
+    conn.execute(text("UPDATE alembic_version SET version_num = '0005'"))
+    conn.execute(text("UPDATE meta SET value = '5' WHERE key = 'schema_version'"))
+
+
 def _schema_diff(project: Project) -> list:
     with project._engine.connect() as conn:
         return compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -90,6 +129,7 @@ def test_a_database_project_is_upgraded_on_open_too(tmp_path, pg_url):
 
     copy_project(tmp_path / "test.labeler", pg_url)
     with Project.open(pg_url) as p, p._engine.begin() as conn:  # back to schema 2
+        back_to_schema_5(conn)
         conn.execute(text("DROP TABLE claim"))
         conn.execute(text("ALTER TABLE image DROP COLUMN mtime_ns, DROP COLUMN changed, DROP COLUMN flag"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))

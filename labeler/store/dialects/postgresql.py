@@ -23,7 +23,7 @@ from labeler.store.dialects import InJsonArray, NotStoredAs
 from labeler.store.location import PgLocation
 
 #: Tables whose changes other windows must see (the cache is derived data: no notification).
-NOTIFIED_TABLES = ("meta", "keypoint", "skeleton_edge", "flip_pair", "image", "point", "claim")
+NOTIFIED_TABLES = ("meta", "keypoint", "skeleton_edge", "flip_pair", "image", "instance", "point", "claim")
 
 
 def conninfo(location: PgLocation) -> str:
