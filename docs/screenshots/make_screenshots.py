@@ -98,8 +98,8 @@ def main(out_dir: str) -> int:
             time.sleep(0.02)
 
     settle(1.5)
-    window.next_to_review()  # the least confident prediction first
-    window.next_to_review()
+    window.browser.next_to_review()  # the least confident prediction first
+    window.browser.next_to_review()
     window.set_current_keypoint("nose")
     window.actions["toggle_names"].trigger()  # L: every keypoint's name
     settle(1.5)
@@ -167,7 +167,7 @@ def review_shots(window, out: Path, settle) -> None:  # noqa: ANN001
     from PyQt6.QtCore import QPointF
 
     canvas._mouse = canvas.mapFromScene(QPointF(212.0, 93.5))
-    window.cycle_point()  # Tab: the one under the other comes on top (its name shows)
+    window.labeling.cycle_point()  # Tab: the one under the other comes on top (its name shows)
     settle(1.0)
     capture(out / "stacked-points.png")
 
@@ -179,7 +179,7 @@ def review_shots(window, out: Path, settle) -> None:  # noqa: ANN001
     window.refresh_index()
     settle(1.0)
     window.show_image(ids["cat_04_rotate.jpg"])
-    window._message("cat_04_rotate.jpg: flagged for later (filter the list: Flagged for later)")
+    window.session.say("cat_04_rotate.jpg: flagged for later (filter the list: Flagged for later)")
     settle(1.0)
     capture(out / "image-flags.png")
 

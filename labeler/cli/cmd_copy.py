@@ -34,4 +34,6 @@ def run(args: argparse.Namespace) -> int:
         f"  images: {rows.get('image', 0)}, keypoints: {rows.get('keypoint', 0)}, points: {rows.get('point', 0)}, "
         f"cache entries: {rows.get('cache', 0)}"
     )
+    if report.team:
+        print(f"  {report.team}")
     return 0

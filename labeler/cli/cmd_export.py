@@ -62,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
         if args.coco:
             from labeler.formats.coco import export_coco
 
-            replaced = [r.path for r in project.check_files().changed]
             report = export_coco(
                 project, args.coco, predicted=args.predicted, category=args.category, annotators=args.annotators
             )
@@ -71,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
                 f"wrote {report.path}: {count(report.images, 'image')}, {count(report.visible_or_occluded, 'point')} with a "
                 f"position, {report.absent} absent{extra}"
             )
-            if replaced:
-                eprint(f"warning: {len(replaced)} image(s) now hold another picture than the one labelled; "
-                       f"their labels were written as they are:\n{listing(replaced)}")
+            if report.replaced:
+                eprint(f"warning: {len(report.replaced)} image(s) now hold another picture than the one labelled; "
+                       f"their labels were written as they are:\n{listing(list(report.replaced))}")
         if args.pairs:
             from labeler.formats.pairs import export_pairs
             from labeler.formats.spair import SPairExportConfig, parse_split_ratio

@@ -11,11 +11,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="let a person work on a PostgreSQL project as annotator, reviewer or admin",
         description=(
             "Create (or update) the PostgreSQL login role NAME and give it one role on the project at URL. "
-            "annotator: place, move and accept points, claim images (no schema changes, no adding or "
-            "deleting images, no drops). reviewer: also propagate. admin: everything. The database "
-            "enforces it. Run as the database owner or a superuser. Passwords: --password-stdin, or set "
-            "one later with psql; each person's password then comes from ~/.pgpass or PGPASSWORD, never "
-            "from the project."
+            "annotator: place, move and accept points (their own and predictions), claim images for "
+            "themselves (no schema changes, no adding or deleting images, no drops). reviewer: also "
+            "propagate and change anyone's points. admin: everything. The database enforces it, and "
+            "records who did what. Run as the database owner (a managed server's owner with CREATEROLE "
+            "is enough) or a superuser. Passwords: --password-stdin (sent as a SCRAM-SHA-256 verifier, "
+            "never in clear text); each person's password then comes from ~/.pgpass or PGPASSWORD, "
+            "never from the project."
         ),
     )
     p.add_argument("project", metavar="URL", help="postgresql://host/db?schema=NAME")
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from labeler.store.roles import grant
 
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
     report = grant(args.project, args.name, args.role, password=password)
     verb = "created" if report.created else "updated"
     print(f"{verb} role {report.user}: {report.role} (member of {report.group})")

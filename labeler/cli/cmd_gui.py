@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "On Linux it first checks the system libraries Qt's X11 plugin needs and says how to install "
         "any that are missing.",
     )
-    p.add_argument("project", metavar="PROJECT", nargs="?", help="project file to open (e.g. birds.labeler)")
+    p.add_argument("project", metavar="PROJECT", nargs="?", help="project to open: a file (e.g. birds.labeler) or a postgresql://... URL")
     p.set_defaults(run=run)
 
 
@@ -27,8 +27,10 @@ def run(args: argparse.Namespace) -> int:
     problem = check_platform()
     if problem is not None:
         raise LabelerError(problem.message)
+    from labeler.store.location import is_url
+
     project = getattr(args, "project", None)
-    if project is not None and not Path(project).exists():
+    if project is not None and not is_url(project) and not Path(project).exists():
         raise ProjectError(f"no such project file: {project} (create one with File > New project, or `labeler init`)")
     try:
         from labeler.gui.app import run_app

@@ -68,5 +68,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"  images root: {project.images_root}")
         print(f"  images: {len(probed)}")
         print(f"  keypoints: {', '.join(schema.keypoints) or '(none yet)'}")
+    if args.force and project.is_database:  # a team project replaced in place keeps its team
+        from labeler.store.roles import restore_grants
+
+        team = restore_grants(project.location)
+        if team:
+            print(f"  {team}")
     print_skipped(skipped)
     return EXIT_SOME_FAILED if skipped else 0

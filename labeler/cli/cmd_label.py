@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("image", metavar="IMAGE", help="image path relative to the images root")
     p.add_argument("points", nargs="+", metavar="name=x,y", help="see below")
     add_user_option(p)
+    p.add_argument("--replace", action="store_true",
+                   help="overwrite points another person confirmed (without it they are named and nothing is saved)")
     p.set_defaults(run=run)
 
 
@@ -62,6 +64,12 @@ def parse_assignment(text: str) -> tuple[str, object]:
     return name, (x, y, visibility)
 
 
+def _when(t: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
 def run(args: argparse.Namespace) -> int:
     from labeler.store import Project
 
@@ -78,7 +86,18 @@ def run(args: argparse.Namespace) -> int:
                 "labeler schema PROJECT --add NAME,NAME (or in the app: Edit > Edit keypoints)"
             )
         image = project.image_by_path(args.image)
-        points = project.set_points(image.id, assignments)  # type: ignore[arg-type]
+        before = project.points(image.id)
+        theirs = [r for name, r in before.items()
+                  if name in assignments and r.confirmed and r.annotator and r.annotator != project.user]
+        if theirs and not args.replace:
+            raise UserInputError(
+                "nothing saved: " + "; ".join(f"{shown(r.name)} was confirmed by {shown(r.annotator)} at {_when(r.updated_at)}"
+                                               for r in theirs)
+                + " (add --replace to overwrite their points)"
+            )
+        # optimistic: a point changed by anyone since it was read above is refused, not overwritten
+        expected = {name: (before[name].version if name in before else None) for name in assignments}
+        points = project.set_points(image.id, assignments, expected_versions=expected)  # type: ignore[arg-type]
         print(f"{shown(image.path)} ({image.width}x{image.height}, {project.image(image.id).review_status}):")
         for name in project.schema().keypoints:
             row = points.get(name)

@@ -20,10 +20,10 @@ def run(args: argparse.Namespace) -> int:
     from labeler.store.review_ops import FLAG_WORDS
 
     with Project.open(args.project) as project:
-        # looked up here, read-only: status must work on a project it may not write to
-        missing = [
-            path for _, path, _ in project.image_index() if not project.image_file(path).is_file()
-        ] if project.images_root_found else []
+        # the store's one file check, read-only (status must work on a project it may not write
+        # to): files gone (or now a link leading outside the images folder) and files replaced
+        found = project.check_files(record=False) if project.images_root_found else None
+        missing = [r.path for r in found.missing] if found else []
         schema = project.schema()
         counts = project.counts()
         root_note = "" if project.images_root_found else "  (NOT FOUND: if it moved, `labeler add-images PROJECT --images-root NEW_FOLDER`)"
@@ -46,16 +46,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {out_of_review} of the predictions are on flagged images (out of review until the flag is cleared)")
         for model, n in test_model_predictions(project, reviewable=False).items():
             print(f"  {n} of the predictions come from {model}, {TEST_MODEL_NOTE} [TEST MODEL]")
-        replaced = [r.path for r in project.list_images(changed=True)]
+        replaced = [r.path for r in (found.changed if found else project.list_images(changed=True))]
         if replaced:
-            print(f"replaced by another picture at the last check ({len(replaced)}; their labels may not fit; "
+            print(f"replaced by another picture ({len(replaced)}; their labels may not fit; "
                   "put the originals back, or remove and add them again):")
             print_paths(replaced)
         if args.by_user:
             print("points by annotator:")
             for who, by_status in project.counts_by_user().items():
                 parts = ", ".join(f"{k} {v}" for k, v in by_status.items() if v)
-                print(f"  {who or '(nobody: predictions, or confirmed before annotators were recorded)'}: "
+                from labeler.display import shown  # a name stored by an older labeler may hold escapes
+
+                print(f"  {shown(who) if who else '(nobody: predictions, or confirmed before annotators were recorded)'}: "
                       f"{sum(by_status.values())} ({parts})")
         if missing:
             print(f"missing on disk ({len(missing)}; renamed files are found again by `labeler add-images`, "

@@ -233,8 +233,10 @@ class ReferenceState:
                     meta=header["meta"],
                     image_arrays=image_arrays,
                 ).validate()
+        except RecursionError:  # a header nesting brackets 200,000 deep
+            raise ValueError("reference state header is nested too deeply") from None
         except (KeyError, TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
-            raise ValueError(f"reference state is malformed ({type(exc).__name__}: {exc})") from None
+            raise ValueError(f"reference state is malformed ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 @dataclass

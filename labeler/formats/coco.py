@@ -45,6 +45,7 @@ from labeler.store import (
     ImportedPoint,
     MergeReport,
     OnConflict,
+    OutsideImagesFolder,
     PointRecord,
     Project,
     Schema,
@@ -53,6 +54,7 @@ from labeler.store import (
     image_file,
     normalise_rel,
     probe_files,
+    real_image_file,
     relative_to_root,
     unicode_key,
 )
@@ -77,6 +79,8 @@ class CocoExportReport:
     predicted: int
     no_object: int = 0  # images flagged "no object": listed in images, with no annotation
     skipped: int = 0  # images flagged "skip": left out
+    #: images whose file now holds another picture: written as they are (COCO writes only labels), named
+    replaced: tuple[str, ...] = ()
 
 
 def bbox_from_points(xy: Sequence[tuple[float, float]], width: int, height: int) -> list[float]:
@@ -237,6 +241,7 @@ def export_coco(
     out_path = Path(out)
     if project.is_own_file(out_path):
         raise UserInputError(f"{out_path} is the project file; give the COCO file another name, e.g. labels.json")
+    replaced = tuple(r.path for r in project.check_files().changed)  # the one check of every export
     data = to_coco(project, predicted=predicted, category=category, annotators=annotators)
     write_json_atomically(data, out_path)
     flags = list(project.image_flags().values())
@@ -251,6 +256,7 @@ def export_coco(
         predicted=sum(1 for s in statuses if s == PREDICTED),
         no_object=flags.count(FLAG_NO_OBJECT),
         skipped=flags.count(FLAG_SKIP),
+        replaced=replaced,
     )
 
 
@@ -697,7 +703,11 @@ def merge_coco_file(
         rel = rel_of[entry.coco_id]
         if rel in known:
             continue
-        full = image_file(root, rel)
+        try:
+            full = real_image_file(root, rel)
+        except OutsideImagesFolder:
+            why_not[rel] = "a symbolic link leading outside the images folder (not read)"
+            continue
         if full.is_file():
             candidates.append((full, rel))
         else:

@@ -23,11 +23,13 @@ import io
 import math
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from labeler.display import shown
 from labeler.errors import FormatError, UserInputError
 from labeler.formats.coco import CocoFile, CocoImage, CocoImportReport, _Problems, merge_coco_file
 from labeler.formats.exchange import (
@@ -40,13 +42,12 @@ from labeler.formats.exchange import (
     images_note,
     keep_if_same,
     labelled_images,
-    missing_note,
-    present_on_disk,
     place_image,
     project_name_for,
     read_record,
     refuse_predictions,
     unique_file_names,
+    usable_images,
     write_record,
     write_text,
 )
@@ -183,7 +184,7 @@ def export_dlc(
     if not items:
         raise UserInputError("no image has a confirmed keypoint yet; nothing to export"
                              + ("" if predicted else " (add --predicted to export predictions too)"))
-    items, missing = present_on_disk(project, items)
+    items, left_out_notes = usable_images(project, items)  # gone or replaced pictures: left out, noted
     want_h5 = pandas_available() if h5 is None else h5
     if want_h5 and not pandas_available():
         raise UserInputError("the .h5 file needs pandas and PyTables: pip install pandas tables")
@@ -245,7 +246,7 @@ def export_dlc(
         notes.append(f"{len(left_out)} image(s) with some keypoints marked absent but none placed were left out")
     if not want_h5:
         notes.append("no .h5 written (pandas and PyTables are not installed); DeepLabCut's convertcsv2h5 makes it from the CSV")
-    notes += images_note(placed) + missing_note(missing)
+    notes += images_note(placed) + left_out_notes
     counts = {f: len(g) for f, g in sorted(by_folder.items())}
     return DlcExportReport(out, counts, points, occluded, tuple(csv_files), want_h5, tuple(renamed), tuple(left_out), tuple(notes))
 
@@ -269,7 +270,10 @@ def _read_csv(path: Path, problems: _Problems) -> _Table:
 
 
 def _parse_csv(text: str, path: Path, problems: _Problems) -> _Table:
-    table = list(csv.reader(io.StringIO(text)))
+    try:
+        table = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # a cell over the csv module's field limit, a NUL byte
+        raise FormatError(f"{path}: not a DeepLabCut CollectedData file ({exc})") from None
     if len(table) < 3 or not table[0] or table[0][0] != "scorer":
         raise FormatError(f"{path}: not a DeepLabCut CollectedData file (its first rows must be scorer, bodyparts, coords)")
     if table[1] and table[1][0] == "individuals":
@@ -282,15 +286,13 @@ def _parse_csv(text: str, path: Path, problems: _Problems) -> _Table:
     scorers = {c for c in table[0][n_index:] if c}
     coords = table[2][n_index:]
     parts = table[1][n_index:]
-    bodyparts: list[str] = []
-    columns: list[tuple[str, str]] = []
-    for bp, co in zip(parts, coords, strict=False):
-        columns.append((bp, co))
-        if co in ("x", "y") and bp not in bodyparts:
-            bodyparts.append(bp)
+    columns: list[tuple[str, str]] = list(zip(parts, coords, strict=False))
+    # dict/Counter, not list membership: a file with 10^5 columns is read in linear time
+    bodyparts = list(dict.fromkeys(bp for bp, co in columns if co in ("x", "y")))
+    counts = Counter(columns)
     for bp in bodyparts:
-        if sum(1 for c in columns if c == (bp, "x")) != 1 or sum(1 for c in columns if c == (bp, "y")) != 1:
-            problems.add(f"bodypart {bp!r} needs exactly one x and one y column")
+        if counts[(bp, "x")] != 1 or counts[(bp, "y")] != 1:
+            problems.add(f"bodypart {shown(bp)!r} needs exactly one x and one y column")
     if not bodyparts or not all(bodyparts):
         raise FormatError(f"{path}: names no bodyparts with x and y columns")
     rows = []
@@ -319,29 +321,10 @@ def _parse_csv(text: str, path: Path, problems: _Problems) -> _Table:
 
 
 def _read_h5(path: Path, problems: _Problems) -> _Table:
-    try:
-        import pandas as pd
-    except ImportError:
-        raise FormatError(f"{path}: reading .h5 needs pandas and PyTables (pip install pandas tables); "
-                          "or import the CollectedData .csv beside it") from None
-    try:
-        frame = pd.read_hdf(path)
-    except ImportError:
-        raise FormatError(f"{path}: reading .h5 needs PyTables (pip install tables); or import the .csv") from None
-    except Exception as exc:  # noqa: BLE001 - HDF5 and pandas raise many types for a bad file
-        raise FormatError(f"{path}: not a readable DeepLabCut .h5 file ({exc})") from None
-    if not isinstance(frame, pd.DataFrame):
-        raise FormatError(f"{path}: not a DeepLabCut CollectedData frame (it holds a {type(frame).__name__})")
-    names = list(frame.columns.names or [])
-    if "individuals" in names:
-        raise FormatError(f"{path}: a multi-animal DeepLabCut file (it has 'individuals'); only single-animal files can be imported")
-    if names[-2:] != ["bodyparts", "coords"] or frame.columns.nlevels != 3:
-        raise FormatError(f"{path}: not a DeepLabCut CollectedData frame (columns scorer / bodyparts / coords)")
-    frame = frame.copy()
-    frame.index.names = [None] * frame.index.nlevels  # named levels would add a header row
-    buf = io.StringIO()
-    frame.to_csv(buf)  # the frame as DeepLabCut's CSV: one parser for both
-    return _parse_csv(buf.getvalue(), path, problems)
+    """Node by node, never unpickling (:mod:`labeler.formats.dlc_h5`), then the CSV parser."""
+    from labeler.formats.dlc_h5 import h5_as_csv
+
+    return _parse_csv(h5_as_csv(path), path, problems)
 
 
 def _files(path: Path) -> list[Path]:

@@ -221,18 +221,31 @@ class PlacedImages:
     fell_back: int = 0  # links the file system refused, copied instead
 
 
-def present_on_disk(project: Project, items: list[LabelledImage]) -> tuple[list[LabelledImage], list[str]]:
-    """The items whose image file is there, and the paths of those missing (moved or deleted
-    since they were labelled): they are left out and listed, not a reason to write nothing."""
-    here, missing = [], []
-    for it in items:
-        (here if project.image_path(it.image).is_file() else missing).append(it)
-    if items and not here:
+def usable_images(project: Project, items: list[LabelledImage]) -> tuple[list[LabelledImage], list[str]]:
+    """The items whose picture is the one labelled, and notes naming those left out: files gone
+    (moved, deleted, or now a link leading outside the images folder) and files that now hold
+    another picture (the labels would land on other pixels). One check for every export that
+    writes pictures beside labels: :meth:`~labeler.store.Project.check_files`. What is left out
+    is listed, not a reason to write nothing."""
+    found = project.check_files([it.image.id for it in items])
+    gone = {r.id for r in found.missing}
+    replaced = {r.id for r in found.changed}
+    here = [it for it in items if it.image.id not in gone and it.image.id not in replaced]
+    if items and not [it for it in items if it.image.id not in gone]:
         raise UserInputError(
             f"none of the {len(items)} labelled images is on disk under {project.images_root}; "
             "locate the images folder (File > Locate images folder, or `labeler add-images --images-root`)"
         )
-    return here, [it.image.path for it in missing]
+    notes = missing_note([it.image.path for it in items if it.image.id in gone])
+    notes += replaced_note([it.image.path for it in items if it.image.id in replaced and it.image.id not in gone])
+    return here, notes
+
+
+def replaced_note(paths: list[str]) -> list[str]:
+    if not paths:
+        return []
+    shown = ", ".join(paths[:5]) + (" ..." if len(paths) > 5 else "")
+    return [f"{len(paths)} labelled image(s) were left out: the file now holds another picture than the one labelled: {shown}"]
 
 
 def missing_note(missing: list[str]) -> list[str]:

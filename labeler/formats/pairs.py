@@ -24,9 +24,12 @@ def export_pairs(
 ) -> SPairExportSummary:
     category = category or project.category()
     project.check_positions(statuses=CONFIRMED_STATUSES)
-    replaced = {r.id: r.path for r in project.check_files().changed}  # labels on another picture: left out
+    found = project.check_files()  # the one check: files gone (or leading outside) or replaced are left out
+    replaced = {r.id: r.path for r in found.changed}  # labels on another picture
+    gone = {r.id: r.path for r in found.missing}
     # images the annotator skipped or said hold no object take no part in pairs
     excluded = {i for i, f in project.image_flags().items() if f in (FLAG_SKIP, FLAG_NO_OBJECT)}
+    refs = [r for r in (_with_predictions(project) if include_predictions else project.references()) if r.image_id not in excluded]
     images = [
         LabelledImage(
             relative_path=ref.path,
@@ -36,15 +39,22 @@ def export_pairs(
             category=category,
             keypoints=ref.points,
         )
-        for ref in (_with_predictions(project) if include_predictions else project.references())
-        if ref.image_id not in excluded and ref.image_id not in replaced
+        for ref in refs
+        if ref.image_id not in replaced and ref.image_id not in gone
     ]
     schema = project.schema()
     summary = write_spair(images, schema.keypoints, Path(out_dir), config, flip_pairs=schema.flip_pairs)
-    if replaced:
+    left_gone = sorted(r.path for r in refs if r.image_id in gone)
+    if left_gone:
         summary.warnings.append(
-            f"{len(replaced)} image(s) left out: the file now holds another picture than the one labelled:\n"
-            + listing(sorted(replaced.values()), indent="    ")
+            f"{len(left_gone)} image(s) left out: the file is gone (moved, deleted, or a link leading outside "
+            "the images folder):\n" + listing(left_gone, indent="    ")
+        )
+    left_replaced = sorted(r.path for r in refs if r.image_id in replaced and r.image_id not in gone)
+    if left_replaced:
+        summary.warnings.append(
+            f"{len(left_replaced)} image(s) left out: the file now holds another picture than the one labelled:\n"
+            + listing(left_replaced, indent="    ")
         )
     return summary
 

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from PIL import Image
 
+from labeler.display import shown
 from labeler.errors import FormatError, UserInputError
+from labeler.formats.bounded_yaml import load_yaml
 from labeler.formats.coco import (
     CocoFile,
     CocoImage,
@@ -50,14 +51,13 @@ from labeler.formats.exchange import (
     images_note,
     keep_if_same,
     labelled_images,
-    missing_note,
-    present_on_disk,
     place_image,
     project_name_for,
     read_record,
     refuse_predictions,
     split_of,
     unique_file_names,
+    usable_images,
     write_record,
     write_text,
 )
@@ -164,7 +164,7 @@ def export_yolo(
     if not items:
         raise UserInputError("no image has a confirmed keypoint yet; nothing to export"
                              + ("" if predicted else " (add --predicted to export predictions too)"))
-    items, missing = present_on_disk(project, items)
+    items, left_out_notes = usable_images(project, items)  # gone or replaced pictures: left out, noted
     names = schema.keypoints
     file_names, renamed = unique_file_names([it.image.path for it in items], key=lambda n: n.rsplit(".", 1)[0].lower())
     split = {it.image.path: split_of(it.image.path, seed, ratio, SPLITS) for it in items}
@@ -226,7 +226,7 @@ def export_yolo(
     if left_out:
         notes.append(f"{len(left_out)} image(s) with some keypoints marked absent but none placed were left out "
                      "(label a point, or mark every keypoint absent to make it a background image)")
-    notes += images_note(placed) + missing_note(missing)
+    notes += images_note(placed) + left_out_notes
     return YoloExportReport(out, counts, instances, backgrounds, points, tuple(renamed), tuple(left_out), tuple(notes))
 
 
@@ -287,6 +287,19 @@ class _Layout:
     notes: list[str]
 
 
+#: Limits of a data.yaml that labeler reads (far above any real dataset).
+MAX_KEYPOINTS = 10_000
+MAX_CLASSES = 100_000
+
+
+def _name(value: object) -> str:
+    """A class or keypoint name: text and numbers as written, anything else refused (never the
+    ``str()`` of an untrusted structure)."""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return shown(str(value))
+    raise FormatError(f"a name in data.yaml is a {type(value).__name__}, not text")
+
+
 def _layout(path: Path) -> _Layout:
     yaml_path, folder = _find_yaml(path)
     notes: list[str] = []
@@ -297,12 +310,7 @@ def _layout(path: Path) -> _Layout:
         subs = sorted(p for p in images.iterdir() if p.is_dir())
         notes.append("no data.yaml: keypoint names and flip pairs unknown")
         return _Layout(folder, [(p.name, p) for p in subs] or [("images", images)], {}, {0: "object"}, None, None, notes)
-    try:
-        data = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{yaml_path}: cannot read it ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise FormatError(f"{yaml_path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = load_yaml(yaml_path, "YOLO data.yaml")
     if not isinstance(data, dict):
         raise FormatError(f"{yaml_path}: not a YOLO data.yaml (expected keys such as train, val, kpt_shape, names)")
     given = data.get("path")
@@ -313,18 +321,23 @@ def _layout(path: Path) -> _Layout:
                 root = candidate
                 break
         else:
-            notes.append(f"data.yaml's path {given!r} does not exist here; read the dataset beside data.yaml")
+            notes.append(f"data.yaml's path {shown(given)!r} does not exist here; read the dataset beside data.yaml")
     shape = data.get("kpt_shape")
     if not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in shape)
-            and shape[0] > 0 and shape[1] in (2, 3)):
-        raise FormatError(f"{yaml_path}: kpt_shape must be [K, 2] or [K, 3] (got {shape!r}); is this a pose dataset?")
+            and 0 < shape[0] <= MAX_KEYPOINTS and shape[1] in (2, 3)):
+        raise FormatError(f"{yaml_path}: kpt_shape must be [K, 2] or [K, 3] with K at most {MAX_KEYPOINTS} "
+                          f"(got {shown(repr(shape) if isinstance(shape, (int, float, str, type(None))) else type(shape).__name__)}); "
+                          "is this a pose dataset?")
     classes_raw = data.get("names")
+    nc = data.get("nc")
     if isinstance(classes_raw, dict):
-        classes = {int(k): str(v) for k, v in classes_raw.items() if str(k).lstrip("-").isdigit()}
+        classes = {int(k): _name(v) for k, v in classes_raw.items() if isinstance(k, int) or (isinstance(k, str) and k.lstrip("-").isdigit() and len(k) < 10)}
     elif isinstance(classes_raw, list):
-        classes = {i: str(v) for i, v in enumerate(classes_raw)}
+        classes = {i: _name(v) for i, v in enumerate(classes_raw)}
+    elif nc is None or (isinstance(nc, int) and 0 < nc <= MAX_CLASSES):
+        classes = {i: f"class_{i}" for i in range(nc or 1)}
     else:
-        classes = {i: f"class_{i}" for i in range(int(data.get("nc") or 1))}
+        raise FormatError(f"{yaml_path}: nc must be a number of classes from 1 to {MAX_CLASSES}")
     kn = data.get("kpt_names")  # per class: {0: [...]} or [[...]]; a plain list names every class's
     if isinstance(kn, list) and kn and all(isinstance(n, str) for n in kn):
         kn = {0: kn}
@@ -332,15 +345,17 @@ def _layout(path: Path) -> _Layout:
         kn = dict(enumerate(kn))
     names: dict[int, tuple[str, ...]] = {}
     for c, listed in (kn.items() if isinstance(kn, dict) else []):
-        if isinstance(listed, list) and listed and str(c).lstrip("-").isdigit():
-            names[int(c)] = tuple(str(n) for n in listed)
+        if isinstance(listed, list) and listed and (isinstance(c, int) or (isinstance(c, str) and c.lstrip("-").isdigit() and len(c) < 10)):
+            names[int(c)] = tuple(_name(n) for n in listed)
             if len(listed) != shape[0]:
                 raise FormatError(f"{yaml_path}: kpt_names lists {len(listed)} names but kpt_shape says {shape[0]} keypoints")
     splits = []
     for key in SPLITS:
         value = data.get(key)
         for v in value if isinstance(value, list) else [value] if value else []:
-            p = Path(str(v))
+            if not isinstance(v, str):
+                raise FormatError(f"{yaml_path}: {key} must name folders or list files, not a {type(v).__name__}")
+            p = Path(v)
             splits.append((key, p if p.is_absolute() else root / p))
     if not splits:
         raise FormatError(f"{yaml_path}: names no train/val/test images")

@@ -40,7 +40,9 @@ def run_app(project: str | Path | None = None) -> int:
     if project is not None:
         window.open_project(project)
     else:
-        recent = [p for p in window.settings.recent_projects() if Path(p).is_file()]
+        from labeler.store.location import is_url
+
+        recent = [p for p in window.settings.recent_projects() if is_url(p) or Path(p).is_file()]
         if recent:
             window.open_project(recent[0])
     # import torch & co. in the background now, so the first propagation does not stall the UI

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from PyQt6.QtCore import QPoint, QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPixmap, QTransform, QWheelEvent
-from PyQt6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+from PyQt6.QtWidgets import QApplication, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 from labeler.gui.canvas_items import Z_POINT, EdgeItem, EdgeShadow, Placeholder, PointItem
 from labeler.gui.style import keypoint_colour
@@ -20,10 +20,33 @@ from labeler.gui.view_options import adjusted
 from labeler.store import PREDICTED, ImageRecord, PointRecord, Schema
 
 MIN_SCALE, MAX_SCALE = 0.01, 64.0
-DRAG_THRESHOLD = 3  # screen pixels before a press on a point becomes a drag
+#: screen pixels (Manhattan) before a press on a point becomes a drag, at least; the platform's
+#: QApplication.startDragDistance() (10 px by default) when larger: a hand's wobble while clicking
+#: a point must never move it
+DRAG_THRESHOLD = 3
+
+
+def drag_distance() -> int:
+    return max(DRAG_THRESHOLD, QApplication.startDragDistance())
 #: Held with a click, places the current keypoint again though it is already confirmed.
 REPLACE_MODIFIER = Qt.KeyboardModifier.AltModifier
 REPLACE_KEY = "Alt"
+
+
+#: W (zoom to a point) keeps at least this many image pixels around the point in view, or a
+#: third of the image's longer side when that is more ...
+FOCUS_CONTEXT_PX = 200
+#: ... and never magnifies more than this (400 %), unless the image's fit is already larger
+FOCUS_MAX_ZOOM = 4.0
+
+
+def focus_zoom(image_w: float, image_h: float, view_w: float, view_h: float) -> float:
+    """The zoom for "zoom to a point": 3x the fitted zoom, bounded so that a context window
+    (:data:`FOCUS_CONTEXT_PX`, or a third of the image) fits the view and at most
+    :data:`FOCUS_MAX_ZOOM`; never below the fitted zoom (the whole image is the most context)."""
+    fit = min(view_w / max(image_w, 1.0), view_h / max(image_h, 1.0))
+    context = max(FOCUS_CONTEXT_PX, max(image_w, image_h) / 3)
+    return max(fit, min(fit * 3.0, min(view_w, view_h) / context, FOCUS_MAX_ZOOM))
 
 
 class Canvas(QGraphicsView):
@@ -175,7 +198,7 @@ class Canvas(QGraphicsView):
 
     @property
     def failure_message(self) -> str:
-        return self._placeholder.text.text() if self._placeholder.isVisible() else ""
+        return self._placeholder.message if self._placeholder.isVisible() else ""
 
     def set_points(self, points: Mapping[str, PointRecord]) -> None:
         """Draw these rows (absent and hidden ones are not drawn); items are reused, so no flicker."""
@@ -273,14 +296,14 @@ class Canvas(QGraphicsView):
         return self._hovered
 
     def focus_on(self, name: str) -> None:
-        """Zoom in on a point (at least 3x the fitted zoom) and centre it."""
+        """Zoom in on a point and centre it, bounded (:func:`focus_zoom`): enough of the image
+        around it stays in view to judge it, and small images are not blown up."""
         item = self._points.get(name)
         if item is None:
             return
         rect = self.image_rect
         view = self.viewport().rect()
-        fit = min(view.width() / max(rect.width(), 1.0), view.height() / max(rect.height(), 1.0))
-        target = min(max(self.zoom, fit * 3.0), MAX_SCALE)
+        target = focus_zoom(rect.width(), rect.height(), view.width(), view.height())
         if abs(target - self.zoom) > 1e-9:
             self.resetTransform()
             self.scale(target, target)
@@ -339,9 +362,15 @@ class Canvas(QGraphicsView):
         self._zoomed()
 
     def actual_size(self) -> None:
-        centre = self.mapToScene(self.viewport().rect().center())
+        """100 %, keeping the image point under the mouse where it is (else the view's centre)."""
+        view = self.viewport().rect()
+        at = self._mouse if self._mouse is not None and view.contains(self._mouse) else view.center()
+        spot = self.mapToScene(at)
         self.resetTransform()
-        self.centerOn(centre)
+        self.centerOn(spot)
+        drift = self.mapFromScene(spot) - at  # centerOn put spot in the middle: move it back under the mouse
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + drift.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + drift.y())
         self._fitted = False
         self._zoomed()
 
@@ -469,7 +498,7 @@ class Canvas(QGraphicsView):
             return
         if self._drag is not None:
             item, offset, press, moved = self._drag
-            if not moved and (pos - press).manhattanLength() < DRAG_THRESHOLD:
+            if not moved and (pos - press).manhattanLength() < drag_distance():
                 return
             item.setPos(self._clamp(scene_pos + offset))
             self._update_edges()
@@ -512,6 +541,7 @@ class Canvas(QGraphicsView):
 
     def leaveEvent(self, event) -> None:  # noqa: ANN001
         self._hovered = None
+        self._mouse = None  # keys that act "at the mouse" act at the view's centre now
         super().leaveEvent(event)
 
     def _start_pan(self, pos: QPoint) -> None:

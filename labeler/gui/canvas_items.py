@@ -228,6 +228,7 @@ class Placeholder(QGraphicsRectItem):
         pen.setCosmetic(True)
         self.setPen(pen)
         self.setZValue(-1)
+        self.message = ""  # as given (the text drawn breaks it after the path)
         self.text = QGraphicsSimpleTextItem("", self)
         self.text.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
         self.text.setBrush(QBrush(QColor("#ff9b9b")))
@@ -236,5 +237,6 @@ class Placeholder(QGraphicsRectItem):
         self.text.setFont(font)
 
     def set_message(self, message: str) -> None:
-        self.text.setText(message)
+        self.message = message
+        self.text.setText(message.replace(": ", ":\n", 1))  # the path, then why: each on its own line
         self.text.setPos(self.rect().topLeft() + QPointF(self.rect().width() * 0.02, self.rect().height() * 0.02))

@@ -64,6 +64,9 @@ class ErrorReporter(QObject):
         self.dialogs: list[QMessageBox] = []
         self.suppressed = 0
         self.shown: list[str] = []  # texts shown (tests, diagnostics)
+        #: Callables that may take an error over (True: handled, no dialog), e.g. a lost server
+        #: shown once as a banner (labeler.gui.connection).
+        self.interceptors: list = []
         self._report.connect(self._show)
 
     def report(self, exc: BaseException, details: str = "") -> None:
@@ -71,6 +74,8 @@ class ErrorReporter(QObject):
 
     @pyqtSlot(object, str)
     def _show(self, exc: BaseException, details: str) -> None:
+        if any(take(exc) for take in self.interceptors):
+            return
         self.dialogs = [d for d in self.dialogs if not sip.isdeleted(d) and d.isVisible()]
         title, text = describe(exc)
         self.shown.append(text)

@@ -31,11 +31,13 @@ from PyQt6.QtWidgets import (
 
 from labeler.errors import UserInputError
 from labeler.gui import background
-from labeler.gui.errors import show_error
+from labeler.gui.project_actions import SPairExportDialog
 from labeler.gui.style import icon
 
 if TYPE_CHECKING:
-    from labeler.gui.main_window import MainWindow
+    from PyQt6.QtWidgets import QStatusBar
+
+    from labeler.gui.session import Session
 
 
 class TaskProgress(QWidget):
@@ -167,11 +169,12 @@ def _import_summary(source: str, report: Any) -> tuple[str, list[str]]:
 class Exchange(QObject):
     """The window's Export and Import submenus and the jobs behind them."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, session: Session, status_bar: QStatusBar) -> None:
+        super().__init__(session)
+        self.session = session
+        self.parent = session.dialog_parent  # what dialogs and boxes are shown over
         self.progress = TaskProgress()
-        window.statusBar().addPermanentWidget(self.progress)
+        status_bar.addPermanentWidget(self.progress)
         self.job: background.BackgroundJob | None = None
         self.last_summary: tuple[str, list[str]] | None = None
         self.summary_box: QMessageBox | None = None
@@ -183,18 +186,18 @@ class Exchange(QObject):
             ("import_yolo", "Import &YOLO pose dataset…", lambda: self.import_dialog("yolo")),
             ("import_dlc", "Import &DeepLabCut labelled data…", lambda: self.import_dialog("dlc")),
         ):
-            a = QAction(icon("export" if key.startswith("export") else "open"), text, window)
+            a = QAction(icon("export" if key.startswith("export") else "open"), text, self.parent)
             a.triggered.connect(lambda _=False, s=slot: s())
             self.actions[key] = a
 
-    def install(self, file_menu: QMenu) -> None:
-        """Gather the exports in File > Export and add File > Import, where the export actions were."""
-        existing = [self.window.actions[k] for k in ("export_coco", "export_spair")]
+    def install(self, file_menu: QMenu, existing: list[QAction]) -> None:
+        """Gather the exports (``existing``: the window's own, COCO and SPair) in File > Export and
+        add File > Import, where the export actions were."""
         acts = file_menu.actions()
         last = max((i for i, a in enumerate(acts) if a in existing), default=len(acts) - 1)
         before = acts[last + 1] if last + 1 < len(acts) else None
-        export_menu = QMenu("&Export", self.window)
-        import_menu = QMenu("&Import", self.window)
+        export_menu = QMenu("&Export", self.parent)
+        import_menu = QMenu("&Import", self.parent)
         for a in (*existing, self.actions["export_yolo"], self.actions["export_dlc"]):
             export_menu.addAction(a)
         for k in ("import_coco", "import_yolo", "import_dlc"):
@@ -210,17 +213,17 @@ class Exchange(QObject):
 
     # -- export --------------------------------------------------------------------------------
     def export_dialog(self, fmt: str) -> None:
-        project = self.window.project
+        project = self.session.project
         if project is None:
             return
         start = Path(project.path).with_name(f"{Path(project.path).stem}-{fmt}")
-        dialog = ExportDialog(fmt, start, self.window)
+        dialog = ExportDialog(fmt, start, self.parent)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         self.export(fmt, dialog.choice())
 
     def export(self, fmt: str, choice: ExportChoice) -> background.BackgroundJob | None:
-        project = self.window.project
+        project = self.session.project
         if project is None or self._busy():
             return None
         if fmt == "yolo":
@@ -243,36 +246,32 @@ class Exchange(QObject):
         def failed(exc: BaseException) -> None:
             if isinstance(exc, UserInputError) and "--overwrite" in str(exc):  # the CLI's words; here it is a box
                 exc = UserInputError(str(exc).replace("add --overwrite", 'tick "Replace an earlier labeler export"'))
-            self.window._write_failed(choice.out, exc)
+            self.session.write_failed(choice.out, exc)
 
         return self._run(f"Exporting {name}", work, lambda r: self._show(*_export_summary(fmt, r), title=f"{name} export"),
                          failed)
 
     # -- import --------------------------------------------------------------------------------
     def import_dialog(self, fmt: str) -> None:
-        project = self.window.project
+        project = self.session.project
         if project is None:
             return
         where = str(Path(project.path).parent)
         if fmt == "coco":
-            path, _ = QFileDialog.getOpenFileName(self.window, "Import COCO keypoints", where, "COCO JSON (*.json)")
+            path, _ = QFileDialog.getOpenFileName(self.parent, "Import COCO keypoints", where, "COCO JSON (*.json)")
         elif fmt == "yolo":
-            path, _ = QFileDialog.getOpenFileName(self.window, "Import YOLO pose dataset: its data.yaml", where,
+            path, _ = QFileDialog.getOpenFileName(self.parent, "Import YOLO pose dataset: its data.yaml", where,
                                                   "YOLO data.yaml (*.yaml *.yml)")
         else:
-            path, _ = QFileDialog.getOpenFileName(self.window, "Import DeepLabCut labelled data", where,
+            path, _ = QFileDialog.getOpenFileName(self.parent, "Import DeepLabCut labelled data", where,
                                                   "CollectedData (CollectedData_*.csv CollectedData_*.h5)")
         if path:
             self.import_file(fmt, Path(path))
 
     def import_file(self, fmt: str, path: Path, *, on_conflict: str = "error") -> background.BackgroundJob | None:
-        window = self.window
-        project = window.project
-        if project is None or self._busy():
-            return None
-        busy = window._busy_message()
-        if busy:
-            window._message(busy, error=True)
+        session = self.session
+        project = session.project
+        if project is None or self._busy() or session.refuse_if_busy():
             return None
 
         def work(report: Callable[[int, int, str], None]) -> Any:
@@ -290,10 +289,9 @@ class Exchange(QObject):
 
         def done(report: Any) -> None:
             if report.merge.schema_created:
-                window._schema_changed(project.schema())
+                session.replace_schema(project.schema())
             else:
-                window.refresh_current()
-                window.refresh_index()
+                session.refresh()
             self._show(*_import_summary(path.name, report), title="Import")
 
         def failed(exc: BaseException) -> None:
@@ -303,14 +301,14 @@ class Exchange(QObject):
             if isinstance(exc, MergeConflict):
                 self._ask_conflict(fmt, path, exc, conflict_message)
                 return
-            show_error(exc, window)
+            session.show_error(exc)
 
         return self._run(f"Importing {path.name}", work, done, failed)
 
     def _ask_conflict(self, fmt: str, path: Path, exc: Any, describe: Callable[..., str]) -> None:
         box = QMessageBox(QMessageBox.Icon.Question, "Import: points differ",
                           f"{len(exc.conflicts)} confirmed point(s) in the file differ from the project's; nothing "
-                          f"was imported yet.\n\n{describe(exc.conflicts)}", QMessageBox.StandardButton.Cancel, self.window)
+                          f"was imported yet.\n\n{describe(exc.conflicts)}", QMessageBox.StandardButton.Cancel, self.parent)
         keep = box.addButton("Keep the project's", QMessageBox.ButtonRole.AcceptRole)
         replace = box.addButton("Use the file's", QMessageBox.ButtonRole.DestructiveRole)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
@@ -325,10 +323,77 @@ class Exchange(QObject):
         box.buttonClicked.connect(chosen)
         box.open()
 
+    # -- COCO and SPair (File > Export's first two) --------------------------------------------------
+    def export_coco_dialog(self) -> None:
+        project = self.session.project
+        if project is None:
+            return
+        start = str(Path(project.path).with_suffix(".coco.json"))
+        path, _ = QFileDialog.getSaveFileName(self.parent, "Export COCO keypoints", start, "COCO JSON (*.json)")
+        if not path:
+            return
+        predicted = QMessageBox.question(
+            self.parent, "Export COCO", "Include predictions that still await review?\n"
+            "(No: only confirmed points: placed, accepted, corrected.)",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+        ) == QMessageBox.StandardButton.Yes
+        self.export_coco(Path(path), predicted=predicted)
+
+    def export_coco(self, path: Path, *, predicted: bool = False) -> background.BackgroundJob | None:
+        project = self.session.project
+        if project is None:
+            return None
+        from labeler.formats.coco import export_coco
+
+        def done(report) -> None:  # noqa: ANN001
+            self.session.say(
+                f"wrote {report.path}: {report.images} images, {report.visible_or_occluded} points, "
+                f"{report.absent} absent" + (f", {report.predicted} predicted" if predicted else "")
+                + (f"; {report.no_object} no-object image(s) as negatives (no annotation)" if report.no_object else "")
+                + (f"; {report.skipped} skipped image(s) left out" if report.skipped else "")
+                + (f"; WARNING: {len(report.replaced)} image(s) now hold another picture than the one "
+                   f"labelled (written as they are): {', '.join(report.replaced[:3])}" if report.replaced else ""),
+                error=bool(report.replaced))
+
+        return background.run_in_background(lambda: export_coco(project, path, predicted=predicted), done,
+                                            lambda exc: self.session.write_failed(path, exc))
+
+    def export_spair_dialog(self) -> None:
+        project = self.session.project
+        if project is None:
+            return
+        dialog = SPairExportDialog(Path(project.path).parent / f"{Path(project.path).stem}-spair", self.parent)
+        if dialog.exec() != SPairExportDialog.DialogCode.Accepted:
+            return
+        out, config, predictions = dialog.values()
+        self.export_spair(out, config=config, include_predictions=predictions)
+
+    def export_spair(self, out: Path, *, overwrite: bool = True, config=None,  # noqa: ANN001
+                     include_predictions: bool = False) -> background.BackgroundJob | None:
+        project = self.session.project
+        if project is None:
+            return None
+        from labeler.formats.pairs import export_pairs
+        from labeler.formats.spair import SPairExportConfig
+
+        def done(summary) -> None:  # noqa: ANN001
+            pairs = sum(summary.pairs.values())
+            self.session.say(f"wrote {summary.root}: {pairs} pairs from {sum(summary.images.values())} images")
+            if summary.warnings:
+                box = QMessageBox(QMessageBox.Icon.Information, "SPair export", "\n".join(summary.warnings[:10]),
+                                  QMessageBox.StandardButton.Ok, self.parent)
+                box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+                box.open()
+
+        config = config or SPairExportConfig(overwrite=overwrite)
+        return background.run_in_background(
+            lambda: export_pairs(project, out, config, include_predictions=include_predictions), done,
+            lambda exc: self.session.write_failed(out, exc))
+
     # -- shared ------------------------------------------------------------------------------
     def _busy(self) -> bool:
         if self.job is not None and not self.job.is_finished:
-            self.window._message("an export or import is still running: a moment", error=True)
+            self.session.say("an export or import is still running: a moment", error=True)
             return True
         return False
 
@@ -349,9 +414,9 @@ class Exchange(QObject):
 
     def _show(self, line: str, details: list[str], *, title: str) -> None:
         self.last_summary = (line, details)
-        self.window._message(line)
+        self.session.say(line)
         box = QMessageBox(QMessageBox.Icon.Information, title, line + ("\n\n" + "\n".join(details) if details else ""),
-                          QMessageBox.StandardButton.Ok, self.window)
+                          QMessageBox.StandardButton.Ok, self.parent)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         self.summary_box = box
         box.open()

@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtGui import QUndoCommand
 
 from labeler.errors import LabelerError
-from labeler.store import FLAG_LATER, FLAG_NO_OBJECT, FLAG_SKIP
+from labeler.store import FLAG_LATER, FLAG_NO_OBJECT, FLAG_SKIP, REVIEW_PREDICTED
 
 if TYPE_CHECKING:
-    from labeler.gui.main_window import MainWindow
+    from labeler.gui.image_list import ImageListPanel
+    from labeler.gui.session import Session
 
 #: flag -> (word in the list and messages, badge colour)
 FLAG_LOOKS: dict[str, tuple[str, str]] = {
@@ -28,7 +30,8 @@ FLAG_LOOKS: dict[str, tuple[str, str]] = {
     FLAG_LATER: ("later", "#ffb347"),
 }
 #: Flags that take an image out of the review queue.
-OUT_OF_QUEUE = (FLAG_SKIP, FLAG_NO_OBJECT)
+#: the flags that settle an image, so the view moves on (every flag takes it out of review: the store's rule)
+MOVES_ON = (FLAG_SKIP, FLAG_NO_OBJECT)
 
 
 class FlagEdit(QUndoCommand):
@@ -53,41 +56,69 @@ class FlagEdit(QUndoCommand):
         self.shown(self.image_id, self.before)
 
 
-class ImageFlags:
-    def __init__(self, window: MainWindow) -> None:
-        self.w = window
+class ImageFlags(QObject):
+    """K / Shift+X / M on the image on screen; the image list shows the flags."""
+
+    #: an image id whose flag changed (its predictions show or hide; the review count changes)
+    changed = pyqtSignal(int)
+
+    def __init__(self, session: Session, image_list: ImageListPanel) -> None:
+        super().__init__(session)
+        self.session, self.image_list = session, image_list
 
     def toggle(self, flag: str) -> None:
-        w = self.w
-        project, image = w.project, w.current
-        if project is None or image is None:
+        s = self.session
+        project, image = s.project, s.current
+        if project is None or image is None or s.refuse_if_busy():
             return
-        if w._busy_message():
-            w._message(w._busy_message(), error=True)
-            return
-        was = w.image_list.flag_of(image.id)
+        was = self.image_list.flag_of(image.id)
         new = None if was == flag else flag
+        awaited_review = self.image_list.status_of(image.id) == REVIEW_PREDICTED
+        listed = self._listed_ids()  # before the flag: a flag filter may take the image out of the list
         try:
             project.set_image_flag(image.id, new)
         except LabelerError as exc:
-            w._message(str(exc), error=True)
+            s.say(str(exc), error=True)
             return
-        w.image_list.set_flag(image.id, new)
+        self.image_list.set_flag(image.id, new)
         word = FLAG_LOOKS[flag][0]
         text = f"{'clear' if new is None else 'flag'} {image.path.rsplit('/', 1)[-1]} {word}"
-        w.undo_stack.push(FlagEdit(project, image.id, was, new, self._from_history, text))
+        s.undo_stack.push(FlagEdit(project, image.id, was, new, self._from_history, text))
+        self.changed.emit(image.id)
         if new is None:
-            w._message(f"{image.path}: no longer {word}")
+            s.say(f"{image.path}: no longer {word}")
             return
-        if new in OUT_OF_QUEUE:
-            w._message(f"{image.path}: {word} (the same key again clears it)")
-            w.step_image(1)
+        if new in MOVES_ON:
+            self._move_on(image.id, awaited_review, listed, f"{image.path}: {word} (the same key again clears it)")
         else:
-            w._message(f"{image.path}: flagged for later (filter the list: Flagged for later)")
+            s.say(f"{image.path}: flagged for later (filter the list: Flagged for later)")
+
+    def _listed_ids(self) -> list[int]:
+        model = self.image_list.model
+        return [model.row_at(r)[0] for r in range(model.rowCount())]  # type: ignore[index]
+
+    def _move_on(self, image_id: int, awaited_review: bool, listed: list[int], said: str) -> None:
+        """The decision is made: on to the next image in the order the person works in (the
+        review queue when this one awaited review, else the list), never to one that is
+        already skipped or has no object; the list wraps around at its end."""
+        s = self.session
+        if awaited_review and s.navigator is not None:
+            target = s.navigator.next_image(image_id)  # the queue passes over flagged images
+            if target is not None and target != image_id:
+                s.show(target)
+                s.say(said)
+                return
+        at = listed.index(image_id) if image_id in listed else -1
+        for candidate in listed[at + 1:] + listed[:max(at, 0)]:
+            if self.image_list.flag_of(candidate) not in MOVES_ON:
+                s.show(candidate)
+                s.say(said)
+                return
+        s.say(said + "; every other image of the list is skipped or has no object")
 
     def _from_history(self, image_id: int, flag: str | None) -> None:
         """Undo/redo of a flag: the list shows it and the view goes back to that image."""
-        w = self.w
-        w.image_list.set_flag(image_id, flag)
-        if w.current is None or w.current.id != image_id:
-            w.show_image(image_id)
+        self.image_list.set_flag(image_id, flag)
+        self.changed.emit(image_id)
+        if self.session.current_id != image_id:
+            self.session.show(image_id)

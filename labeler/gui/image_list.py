@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from labeler.errors import LabelerError
 from labeler.gui.image_flags import FLAG_LOOKS
 from labeler.gui.image_loader import ThumbnailLoader
 from labeler.gui.style import STATUS_COLOURS
@@ -57,6 +58,23 @@ ConfirmedRole = Qt.ItemDataRole.UserRole + 8
 
 BY_NAME, BY_CONFIDENCE = "name", "confidence"
 SORTS: tuple[tuple[str, str], ...] = (("By name", BY_NAME), ("Least confident first", BY_CONFIDENCE))
+
+
+def name_lines(name: str, fm: QFontMetrics, width: int, lines: int = 2) -> list[str]:
+    """A file name in up to ``lines`` lines of ``width`` pixels: whole when it fits (broken after
+    "_", "-", "." or a space when it can, else anywhere); only a name longer than that is
+    shortened, in the middle of its last line. A narrow list showed "cat_1…r.jpg"."""
+    if fm.horizontalAdvance(name) <= width:
+        return [name]
+    if lines <= 1:
+        return [fm.elidedText(name, Qt.TextElideMode.ElideMiddle, width)]
+    cut = 1
+    while cut < len(name) and fm.horizontalAdvance(name[:cut + 1]) <= width:
+        cut += 1
+    soft = max((name.rfind(c, 0, cut) + 1 for c in "_-. "), default=0)
+    if soft > cut // 2:
+        cut = soft
+    return [name[:cut], *name_lines(name[cut:], fm, width, lines - 1)]
 
 
 @dataclass(frozen=True)
@@ -222,7 +240,11 @@ class ImageListModel(QAbstractListModel):
             return None
         found = self._thumbs.get(image_id)
         if found is False and self._resolve is not None:
-            self._thumbs.request(image_id, self._resolve(path))
+            try:
+                file = self._resolve(path)
+            except LabelerError:  # a link leading outside the images folder: no thumbnail
+                return None
+            self._thumbs.request(image_id, file)
         return found
 
     def _thumbnail_ready(self, image_id: int) -> None:
@@ -252,6 +274,15 @@ class ImageRowDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         return QSize(120, self.thumb + 8)  # rows fill the list's width; wider would add a scroll bar
 
+    def text_width(self, row: QRect) -> int:
+        """Pixels for the name and status lines of a row drawn in ``row`` (right of the thumbnail)."""
+        return row.right() - (row.left() + 4 + self.thumb - 1 + 8) - 4
+
+    def name_font(self, base: QFont) -> QFont:
+        font = QFont(base)
+        font.setBold(True)
+        return font
+
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         painter.save()
         r = option.rect
@@ -276,14 +307,14 @@ class ImageRowDelegate(QStyledItemDelegate):
         painter.setPen(QColor(10, 12, 16))
         painter.drawEllipse(thumb_rect.right() - 9, thumb_rect.bottom() - 9, 10, 10)
         text_left = thumb_rect.right() + 8
-        text_rect = QRect(text_left, r.top() + 4, r.right() - text_left - 4, r.height() - 8)
-        name_font = QFont(option.font)
-        name_font.setBold(True)
+        text_rect = QRect(text_left, r.top() + 4, self.text_width(r), r.height() - 8)
+        name_font = self.name_font(option.font)
         painter.setFont(name_font)
         painter.setPen(QColor("#ffffff") if selected else QColor("#e6e9ef"))
         fm = QFontMetrics(name_font)
-        name = fm.elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "", Qt.TextElideMode.ElideMiddle, text_rect.width())
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, name)
+        names = name_lines(index.data(Qt.ItemDataRole.DisplayRole) or "", fm, text_rect.width())
+        for i, part in enumerate(names):
+            painter.drawText(text_rect.translated(0, i * fm.height()), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, part)
         path = index.data(PathRole) or ""
         folder = path.rsplit("/", 1)[0] if "/" in path else ""
         small = QFont(option.font)
@@ -291,7 +322,8 @@ class ImageRowDelegate(QStyledItemDelegate):
         painter.setFont(small)
         painter.setPen(QColor("#dfe6f0") if selected else QColor("#8a93a2"))
         fm2 = QFontMetrics(small)
-        lower = QRect(text_rect.left(), text_rect.top() + fm.height() + 2, text_rect.width(), fm2.height() * 2)
+        lower = QRect(text_rect.left(), text_rect.top() + fm.height() * len(names) + 2, text_rect.width(),
+                      fm2.height() * 2)
         words = STATUS_WORDS.get(status, status)
         confirmed = index.data(ConfirmedRole)
         if confirmed:

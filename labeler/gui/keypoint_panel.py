@@ -57,13 +57,14 @@ class KeypointPanel(QWidget):
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        # names whole, the state takes what is left (a narrow panel elides "predicted 0.7…")
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        # the state whole ("0.72 predicted"), the names take what is left (schemas' names are short)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.hint = QLabel("")
         self.hint.setObjectName("muted")
         self.hint.setWordWrap(True)
+        self.hint.setTextFormat(Qt.TextFormat.RichText)  # names are escaped; <b> marks them
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.table)
@@ -71,6 +72,7 @@ class KeypointPanel(QWidget):
         self._schema = Schema()
         self._current: str | None = None
         self._points: dict[str, PointRecord] = {}
+        self._blocked = ""  # why the image on screen cannot be labelled (missing, unreadable)
         self._updating = False
 
     @property
@@ -91,11 +93,23 @@ class KeypointPanel(QWidget):
             self.table.setItem(i, 1, label)
             self.table.setItem(i, 2, QTableWidgetItem("—"))
         self._updating = False
+        # every row in view (up to 12; more scroll): the review panel below gives way instead
+        rows = min(len(schema.keypoints), 12)
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height() + 4
+                                    + rows * self.table.verticalHeader().defaultSectionSize())
         if self._current not in schema.keypoints:
             self._current = None
         self.set_current(self._current or (schema.keypoints[0] if schema.keypoints else None))
 
-    def set_points(self, points: Mapping[str, PointRecord]) -> None:
+    def set_blocked(self, reason: str) -> None:
+        """The image on screen cannot be labelled (``reason``; "" when it can): the hint says so
+        instead of inviting a click. The next image clears it (:meth:`set_points` with ``fresh``)."""
+        self._blocked = reason
+        self._update_hint(None)
+
+    def set_points(self, points: Mapping[str, PointRecord], *, fresh: bool = False) -> None:
+        if fresh:
+            self._blocked = ""
         for i, name in enumerate(self._schema.keypoints):
             text, colour = status_text(points.get(name))
             item = self.table.item(i, 2)
@@ -124,14 +138,16 @@ class KeypointPanel(QWidget):
         if points is not None:
             self._points = dict(points)
         rec = self._points.get(self._current) if self._current is not None else None
-        if self._current is None:
+        if self._blocked:
+            self.hint.setText(f"Cannot be labelled: {html.escape(self._blocked)}")
+        elif self._current is None:
             self.hint.setText("Define keypoints (Edit > Edit keypoints) to start labeling." if not self._schema.keypoints else "")
         elif rec is not None and rec.confirmed and rec.x is not None:
             self.hint.setText(f"<b>{html.escape(self._current)}</b> is placed: drag it to move it; "
                               "Alt+click places it again elsewhere.")
         else:
-            self.hint.setText(f"Click the image to place <b>{html.escape(self._current)}</b>. "
-                              "Shift+click: occluded. Drag a point to move it.")
+            self.hint.setText(f"Click the image to place <b>{html.escape(self._current)}</b> "
+                              "(Shift+click: occluded).")
 
     def _selection_changed(self) -> None:
         if self._updating:

@@ -11,25 +11,43 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from PyQt6.QtCore import QObject
+
 from labeler.gui.review_panel import ABOVE, ALL, ASK, LowConfidenceBox, low_points
 from labeler.store import PREDICTED
 
 if TYPE_CHECKING:
-    from labeler.gui.main_window import MainWindow
+    from collections.abc import Callable
+
+    from labeler.gui.canvas import Canvas
+    from labeler.gui.review_panel import ReviewPanel
+    from labeler.gui.session import Session
+
+    Attempt = Callable[[Callable[[], object]], object | None]
+
+def file_name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
 
 #: How many queued images a step looks through for one with low points.
 LOOKAHEAD = 200
 
 
-class PointReview:
-    def __init__(self, window: MainWindow) -> None:
-        self.w = window
+class PointReview(QObject):
+    """W / Shift+W / C / R / Shift+R, and Space on an image with low points. ``attempt`` runs an
+    edit the way every edit runs (refused while busy or on an unreadable image; errors said)."""
+
+    def __init__(self, session: Session, panel: ReviewPanel, canvas: Canvas, attempt: Attempt) -> None:
+        super().__init__(session)
+        self.w = session
+        self.panel, self.canvas, self.attempt = panel, canvas, attempt
         self.at: tuple[int, str] | None = None  # (image id, keypoint) the walk stands on
         self._visited: list[int] = []  # images the walk went through, for Shift+W
+        self._told: int | None = None  # the image whose pending predictions the walk pointed out
 
     @property
     def threshold(self) -> float:
-        return self.w.review_panel.threshold
+        return self.panel.threshold
 
     def _low_here(self) -> list[str]:
         return low_points(self.w.current_points, self.threshold)
@@ -47,16 +65,38 @@ class PointReview:
         if focus not in names and names:
             self._go(names[0])
             return
+        if self._finish_first():
+            return
         target = self._next_image_with_low()
         if target is None:
-            w._message(f"no more predictions below {self.threshold:.2f} to review", error=False)
+            w.say(f"no more predictions below {self.threshold:.2f} to review", error=False)
             return
-        if w.current is not None:
-            self._visited.append(w.current.id)
-        w.show_image(target)
+        left = w.current.path
+        self._visited.append(w.current.id)
+        w.show(target)
         names = self._low_here()
         if names:
-            self._go(names[0])
+            self._go(names[0], moved_from=left)
+
+    def _finish_first(self) -> bool:
+        """The walk reached the end of this image's low points while predictions of it still
+        await review: say so once and stay (W again moves on, leaving them for later)."""
+        w = self.w
+        image = w.current
+        pending = [p for p in w.current_points.values() if p.status == PREDICTED]
+        walked_here = self.at is not None and self.at[0] == image.id
+        if not pending or not walked_here or self._told == image.id:
+            self._told = None
+            return False
+        self._told = image.id
+        low = len(self._low_here())
+        parts = []
+        if low:
+            parts.append(f"{low} low undecided (C/R)")
+        if len(pending) > low:
+            parts.append(f"{len(pending) - low} ≥ {self.threshold:.2f} await review (Enter)")
+        w.say(f"{file_name(image.path)}: last low point of this image; " + ", ".join(parts) + ". W: next image")
+        return True
 
     def previous_low(self) -> None:
         w = self.w
@@ -71,12 +111,12 @@ class PointReview:
             image_id = self._visited.pop()
             if image_id == w.current.id:
                 continue
-            w.show_image(image_id)
+            w.show(image_id)
             names = self._low_here()
             if names:
                 self._go(names[-1])
                 return
-        w._message("no earlier low-confidence point in this walk")
+        w.say("no earlier low-confidence point in this walk")
 
     def _next_image_with_low(self) -> int | None:
         w = self.w
@@ -95,18 +135,19 @@ class PointReview:
             current = target
         return None
 
-    def _go(self, name: str) -> None:
+    def _go(self, name: str, *, moved_from: str | None = None) -> None:
         w = self.w
         rec = w.current_points.get(name)
         if w.current is None or rec is None:
             return
         self.at = (w.current.id, name)
-        w.set_current_keypoint(name)
-        w.canvas.focus_on(name)
+        w.select_keypoint(name)
+        self.canvas.focus_on(name)
         names = self._low_here()
         conf = "?" if rec.confidence is None else f"{rec.confidence:.2f}"
-        w._message(f"{name}: prediction {conf} ({names.index(name) + 1} of {len(names)} low here) "
-                   "· C accepts · R rejects · Shift+R absent · W next")
+        moved = f"{file_name(moved_from)} done with its low points; now " if moved_from else ""
+        w.say(f"{moved}{file_name(w.current.path)}: {name}: prediction {conf} ({names.index(name) + 1} of "
+              f"{len(names)} low here) · C accepts · R rejects · Shift+R absent · W next")
 
     # -- one point -----------------------------------------------------------------------------
     def accept_point(self, name: str | None) -> None:
@@ -121,7 +162,7 @@ class PointReview:
             return
         rec = w.current_points.get(name)
         if rec is None or rec.status != PREDICTED:
-            w._message(f"{name} is not a prediction awaiting review", error=True)
+            w.say(f"{name} is not a prediction awaiting review", error=True)
             return
         image_id = w.current.id
         editor = w.editor
@@ -130,7 +171,7 @@ class PointReview:
             "reject": lambda: editor.reject_point(image_id, name, absent=False),
             "absent": lambda: editor.reject_point(image_id, name, absent=True),
         }[what]
-        if w._try(fn) is None:
+        if self.attempt(fn) is None:
             return
         if self.at == (image_id, name):  # walking: on to the next low point
             self.next_low()
@@ -143,28 +184,34 @@ class PointReview:
             return 0
         image_id = w.current.id
         editor = w.editor
+        if w.refuse_if_busy():
+            return None
         predicted = [p for p in w.current_points.values() if p.status == PREDICTED]
+        if not predicted:  # only what is shown is accepted (a skipped image's predictions are not)
+            w.say("no predictions on this image to accept")
+            return 0
         low = self._low_here()
-        policy = w.review_panel.policy
+        policy = self.panel.policy
         if low and policy == ASK:
             confidences = [w.current_points[n].confidence for n in low]
             known = [c for c in confidences if c is not None]
-            box = LowConfidenceBox(len(low), len(predicted), self.threshold, min(known) if known else None, w)
+            box = LowConfidenceBox(len(low), len(predicted), self.threshold, min(known) if known else None,
+                                   w.dialog_parent)
             box.exec()
             policy = box.choice() or ""
             if not policy:
-                w._message("nothing accepted")
+                w.say("nothing accepted")
                 return None
         threshold = self.threshold
         if low and policy == ABOVE:
-            n = w._try(lambda: editor.accept_image(image_id, min_confidence=threshold))
+            n = self.attempt(lambda: editor.accept_image(image_id, min_confidence=threshold))
             if n is not None:
-                w._message(f"accepted {n} prediction(s) ≥ {threshold:.2f}; {len(low)} below left to review (W)")
+                w.say(f"accepted {n} prediction(s) ≥ {threshold:.2f}; {len(low)} below left to review (W)")
             return int(n or 0)
         assert policy in (ALL, ASK, ABOVE)
-        n = w._try(lambda: editor.accept_image(image_id))
+        n = self.attempt(lambda: editor.accept_image(image_id))
         if n:
-            w._message(f"accepted {n} prediction(s)")
+            w.say(f"accepted {n} prediction(s)")
         elif n == 0:
-            w._message("no predictions on this image to accept")
+            w.say("no predictions on this image to accept")
         return None if n is None else int(n)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QObject, Qt
 from PyQt6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -28,11 +28,13 @@ from PyQt6.QtWidgets import (
 
 from labeler.errors import LabelerError
 from labeler.gui import background
-from labeler.gui.errors import show_error
 
 if TYPE_CHECKING:
     from labeler.formats.spair import SPairExportConfig
-    from labeler.gui.main_window import MainWindow
+    from labeler.gui.image_list import ImageListPanel
+    from labeler.gui.progress_panel import ProgressPanel
+    from labeler.gui.session import Session
+    from labeler.gui.worker import PropagationRunner
 
 
 # -- removing images ---------------------------------------------------------------------------
@@ -52,84 +54,86 @@ def confirm_remove(parent: QWidget, paths: list[str], confirmed: int, why: str) 
     return box.clickedButton() is remove
 
 
-def remove_images(window: MainWindow, *, missing: bool) -> background.BackgroundJob | None:
-    """Remove the images selected in the list (``missing`` False) or every image whose file is
-    gone (True: the files are looked for first, off the UI thread)."""
-    project = window.project
-    if project is None:
-        return None
-    if window.runner.running:
-        window._message("stop the running propagation before removing images", error=True)
-        return None
-    selected = [] if missing else window.image_list.selected_ids()
-    if not missing and not selected:
-        window._message("select images in the list first (Ctrl+click, Shift+click)", error=True)
-        return None
+class ProjectActions(QObject):
+    """Remove images and clear the reference cache; both refused while a propagation runs."""
 
-    def survey() -> tuple[list[int], list[str], int]:
-        images = project.check_missing() if missing else [project.image(i) for i in selected]
-        confirmed = sum(1 for im in images for p in project.points(im.id).values() if p.confirmed)
-        return [im.id for im in images], [im.path for im in images], confirmed
+    def __init__(self, session: Session, image_list: ImageListPanel, progress: ProgressPanel,
+                 runner: PropagationRunner) -> None:
+        super().__init__(session)
+        self.session, self.image_list, self.progress, self.runner = session, image_list, progress, runner
+        self.remove_job: background.BackgroundJob | None = None  # images being removed
 
-    def ask(found: tuple[list[int], list[str], int]) -> None:
-        ids, paths, confirmed = found
-        if window.project is not project:
-            return
-        if not ids:
-            window._message("no image to remove: every file is there" if missing else "nothing selected")
-            return
-        if not confirm_remove(window, paths, confirmed, "missing" if missing else "selected"):
-            return
-        window.progress.start(f"Removing {len(ids)} image(s)")
-        window.progress.stop.setEnabled(False)
-        window.remove_job = background.run_in_background(lambda: project.remove_images(ids),
-                                                         lambda n: removed(n, ids), failed)
-
-    def removed(n: int, ids: list[int]) -> None:
-        window.remove_job = None
-        window.progress.finish()
-        if window.project is not project:
-            return
-        window.undo_stack.clear()  # its snapshots name rows that are gone
-        for image_id in ids:
-            window.image_list.model.set_missing(image_id, False)
-        window._message(f"removed {n} image(s) from the project (files not touched)")
-        if window.current is not None and window.current.id in ids:
-            window.current = None
-            window.canvas.clear()
-            window.refresh_index()
-            if window.image_list.model.rowCount():
-                window.jump_image(0)
-        else:
-            window.refresh_index()
-
-    def failed(exc: BaseException) -> None:
-        window.remove_job = None
-        window.progress.finish()
-        show_error(exc, window)
-
-    return background.run_in_background(survey, ask, failed)
-
-
-# -- the reference cache -----------------------------------------------------------------------
-def clear_cache(window: MainWindow, *, confirm: bool = True) -> background.BackgroundJob | None:
-    project = window.project
-    if project is None:
-        return None
-    if window.runner.running:
-        window._message("stop the running propagation before clearing the cache", error=True)
-        return None
-    if confirm:
-        answer = QMessageBox.question(
-            window, "Clear the reference cache",
-            "Delete every cached reference state of this project? Labels are not touched; the next "
-            "propagation prepares its references again (slower once).",
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+    def remove_images(self, *, missing: bool) -> background.BackgroundJob | None:
+        """Remove the images selected in the list (``missing`` False) or every image whose file is
+        gone (True: the files are looked for first, off the UI thread)."""
+        session = self.session
+        project = session.project
+        if project is None:
             return None
-    return background.run_in_background(
-        project.clear_cache, lambda n: window._message(f"cleared the reference cache: {n} entr{'y' if n == 1 else 'ies'}"),
-        lambda exc: show_error(exc, window))
+        if self.runner.running:
+            session.say("stop the running propagation before removing images", error=True)
+            return None
+        selected = [] if missing else self.image_list.selected_ids()
+        if not missing and not selected:
+            session.say("select images in the list first (Ctrl+click, Shift+click)", error=True)
+            return None
+
+        def survey() -> tuple[list[int], list[str], int]:
+            images = project.check_missing() if missing else [project.image(i) for i in selected]
+            confirmed = sum(1 for im in images for p in project.points(im.id).values() if p.confirmed)
+            return [im.id for im in images], [im.path for im in images], confirmed
+
+        def ask(found: tuple[list[int], list[str], int]) -> None:
+            ids, paths, confirmed = found
+            if session.project is not project:
+                return
+            if not ids:
+                session.say("no image to remove: every file is there" if missing else "nothing selected")
+                return
+            if not confirm_remove(session.dialog_parent, paths, confirmed, "missing" if missing else "selected"):
+                return
+            self.progress.start(f"Removing {len(ids)} image(s)")
+            self.progress.stop.setEnabled(False)
+            self.remove_job = background.run_in_background(lambda: project.remove_images(ids),
+                                                           lambda n: removed(n, ids), failed)
+
+        def removed(n: int, ids: list[int]) -> None:
+            self.remove_job = None
+            self.progress.finish()
+            if session.project is not project:
+                return
+            session.undo_stack.clear()  # its snapshots name rows that are gone
+            for image_id in ids:
+                self.image_list.model.set_missing(image_id, False)
+            session.say(f"removed {n} image(s) from the project (files not touched)")
+            session.images_removed.emit(set(ids))
+
+        def failed(exc: BaseException) -> None:
+            self.remove_job = None
+            self.progress.finish()
+            session.show_error(exc)
+
+        return background.run_in_background(survey, ask, failed)
+
+    def clear_cache(self, *, confirm: bool = True) -> background.BackgroundJob | None:
+        session = self.session
+        project = session.project
+        if project is None:
+            return None
+        if self.runner.running:
+            session.say("stop the running propagation before clearing the cache", error=True)
+            return None
+        if confirm:
+            answer = QMessageBox.question(
+                session.dialog_parent, "Clear the reference cache",
+                "Delete every cached reference state of this project? Labels are not touched; the next "
+                "propagation prepares its references again (slower once).",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+        return background.run_in_background(
+            project.clear_cache, lambda n: session.say(f"cleared the reference cache: {n} entr{'y' if n == 1 else 'ies'}"),
+            session.show_error)
 
 
 # -- SPair export options ----------------------------------------------------------------------

@@ -16,12 +16,14 @@ from PyQt6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -103,6 +105,29 @@ class RepropagateBox(QMessageBox):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
 
 
+class WrappedLabel(QLabel):
+    """A word-wrapped label that asks for the height its text needs at its width (a wrapped
+    QLabel in a form gets too little, and its last lines were clipped)."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001
+        super().resizeEvent(event)
+        self._fit()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self._fit()
+
+    def _fit(self) -> None:
+        if self.width() > 0:
+            need = self.heightForWidth(self.width())
+            if need > 0 and need != self.minimumHeight():
+                self.setMinimumHeight(need)
+
+
 class PropagateDialog(QDialog):
     def __init__(
         self,
@@ -124,11 +149,8 @@ class PropagateDialog(QDialog):
         self.method = QComboBox()
         for m in METHODS:
             self.method.addItem(METHOD_TEXT.get(m, m), m)
-        self.method_info = QLabel("")
+        self.method_info = WrappedLabel("")
         self.method_info.setObjectName("methodInfo")
-        self.method_info.setWordWrap(True)
-        # room for its three lines: a wrapped label in a form gets too little height from the layout
-        self.method_info.setMinimumHeight(4 * self.method_info.fontMetrics().lineSpacing())
         self.method_info.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.model = QComboBox()
         self.model.setEditable(True)
@@ -154,9 +176,8 @@ class PropagateDialog(QDialog):
         model_row = QHBoxLayout()
         model_row.addWidget(self.model, 1)
         model_row.addWidget(browse)
-        self.model_warning = QLabel("")
+        self.model_warning = WrappedLabel("")
         self.model_warning.setObjectName("error")
-        self.model_warning.setWordWrap(True)
         self.model_warning.setVisible(False)
         form = QFormLayout()
         form.addRow("Method", self.method)
@@ -172,27 +193,39 @@ class PropagateDialog(QDialog):
         form.addRow("", self.flip)
         form.addRow("", self.force)
         form.addRow("Settings", self.settings)
-        self.plan_label = QLabel("computing the plan…")
-        self.plan_label.setWordWrap(True)
+        self.plan_label = WrappedLabel("computing the plan…")
         self.plan_label.setTextFormat(Qt.TextFormat.RichText)
         plan_box = QGroupBox("Plan")
         QVBoxLayout(plan_box).addWidget(self.plan_label)
-        self.error = QLabel("")
+        self.error = WrappedLabel("")
         self.error.setObjectName("error")
-        self.error.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok.setText("Propagate")
         self.ok.setObjectName("primary")
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        # everything but the buttons scrolls when the screen is shorter than the dialog (1024 x 700)
+        body = QWidget()
+        inner = QVBoxLayout(body)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addLayout(form)
         self.run_on = RunOnBox(cluster)
-        layout.addWidget(self.run_on)
-        layout.addWidget(plan_box, 1)
-        layout.addWidget(self.error)
+        inner.addWidget(self.run_on)
+        inner.addWidget(plan_box, 1)
+        inner.addWidget(self.error)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        layout = QVBoxLayout(self)
+        layout.addWidget(scroll, 1)
         layout.addWidget(buttons)
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is not None and not screen.isEmpty():
+            wide = max(640, body.minimumSizeHint().width() + 2 * layout.contentsMargins().left() + 20)
+            self.resize(min(wide, screen.width() - 40), min(700, screen.height() - 60))
         self.plan: PropagationPlan | None = None
         self._plan_timer = QTimer(self)
         self._plan_timer.setSingleShot(True)

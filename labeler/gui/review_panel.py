@@ -73,6 +73,7 @@ class ReviewPanel(QGroupBox):
             b.setMinimumWidth(40)  # a narrow panel clips a label rather than squeezing the image
             b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             b.setStyleSheet("padding: 5px 2px;")  # the app's 14 px sides clipped the labels
+            b.setMinimumHeight(b.sizeHint().height())  # a short window clips the text below, not the buttons
             grid.addWidget(b, i // 2, i % 2)
             self.buttons[action] = b
         self.buttons["accept_and_next"].setObjectName("primary")
@@ -137,8 +138,8 @@ class ReviewPanel(QGroupBox):
     def _update_text(self) -> None:
         t = f"{self.threshold:.2f}"
         self.policy_text.setText({
-            ASK: f"Space/Enter on an image with predictions below {t} ask before accepting.",
-            ABOVE: f"Space/Enter accept only predictions ≥ {t}; lower ones stay to review (W).",
+            ASK: f"Below {t}: Space/Enter ask before accepting (Shift+Space: all).",
+            ABOVE: f"Space/Enter accept only predictions ≥ {t}; lower ones stay (W).",
             ALL: f"Space/Enter accept every prediction, also those below {t}.",
         }[self.policy])
 
@@ -154,12 +155,13 @@ class LowConfidenceBox(QMessageBox):
         super().__init__(
             QMessageBox.Icon.Question, "Low-confidence predictions",
             f"{low} of the {total} predictions on this image are below {threshold:.2f} (lowest {lowest_text}).\n"
-            "Accept them too? (The review panel sets the threshold, and whether to ask.)",
+            "Accept them too? (A: all. Shift+Space accepts all without asking; the review panel sets "
+            "the threshold, and whether to ask.)",
             QMessageBox.StandardButton.NoButton, parent,
         )
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.above_button = self.addButton(f"Accept only ≥ {threshold:.2f}", QMessageBox.ButtonRole.AcceptRole)
-        self.all_button = self.addButton("Accept all", QMessageBox.ButtonRole.YesRole)
+        self.all_button = self.addButton("&Accept all", QMessageBox.ButtonRole.YesRole)
         self.cancel_button = self.addButton(QMessageBox.StandardButton.Cancel)
         self.setDefaultButton(self.above_button)
 

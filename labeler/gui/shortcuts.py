@@ -81,6 +81,10 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "Accept this image's predictions (low ones as the review panel says) and go to the next image to review",
     ),
     Shortcut(
+        "accept_all_and_next", ("Shift+Space",), "Accept all, &low ones too, and next", "Review",
+        "Accept every prediction of this image, also those below the threshold, and go to the next image to review",
+    ),
+    Shortcut(
         "accept", ("Return", "Enter"), "&Accept predictions", "Review",
         "Accept this image's predictions (below the review panel's threshold: as its setting says)",
     ),

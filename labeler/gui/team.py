@@ -1,24 +1,29 @@
 """Working as a team on a PostgreSQL project: opening a database URL, the annotator's name in
 the status bar, the claim on the image being labelled, and each machine's own images folder.
 
-Wired into the main window with a few lines (:func:`install`); everything else lives here.
+A controller (:class:`Team`) given the session, the settings, the status bar and the image list;
+it asks the window to open a URL through :attr:`Team.open_requested`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import QObject, QTimer
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QInputDialog, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from labeler.errors import LabelerError
-from labeler.redaction import redact
+from labeler.redaction import shown_location
 from labeler.store import Claim, Project
 from labeler.store.project import default_user
 
 if TYPE_CHECKING:
-    from labeler.gui.main_window import MainWindow
+    from PyQt6.QtWidgets import QStatusBar
+
+    from labeler.gui.image_list import ImageListPanel
+    from labeler.gui.session import Session
+    from labeler.gui.settings import AppSettings
 
 USER_KEY = "team/user"
 #: Renew the claim on the shown image this often (claims last CLAIM_SECONDS = 5 min).
@@ -51,18 +56,23 @@ class OpenDatabaseDialog(QDialog):
 class Team(QObject):
     """The window's team features (one per window)."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self.user = str(window.settings.value(USER_KEY, "") or "") or default_user()
+    #: a database URL the person asked to open
+    open_requested = pyqtSignal(str)
+
+    def __init__(self, session: Session, settings: AppSettings, status_bar: QStatusBar,
+                 image_list: ImageListPanel) -> None:
+        super().__init__(session)
+        self.session, self.settings, self.image_list = session, settings, image_list
+        parent = session.dialog_parent
+        self.user = str(settings.value(USER_KEY, "") or "") or default_user()
         self.user_button = QPushButton(f"user: {self.user}")
         self.user_button.setFlat(True)
         self.user_button.setToolTip("Who your confirmed points are recorded as (click to change)")
         self.user_button.clicked.connect(self.ask_user)
-        window.statusBar().addPermanentWidget(self.user_button)
+        status_bar.addPermanentWidget(self.user_button)
         self.claim_label = QLabel("")
-        window.statusBar().addPermanentWidget(self.claim_label)
-        self.open_action = QAction("Open &database project…", window)
+        status_bar.addPermanentWidget(self.claim_label)
+        self.open_action = QAction("Open &database project…", parent)
         self.open_action.setStatusTip("Open a team project from a PostgreSQL server (postgresql://...)")
         self.open_action.triggered.connect(self.open_dialog)
         self.renew = QTimer(self)
@@ -75,28 +85,38 @@ class Team(QObject):
 
     # -- the annotator's name ------------------------------------------------------------------
     def ask_user(self) -> None:
-        name, ok = QInputDialog.getText(self.window, "Your name", "Record my edits as:", text=self.user)
+        name, ok = QInputDialog.getText(self.session.dialog_parent, "Your name", "Record my edits as:", text=self.user)
         if ok and name.strip():
             self.set_user(name.strip())
 
     def set_user(self, name: str) -> None:
         self.user = name
-        self.window.settings.set_value(USER_KEY, name)
+        self.settings.set_value(USER_KEY, name)
+        project = self.session.project
+        if project is not None and project.user_fixed:
+            self.session.say(f"in this project the server records your edits as your database role {project.user}",
+                             error=True)
+            return
         self.user_button.setText(f"user: {name}")
-        if self.window.project is not None:
-            self.window.project.user = name
+        if project is not None:
+            project.user = name
 
     # -- opening ---------------------------------------------------------------------------------
     def open_dialog(self) -> None:
-        dialog = OpenDatabaseDialog(parent=self.window)
+        dialog = OpenDatabaseDialog(parent=self.session.dialog_parent)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.url.text().strip():
-            self.window.open_project(dialog.url.text().strip())
+            self.open_requested.emit(dialog.url.text().strip())
 
     def opened(self, project: Project) -> None:
-        """A project was opened: record edits as this user, use this machine's images folder."""
-        project.user = self.user
+        """A project was opened: record edits as this user (where the server does not record the
+        database role itself), use this machine's images folder."""
+        if project.user_fixed:
+            self.user_button.setText(f"user: {project.user} (database role)")
+        else:
+            project.user = self.user
+            self.user_button.setText(f"user: {self.user}")
         if project.is_database:
-            root = self.window.settings.images_root(project.location)
+            root = self.settings.images_root(project.location)
             if root:
                 try:
                     project.set_images_root(root)
@@ -108,12 +128,12 @@ class Team(QObject):
     def relocated(self, project: Project) -> None:
         """The images folder was located: for a database project it is this machine's setting."""
         if project.is_database:
-            self.window.settings.set_images_root(project.location, str(project.images_root))
+            self.settings.set_images_root(project.location, str(project.images_root))
 
     def closing(self, project: Project) -> None:
         self.renew.stop()
         self.watch.stop()
-        self.window.image_list.model.set_claims({})
+        self.image_list.model.set_claims({})
         if self.claimed is not None and project.is_database:
             try:
                 project.release_claim(self.claimed)
@@ -125,7 +145,7 @@ class Team(QObject):
     # -- claims ----------------------------------------------------------------------------------
     def claim_current(self) -> Claim | None:
         """Claim (or renew) the image on screen in a database project; show who holds it."""
-        project, current = self.window.project, self.window.current
+        project, current = self.session.project, self.session.current
         if project is None or current is None or not project.is_database:
             self.claim_label.setText("")
             return None
@@ -135,7 +155,7 @@ class Team(QObject):
             claim = project.claim_image(current.id)
         except LabelerError as exc:
             self.claim_label.setText("")
-            self.window._message(str(exc), error=True)
+            self.session.say(str(exc), error=True)
             return None
         self.claimed = current.id if claim.mine else None
         self.claim_label.setText("" if claim.mine else f"being labelled by {claim.user}")
@@ -143,26 +163,26 @@ class Team(QObject):
 
     def show_claims(self) -> None:
         """Mark the images others are labelling in the image list."""
-        project = self.window.project
+        project = self.session.project
         if project is None or not project.is_database:
             return
         try:
             claims = project.claims()
         except LabelerError:
             return  # the server is unreachable for a moment: keep the last picture
-        self.window.image_list.model.set_claims({i: c.user for i, c in claims.items() if not c.mine})
+        self.image_list.model.set_claims({i: c.user for i, c in claims.items() if not c.mine})
 
     def expected_versions(self, image_id: int, name: str) -> dict[str, int | None] | None:
         """The version of the point as shown, so an edit over someone else's newer one is refused
         (database projects; a file project has one person at a time)."""
-        window = self.window
-        if window.project is None or not window.project.is_database:
+        s = self.session
+        if s.project is None or not s.project.is_database:
             return None
-        if window.current is None or window.current.id != image_id:
+        if s.current_id != image_id:
             return None
-        shown = window.current_points.get(name)
+        shown = s.current_points.get(name)
         return {name: None if shown is None else shown.version}
 
 
 def title(project: Project) -> str:
-    return f"{project.name} — labeler  ({redact(project.display)})"
+    return f"{project.name} — labeler  ({shown_location(project.location)})"

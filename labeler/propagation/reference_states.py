@@ -165,9 +165,11 @@ class ReferenceBuilder:
         reason on failure."""
         first = points[0]
         image = first.image
-        task = ImageTask(
-            image.image_id, image.path, self.project.image_path(image.image_id), image.width, image.height, crop=image.crop
-        )
+        try:
+            file = self.project.image_path(image.image_id)
+        except LabelerError as exc:  # a link leading outside the images folder: never read
+            return f"reference image not readable, its points are not used: {exc}"
+        task = ImageTask(image.image_id, image.path, file, image.width, image.height, crop=image.crop)
         decoded = decode(task, self.decode_side)
         if decoded.array is None:
             return f"reference image not readable, its points are not used: {decoded.error}"

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[ProgressEvent], None]
 NOT_FOUND = "file not found (moved or deleted?)"
+#: A labelled image whose file now holds another picture: its points are not used as references.
+CHANGED_REFERENCE = "reference not used: " + CHANGED_FILE
 
 
 def _no_references_message() -> str:
@@ -62,6 +64,8 @@ class _Context:
     records: list[ImageRecord]
     refs: dict[str, list[RefPoint]]
     selection: TargetSelection
+    #: images with confirmed points whose file now holds another picture: not used as references
+    replaced_refs: tuple[ImageRecord, ...] = ()
 
     @property
     def used_points(self) -> list[RefPoint]:
@@ -75,14 +79,19 @@ def _context(project: Project, config: PropagationConfig, records: list[ImageRec
         raise UserInputError("the project has no keypoints yet; define the schema first (`labeler init --keypoints ...`)")
     by_id = {r.id: r for r in records}
     replaced = {r.id for r in records if r.changed}  # labels placed on another picture: never a reference
-    chosen = choose((p for p in candidate_points(project) if p.image_id not in replaced), config.max_references)
+    candidates = candidate_points(project)
+    chosen = choose((p for p in candidates if p.image_id not in replaced), config.max_references)
     refs = resolve(project, chosen, schema.keypoints, records=by_id)
+    selection = select_targets(records, config)
+    listed = {r.id for r in selection.changed}
+    dropped = sorted({p.image_id for p in candidates} & replaced - listed)
     return _Context(
         schema=schema,
         flip=flipping.flip_enabled(config.flip, schema),
         records=records,
         refs=refs,
-        selection=select_targets(records, config),
+        selection=selection,
+        replaced_refs=tuple(by_id[i] for i in dropped if i in by_id),
     )
 
 
@@ -109,6 +118,9 @@ def plan_propagation(project: Project, config: PropagationConfig, *, matcher: Ma
         warnings.append(f"{len(ctx.selection.missing)} selected image(s) were not found at the last check and are skipped")
     if ctx.selection.changed:
         warnings.append(f"{len(ctx.selection.changed)} selected image(s) now hold another picture than the one labelled and are skipped")
+    if ctx.replaced_refs:
+        warnings.append(f"{len(ctx.replaced_refs)} labelled image(s) now hold another picture than the one labelled; "
+                        "their points are not used as references")
     if matcher is not None:
         engine_sig, ref_sig = matcher.signature, state_cache.reference_signature(matcher)
     else:
@@ -314,6 +326,7 @@ def propagate(
         tally.messages.append(f"no reference for {', '.join(without)}: not predicted")
     tally.failed.extend((r.path, NOT_FOUND) for r in ctx.selection.missing)
     tally.failed.extend((r.path, CHANGED_FILE) for r in ctx.selection.changed)
+    tally.failed.extend((r.path, CHANGED_REFERENCE) for r in ctx.replaced_refs)
 
     def summary(*, stopped: bool, device: str, signature: str | None, up_to_date: int, targets: int) -> PropagationSummary:
         result = PropagationSummary(

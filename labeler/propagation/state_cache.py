@@ -82,7 +82,7 @@ def load_state(
             raise ValueError(f"entry holds {state.names!r}, not {name!r}")
         if name is None and (state.names or "pose_map" not in state.image_arrays):
             raise ValueError("entry is not a pose map")
-    except ValueError:
+    except (ValueError, RecursionError):
         project.cache_delete(prefix=key)
         if discarded is not None:
             discarded.append(key)

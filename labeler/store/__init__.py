@@ -57,7 +57,16 @@ from labeler.store.records import (
     CHANGED_FILE,
     StatusCounts,
 )
-from labeler.store.relpaths import escapes, find_on_disk, image_file, normalise_rel, relative_to_root, unicode_key
+from labeler.store.relpaths import (
+    OutsideImagesFolder,
+    escapes,
+    find_on_disk,
+    image_file,
+    normalise_rel,
+    real_image_file,
+    relative_to_root,
+    unicode_key,
+)
 from labeler.store.scanning import ProbedImage, find_image_files, format_skipped, no_images_message, probe_files
 from labeler.store.schema_ops import validate_schema
 
@@ -114,6 +123,8 @@ __all__ = [
     "StatusCounts",
     "escapes",
     "image_file",
+    "real_image_file",
+    "OutsideImagesFolder",
     "find_image_files",
     "find_on_disk",
     "format_skipped",

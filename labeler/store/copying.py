@@ -2,6 +2,9 @@
 
 Rows keep their ids (points reference images and keypoints by id), so the copy is the same
 project: images registry, schema, points with status/confidence/provenance, reference cache.
+Rows only: the target is a new project created by labeler, so nothing of the source's SQL
+schema (a trigger, a foreign-key action, a default someone added) comes along; that is how a
+file refused for its schema is salvaged.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from labeler.store.models import Base, MetaRow
 from labeler.redaction import redact
 from labeler.store.location import is_url, parse_url
 from labeler.store.project import Project
+from labeler.store.schema_reference import SchemaRefused
 
 #: Meta keys the new project writes itself (where it is, when and by what it was made).
 _OWN_META = {"format", "schema_version", "created_by", "created_at", "images_root", "images_root_rel"}
@@ -29,6 +33,8 @@ class CopyReport:
     source: str
     target: str
     rows: dict[str, int]
+    #: For a PostgreSQL project replaced in place: what became of its team's rights.
+    team: str | None = None
 
 
 def copy_project(
@@ -45,7 +51,13 @@ def copy_project(
     """
     if _same(source, target):
         raise ProjectError(f"{redact(os.fspath(target))} is the project being copied; give another place to copy it to")
-    with Project.open(source) as src:
+    # the source is only read (SELECT runs none of a file's triggers), so a file refused for its
+    # schema can be salvaged: its rows go into a new project made by labeler, never its schema
+    try:
+        opened = Project.open(source)
+    except SchemaRefused:
+        opened = Project.open(source, salvage=True)
+    with opened as src:
         root = Path(images_root) if images_root is not None else src.images_root
         if not root.is_dir():
             raise ProjectError(
@@ -53,7 +65,12 @@ def copy_project(
             )
         with Project.create(target, root, name=src.name, force=force) as dst:
             counts = _copy_rows(src, dst)
-            return CopyReport(source=src.display, target=dst.display, rows=counts)
+            report = CopyReport(source=src.display, target=dst.display, rows=counts)
+    if force and is_url(target):
+        from labeler.store.roles import restore_grants
+
+        report = CopyReport(report.source, report.target, report.rows, team=restore_grants(str(target)))
+    return report
 
 
 def _same(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from labeler.errors import ProjectError
+from labeler.store.wal_guard import WriteGate
 
 BUSY_TIMEOUT_S = 30.0
 #: RETURNING (3.35) and json_each (built in since 3.38, in JSON1 builds before) are used.
@@ -102,7 +103,9 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def make_engine(path: Path, *, create: bool = False, wal: bool = True) -> Engine:
+def make_engine(path: Path, *, create: bool = False, wal: bool = True, gate: WriteGate | None = None) -> Engine:
+    """``gate``: labeler's cross-process writer lock (:class:`~labeler.store.wal_guard.WriteGate`),
+    held from every write transaction's BEGIN until its connection returns to the pool."""
     engine = create_engine(
         "sqlite+pysqlite://",
         creator=lambda: connect_raw(path, create=create),
@@ -129,8 +132,19 @@ def make_engine(path: Path, *, create: bool = False, wal: bool = True) -> Engine
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:  # noqa: ANN001 - sqlalchemy.Connection
         options = conn.get_execution_options()
-        mode = "IMMEDIATE" if options.get("labeler_write") else options.get("sqlite_begin", "DEFERRED")
+        write = bool(options.get("labeler_write"))
+        if write and gate is not None and not conn.connection.info.get("labeler_gate"):
+            gate.enter()
+            conn.connection.info["labeler_gate"] = True
+        mode = "IMMEDIATE" if write else options.get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+    if gate is not None:
+
+        @event.listens_for(engine, "checkin")
+        def _checkin(_dbapi_conn: object, record) -> None:  # noqa: ANN001 - a ConnectionRecord
+            if record.info.pop("labeler_gate", False):
+                gate.leave()
 
     return engine
 

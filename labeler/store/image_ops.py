@@ -19,7 +19,16 @@ from labeler.imaging import file_sha256, is_image_path
 from labeler.store.core import IMAGE_T, ProjectCore, image_record, image_row, in_ids, in_values, now
 from labeler.store.models import CacheRow, ImageRow
 from labeler.store.records import IMAGE_FLAGS, REVIEW_STATUSES, AddImagesReport, FileCheck, ImageRecord, SkippedFile
-from labeler.store.relpaths import absolute, escapes, image_file, normalise_rel, relative_to_root, unicode_key
+from labeler.store.relpaths import (
+    OutsideImagesFolder,
+    absolute,
+    escapes,
+    image_file,
+    normalise_rel,
+    real_image_file,
+    relative_to_root,
+    unicode_key,
+)
 from labeler.store.scanning import ProbedImage, check_folder, find_image_files, probe_files
 
 StatusFilter = str | Iterable[str] | None
@@ -127,7 +136,11 @@ class ImageOps(ProjectCore):
             elif not is_image_path(f):
                 skipped.append(SkippedFile(rel, "not an image file type"))
             else:
-                pairs.append((f, rel))
+                try:  # what reading it would refuse is not registered either
+                    real_image_file(root, rel)
+                    pairs.append((f, rel))
+                except OutsideImagesFolder:
+                    skipped.append(SkippedFile(rel, "symbolic link leading outside the images folder (not followed)"))
         return pairs, skipped
 
     def add_images(
@@ -297,13 +310,22 @@ class ImageOps(ProjectCore):
         )
 
     def image_path(self, image: int | ImageRecord) -> Path:
-        """Absolute path of an image file (it may be missing: see :meth:`check_missing`)."""
+        """The real path of an image's file, to read or copy it now (it may be missing: see
+        :meth:`check_missing`). Raises :class:`OutsideImagesFolder` when a symbolic link leads
+        outside the images folder (see :func:`~labeler.store.relpaths.real_image_file`)."""
         record = image if isinstance(image, ImageRecord) else self.image(image)
-        return image_file(self._root, record.path, row=record.id)
+        return real_image_file(self._root, record.path, row=record.id)
 
     def image_file(self, rel: str) -> Path:
-        """Absolute path of the image stored as ``rel`` (refuses a path leaving the root)."""
-        return image_file(self._root, rel)
+        """The real path of the image stored as ``rel``; refused like :meth:`image_path`."""
+        return real_image_file(self._root, rel)
+
+    def image_on_disk(self, image: int | ImageRecord) -> bool:
+        """Whether the image's file is there and may be read (inside the images folder)."""
+        try:
+            return self.image_path(image).is_file()
+        except OutsideImagesFolder:
+            return False
 
     def check_missing(self, image_ids: Iterable[int] | None = None) -> list[ImageRecord]:
         """Look for every image file (or those of ``image_ids``); flag the ones gone (and
@@ -313,14 +335,18 @@ class ImageOps(ProjectCore):
         Files replaced by another picture are flagged too (see :meth:`check_files`)."""
         return list(self.check_files(image_ids).missing)
 
-    def check_files(self, image_ids: Iterable[int] | None = None) -> FileCheck:
+    def check_files(self, image_ids: Iterable[int] | None = None, *, record: bool = True) -> FileCheck:
         """Look at every image file (or those of ``image_ids``): flag the ones gone (``missing``)
         and the ones that now hold another picture (``changed``: the labels were placed on
         different pixels).
 
         Size and mtime are compared first; only when either moved is the file hashed, so a
         check of 100k unchanged files costs 100k ``stat`` calls. A touched file with the same
-        bytes gets its new mtime recorded; a file put back is un-flagged."""
+        bytes gets its new mtime recorded; a file put back is un-flagged. ``record=False``
+        writes nothing (``status`` on a project it may only read) and returns what it found.
+        A file that is now a symbolic link leading outside the images folder counts as gone.
+        This is the one check every consumer of labels on pixels runs (exports, propagation,
+        ``status``)."""
         stmt = select(
             ImageRow.id, ImageRow.path, ImageRow.missing, ImageRow.changed, ImageRow.size_bytes, ImageRow.mtime_ns, ImageRow.sha256
         )
@@ -329,12 +355,13 @@ class ImageOps(ProjectCore):
         with self._read() as s:
             rows = s.execute(stmt).all()
         changes = []
+        now_state: dict[int, tuple[bool, bool]] = {}
         for image_id, rel, was_missing, was_changed, size, mtime, sha in rows:
-            file = image_file(self._root, rel, row=image_id)
             try:
+                file = real_image_file(self._root, rel, row=image_id)
                 st = file.stat()
                 gone = not stat.S_ISREG(st.st_mode)
-            except OSError:
+            except (OSError, OutsideImagesFolder):  # a link leading outside counts as gone
                 gone = True
             now_changed, now_mtime = bool(was_changed), mtime
             if not gone and (st.st_size != size or st.st_mtime_ns != mtime):
@@ -346,8 +373,16 @@ class ImageOps(ProjectCore):
                     now_changed = digest != sha
                     if not now_changed:
                         now_mtime = st.st_mtime_ns
+            now_state[image_id] = (gone, now_changed)
             if (gone, now_changed, now_mtime) != (bool(was_missing), bool(was_changed), mtime):
                 changes.append({"i": image_id, "m": gone, "c": now_changed, "t": now_mtime})
+        if not record:
+            ids = set(now_state)
+            listed = [r for r in self.list_images() if r.id in ids]
+            return FileCheck(
+                missing=tuple(r for r in listed if now_state[r.id][0]),
+                changed=tuple(r for r in listed if now_state[r.id][1] and not now_state[r.id][0]),
+            )
         if changes:
             with self._write() as s, s.begin():
                 stmt = (

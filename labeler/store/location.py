@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labeler.errors import UserInputError
-from labeler.redaction import redact
+from labeler.redaction import shown_location, url_secrets
 
 if TYPE_CHECKING:  # SQLAlchemy is imported when a URL is parsed, so `labeler --help` stays fast
     from sqlalchemy.engine import URL
@@ -45,12 +45,12 @@ class PgLocation:
 
     @property
     def display(self) -> str:
-        return redact(self.text)
+        return shown_location(self.text)
 
     @property
-    def channel(self) -> str:
-        """The LISTEN/NOTIFY channel of this project's changes."""
-        return f"labeler_{self.schema}"
+    def secrets(self) -> list[str]:
+        """Its password and secret parameters (scrubbed from any message, see redaction.scrub)."""
+        return url_secrets(self.text)
 
 
 def parse_url(location: str) -> PgLocation:
@@ -61,20 +61,20 @@ def parse_url(location: str) -> PgLocation:
         scheme = text.split("://", 1)[0]
         hint = " (did you mean postgresql://?)" if scheme.lower().startswith("postg") else ""
         raise UserInputError(
-            f"{redact(text)}: unknown kind of project location {scheme!r}{hint}; a project is a file path "
+            f"{shown_location(text)}: unknown kind of project location {scheme!r}{hint}; a project is a file path "
             "or a postgresql://[user@]host[:port]/database?schema=NAME URL"
         )
     try:
         url = make_url(text)
     except Exception:  # noqa: BLE001 - sqlalchemy raises ArgumentError and ValueError alike
-        raise UserInputError(f"{redact(text)}: not a valid PostgreSQL URL (postgresql://[user@]host[:port]/database)") from None
+        raise UserInputError(f"{shown_location(text)}: not a valid PostgreSQL URL (postgresql://[user@]host[:port]/database)") from None
     query = dict(url.query)
     schema = query.pop("schema", DEFAULT_SCHEMA)
     if isinstance(schema, tuple):
         schema = schema[-1]
     if not _SCHEMA_NAME.match(schema):
         raise UserInputError(
-            f"{redact(text)}: schema {schema!r} must be letters, digits and _ (not starting with a digit, at most 63)"
+            f"{shown_location(text)}: schema {schema!r} must be letters, digits and _ (not starting with a digit, at most 63)"
         )
     query.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
     url = url.set(drivername="postgresql+psycopg", query=query)
@@ -89,4 +89,4 @@ def parse(location: str | os.PathLike[str]) -> Path | PgLocation:
 
 
 def display(location: str | os.PathLike[str]) -> str:
-    return redact(os.fspath(location))
+    return shown_location(os.fspath(location))

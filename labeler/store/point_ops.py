@@ -17,7 +17,7 @@ from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from labeler.display import MAX_LISTED, listing, shown
-from labeler.errors import UserInputError
+from labeler.errors import ProjectError, UserInputError
 from labeler.store.dialects import NotStoredAs
 from labeler.store.dialects import insert as dialect_insert
 from labeler.store.core import (
@@ -110,7 +110,7 @@ def check_versions(
 ) -> None:
     """Refuse the edit when a stored row is not the version it was based on (None: no row).
 
-    Runs under the writer lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: the advisory lock), so no
+    Runs under the writer lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: LOCK TABLE point), so no
     other write can slip in between this check and the edit.
     """
     for name, version in expected.items():
@@ -362,7 +362,10 @@ class PointOps(ProjectCore):
             if rows:
                 upsert_rows(s, rows)
             if deleted:
-                s.execute(delete(POINT_T).where(POINT_T.c.instance_id == inst, in_ids(POINT_T.c.keypoint_id, deleted)))
+                gone = s.execute(delete(POINT_T).where(POINT_T.c.instance_id == inst, in_ids(POINT_T.c.keypoint_id, deleted)))
+                if gone.rowcount != len(deleted):  # PostgreSQL's row security hid someone else's point
+                    raise ProjectError("your database role may not delete a point someone else confirmed; "
+                                       "nothing was saved (a reviewer or admin can)")
             recompute_review(s, [image.id])
             # read back inside the transaction: after it, another writer's edit could already be there
             # and this call would report a version it never wrote

@@ -30,6 +30,7 @@ from labeler.paths import publish_mode
 from labeler.store.cache_ops import CacheOps
 from labeler.store.claim_ops import ClaimOps
 from labeler.store.database import (
+    BUSY_TIMEOUT_S,
     ChangePoller,
     Sessions,
     check_is_sqlite,
@@ -39,18 +40,21 @@ from labeler.store.database import (
     probe_file,
     same_file,
 )
-from labeler.store.location import PgLocation, is_url, parse_url, redact
+from labeler.redaction import scrub
+from labeler.store.location import PgLocation, is_url, parse_url
 from labeler.store.image_ops import ImageOps, insert_probed
 from labeler.store.instance_ops import InstanceOps
 from labeler.store.integrity import check_meta_types, check_project_file
+from labeler.store.schema_reference import check_sqlite_schema
 from labeler.store.merge_ops import MergeOps
-from labeler.store.migrations import APPLICATION_ID, FORMAT_MARKER, SCHEMA_VERSION, migrate, stamp_new
+from labeler.store.migrations import FORMAT_MARKER, SCHEMA_VERSION, migrate, stamp_file_header, stamp_new
 from labeler.store.models import Base, MetaRow
 from labeler.store.point_ops import PointOps
 from labeler.store.prediction_ops import PredictionOps
 from labeler.store.relpaths import absolute
 from labeler.store.review_ops import ReviewOps
 from labeler.store.scanning import ProbedImage, check_folder
+from labeler.store.wal_guard import WalGuard, WriteGate
 from labeler.store.schema_ops import SchemaOps, check_edges, check_flip_pairs, check_keypoints, write_new_schema
 
 PROJECT_SUFFIX = ".labeler"
@@ -145,6 +149,21 @@ def default_user() -> str:
         return "unknown"
 
 
+def _journal_mode(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower()
+
+
+def check_user_name(user: str) -> str:
+    """A name edits are recorded under: printable text only (a name is printed in every listing,
+    so terminal escapes or invisible characters in it would reach other people's terminals)."""
+    import unicodedata
+
+    if not user.strip() or any(unicodedata.category(c).startswith("C") for c in user):
+        raise UserInputError(f"user name {user!r} is empty or holds control or invisible characters; choose a plain name")
+    return user
+
+
 def _has_alembic_version(engine: Engine) -> bool:
     with engine.connect() as conn:
         return inspect(conn).has_table("alembic_version")
@@ -177,12 +196,13 @@ def _database_errors(where: PgLocation):  # noqa: ANN202 - a context manager
     try:
         yield
     except sa_exc.DBAPIError as exc:
-        raise ProjectError(database_message(where.display, exc)) from None
+        raise ProjectError(database_message(where.display, exc, where.secrets)) from None
 
 
-def database_message(display: str, exc: BaseException) -> str:
+def database_message(display: str, exc: BaseException, secrets: Sequence[str] = ()) -> str:
+    """The driver's error re-worded for people: one line, no URL password, no secret value."""
     orig = getattr(exc, "orig", exc)
-    reason = redact(str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__)
+    reason = scrub(str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__, secrets)
     code = getattr(orig, "sqlstate", None)
     if code == "42501":
         return f"{display}: permission denied by the database ({reason}); ask the project's admin for a role that may do this"
@@ -206,7 +226,7 @@ def _build_database(
 
     engine = pg.make_engine(where)
     try:
-        with engine.execution_options(labeler_write=True).begin() as conn:
+        with engine.execution_options(labeler_write="new").begin() as conn:
             pg.create_schema(conn, where)
             existing = set(inspect(conn).get_table_names(schema=where.schema))
             ours = set(Base.metadata.tables)
@@ -220,7 +240,8 @@ def _build_database(
                     )
                 Base.metadata.drop_all(conn)
                 conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-                conn.execute(text("DROP FUNCTION IF EXISTS labeler_notify() CASCADE"))
+                for function in pg.GUARD_FUNCTIONS:
+                    conn.execute(text(f"DROP FUNCTION IF EXISTS {function}() CASCADE"))
             elif existing & (ours | {"alembic_version"}):
                 clash = ", ".join(sorted(existing & (ours | {"alembic_version"})))
                 raise ProjectError(
@@ -228,7 +249,7 @@ def _build_database(
                 )
             Base.metadata.create_all(conn)
             stamp_new(conn)
-            pg.install_notify(conn, where)
+            pg.install_guards(conn)
             with Session(bind=conn) as s:
                 s.add_all(MetaRow(key=k, value=v) for k, v in meta.items())
                 write_new_schema(s, names, skeleton, flip_pairs)
@@ -243,9 +264,20 @@ class Project(SchemaOps, ImageOps, InstanceOps, PointOps, PredictionOps, ReviewO
     plain frozen values, so one Project may be used from several threads at once, and several
     processes may open the same file."""
 
-    def __init__(self, where: Path | PgLocation, engine: Engine, meta: dict[str, str], user: str | None = None) -> None:
+    def __init__(
+        self,
+        where: Path | PgLocation,
+        engine: Engine,
+        meta: dict[str, str],
+        user: str | None = None,
+        guard: WalGuard | None = None,
+    ) -> None:
         self._engine = engine
-        self.user = user or default_user()
+        #: SQLite: the locks that keep the WAL alive while this Project is open (wal_guard.py)
+        self._guard = guard
+        self.user = check_user_name(user or default_user())
+        #: True where the database server records edits under the login role, whatever ``user`` says.
+        self.user_fixed = False
         self.schema_version = int(meta["schema_version"])
         if isinstance(where, PgLocation):
             from labeler.store.dialects import postgresql as pg  # psycopg: only for database projects
@@ -257,6 +289,7 @@ class Project(SchemaOps, ImageOps, InstanceOps, PointOps, PredictionOps, ReviewO
             self.display: str = where.display
             self.is_database = True
             self._sessions = pg.Sessions(engine)
+            self.user, self.user_fixed = pg.recorded_user(engine, where, user, self.user)
             self._poller = pg.ChangePoller(where)
             # each machine may mount the shared images elsewhere: LABELER_IMAGES_ROOT (the app
             # keeps its own per-machine setting and calls set_images_root)
@@ -340,7 +373,7 @@ class Project(SchemaOps, ImageOps, InstanceOps, PointOps, PredictionOps, ReviewO
                 meta = _new_meta(name or target.stem, _root_meta(target, root))
                 sessions = Sessions(engine)
                 with sessions.write() as s, s.begin():
-                    s.execute(text(f"PRAGMA application_id = {APPLICATION_ID}"))
+                    stamp_file_header(s.connection())
                     s.add_all(MetaRow(key=k, value=v) for k, v in meta.items())
                     write_new_schema(s, names, skeleton, flip_pairs)
                     insert_probed(s, images)
@@ -358,34 +391,51 @@ class Project(SchemaOps, ImageOps, InstanceOps, PointOps, PredictionOps, ReviewO
             raise
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, user: str | None = None) -> Project:
+    def open(cls, path: str | os.PathLike[str], *, user: str | None = None, salvage: bool = False) -> Project:
         """Open an existing project (a file or a database URL); upgrades an older one, refuses a newer one.
 
         ``user`` is who its confirmed edits are recorded as (default: :func:`default_user`).
+        ``salvage`` (``labeler copy`` only, to read the rows of a file refused for its schema):
+        the schema is not compared and the file is never upgraded; the caller only reads rows.
         """
         if is_url(path):
             return cls._open_database(parse_url(str(path)), user)
         target = absolute(path)
         check_is_sqlite(target)
-        engine = make_engine(target)
+        gate = WriteGate(BUSY_TIMEOUT_S)
+        engine = make_engine(target, gate=gate)
+        guard: WalGuard | None = None
         try:
-            meta = cls._read_meta(target, engine)
+            meta = cls._read_meta(target, engine, salvage=salvage)
+            # the first connection has put the file in WAL mode (which needs an exclusive lock
+            # the guard would refuse); from now on no close() anywhere in this process can let
+            # another process delete the WAL under us. Not in WAL mode (a folder where no -wal
+            # can be made): writers need that exclusive lock to commit, so no guard.
+            if _journal_mode(engine) == "wal":
+                guard = WalGuard(target, gate=gate)
             found = int(meta["schema_version"])
             if found > SCHEMA_VERSION:
                 raise ProjectError(
                     f"{target} was created by a newer labeler (schema {found} > {SCHEMA_VERSION}); upgrade labeler"
                 )
             if found < SCHEMA_VERSION or not _has_alembic_version(engine):
+                if salvage:
+                    raise ProjectError(f"{target}: rows are copied from a project at schema {SCHEMA_VERSION} only; this one is at {found}")
                 _upgrade(engine)
                 meta = cls._read_meta(target, engine)
-            return cls(target, engine, meta, user)
-        except ProjectError:
+            return cls(target, engine, meta, user, guard)
+        except BaseException as exc:
+            if guard is not None:
+                guard.release()
             engine.dispose()
+            if guard is not None:
+                guard.close()
+            if isinstance(exc, (sa_exc.DBAPIError, sqlite3.Error)):
+                reason = getattr(exc, "orig", exc)
+                raise ProjectError(f"{target}: cannot open it as a labeler project ({reason})") from None
+            if isinstance(exc, OSError):
+                raise ProjectError(f"{target}: cannot open it ({exc.strerror or exc})") from None
             raise
-        except (sa_exc.DBAPIError, sqlite3.Error) as exc:
-            engine.dispose()
-            reason = getattr(exc, "orig", exc)
-            raise ProjectError(f"{target}: cannot open it as a labeler project ({reason})") from None
 
     @classmethod
     def _open_database(cls, where: PgLocation, user: str | None) -> Project:
@@ -409,7 +459,7 @@ class Project(SchemaOps, ImageOps, InstanceOps, PointOps, PredictionOps, ReviewO
             raise
 
     @staticmethod
-    def _read_meta(target: Path | str, engine: Engine) -> dict[str, str]:
+    def _read_meta(target: Path | str, engine: Engine, *, salvage: bool = False) -> dict[str, str]:
         with engine.connect() as conn:
             if not inspect(conn).has_table("meta"):
                 if engine.dialect.name == "postgresql":
@@ -417,6 +467,8 @@ class Project(SchemaOps, ImageOps, InstanceOps, PointOps, PredictionOps, ReviewO
 
                     raise ProjectError(f"{target}: not a labeler project ({missing_tables_reason(conn)})")
                 raise ProjectError(f"{target}: not a labeler project (an SQLite database without labeler's tables)")
+            if engine.dialect.name == "sqlite" and not salvage:  # before any of its tables is read
+                check_sqlite_schema(target, conn)
             meta = check_meta_types(target, dict(conn.execute(text("SELECT key, value FROM meta")).all()))
             if meta.get("format") != FORMAT_MARKER:
                 raise ProjectError(f"{target}: not a labeler project (its meta table is not labeler's)")
@@ -430,10 +482,15 @@ class Project(SchemaOps, ImageOps, InstanceOps, PointOps, PredictionOps, ReviewO
         return meta
 
     def close(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            guard.release()  # so that our own last connection may checkpoint and remove the WAL
         if self._poller is not None:
             self._poller.close()
             self._poller = None
         self._engine.dispose()
+        if guard is not None:
+            guard.close()
 
     def __enter__(self) -> Project:
         return self
@@ -470,6 +527,12 @@ class Project(SchemaOps, ImageOps, InstanceOps, PointOps, PredictionOps, ReviewO
     def meta(self) -> dict[str, str]:
         with self._read() as s:
             return dict(s.execute(select(MetaRow.key, MetaRow.value)).all())
+
+    def check_connection(self) -> None:
+        """One trivial query: raises (a ProjectError) when a database server cannot be reached."""
+        if self.is_database:
+            with self._engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
 
     def has_changed(self) -> bool:
         """True when any connection (another process, or this Project's own writes) committed

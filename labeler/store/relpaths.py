@@ -69,6 +69,34 @@ def image_file(root: Path, rel: str, *, row: int | None = None) -> Path:
     return root.joinpath(*rel.split("/"))
 
 
+class OutsideImagesFolder(ProjectError):
+    """An image's file is (now) a symbolic link, or lies under one, leading outside the images
+    folder: it is neither read nor copied."""
+
+
+def inside(real: str, base: str) -> bool:
+    """Whether the real path ``real`` is ``base`` or lies under it (both already resolved)."""
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def real_image_file(root: Path, rel: str, *, row: int | None = None) -> Path:
+    """The one place every reader and copier of an image gets its file: the stored path joined
+    to the root (:func:`image_file`), then every symbolic link resolved *now*. A file whose real
+    path is not inside the real images root is refused (:class:`OutsideImagesFolder`), whenever
+    the link was made: a link to a file or a folder outside, a chain of links, relative or
+    absolute. The joined path is returned (as the images root spells it: cluster workers that
+    mount the shared folder at the same place read it, whatever links the head's path has);
+    callers open it right away."""
+    joined = image_file(root, rel, row=row)
+    real = os.path.realpath(joined)
+    if not inside(real, os.path.realpath(root)):
+        raise OutsideImagesFolder(
+            f"{shown(rel)}: refusing to read it: it leads outside the images folder {root} "
+            f"(through a symbolic link, to {shown(real)})"
+        )
+    return joined
+
+
 def normalise_rel(rel: str) -> str:
     """Canonical POSIX form of a path meant to be relative to the root; refuses escapes."""
     if not rel or escapes(rel):

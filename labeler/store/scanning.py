@@ -40,14 +40,15 @@ def _inside(real: str, bases: Iterable[str]) -> bool:
 
 def find_image_files(folder: Path, *, within: Path | None = None, skipped: list[SkippedFile] | None = None) -> list[Path]:
     """Every image file under ``folder`` (recursively, hidden files and folders skipped), sorted
-    within each folder. Symbolic links are followed only when they lead to a place inside
-    ``folder`` or ``within`` (the images root), each real folder once: a link to ``/`` or to a
-    private folder in an images folder from someone else is not walked but appended to
-    ``skipped`` (paths relative to ``within``, else ``folder``). A linked dataset is scanned
-    when its link is named as the folder itself."""
+    within each folder. Symbolic links are followed only when they lead to a place inside the
+    real images root (``within``, else ``folder``), each real folder once: a link to ``/`` or to
+    a private folder in an images folder from someone else is not walked but appended to
+    ``skipped`` (paths relative to that root). Reading refuses the same files
+    (:func:`labeler.store.relpaths.real_image_file`), so nothing is registered that could not
+    be read."""
     check_folder(folder)
     base = within if within is not None else folder
-    bases = {os.path.realpath(folder), os.path.realpath(base)}
+    bases = {os.path.realpath(base)}
     found: list[Path] = []
     seen: set[str] = set()
 
@@ -79,6 +80,21 @@ def find_image_files(folder: Path, *, within: Path | None = None, skipped: list[
     return found
 
 
+def storable_name(name: str) -> bool:
+    """Whether a file name can be stored and shown as text: a name that is not UTF-8 on disk
+    comes back from the OS with surrogate escapes, which no database, JSON or terminal takes."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable_name(name: str) -> str:
+    """The name with its undecodable bytes shown as U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if not storable_name(name) else name
+
+
 def no_images_message(folder: Path) -> str:
     return f"no images found in {folder} (looked for {', '.join(IMAGE_SUFFIXES)}, in sub-folders too)"
 
@@ -103,6 +119,8 @@ def probe_files(
 
     def one(item: tuple[Path, str]) -> ProbedImage | SkippedFile:
         path, rel = item
+        if not storable_name(rel):
+            return SkippedFile(printable_name(rel), "its name is not valid UTF-8 text (rename the file)")
         try:
             return ProbedImage(rel=rel, info=probe(path))
         except ImageReadError as exc:

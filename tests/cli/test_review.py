@@ -75,7 +75,7 @@ def test_review_accepts_and_rejects_in_bulk_per_image_and_per_point(cli, project
     (["--accept"], "--accept needs --image"),
     (["--reject", "--keypoint", "nose"], "--reject needs --image"),
     (["--accept-above", "1.5"], "between 0 and 1"),
-    (["--accept-above", "nan"], "between 0 and 1"),
+    (["--accept-above", "nan"], "not a usable number"),
     (["--reject-below", "-0.1"], "between 0 and 1"),
     (["--image", "plain/a.jpg"], "--image goes with"),
     (["--accept-above", "0.5", "--absent"], "--absent goes with"),

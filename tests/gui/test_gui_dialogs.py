@@ -182,9 +182,9 @@ def test_unreadable_files_are_listed_after_creating(qtbot, make_window, tmp_path
     (folder / "broken.png").write_bytes(b"nope")
     window = make_window()
     job = window.create_project(folder, tmp_path / "mixed.labeler", Schema(("a",)), None)
-    qtbot.waitUntil(lambda: job.is_finished and window.skipped_box is not None, timeout=10_000)
-    assert "broken.png" in window.skipped_box.text()
-    window.skipped_box.close()
+    qtbot.waitUntil(lambda: job.is_finished and window.files.skipped_box is not None, timeout=10_000)
+    assert "broken.png" in window.files.skipped_box.text()
+    window.files.skipped_box.close()
 
 
 def test_schema_change_runs_off_the_ui_thread_and_edits_wait(qtbot, window, monkeypatch):

@@ -177,6 +177,6 @@ def test_keypoint_names_with_markup_or_ampersands_show_as_typed(qtbot, make_wind
     assert "<b>&lt;i&gt;tip&lt;/i&gt;</b>" in window.keypoints.hint.text()
     click_image(qtbot, window, 20, 20)
     monkeypatch.setattr(QMenu, "exec", lambda self, *a: None)
-    window._point_menu("<i>tip</i>", QPoint(0, 0))
-    texts = [a.text() for a in window.point_menu.actions()]
+    window.labeling.show_point_menu("<i>tip</i>", QPoint(0, 0))
+    texts = [a.text() for a in window.labeling.point_menu.actions()]
     assert texts[0] == "<i>tip</i>" and any(t.startswith("Swap with a&&b") for t in texts)

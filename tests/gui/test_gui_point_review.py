@@ -8,6 +8,7 @@ import pytest
 from gui_helpers import drag_point, key, viewport_pos, wait_shown
 from PyQt6.QtCore import Qt
 
+from labeler.gui.canvas import FOCUS_MAX_ZOOM
 from labeler.gui.canvas_items import ring_width
 from labeler.gui.review_panel import ABOVE, LowConfidenceBox, ReviewPanel
 from labeler.store import ABSENT, ACCEPTED, CORRECTED, PREDICTED, Project
@@ -39,20 +40,34 @@ def test_w_walks_low_points_across_images_zooming_to_each(qtbot, make_window, pr
     assert window.current.id == predicted[0]
     fitted = window.canvas.zoom
     visited = []
-    for _ in range(3):
+    for _ in range(2):
         key(qtbot, window, Qt.Key.Key_W)
         visited.append((window.current.id, window.current_keypoint))
-    assert visited == [(predicted[1], "right_eye"), (predicted[1], "left_eye"), (predicted[2], "nose")]
-    assert window.canvas.zoom >= 2.9 * fitted
+    assert visited == [(predicted[1], "right_eye"), (predicted[1], "left_eye")]
+    # the image's last low point: its other predictions are pointed out before the walk moves on
+    key(qtbot, window, Qt.Key.Key_W)
+    assert window.current.id == predicted[1]
+    said = window.statusBar().currentMessage()
+    assert "img01.jpg: last low point of this image" in said and "2 ≥ 0.50 await review" in said
+    key(qtbot, window, Qt.Key.Key_W)  # again: on to the next image, and it says which
+    assert (window.current.id, window.current_keypoint) == (predicted[2], "nose")
+    # a 96 x 72 image already fills the view at its fit: W does not blow it up further
+    assert fitted > FOCUS_MAX_ZOOM and window.canvas.zoom <= fitted * 1.03
     centre = window.canvas.view_centre()
     assert (centre.x(), centre.y()) == pytest.approx((40.0, 25.0), abs=1.0)  # the point is in the middle
-    assert "nose: prediction 0.20" in window.statusBar().currentMessage()
+    said = window.statusBar().currentMessage()
+    assert "img01.jpg done with its low points; now img02.jpg: nose: prediction 0.20" in said
     key(qtbot, window, Qt.Key.Key_W, Qt.KeyboardModifier.ShiftModifier)
     assert (window.current.id, window.current_keypoint) == (predicted[1], "left_eye")
+    key(qtbot, window, Qt.Key.Key_W)  # image 1's last low point: its other predictions are said first
     key(qtbot, window, Qt.Key.Key_W)
+    assert (window.current.id, window.current_keypoint) == (predicted[2], "nose")
+    key(qtbot, window, Qt.Key.Key_W)  # image 2's only low point: said again
     key(qtbot, window, Qt.Key.Key_W)  # past the last: round again, as N does with images
     assert (window.current.id, window.current_keypoint) == (predicted[1], "right_eye")
     window.review_panel.threshold_spin.setValue(0.05)  # nothing that low anywhere
+    key(qtbot, window, Qt.Key.Key_W)
+    assert "4 ≥ 0.05 await review" in window.statusBar().currentMessage()  # this image's first
     key(qtbot, window, Qt.Key.Key_W)
     assert "no more predictions below 0.05" in window.statusBar().currentMessage()
 
@@ -67,6 +82,9 @@ def test_c_and_r_decide_one_point_and_the_walk_moves_on(qtbot, make_window, proj
     assert window.current_keypoint == "left_eye"
     key(qtbot, window, Qt.Key.Key_R, Qt.KeyboardModifier.ShiftModifier)  # rejected as absent
     assert rows(project_path, predicted[1])["left_eye"].visibility == ABSENT
+    assert window.current.id == predicted[1]  # the image's other predictions are pointed out first
+    assert "2 ≥ 0.50 await review" in window.statusBar().currentMessage()
+    key(qtbot, window, Qt.Key.Key_W)
     assert window.current.id == predicted[2]  # on to the next image's low point
     wait_shown(qtbot, window)
     window.show_image(predicted[1])

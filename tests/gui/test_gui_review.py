@@ -90,14 +90,14 @@ def test_accept_above_threshold_is_one_undo_step(qtbot, make_window, project_pat
     assert dialog.qualifying() == 0 and not dialog.ok.isEnabled()
     monkeypatch.setattr(AcceptAboveDialog, "exec", lambda self: (self.spin.setValue(0.5), 1)[1])
     window.actions["accept_above"].trigger()
-    qtbot.waitUntil(lambda: window.bulk_job is not None and window.bulk_job.is_finished)
+    qtbot.waitUntil(lambda: window.labeling.bulk_job is not None and window.labeling.bulk_job.is_finished)
     assert "accepted 8 prediction(s)" in window.statusBar().currentMessage()
     s = statuses(project_path)
     assert [s[predicted[i]] for i in (1, 2, 3, 4)] == [REVIEWED, REVIEW_PREDICTED, REVIEWED, REVIEW_PREDICTED]
     window.actions["undo"].trigger()
     if bulk:  # written off the UI thread (28 s for 60,000 rows once froze the window); edits wait
         assert window.history_job is not None
-        window.accept_current()
+        window.labeling.accept_current()
         assert "bulk edit" in window.statusBar().currentMessage()
         qtbot.waitUntil(lambda: window.history_job is None)
     s = statuses(project_path)
@@ -127,9 +127,9 @@ def test_repropagate_uses_corrections_as_references(qtbot, make_window, project_
     assert after.reference_images == 2  # the correction is a reference now
     assert after.targets == 5  # so every unreviewed image is stale (the corrected one keeps 3 predictions)
     window.actions["repropagate"].trigger()  # says which method and model first
-    assert "method classical" in window.repropagate_box.text()
+    assert "method classical" in window.propagation.repropagate_box.text()
     with qtbot.waitSignal(window.runner.finished, timeout=120_000) as done:
-        window.repropagate_box.run_button.click()
+        window.propagation.repropagate_box.run_button.click()
     assert done.args[0].predicted_images == 5
     with Project.open(project_path) as p:
         assert p.points(predicted[2])["tail"].status == CORRECTED  # never overwritten

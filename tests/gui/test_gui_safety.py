@@ -132,7 +132,7 @@ def test_random_weight_models_are_marked_and_never_bulk_accepted_silently(qtbot,
 
     monkeypatch.setattr(AcceptAboveDialog, "exec", answer)
     window.actions["accept_above"].trigger()
-    qtbot.waitUntil(lambda: window.bulk_job is not None and window.bulk_job.is_finished)
+    qtbot.waitUntil(lambda: window.labeling.bulk_job is not None and window.labeling.bulk_job.is_finished)
     assert "TEST MODEL" in seen[-1][0] and "tiny-random" in seen[-1][0] and seen[-1][1] == 1
     with Project.open(project_path) as p:
         assert p.points(ids[1])["nose"].status == PREDICTED  # left for the person to look at
@@ -172,9 +172,9 @@ def test_new_project_dialog_refuses_self_edges_and_repeated_pairs(qtbot):
 def test_repropagate_says_which_method_and_model_before_starting(qtbot, window):
     from labeler.propagation import PropagationConfig
 
-    window._remember_config(PropagationConfig(method="dift", model="tiny-random", device="cpu"))
+    window.propagation.remember_config(PropagationConfig(method="dift", model="tiny-random", device="cpu"))
     window.actions["repropagate"].trigger()
-    box = window.repropagate_box
+    box = window.propagation.repropagate_box
     assert box is not None and box.isVisible()
     assert "method dift" in box.text() and "tiny-random" in box.text() and "TEST MODEL" in box.text()
     assert not window.runner.running
@@ -182,7 +182,7 @@ def test_repropagate_says_which_method_and_model_before_starting(qtbot, window):
 
 
 def test_the_run_log_keeps_finished_messages(qtbot, window):
-    window._message("propagation done: 5 image(s) predicted")
+    window.session.say("propagation done: 5 image(s) predicted")
     window.statusBar().clearMessage()  # what the timer does after a few seconds
     assert window.run_log.lines()[-1].endswith("propagation done: 5 image(s) predicted")
     assert window.log_dock.toggleViewAction().text() == "Run &log"

@@ -49,10 +49,10 @@ def test_an_edit_over_someone_elses_newer_point_is_refused_and_the_image_reloade
     w.set_current_keypoint("nose")
     with Project.open(db_url, user="bob") as bob:
         bob.set_point(image, "nose", 10.0, 10.0)  # after the window loaded the image
-    w._place("nose", 40.0, 30.0, False)
+    w.labeling.place("nose", 40.0, 30.0, False)
     assert "nose on set/img00.jpg was changed by bob" in w.statusBar().currentMessage()
     assert (w.current_points["nose"].x, w.current_points["nose"].annotator) == (10.0, "bob")  # reloaded
-    w._place("nose", 40.0, 30.0, False)  # now based on bob's version: accepted
+    w.labeling.place("nose", 40.0, 30.0, False)  # now based on bob's version: accepted
     with Project.open(db_url) as p:
         assert p.points(image)["nose"].x == 40.0
 
@@ -103,3 +103,17 @@ def test_the_image_list_shows_who_else_is_labelling_an_image(qtbot, make_window,
     assert index.data(ClaimRole) == "bob"
     assert "being labelled by bob" in index.data(Qt.ItemDataRole.ToolTipRole)
     assert w.image_list.model.index(0).data(ClaimRole) is None  # the window's own claim is not "someone else"
+
+
+def test_an_annotator_sees_the_name_the_server_records(qtbot, make_window, settings, db_url):
+    from labeler.store.roles import grant
+
+    grant(db_url, "gui_role_ann", "annotator")
+    settings.set_value("team/user", "somebody_else")
+    w = make_window(db_url.replace("postgres:@", "gui_role_ann@", 1))
+    wait_shown(qtbot, w)
+    assert w.project.user == "gui_role_ann" and w.team.user_button.text() == "user: gui_role_ann (database role)"
+    w.team.set_user("rita")  # cannot change what the server records
+    assert w.project.user == "gui_role_ann" and "database role gui_role_ann" in w.statusBar().currentMessage()
+    claim = w.team.claim_current()
+    assert claim is not None and claim.mine and claim.user == "gui_role_ann"

@@ -150,3 +150,21 @@ def test_text_or_infinite_reference_coordinates_stop_propagation_with_a_message(
     conn.close()
     with pytest.raises(UserInputError, match="plain/a.jpg"):
         propagate(project, CFG, matcher=FakeMatcher())
+
+
+def test_a_cached_state_nesting_200000_brackets_is_discarded_once(project):
+    """The header is JSON: 200,000 nested brackets raised RecursionError on every later run."""
+    import io
+
+    label(project, "plain/a.jpg", REF)
+    propagate(project, CFG, matcher=FakeMatcher())
+    key = project.cache_keys(STATE_PREFIX)[0]
+    buf = io.BytesIO()
+    np.savez(buf, header=np.frombuffer(("[" * 200_000 + "]" * 200_000).encode(), dtype=np.uint8), points=np.zeros((1, 2)))
+    project.cache_put(key, buf.getvalue(), image_id=project.find_image("plain/a.jpg").id)
+    cfg = PropagationConfig(method="fake", batch_size=4, flip=False, force=True)
+    again = propagate(project, cfg, matcher=FakeMatcher())
+    assert any("discarded 1 damaged cached reference state" in m for m in again.messages), again.messages
+    ReferenceState.from_bytes(project.cache_get(key))  # prepared again and stored well-formed
+    third = propagate(project, cfg, matcher=FakeMatcher())
+    assert not any("discarded" in m for m in third.messages), third.messages

@@ -11,7 +11,68 @@ from labeler.errors import UserInputError
 from labeler.store import Project
 from labeler.store.models import Base
 
-from tests.store.test_migrations import back_to_schema_5
+from tests.store.test_migrations import OLD_COLUMNS, back_to_schema_6
+
+
+def _as_schema_6(project: Project) -> str:
+    """The project as labeler wrote it at schema 6 (closed; returns where to open it). SQLite: a
+    new file made by labeler's own migrations up to 0006 (the file schema allow-list accepts
+    nothing else) holding the project's rows; PostgreSQL: the point table rebuilt as it was."""
+    import sqlite3
+
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from labeler.store.migrations import config, stamp_file_header
+
+    if project._engine.dialect.name == "postgresql":
+        with project._engine.begin() as conn:
+            back_to_schema_6(conn)
+        project.close()
+        return project.location
+    src = project.path
+    project.close()
+    dest = src.with_name("schema6.labeler")
+    engine = create_engine(f"sqlite:///{dest}")
+    with engine.begin() as conn:
+        command.upgrade(config(conn), "0006")
+        stamp_file_header(conn)
+    engine.dispose()
+    conn = sqlite3.connect(dest, isolation_level=None)
+    conn.execute("ATTACH DATABASE ? AS src", (str(src),))
+    conn.execute("BEGIN")
+    for table in ("meta", "keypoint", "skeleton_edge", "flip_pair", "image", "claim", "cache"):
+        cols = ", ".join(f'"{r[1]}"' for r in conn.execute(f"PRAGMA main.table_info({table})"))
+        conn.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM src.{table}")
+    conn.execute(f"INSERT INTO main.point ({OLD_COLUMNS}) SELECT {OLD_COLUMNS} FROM src.point")
+    conn.execute("UPDATE main.meta SET value = '6' WHERE key = 'schema_version'")
+    conn.execute("COMMIT")
+    conn.execute("DETACH DATABASE src")
+    conn.close()
+    return str(dest)
+
+
+def _counts_at(location: str) -> dict[str, int]:
+    """Rows per table of a closed project, read without upgrading it."""
+    from sqlalchemy import create_engine, inspect
+
+    if location.startswith("postgresql"):
+        from labeler.store.location import parse_url
+        from labeler.store.dialects.postgresql import make_engine
+
+        engine = make_engine(parse_url(location))
+    else:
+        engine = create_engine(f"sqlite:///{location}")
+    try:
+        with engine.connect() as conn:
+            present = set(inspect(conn).get_table_names())
+            return {
+                t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in Base.metadata.sorted_tables
+                if t.name in present
+            }
+    finally:
+        engine.dispose()
 
 
 def _counts(project: Project) -> dict[str, int]:
@@ -31,7 +92,7 @@ def _rows(project: Project, sql: str) -> list:
         return [tuple(r) for r in conn.execute(text(sql))]
 
 
-def test_a_schema_5_project_becomes_one_instance_per_labelled_image_losing_nothing(project):
+def test_a_schema_6_project_becomes_one_instance_per_labelled_image_losing_nothing(project):
     a, b, c = (project.image_by_path(p).id for p in ("plain/a.jpg", "plain/b.png", "formats/gray.png"))
     project.set_points(a, {"nose": (1, 2), "left_eye": "absent"})
     project.set_points(b, {"nose": (3, 4), "left_eye": (5, 6), "right_eye": (7, 8), "tail": (9, 9)})
@@ -39,11 +100,8 @@ def test_a_schema_5_project_becomes_one_instance_per_labelled_image_losing_nothi
     old_points = _rows(project, "SELECT image_id, keypoint_id, x, y, visibility, status, confidence, version, annotator "
                                 "FROM point ORDER BY image_id, keypoint_id")
     statuses = {i: project.image(i).review_status for i in (a, b, c)}
-    with project._engine.begin() as conn:
-        back_to_schema_5(conn)
-    location = project.location
-    before = _counts(project)
-    project.close()
+    location = _as_schema_6(project)
+    before = _counts_at(location)
     with Project.open(location) as again:
         after = _counts(again)
         assert after["point"] == before["point"] == 7

@@ -19,7 +19,7 @@ from labeler.store.models import Base
 V1 = Path(__file__).parent / "data" / "v1"
 
 
-#: ``point`` as schema 5 had it: one row per (image, keypoint), no instances.
+#: ``point`` as schemas 1 to 6 had it: one row per (image, keypoint), no instances.
 SCHEMA_5_POINT = """CREATE TABLE point (
     image_id INTEGER NOT NULL REFERENCES image (id) ON DELETE CASCADE,
     keypoint_id INTEGER NOT NULL REFERENCES keypoint (id) ON DELETE CASCADE,
@@ -36,8 +36,8 @@ OLD_COLUMNS = (
 )
 
 
-def back_to_schema_5(conn) -> None:
-    """Turn a project of this schema into a schema-5 one (points straight on images), both backends."""
+def back_to_schema_6(conn) -> None:
+    """Turn a project of this schema into a schema-6 one (points straight on images), both backends."""
     from sqlalchemy import text
 
     conn.execute(text(f"CREATE TABLE point_keep AS SELECT {OLD_COLUMNS} FROM point"))
@@ -49,13 +49,19 @@ def back_to_schema_5(conn) -> None:
     conn.execute(text(f"INSERT INTO point ({OLD_COLUMNS}) SELECT {OLD_COLUMNS} FROM point_keep"))
     conn.execute(text("DROP TABLE point_keep"))
     if conn.dialect.name == "postgresql":
-        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
         conn.execute(text(
             "CREATE TRIGGER labeler_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON point "
-            f"FOR EACH STATEMENT EXECUTE FUNCTION labeler_notify('labeler_{schema}')"
+            "FOR EACH STATEMENT EXECUTE FUNCTION labeler_notify()"
         ))
-    conn.execute(text("UPDATE alembic_version SET version_num = '0005'"))
-    conn.execute(text("UPDATE meta SET value = '5' WHERE key = 'schema_version'"))
+        conn.execute(text("CREATE TRIGGER labeler_guard BEFORE INSERT OR UPDATE ON point FOR EACH ROW "
+                          "EXECUTE FUNCTION labeler_point_guard()"))
+        conn.execute(text("ALTER TABLE point ENABLE ROW LEVEL SECURITY"))
+        for policy, clause in (("labeler_read", "FOR SELECT USING (true)"), ("labeler_add", "FOR INSERT WITH CHECK (true)"),
+                               ("labeler_change", "FOR UPDATE USING (true) WITH CHECK (true)"),
+                               ("labeler_remove", "FOR DELETE USING (true)")):
+            conn.execute(text(f"CREATE POLICY {policy} ON point {clause}"))
+    conn.execute(text("UPDATE alembic_version SET version_num = '0006'"))
+    conn.execute(text("UPDATE meta SET value = '6' WHERE key = 'schema_version'"))
 
 
 def _schema_diff(project: Project) -> list:
@@ -117,6 +123,22 @@ def test_a_real_schema_1_file_is_upgraded_on_open_and_keeps_everything(v1_file):
         assert again.schema_version == SCHEMA_VERSION
 
 
+def _guards(conn) -> set[tuple[str, str, str]]:  # noqa: ANN001
+    """The project's triggers, policies, functions and row-security switches (PostgreSQL)."""
+    from sqlalchemy import text
+
+    rows = conn.execute(text(
+        "SELECT 'trigger', c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal "
+        "UNION ALL SELECT 'policy', c.relname, p.polname FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid "
+        "WHERE c.relnamespace = current_schema()::regnamespace "
+        "UNION ALL SELECT 'function', '', proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace "
+        "UNION ALL SELECT 'row security', relname, '' FROM pg_class "
+        "WHERE relnamespace = current_schema()::regnamespace AND relrowsecurity"
+    )).all()
+    return {tuple(r) for r in rows}
+
+
 def test_a_database_project_is_upgraded_on_open_too(tmp_path, pg_url):
     """PostgreSQL runs the same revisions: a schema-2 project (no claims yet) is upgraded."""
     from sqlalchemy import text
@@ -129,13 +151,21 @@ def test_a_database_project_is_upgraded_on_open_too(tmp_path, pg_url):
 
     copy_project(tmp_path / "test.labeler", pg_url)
     with Project.open(pg_url) as p, p._engine.begin() as conn:  # back to schema 2
-        back_to_schema_5(conn)
+        new_guards = _guards(conn)
+        back_to_schema_6(conn)
         conn.execute(text("DROP TABLE claim"))
         conn.execute(text("ALTER TABLE image DROP COLUMN mtime_ns, DROP COLUMN changed, DROP COLUMN flag"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
         conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
+        for f in ("labeler_point_guard", "labeler_claim_guard", "labeler_image_guard"):  # before schema 6
+            conn.execute(text(f"DROP FUNCTION {f}() CASCADE"))
+        for policy in ("labeler_read", "labeler_add", "labeler_change", "labeler_remove"):
+            conn.execute(text(f"DROP POLICY IF EXISTS {policy} ON point"))
+        conn.execute(text("ALTER TABLE point DISABLE ROW LEVEL SECURITY"))
     with Project.open(pg_url) as p:
         assert p.schema_version == SCHEMA_VERSION and _schema_diff(p) == []
+        with p._engine.connect() as conn:  # schema 6: the server's guards, as a new project has them
+            assert _guards(conn) == new_guards and ("policy", "point", "labeler_change") in new_guards
         img = p.image_by_path("plain/a.jpg").id
         p.has_changed()
         p.claim_image(img)

@@ -2,17 +2,19 @@
 
 - Each connection's ``search_path`` is the project's schema, so the shared model's unqualified
   tables are the project's.
-- Writers are serialised per project by a transaction-scoped advisory lock taken at BEGIN:
-  the same one-writer-at-a-time semantics as SQLite's ``BEGIN IMMEDIATE``, so every
-  read-then-write the store does (a point's provenance, "never over confirmed") is race-free.
+- Writers are serialised per project by a lock on the project's own ``point`` table taken at
+  BEGIN (only its members may take it; a bounded wait, then an error naming who holds it): the
+  same one-writer-at-a-time semantics as SQLite's ``BEGIN IMMEDIATE``, so every read-then-write
+  the store does (a point's provenance, "never over confirmed") is race-free.
 - Change notification: statement triggers ``pg_notify`` the project's channel; a listening
   connection tells :meth:`Project.has_changed` (SQLite polls ``PRAGMA data_version`` instead).
+- What the server itself guarantees to a team (names, triggers, row-level security):
+  :mod:`labeler.store.dialects.postgresql_team`.
 """
 
 from __future__ import annotations
 
 import threading
-import zlib
 
 from sqlalchemy import Connection, Engine, Integer, String, create_engine, event, text
 from sqlalchemy.ext.compiler import compiles
@@ -20,10 +22,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from labeler.errors import ProjectError
 from labeler.store.dialects import InJsonArray, NotStoredAs
+from labeler.store.dialects import postgresql_team as team
+from labeler.store.dialects.postgresql_team import FUNCTIONS as GUARD_FUNCTIONS  # noqa: F401 - re-exported
+from labeler.store.dialects.postgresql_team import NOTIFIED_TABLES  # noqa: F401 - re-exported
+from labeler.redaction import redact
 from labeler.store.location import PgLocation
 
-#: Tables whose changes other windows must see (the cache is derived data: no notification).
-NOTIFIED_TABLES = ("meta", "keypoint", "skeleton_edge", "flip_pair", "image", "instance", "point", "claim")
+#: Seconds a writer waits for another writer of the same project before giving up with their name.
+LOCK_WAIT_S = 30.0
 
 
 def conninfo(location: PgLocation) -> str:
@@ -33,10 +39,6 @@ def conninfo(location: PgLocation) -> str:
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def lock_key(schema: str) -> int:
-    return zlib.crc32(f"labeler:{schema}".encode())
 
 
 @compiles(NotStoredAs, "postgresql")
@@ -55,9 +57,10 @@ def _in_json_array(element: InJsonArray, compiler, **kw) -> str:  # noqa: ANN001
 
 
 def make_engine(location: PgLocation) -> Engine:
-    engine = create_engine(location.url, pool_size=4, max_overflow=8)
+    # named in pg_stat_activity, so a held writer lock says which program holds it
+    named = {} if "application_name" in location.url.query else {"application_name": "labeler"}
+    engine = create_engine(location.url, pool_size=4, max_overflow=8, connect_args=named)
     schema = quote(location.schema)
-    key = lock_key(location.schema)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_conn, _record: object) -> None:  # noqa: ANN001 - a psycopg Connection
@@ -74,26 +77,83 @@ def make_engine(location: PgLocation) -> Engine:
         transaction is rolled back, so nothing of the edit is half-written)."""
         orig = ctx.original_exception
         first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        if getattr(orig, "sqlstate", None) == "42501" and "row-level security" in first:
+            what = {"point": "change a point someone else confirmed", "claim": "change someone else's claim"}
+            table = next((t for t in what if f'table "{t}"' in first), None)
+            if table is not None:
+                return PermissionRefused(f"{location.display}: your database role may not {what[table]}; "
+                                         "nothing was saved (a reviewer or admin can)")
         if getattr(orig, "sqlstate", None) == "42501":
             return PermissionRefused(
                 f"{location.display}: your database role may not do this ({first}); "
                 "ask the project's admin for another role (`labeler grant`)"
             )
-        if ctx.is_disconnect:
-            return ProjectError(f"{location.display}: lost the connection to the database server ({first}); "
+        if ctx.statement is None and _no_server(orig):  # no connection made at all
+            return ServerUnreachable(f"{location.display}: cannot connect to the database server ({redact(first)})")
+        if ctx.is_disconnect or _no_server(orig):
+            return ServerUnreachable(f"{location.display}: lost the connection to the database server ({first}); "
                                 "nothing of the interrupted change was saved")
         return None
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("labeler_write"):
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
+        # "new": the project's tables are being created (there is no lock to take yet)
+        if conn.get_execution_options().get("labeler_write") not in (None, False, "new"):
+            _take_write_lock(conn, location)
 
     return engine
 
 
+def _take_write_lock(conn: Connection, location: PgLocation) -> None:
+    """The project's writer lock (see :data:`.postgresql_team.write_lock_sql`); past the wait, an
+    error naming who holds it."""
+    import psycopg
+
+    try:
+        conn.connection.driver_connection.execute(team.write_lock_sql(LOCK_WAIT_S))
+    except psycopg.errors.LockNotAvailable:
+        holders = "another session"
+        try:
+            with psycopg.connect(conninfo(location), autocommit=True) as other:
+                found = other.execute(team.HOLDERS_SQL, {"point": f"{quote(location.schema)}.point"}).fetchone()
+                holders = found[0] if found and found[0] else holders
+        except psycopg.Error:
+            pass
+        raise ProjectError(f"{location.display}: the project is being written by {holders}; "
+                           f"waited {LOCK_WAIT_S:g} s for them to finish") from None
+    except psycopg.errors.InsufficientPrivilege as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise PermissionRefused(f"{location.display}: your database role may not do this ({first}); "
+                                "ask the project's admin for another role (`labeler grant`)") from None
+    except psycopg.OperationalError as exc:
+        if exc.sqlstate is not None:  # an answer from the server: not a lost connection
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ServerUnreachable(f"{location.display}: lost the connection to the database server ({redact(first)}); "
+                                "nothing of the interrupted change was saved") from None
+
+
 class PermissionRefused(ProjectError):
     """The database refused an action for the connected role (see :mod:`labeler.store.roles`)."""
+
+
+class ServerUnreachable(ProjectError):
+    """The database server went away or cannot be reached (nothing of the change was saved)."""
+
+
+def _no_server(exc: BaseException) -> bool:
+    """psycopg's OperationalError without an SQLSTATE: no answer from a server at all."""
+    return type(exc).__name__ == "OperationalError" and getattr(exc, "sqlstate", None) is None
+
+
+def is_server_unreachable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what it was raised from) means the server cannot be reached now."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, ServerUnreachable) or _no_server(exc) or _no_server(getattr(exc, "orig", None) or Exception()):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 class Sessions:
@@ -112,22 +172,32 @@ def create_schema(conn: Connection, location: PgLocation) -> None:
     conn.execute(text(f"SET LOCAL search_path TO {quote(location.schema)}"))
 
 
-def install_notify(conn: Connection, location: PgLocation) -> None:
-    """Statement triggers that ``pg_notify`` the project's channel on every change."""
-    conn.execute(
-        text(
-            "CREATE OR REPLACE FUNCTION labeler_notify() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN PERFORM pg_notify(TG_ARGV[0], TG_TABLE_NAME); RETURN NULL; END $$"
+def recorded_user(engine: Engine, location: PgLocation, asked: str | None, default: str) -> tuple[str, bool]:
+    """Whose name this connection's edits carry. The server records the login role for everyone
+    but the project's admins (its triggers overwrite whatever a client writes), so that is the
+    name; asking for another one is refused rather than silently ignored. Admins (and superusers),
+    whose rows are stored as written, keep ``--user`` and its default. Returns (name, whether the
+    server fixes it)."""
+    from labeler.errors import UserInputError
+
+    with engine.connect() as conn:
+        role, admin = conn.execute(text(
+            "SELECT session_user, COALESCE(pg_has_role(current_user, "
+            "(SELECT relowner FROM pg_class WHERE oid = to_regclass('point')), 'USAGE'), false)"
+        )).one()
+    if admin:
+        return default, False
+    if asked is not None and asked != role:
+        raise UserInputError(
+            f"{location.display}: edits here are recorded by the server as your database role {role!r}; "
+            f"--user {asked!r} cannot change that (connect as {asked!r} instead)"
         )
-    )
-    channel = location.channel.replace("'", "''")
-    for table in NOTIFIED_TABLES:
-        conn.execute(
-            text(
-                f"CREATE TRIGGER labeler_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION labeler_notify('{channel}')"
-            )
-        )
+    return role, True
+
+
+def install_guards(conn: Connection) -> None:
+    """Change notification and the server's own rules (see :mod:`.postgresql_team`)."""
+    team.install_guards(conn)
 
 
 class ChangePoller:
@@ -149,7 +219,11 @@ class ChangePoller:
 
         conn = psycopg.connect(conninfo(self._location), autocommit=True)
         conn.add_notify_handler(self._notified)
-        conn.execute(f"LISTEN {quote(self._location.channel)}")
+        database = conn.execute("SELECT current_database()").fetchone()[0]
+        conn.execute(f"LISTEN {quote(team.channel(database, self._location.schema))}")
+        legacy = team.legacy_channel(self._location.schema)
+        if len(legacy) <= 63:  # a project made before the hashed names, not yet granted again
+            conn.execute(f"LISTEN {quote(legacy)}")
         return conn
 
     def _notified(self, _notify: object) -> None:
@@ -169,7 +243,7 @@ class ChangePoller:
                     self._conn = self._listen()
                 except psycopg.Error as exc:
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                    raise ProjectError(f"{self._location.display}: cannot connect to the database server ({first})") from None
+                    raise ServerUnreachable(f"{self._location.display}: cannot connect to the database server ({first})") from None
                 self._moved = False
                 return True
             moved, self._moved = self._moved, False

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # Alembic is imported when a project is created or upgraded, 
 
 FORMAT_MARKER = "labeler-project"
 #: The newest revision's number (revision ids are this number as 4 digits).
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: ``PRAGMA application_id`` stamped into the file header ("LBLR"), so tools like ``file`` can tell.
 APPLICATION_ID = 0x4C424C52
 FOLDER = Path(__file__).parent
@@ -54,6 +54,11 @@ def stamp_new(conn: Connection) -> None:
     from alembic import command
 
     command.stamp(config(conn), revision_id(SCHEMA_VERSION))
+
+
+def stamp_file_header(conn: Connection) -> None:
+    """The SQLite header fields labeler sets on a new project file (``file`` can tell it)."""
+    conn.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
 
 
 def current_revision(conn: Connection) -> str | None:

@@ -1,4 +1,4 @@
-"""Schema 6: several objects per image. An ``instance`` belongs to an image and owns its points;
+"""Schema 7: several objects per image. An ``instance`` belongs to an image and owns its points;
 it has an optional box (x, y, w, h and where it came from), an optional name and its own review
 status. Every image that has points gets one instance holding all of them, so a project of one
 object per image reads exactly as before.
@@ -7,14 +7,16 @@ object per image reads exactly as before.
 the table anew. That is safe here, unlike for ``image`` or ``keypoint`` (versions/README.md):
 no table references ``point``, so dropping it cascades into nothing. The rows go through a plain
 copy table; ``migrate()`` then compares every table's row count with the count before. On
-PostgreSQL the new table gets back the old one's owner, grants and change-notify trigger.
+PostgreSQL the new table gets back the old one's owner and grants (the instance table gets the
+same), and the server's guards (notify triggers, point guard, row security) are installed again
+exactly as ``labeler init`` makes them.
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -131,13 +133,9 @@ def upgrade() -> None:
     )
     op.execute("DROP TABLE point_v5")
     if pg:
-        schema = bind.execute(sa.text("SELECT current_schema()")).scalar_one()
-        channel = f"labeler_{schema}".replace("'", "''")
-        for table in ("point", "instance"):
-            op.execute(
-                f"CREATE TRIGGER labeler_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION labeler_notify('{channel}')"
-            )
+        from labeler.store.dialects.postgresql_team import install_guards
+
+        install_guards(bind)
         for grantee, privilege in grants:  # who could change points may change instances too
             who = '"' + grantee.replace('"', '""') + '"'
             for table in ("point", "instance"):
