@@ -101,10 +101,6 @@ class PredictionOps(ProjectCore):
         ids = list(dict.fromkeys(b[0] for b in wanted))
         t = now()
         with self._write() as s, s.begin():
-            batch = [(i, p, f, instance_of(s, i, inst)) for i, p, f, inst in wanted]
-            targets = [b[3] for b in batch]
-            if len(set(targets)) != len(targets):
-                raise UserInputError("a prediction batch lists the same image (or instance) twice")
             kp = keypoint_ids(s)
             sizes = {
                 i: (w, h)
@@ -115,6 +111,10 @@ class PredictionOps(ProjectCore):
             unknown = [i for i in ids if i not in sizes]
             if unknown:
                 raise UserInputError(f"no image with id {unknown[0]} in this project")
+            batch = [(i, p, f, instance_of(s, i, inst)) for i, p, f, inst in wanted]
+            targets = [b[3] for b in batch]
+            if len(set(targets)) != len(targets):
+                raise UserInputError("a prediction batch lists the same image (or instance) twice")
             confirmed = set(
                 s.execute(
                     select(PointRow.instance_id, PointRow.keypoint_id).where(
