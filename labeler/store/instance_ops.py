@@ -172,6 +172,42 @@ class InstanceOps(ProjectCore):
             recompute_review(s, {int(m) for _, m in found})
             return len(ids)
 
+    def replace_unboxed_with_detected(self, image_id: int, boxes: Sequence[Sequence[float]]) -> list[InstanceRecord]:
+        """Store a detector's boxes on an image as new *detected* instances, in one transaction;
+        the image's instances that have no box and no confirmed point (an earlier whole-image
+        prediction) go. Boxes that do not fit the image are left out."""
+        t = now()
+        with self._write() as s, s.begin():
+            image = image_row(s, image_id)
+            checked = []
+            for box in boxes:
+                try:
+                    checked.append(check_box(box, image.width, image.height))
+                except UserInputError:
+                    continue
+            if not checked:
+                return []
+            confirmed = select(POINT_T.c.instance_id).where(POINT_T.c.status.in_(CONFIRMED_STATUSES))
+            stale = s.execute(
+                select(INSTANCE_T.c.id).where(
+                    INSTANCE_T.c.image_id == image.id, INSTANCE_T.c.box_x.is_(None), INSTANCE_T.c.id.not_in(confirmed)
+                )
+            ).scalars().all()
+            if stale:
+                s.execute(delete(POINT_T).where(in_ids(POINT_T.c.instance_id, stale)))
+                s.execute(delete(INSTANCE_T).where(in_ids(INSTANCE_T.c.id, stale)))
+            made = []
+            for box in checked:
+                made.append(int(s.execute(
+                    INSTANCE_T.insert()
+                    .values(image_id=image.id, review_status=UNLABELED, created_at=t, **_box_values(box, "detected"))
+                    .returning(INSTANCE_T.c.id)
+                ).scalar_one()))
+            recompute_review(s, [image.id])
+            boxes_changed(s, [image.id])
+            rows = {r[0]: _record(r) for r in s.execute(select(*_COLUMNS).where(in_ids(INSTANCE_T.c.id, made)))}
+        return [rows[i] for i in made]
+
     def copy_instance_points(self, source_id: int, target_id: int, *, offset: tuple[float, float] = (0.0, 0.0)) -> int:
         """Copy one instance's points into another of the same image as a start (manual points,
         shifted by ``offset`` and kept inside the image); the target's own points are replaced.
