@@ -21,11 +21,13 @@ from labeler.store.core import (
     ProjectCore,
     image_row,
     in_ids,
+    keypoint_ids,
     now,
     recompute_review,
+    unknown_keypoint,
 )
 from labeler.store.point_ops import upsert_rows
-from labeler.store.records import BOX_DRAWN, BOX_SOURCES, CONFIRMED_STATUSES, MANUAL, UNLABELED, InstanceRecord
+from labeler.store.records import BOX_DRAWN, BOX_SOURCES, CONFIRMED_STATUSES, MANUAL, UNLABELED, ImportedPoint, InstanceRecord
 
 Box = tuple[float, float, float, float]
 
@@ -207,6 +209,65 @@ class InstanceOps(ProjectCore):
             boxes_changed(s, [image.id])
             rows = {r[0]: _record(r) for r in s.execute(select(*_COLUMNS).where(in_ids(INSTANCE_T.c.id, made)))}
         return [rows[i] for i in made]
+
+    def merge_objects(
+        self, items: dict[str, list[tuple[Sequence[float] | None, str, str | None, dict[str, ImportedPoint]]]]
+    ) -> int:
+        """An imported file's objects per image path, ``(box, box_source, name, points)`` in file
+        order, in one transaction: object k goes to the image's k-th instance (made when missing),
+        which takes its box and name; objects after the first also take their points as the file
+        has them (the first object's points go through :meth:`merge_points`, with its conflict
+        rules). Importing the same file again changes nothing. Returns the instances made."""
+        t = now()
+        made = 0
+        with self._write() as s, s.begin():
+            ids = keypoint_ids(s)
+            touched = []
+            for path, objects in items.items():
+                image = s.execute(select(IMAGE_T).where(IMAGE_T.c.path == path)).first()
+                if image is None:
+                    raise UserInputError(f"no image {path!r} in this project")
+                touched.append(image.id)
+                have = list(s.execute(
+                    select(INSTANCE_T.c.id).where(INSTANCE_T.c.image_id == image.id).order_by(INSTANCE_T.c.id)
+                ).scalars())
+                for k, (box, source, name, points) in enumerate(objects):
+                    if k < len(have):
+                        inst = have[k]
+                    else:
+                        inst = int(s.execute(
+                            INSTANCE_T.insert().values(image_id=image.id, review_status=UNLABELED, created_at=t)
+                            .returning(INSTANCE_T.c.id)
+                        ).scalar_one())
+                        made += 1
+                    values: dict[str, object] = {}
+                    if box is not None:
+                        try:
+                            values.update(_box_values(check_box(box, image.width, image.height), source))
+                        except UserInputError:
+                            pass
+                    if name is not None:
+                        values["name"] = name
+                    if values:
+                        s.execute(update(INSTANCE_T).where(INSTANCE_T.c.id == inst).values(**values))
+                    if k == 0:
+                        continue
+                    rows = []
+                    for kp, pt in points.items():
+                        if kp not in ids:
+                            raise unknown_keypoint(kp, ids)
+                        absent = pt.visibility == 0
+                        rows.append({
+                            "image_id": image.id, "instance_id": inst, "keypoint_id": ids[kp],
+                            "x": None if absent else float(pt.x), "y": None if absent else float(pt.y),  # type: ignore[arg-type]
+                            "visibility": pt.visibility, "status": pt.status, "confidence": pt.confidence,
+                            "method": None, "model": None, "pred_x": None, "pred_y": None, "created_at": t,
+                            "updated_at": t, "annotator": None if pt.status == "predicted" else self.user,
+                        })
+                    upsert_rows(s, rows)
+            recompute_review(s, touched)
+            boxes_changed(s, touched)
+        return made
 
     def copy_instance_points(self, source_id: int, target_id: int, *, offset: tuple[float, float] = (0.0, 0.0)) -> int:
         """Copy one instance's points into another of the same image as a start (manual points,
