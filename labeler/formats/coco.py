@@ -77,6 +77,9 @@ UNLABELED = "unlabeled"
 BBOX_PADDING = 0.1
 BBOX_MIN_PADDING = 2.0
 _MAX_LISTED = 10
+#: The most objects an imported image may hold (a crowded COCO image has a few dozen); more is
+#: refused as a whole rather than turned into thousands of instances.
+MAX_OBJECTS_PER_IMAGE = 500
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -551,6 +554,7 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
     annotated: dict[int, dict[str, ImportedPoint]] = {}
     objects: dict[int, list[ImportedObject]] = {}  # image id -> its annotations, in file order
     real_box: set[int] = set()  # images whose (single) annotation says its bbox is a real box
+    crowded: set[int] = set()  # images with more than MAX_OBJECTS_PER_IMAGE annotations
     placed_v0 = 0  # x, y, 0 with a position: CVAT writes points marked "outside" so
     for i, ann in enumerate(data["annotations"]):
         where = f"annotations[{i}]"
@@ -576,8 +580,12 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
             problems.add(f"{where}: 'image_id' {ann.get('image_id')!r} is not in 'images'")
             continue
         where = f"{where} of {images[image_id]['file_name']}"
+        mine = objects.setdefault(image_id, [])
+        if len(mine) >= MAX_OBJECTS_PER_IMAGE:
+            crowded.add(image_id)
+            continue
         points = _points(ann, schema.keypoints, where, problems)
-        objects.setdefault(image_id, []).append(_object(ann, points, where, problems))
+        mine.append(_object(ann, points, where, problems))
         if ann.get("box_source") in BOX_SOURCES:
             real_box.add(image_id)
         if image_id in annotated:
@@ -586,6 +594,10 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
         if ann.get("keypoint_status") is None and isinstance(ann.get("keypoints"), list):
             kps = ann["keypoints"]
             placed_v0 += sum(1 for i in range(0, len(kps) - 2, 3) if kps[i + 2] == 0 and (kps[i] != 0 or kps[i + 1] != 0))
+    if crowded:
+        listed = ", ".join(str(images[i]["file_name"]) for i in list(crowded)[:5])
+        problems.add(f"{len(crowded)} image(s) have more than {MAX_OBJECTS_PER_IMAGE} annotations of "
+                     f"{cat.get('name')!r} ({listed}); at most {MAX_OBJECTS_PER_IMAGE} objects per image are imported")
     problems.raise_if_any()
     if other:
         notes.append(f"ignored {other} annotation{'' if other == 1 else 's'} of other categories (such as boxes)")

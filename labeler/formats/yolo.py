@@ -37,6 +37,7 @@ from labeler.formats.coco import (
     CocoImportReport,
     _category,
     _Problems,
+    MAX_OBJECTS_PER_IMAGE,
     ImportedObject,
     bbox_from_points,
     merge_coco_file,
@@ -511,6 +512,9 @@ def import_yolo(
             used_classes |= classes
             mine = [r for r in rows if cls is None or int(r[0]) == cls]
             other_rows += len(rows) - len(mine)
+            if len(mine) > MAX_OBJECTS_PER_IMAGE:
+                problems.add(f"{where}: {len(mine)} rows; at most {MAX_OBJECTS_PER_IMAGE} objects per image are imported")
+                continue
             export_path = _shown(img, lay.root)
             fallback = _relative_to_split(img, lay.split_dirs, key)
             file_name = project_name_for(img, export_path, record, project, known, fallback=fallback)
