@@ -79,3 +79,35 @@ def test_yolo_writes_one_row_per_instance_with_its_box_and_reads_them_back(tmp_p
         assert a.keys() == b.keys() and all(a[n] == pytest.approx(b[n], abs=2e-3) for n in a)  # six decimals of the size
     src.close()
     dst.close()
+
+
+def test_deeplabcut_multi_animal_is_read_by_pandas_as_deeplabcut_does_and_imports_back(tmp_path):
+    import pandas as pd
+    import yaml
+
+    from labeler.formats.dlc import export_dlc, import_dlc, pandas_available
+
+    src = _project(tmp_path / "src", labelled=True)
+    report = export_dlc(src, tmp_path / "dlc")
+    csv_path = report.csv_files[0]
+    frame = pd.read_csv(csv_path, header=[0, 1, 2, 3], index_col=[0, 1, 2])  # deeplabcut's read of CollectedData
+    assert frame.columns.names == [None] * 4 or list(frame.columns.levels[1])  # four header levels
+    individuals = list(dict.fromkeys(frame.columns.get_level_values(1)))
+    assert individuals == ["individual1", "second"]
+    row = frame.loc[("labeled-data", frame.index[0][1], "a.png")]
+    assert row[("labeler", "individual1", "nose", "x")] == pytest.approx(src.points(src.image_by_path("a.png").id)["nose"].x)
+    cfg = yaml.safe_load((tmp_path / "dlc" / "config.yaml").read_text())
+    assert cfg["multianimalproject"] is True and cfg["individuals"] == individuals
+    assert cfg["multianimalbodyparts"] == list(KEYPOINTS) and cfg["bodyparts"] == "MULTI!"
+    if pandas_available():
+        h5 = pd.read_hdf(csv_path.with_suffix(".h5"))
+        assert h5.columns.nlevels == 4 and h5.shape == frame.shape
+    dst = _project(tmp_path / "dst", labelled=False)
+    import_dlc(dst, csv_path)
+    a = dst.image_by_path("a.png").id
+    assert [i.name for i in dst.instances(a)] == ["individual1", "second"]
+    want = {n: (p.x, p.y) for n, p in src.points(a, src.instances(a)[1].id).items()}
+    got = {n: (p.x, p.y) for n, p in dst.points(a, dst.instances(a)[1].id).items()}
+    assert got.keys() == want.keys() and all(got[n] == pytest.approx(want[n]) for n in got)
+    src.close()
+    dst.close()
