@@ -111,3 +111,35 @@ def test_deeplabcut_multi_animal_is_read_by_pandas_as_deeplabcut_does_and_import
     assert got.keys() == want.keys() and all(got[n] == pytest.approx(want[n]) for n in got)
     src.close()
     dst.close()
+
+
+def test_sleap_slp_written_and_read_by_sleap_io_user_and_predicted_instances(tmp_path):
+    import sleap_io as sio  # the dev extra has it
+
+    from labeler.formats.sleap import export_sleap, import_sleap
+
+    src = _project(tmp_path / "src", labelled=True)
+    b = src.image_by_path("b.png").id
+    extra = src.add_instance(b, box=(10, 10, 100, 100))
+    src.write_predictions([(b, {"nose": (50.0, 60.0, 0.75), "brow": (40.0, 30.0, 0.25)}, False, extra.id)],
+                          method="m", model=None)
+    assert export_sleap(src, tmp_path / "x.slp", predicted=True) == 4
+    labels = sio.load_slp(str(tmp_path / "x.slp"), open_videos=False)
+    assert labels.skeletons[0].node_names == list(KEYPOINTS)
+    kinds = sorted(type(i).__name__ for lf in labels.labeled_frames for i in lf.instances)
+    assert kinds == ["Instance", "Instance", "Instance", "PredictedInstance"]
+    pred = next(i for lf in labels.labeled_frames for i in lf.instances if isinstance(i, sio.PredictedInstance))
+    assert pred.score == pytest.approx(0.5) and pred.numpy(scores=True)[2].tolist() == pytest.approx([50, 60, 0.75])
+    dst = _project(tmp_path / "dst", labelled=False)
+    import_sleap(dst, tmp_path / "x.slp")
+    a = dst.image_by_path("a.png").id
+    assert len(dst.instances(a)) == 2
+    want = {n: (p.x, p.y) for n, p in src.points(a, src.instances(a)[1].id).items()}
+    got = {n: (p.x, p.y, p.status) for n, p in dst.points(a, dst.instances(a)[1].id).items()}
+    assert got.keys() == want.keys() and {v[2] for v in got.values()} == {"manual"}
+    assert all(got[n][:2] == pytest.approx(want[n]) for n in got)
+    # the predicted instance came back as predictions with their scores, into b's own instance
+    preds = [p for p in dst.all_points(statuses=["predicted"]) if p.image_id == dst.image_by_path("b.png").id]
+    assert sorted((p.name, p.confidence) for p in preds) == [("brow", 0.25), ("nose", 0.75)]
+    src.close()
+    dst.close()
