@@ -83,6 +83,20 @@ class InstanceOps(ProjectCore):
             rows = s.execute(select(*_COLUMNS).where(INSTANCE_T.c.image_id == int(image_id)).order_by(INSTANCE_T.c.id))
             return [_record(r) for r in rows]
 
+    def focus_instance(self, image_id: int, instance_id: int | None) -> None:
+        """Make this Project's single-object calls (``points(image_id)``, ``set_points``,
+        ``delete_point``, ``swap_flip_pair``, undo) use ``instance_id`` on that image instead of
+        its first instance (None: back to the first). Per Project object, not stored: the app's
+        selected object, so every existing edit path works on it."""
+        focus = self.__dict__.setdefault("_focus", {})
+        if instance_id is None:
+            focus.pop(int(image_id), None)
+            return
+        inst = self.instance(instance_id)
+        if inst.image_id != int(image_id):
+            raise UserInputError(f"instance {instance_id} belongs to another image")
+        focus[int(image_id)] = inst.id
+
     def all_instances(self, *, image_ids: Iterable[int] | None = None) -> list[InstanceRecord]:
         """Every instance (or those of ``image_ids``), ordered by image path then id."""
         stmt = select(*_COLUMNS).join(IMAGE_T, IMAGE_T.c.id == INSTANCE_T.c.image_id).order_by(IMAGE_T.c.path, INSTANCE_T.c.id)

@@ -203,13 +203,28 @@ NUMERIC = ("integer", "real")
 
 
 class PointOps(ProjectCore):
+    #: image id -> the instance the single-object calls use instead of the image's first (the
+    #: app's selected object; see InstanceOps.focus_instance). Empty: always the first.
+    _focus: dict[int, int]
+
+    def _focused(self, s: Session, image_id: int) -> int | None:
+        """The focused instance of the image when it still exists there, else None."""
+        wanted = getattr(self, "_focus", {}).get(int(image_id))
+        if wanted is None:
+            return None
+        owner = s.execute(select(INSTANCE_T.c.image_id).where(INSTANCE_T.c.id == wanted)).scalar()
+        return wanted if owner is not None and int(owner) == int(image_id) else None
+
     # -- reading -------------------------------------------------------------------------------
     def points(self, image_id: int, instance_id: int | None = None) -> dict[str, PointRecord]:
         """Every row of one instance of an image (default: its first), name -> record, in schema
         order (unlabelled keypoints absent)."""
         with self._read() as s:
             image_row(s, image_id)
-            if instance_id is None:
+            focused = self._focused(s, image_id) if instance_id is None else None
+            if focused is not None:
+                which = PointRow.instance_id == focused
+            elif instance_id is None:
                 which = in_first_instance(int(image_id))
             else:
                 which = PointRow.instance_id == instance_of(s, image_id, instance_id, create=False)
@@ -325,7 +340,7 @@ class PointOps(ProjectCore):
         with self._write() as s, s.begin():
             image = image_row(s, image_id)
             ids = keypoint_ids(s)
-            inst = instance_of(s, image.id, instance_id)
+            inst = instance_of(s, image.id, instance_id if instance_id is not None else self._focused(s, image.id))
             if expected_versions:
                 check_versions(s, image, ids, expected_versions, inst)
             rows = []
@@ -414,9 +429,9 @@ class PointOps(ProjectCore):
         with self._write() as s, s.begin():
             image_row(s, image_id)
             kp = keypoint_id(s, name)
-            gone = s.execute(
-                delete(PointRow).where(PointRow.image_id == image_id, in_first_instance(int(image_id)), PointRow.keypoint_id == kp)
-            ).rowcount
+            focused = self._focused(s, image_id)
+            which = in_first_instance(int(image_id)) if focused is None else PointRow.instance_id == focused
+            gone = s.execute(delete(PointRow).where(PointRow.image_id == image_id, which, PointRow.keypoint_id == kp)).rowcount
             recompute_review(s, [image_id])
             return bool(gone)
 
@@ -486,7 +501,7 @@ class PointOps(ProjectCore):
             if pair is None:
                 raise UserInputError(f"keypoint {name!r} is not in a flip pair")
             a, b = pair
-            inst = instance_of(s, image_id, None, create=False)
+            inst = self._focused(s, image_id) or instance_of(s, image_id, None, create=False)
             ra, rb = existing_row(s, inst, a), existing_row(s, inst, b)
             if ra is None and rb is None:
                 raise UserInputError(f"neither {name!r} nor its counterpart is labelled on this image")
@@ -564,13 +579,18 @@ class PointOps(ProjectCore):
             }
             for u in upserts:
                 if (u["instance_id"], u["image_id"]) not in alive:
-                    u["instance_id"] = None
+                    u["instance_id"] = self._focused(s, u["image_id"])
+            if gone:  # each image's focused instance, else its first (one query for all)
+                first = first_instances(s, {g["b_image"] for g in gone}, create=False)
+                gone = [
+                    {"b_inst": target, "b_kp": g["b_kp"]}
+                    for g in gone
+                    if (target := self._focused(s, g["b_image"]) or first.get(g["b_image"])) is not None
+                ]
             if gone:
                 s.execute(
                     delete(POINT_T).where(
-                        POINT_T.c.image_id == bindparam("b_image"),
-                        in_first_instance(bindparam("b_image")),
-                        POINT_T.c.keypoint_id == bindparam("b_kp"),
+                        POINT_T.c.instance_id == bindparam("b_inst"), POINT_T.c.keypoint_id == bindparam("b_kp")
                     ),
                     gone,
                 )

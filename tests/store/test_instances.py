@@ -11,7 +11,7 @@ from labeler.errors import UserInputError
 from labeler.store import Project
 from labeler.store.models import Base
 
-from tests.store.test_migrations import OLD_COLUMNS, back_to_schema_6
+from schema_history import OLD_COLUMNS, back_to_schema_6
 
 
 def _as_schema_6(project: Project) -> str:
@@ -211,3 +211,26 @@ def test_the_database_itself_refuses_a_box_without_source_or_a_point_on_another_
         with pytest.raises(Exception, match="(?i)(constraint|check|foreign)"):
             with project._engine.begin() as conn:
                 conn.execute(text(sql))
+
+
+def test_focus_makes_the_single_object_calls_edit_the_selected_instance(project):
+    img = project.image_by_path("plain/a.jpg").id
+    project.set_points(img, {"nose": (1, 1)})
+    first = project.instances(img)[0]
+    second = project.add_instance(img, box=(10, 10, 20, 20))
+    project.focus_instance(img, second.id)
+    project.set_point(img, "nose", 15, 15)
+    snapshot = project.snapshot_point(img, "tail")
+    project.set_point(img, "tail", 16, 16)
+    project.restore_point(img, "tail", snapshot)  # undo goes to the focused instance too
+    assert {n: p.x for n, p in project.points(img).items()} == {"nose": 15}
+    assert project.points(img, first.id)["nose"].x == 1
+    project.delete_point(img, "nose")
+    assert project.points(img) == {} and project.points(img, first.id)["nose"].x == 1
+    project.focus_instance(img, None)
+    assert project.points(img)["nose"].x == 1
+    project.focus_instance(img, second.id)
+    project.delete_instance(second.id)  # gone: back to the first
+    assert project.points(img)["nose"].x == 1
+    with pytest.raises(UserInputError, match="another image"):
+        project.focus_instance(project.image_by_path("plain/b.png").id, first.id)
