@@ -4,7 +4,8 @@ its own colour with its name, and the keys that work on them.
 The selected instance is the one every existing edit path works on (placing, moving, accepting,
 occluded/absent, swap, undo): the store's ``focus_instance`` makes the single-object calls use it,
 so nothing else in the window needs to know about instances. I / Shift+I select the next or
-previous instance; B then a drag draws (or redraws) the selected instance's box; Ctrl+B adds an
+previous instance (an image with several objects opens at its least confident object awaiting
+review); B then a drag draws (or redraws) the selected instance's box; Ctrl+B adds an
 instance and draws its box the same way; Ctrl+D duplicates the selected one (box and points);
 Shift+C copies the previous instance's points into the selected one as a start; Shift+Delete
 deletes the selected instance and its points.
@@ -67,6 +68,13 @@ class Instances(QObject):
             return
         focus = getattr(s.project, "_focus", {}).get(s.current.id)
         ids = [r.id for r in self.records]
+        if focus is None and image_id is not None and len(ids) > 1:
+            # an image just shown: review starts at its least confident object awaiting review
+            waiting = s.project.instances_to_review(s.current.id)
+            if waiting and waiting[0] != ids[0]:
+                s.project.focus_instance(s.current.id, waiting[0])
+                focus = waiting[0]
+                self.changed.emit()
         self.current = focus if focus in ids else (ids[0] if ids else None)
         for k, inst in enumerate(self.records):
             colour = instance_colour(k)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from labeler.errors import UserInputError
 from labeler.store.core import (
@@ -104,6 +104,19 @@ class InstanceOps(ProjectCore):
             stmt = stmt.where(in_ids(INSTANCE_T.c.image_id, image_ids))
         with self._read() as s:
             return [_record(r) for r in s.execute(stmt)]
+
+    def instances_to_review(self, image_id: int) -> list[int]:
+        """The image's instances with predictions awaiting review, least confident first (by
+        their lowest confidence; unknown confidence first): the order review goes in."""
+        lowest = func.min(POINT_T.c.confidence)
+        stmt = (
+            select(POINT_T.c.instance_id)
+            .where(POINT_T.c.image_id == int(image_id), POINT_T.c.status == "predicted")
+            .group_by(POINT_T.c.instance_id)
+            .order_by((func.count(POINT_T.c.confidence) < func.count()).desc(), lowest, POINT_T.c.instance_id)
+        )
+        with self._read() as s:
+            return [int(i) for i in s.execute(stmt).scalars()]
 
     def instance(self, instance_id: int) -> InstanceRecord:
         with self._read() as s:

@@ -42,3 +42,16 @@ def test_objects_get_boxes_by_drag_and_clicks_label_the_selected_one(qtbot, wind
     assert len(_on_disk(window)) == 2
     if os.environ.get("LABELER_SHOT"):
         window.grab().save(os.environ["LABELER_SHOT"])
+
+
+def test_an_image_with_several_objects_opens_at_its_least_confident_one(qtbot, window):
+    wait_shown(qtbot, window)
+    p = window.project
+    target = p.list_images()[2].id
+    sure, unsure = p.add_instance(target, box=(1, 1, 30, 30)), p.add_instance(target, box=(40, 20, 40, 40))
+    p.write_predictions([(target, {"nose": (5.0, 5.0, 0.9)}, False, sure.id),
+                         (target, {"nose": (50.0, 30.0, 0.1)}, False, unsure.id)], method="m", model=None)
+    window.show_image(target)
+    wait_shown(qtbot, window)
+    assert window.instances.current == unsure.id
+    assert abs(window.canvas.drawn_points()["nose"].pos().x() - 50.0) < 0.5  # its points are the ones shown

@@ -234,3 +234,15 @@ def test_focus_makes_the_single_object_calls_edit_the_selected_instance(project)
     assert project.points(img)["nose"].x == 1
     with pytest.raises(UserInputError, match="another image"):
         project.focus_instance(project.image_by_path("plain/b.png").id, first.id)
+
+
+def test_review_goes_instance_by_instance_least_confident_first(project):
+    img = project.image_by_path("plain/b.png").id
+    a, b, c = (project.add_instance(img) for _ in range(3))
+    project.write_predictions([(img, {"nose": (1.0, 1.0, 0.9)}, False, a.id),
+                               (img, {"nose": (2.0, 2.0, 0.2), "tail": (3.0, 3.0, 0.8)}, False, b.id),
+                               (img, {"nose": (4.0, 4.0, None)}, False, c.id)], method="m", model=None)
+    assert project.instances_to_review(img) == [c.id, b.id, a.id]
+    project.focus_instance(img, c.id)
+    project.accept_predictions([img], names=["nose"], min_confidence=0.85)
+    assert project.instances_to_review(img) == [c.id, b.id]
