@@ -23,7 +23,8 @@ with the same references and settings (use --force to predict them again); image
 from older references are predicted again. Confirmed points are never replaced.
 Ctrl-C stops after the current batch (press it twice to stop at once).
 
-exit status: 0 done, 1 done but some images failed (listed), 2 error, 130 stopped.
+exit status: 0 done, 1 done but some images failed (listed), 2 error (a Ray head lost mid-run
+included: what was predicted is saved, the same command continues), 130 stopped.
 """
 
 
@@ -58,7 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="dift: a UNet state dict replacing the model's UNet, e.g. a downloaded "
         "cleandift_sd21_unet.safetensors with --model the SD 2.1 folder (CleanDIFT's settings then apply)",
     )
-    p.add_argument("--preset", choices=("fast", "paper"), default="fast", help="engine settings (default: fast)")
+    p.add_argument("--preset", choices=("fast", "paper", "geoaware-sc", "sd-dino"), default="fast",
+                   help="engine settings (default: fast); fusion also offers geoaware-sc (= paper: GeoAware-SC "
+                   "zero-shot, FreeU on) and sd-dino (Zhang et al. 2023: no FreeU, t = 100)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     p.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto")
     p.add_argument("--batch-size", type=int, default=4, metavar="N", help="target images per batch (default: 4)")
@@ -190,6 +193,17 @@ def _test_warning(config) -> str | None:  # noqa: ANN001 - a PropagationConfig
     return test_model_warning(config.model) if config.method != "classical" and is_test_model(config.model) else None
 
 
+def _console(cluster):  # noqa: ANN001, ANN202
+    """A cluster run's stderr without Ray's own C++ log lines (they go to the log)."""
+    if cluster is None:
+        import contextlib
+
+        return contextlib.nullcontext()
+    from labeler.cluster.console import ray_lines_to_log
+
+    return ray_lines_to_log()
+
+
 def run(args: argparse.Namespace) -> int:
     from labeler.propagation import PropagationConfig, propagate
     from labeler.store import Project
@@ -234,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
-        with Project.open(args.project) as project:
+        with Project.open(args.project) as project, _console(cluster):
             summary = propagate(project, config, progress=bars, should_stop=stop.is_set, cluster=cluster)
     finally:
         bars.close()
@@ -243,6 +257,9 @@ def run(args: argparse.Namespace) -> int:
         if in_main:
             signal.signal(signal.SIGINT, previous)
     _print_summary(summary, config)
+    if cluster is not None:
+        for status in cluster.status:
+            print(f"  {status.tally()}")
     if summary.stopped:
         return EXIT_STOPPED
     return EXIT_FAILURES if summary.failed else 0

@@ -71,7 +71,7 @@ def run_sharded(
 ) -> EvalResult:
     from labeler.correspondence import registry
 
-    options = with_flip(options, method)
+    options = with_flip(options, method, preset)
     threshold, candidates = check_options(dataset, options)
     if model is None:
         model = registry.default_model(method)

@@ -18,6 +18,7 @@ image at most once per run. Stop cancels the batches in flight and kills the wor
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -25,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from labeler.cluster.connection import ClusterError, ClusterOptions, connect
+from labeler.cluster.connection import LOCAL, ClusterError, ClusterOptions, connect, disconnect
+from labeler.cluster.head import HeadLost, HeadWatch, token_mode
 from labeler.cluster.worker import EngineWorker
 from labeler.correspondence.base import Matcher, Prediction, ReferenceState, StopFn
 from labeler.errors import Cancelled, LabelerError
@@ -43,6 +45,8 @@ IN_FLIGHT = 2
 WAIT_NOTICE_S = 30.0
 #: Attempts of one batch across workers whose restarts were used up.
 MAX_ATTEMPTS = 3
+#: Seconds between looks at the head while workers start.
+HEAD_POLL_S = 1.0
 
 STARTING, READY, BUSY, DEAD = "starting", "ready", "busy", "dead"
 
@@ -62,6 +66,12 @@ class WorkerStatus:
         where = f"{self.host} pid {self.pid}" if self.pid else self.host
         text = f"worker {self.index + 1} ({where}, {self.device}): {self.state}, {self.images} image(s)"
         return f"{text}: {self.error}" if self.error else text
+
+    def tally(self) -> str:
+        """One line for a run's summary: what this worker did."""
+        where = f"{self.host} pid {self.pid}" if self.pid else self.host
+        text = f"worker {self.index + 1} ({where}, {self.device}): {self.images} image(s) in {self.batches} batch(es)"
+        return f"{text}, then gone: {self.error}" if self.state == DEAD else text
 
 
 StatusFn = Callable[[tuple[WorkerStatus, ...]], None]
@@ -118,12 +128,34 @@ class RayExecutor:
         self.messages: list[str] = []
         self.notify: Callable[[str], None] = lambda text: None
         self.batch_seconds: list[float] = []  # worker-side time of each batch (benchmarks)
+        self.watch: HeadWatch | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def connect(self) -> None:
         """Reach the cluster now (the CLI calls it first, so a bad address fails at once)."""
         if self.ray is None:
             self.ray, self._owns_ray = connect(self.options)
+            self.watch = HeadWatch(self.ray.get_runtime_context().gcs_address)
+
+    def _owns_local(self) -> bool:
+        return self.options.address == LOCAL
+
+    def _check_head(self, *, settle: bool = False) -> None:
+        """A lost head ends the run now, in words, with what is saved (Ray's core would end this
+        process after a minute, with exit status 1 and no summary)."""
+        if self.watch is None:
+            return
+        try:
+            self.watch.settle() if settle else self.watch.check()
+        except HeadLost as exc:
+            port = self.watch.port
+            self._abandon()
+            done = sum(s.images for s in self.status)
+            raise HeadLost(
+                f"{exc}; the {done} image(s) predicted in this run are saved. Start the head again "
+                f"(`ray start --head --port={port}`, then `ray start --address=...` on the other "
+                "nodes) and run the same command: it predicts only what is missing"
+            ) from None
 
     def _shape(self) -> tuple[int, float]:
         resources = self.ray.cluster_resources()
@@ -162,20 +194,26 @@ class RayExecutor:
             )
         self._publish()
         pending = [actor.info.remote() for actor in self.actors]
-        waited = 0.0
+        began = noticed = time.monotonic()
         while True:  # say what is going on while models load (or the cluster has no room yet)
-            ready, rest = self.ray.wait(pending, num_returns=len(pending), timeout=WAIT_NOTICE_S)
+            ready, rest = self.ray.wait(pending, num_returns=len(pending), timeout=HEAD_POLL_S)
             if not rest:
                 break
-            waited += WAIT_NOTICE_S
-            notify(f"{len(rest)} of {workers} Ray worker(s) still starting after {waited:.0f} s "
-                   "(loading the model, or waiting for a free GPU/CPU on the cluster)")
+            self._check_head()
+            if time.monotonic() - noticed >= WAIT_NOTICE_S:
+                noticed = time.monotonic()
+                notify(f"{len(rest)} of {workers} Ray worker(s) still starting after {noticed - began:.0f} s "
+                       "(loading the model, or waiting for a free GPU/CPU on the cluster)")
         infos = []
         for i, ref in enumerate(pending):
             try:
                 info = self.ray.get(ref)
             except self.ray.exceptions.RayError as exc:
-                raise ClusterError(f"worker {i + 1} died while loading the engine: {_reason(exc)}") from None
+                hint = ""
+                if token_mode() and not self._owns_local():
+                    hint = ("; this driver runs with RAY_AUTH_MODE=token: if the cluster was started without "
+                            "token authentication its workers cannot call the driver back (unset RAY_AUTH_MODE)")
+                raise ClusterError(f"worker {i + 1} died while loading the engine: {_reason(exc)}{hint}") from None
             if info["error"]:
                 raise ClusterError(f"worker {i + 1} on {info['host']} cannot load the engine: {info['error']}")
             self._set(i, state=READY, host=info["host"], pid=info["pid"], device=info["device"])
@@ -200,9 +238,25 @@ class RayExecutor:
                 ray.kill(actor, no_restart=True)
             except Exception:  # noqa: BLE001 - already gone
                 pass
+        self._idle()
         if self._owns_ray:
-            ray.shutdown()
+            disconnect(ray)
         self.ray, self._owns_ray = None, False
+
+    def _abandon(self) -> None:
+        """The head is gone: its actors cannot be reached to kill (they die with their raylets or,
+        on surviving nodes, once they notice their owner, this driver, is gone); leave Ray now."""
+        self.actors = []
+        self._idle()
+        if self.ray is not None and self._owns_ray:
+            disconnect(self.ray)
+        self.ray, self._owns_ray, self.watch = None, False, None
+
+    def _idle(self) -> None:
+        """After a run no worker is busy (the app's status line says so)."""
+        if any(s.state == BUSY for s in self.status):
+            self.status = [replace(s, state=READY) if s.state == BUSY else s for s in self.status]
+            self._publish()
 
     def __enter__(self) -> RayExecutor:
         return self
@@ -226,6 +280,8 @@ class RayExecutor:
     def _wait(self, ref: Any, should_stop: StopFn | None) -> Any:
         while True:
             ready, _ = self.ray.wait([ref], timeout=POLL_S)
+            if not ready:
+                self._check_head()
             if ready:
                 try:
                     return self.ray.get(ref)
@@ -280,8 +336,10 @@ class RayExecutor:
             while queue or flight:
                 self._fill(queue, flight, submit)
                 if not flight:
+                    self._check_head(settle=True)  # workers die with their head: then say that instead
                     raise ClusterError("every Ray worker died: " + "; ".join(s.describe() for s in self.status))
                 ready, _ = ray.wait(list(flight), num_returns=1, timeout=POLL_S)
+                self._check_head()
                 if should_stop is not None and should_stop():  # what is in flight is dropped: stopped within one batch
                     raise Cancelled("stopped on request")
                 for ref in ready:
@@ -289,9 +347,12 @@ class RayExecutor:
                     try:
                         out = ray.get(ref)
                     except ray.exceptions.RayActorError as exc:
-                        # Ray restarted the worker and retried MAX_RESTARTS times: it is gone.
-                        self._set(worker, state=DEAD, error=_reason(exc))
-                        self.notify(f"Ray worker {worker + 1} is gone ({_reason(exc)}); its work goes to the others")
+                        # Ray restarted the worker and retried MAX_RESTARTS times: it is gone. Workers
+                        # also die with their head: then that is what is said (once).
+                        self._check_head(settle=True)
+                        if self.status[worker].state != DEAD:  # its other batches fail too: say it once
+                            self._set(worker, state=DEAD, error=_reason(exc))
+                            self.notify(f"Ray worker {worker + 1} is gone ({_reason(exc)}); its work goes to the others")
                         if attempts + 1 >= MAX_ATTEMPTS:
                             yield worker, job, None, exc
                         else:
@@ -303,10 +364,14 @@ class RayExecutor:
                         cause = getattr(exc, "cause", None)
                         yield worker, job, None, cause if cause is not None else exc
                         continue
+                    if not any(w == worker for w, *_ in flight.values()) and not queue:
+                        self._set(worker, state=READY)  # nothing more for it: idle
                     yield worker, job, out, None
         finally:
-            for ref in flight:
-                ray.cancel(ref)
+            if self.ray is not None:
+                for ref in flight:
+                    ray.cancel(ref)
+            self._idle()
 
     def _fill(self, queue: deque, flight: dict, submit: Callable[[Any, Any], Any]) -> None:
         load = {i: 0 for i in self._live()}

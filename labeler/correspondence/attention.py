@@ -98,7 +98,7 @@ def build(
     """Load ``model`` and return the engine with ``preset`` < model card < ``overrides``."""
     if preset not in PRESETS:
         raise UserInputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    with_overrides(PRESETS[preset], overrides)  # bad settings fail before the slow load
+    requested = with_overrides(PRESETS[preset], overrides)  # bad settings fail before the slow load
     named = find_card(model)
     if named is not None and named.unet_file:
         raise UserInputError(
@@ -106,6 +106,7 @@ def build(
             f"model it was trained from ({named.candidates[0]})"
         )
     dev = resolve_device(device)
+    dtype = model_dtype_request(requested, dtype)
     dt = resolve_dtype(dtype, dev)
     components = load_sd(model, device=dev, dtype=dt, parts=("unet", "vae", "scheduler"))
     card = components.card
@@ -116,6 +117,14 @@ def build(
         config = with_overrides(config, card_overrides(card.resolution, card.method_settings(METHOD)))
     config = with_overrides(config, overrides)
     return AttentionMatcher(components, config, device=dev, dtype=dt, requested_dtype=dtype)
+
+
+def model_dtype_request(config: AttentionConfig, dtype: str) -> str:
+    """The dtype to ask the device for: an explicit ``dtype`` wins; ``"auto"`` under
+    ``precision="float32"`` (the ``paper`` preset) is fp32 on every device, CUDA included."""
+    if dtype == "auto" and config.precision == "float32":
+        return "float32"
+    return dtype
 
 
 def _generator(seed: int, *keys: Any) -> torch.Generator:
@@ -150,9 +159,14 @@ def _even_chunks(n: int, size: int) -> list[range]:
     return [range(bounds[i], bounds[i + 1]) for i in range(pieces)]
 
 
-def _gaussians(points: torch.Tensor, side: int, sigma: float) -> torch.Tensor:
-    """``(B, side, side)`` un-normalised Gaussians (peak 1) at ``points`` (B, 2), pixel centres i+0.5."""
-    centres = torch.arange(side, device=points.device, dtype=torch.float32) + 0.5
+#: Where the Gaussian target is evaluated, per ``target_grid``: pixel i at i (the authors') or i + 0.5.
+GRID_OFFSET = {"index": 0.0, "centre": 0.5}
+
+
+def _gaussians(points: torch.Tensor, side: int, sigma: float, grid: str = "centre") -> torch.Tensor:
+    """``(B, side, side)`` un-normalised Gaussians (peak 1) at ``points`` (B, 2) in float32, evaluated
+    at ``i + GRID_OFFSET[grid]`` for pixel i (the authors' ``gaussian_circle``: at i)."""
+    centres = torch.arange(side, device=points.device, dtype=torch.float32) + GRID_OFFSET[grid]
     gx = torch.exp(-((centres[None, :] - points[:, 0:1]) ** 2) / (2 * sigma**2))
     gy = torch.exp(-((centres[None, :] - points[:, 1:2]) ** 2) / (2 * sigma**2))
     return gy[:, :, None] * gx[:, None, :]
@@ -213,7 +227,7 @@ class AttentionMatcher(Matcher):
         self.config = config
         self._device = torch.device(device)
         self._dtype = dtype
-        self._requested_dtype = requested_dtype
+        self._requested_dtype = model_dtype_request(config, requested_dtype)  # what .to() asks for
         unet = components.unet
         self.layers = tuple(config.layers)
         self.stop_layer = last_layer(self.layers)
@@ -370,7 +384,9 @@ class AttentionMatcher(Matcher):
                     for k, e in members:
                         gen = _generator(cfg.seed, "step", ref_key, names[k], e, step)
                         u = torch.rand(2, generator=gen).tolist()
-                        start = crops.random_start(tuple(work_xy[k]), crop, margin, side, (u[0], u[1]))
+                        start = crops.random_start(
+                            tuple(work_xy[k]), crop, margin, side, (u[0], u[1]), cfg.margin_rule
+                        )
                         starts.append(start)
                         noise.append(self._noise(gen, shape))
                         targets.append(crops.to_crop(tuple(work_xy[k]), start, crop, side))
@@ -381,7 +397,9 @@ class AttentionMatcher(Matcher):
                         [F.interpolate(m[:, None], size=(side, side), mode="bilinear", align_corners=False) for m in maps],
                         dim=1,
                     )
-                    goal = _gaussians(torch.tensor(targets, dtype=torch.float32, device=self._device), side, cfg.sigma_px)
+                    goal = _gaussians(
+                        torch.tensor(targets, dtype=torch.float32, device=self._device), side, cfg.sigma_px, cfg.target_grid
+                    )
                     per_item = ((up - goal[:, None]) ** 2).mean(dim=(1, 2, 3))
                     optim.zero_grad(set_to_none=True)
                     (per_item.sum() * scale).backward()
@@ -512,7 +530,7 @@ class AttentionMatcher(Matcher):
                 starts = []
                 for (k, e), p in zip(members, peaks, strict=True):
                     u = self._draw(draws, target_key, names[k], e, j, shape)[0]
-                    starts.append(crops.random_start((p[0], p[1]), crop, margin, side, (u[0], u[1])))
+                    starts.append(crops.random_start((p[0], p[1]), crop, margin, side, (u[0], u[1]), cfg.margin_rule))
             noise = torch.stack([self._draw(draws, target_key, names[k], e, j, shape)[1] for k, e in members])
             noisy = self._add_noise(cache.get(starts), noise, cfg.timestep_infer)
             maps = self._layer_maps(noisy, contexts, cfg.timestep_infer)
@@ -545,7 +563,8 @@ class AttentionMatcher(Matcher):
         """From ``(L, R, R)`` context-averaged maps to a working-image point and a confidence."""
         cfg = self.config
         n_layers, side, _ = layer_maps.shape
-        prob = torch.softmax(layer_maps.reshape(n_layers, -1).double(), dim=1).mean(dim=0).reshape(1, side, side)
+        logits = layer_maps.reshape(n_layers, -1).to(getattr(torch, cfg.softmax_dtype))
+        prob = torch.softmax(logits, dim=1).mean(dim=0).reshape(1, side, side)
         peak = argmax_2d(prob)
         if cfg.refine == "soft_argmax":
             point = window_soft_argmax(prob.log(), cfg.soft_window, cfg.soft_temperature)

@@ -11,15 +11,26 @@ from __future__ import annotations
 import math
 
 
-def start_range(p: float, crop: int, margin: float, side: int) -> tuple[int, int]:
-    """Integer crop starts ``[lo, hi]`` that keep ``p`` at least ``margin`` px from the crop border.
+def start_range(p: float, crop: int, margin: float, side: int, rule: str = "inward") -> tuple[int, int]:
+    """Integer crop starts ``[lo, hi]`` that keep ``p`` about ``margin`` px from the crop border.
 
-    Where the image border makes that impossible the range is clamped into the image, so the crop
-    gets as close to the rule as the image allows (as in the authors' code).
+    ``rule="inward"``: the real ``margin`` is kept and the range rounded inwards, so ``p`` is at
+    least ``margin`` px inside the crop. ``rule="truncate"``: Hedlin et al.'s ``crop_image``
+    (``utils/optimize_token.py``): the margin is truncated to whole pixels (``int(0.15 * 477)`` =
+    71) and both range ends are truncated (``int``; the values are never negative, so floor).
+    Either way, where the image border makes the rule impossible the range is clamped into the
+    image, so the crop gets as close to the rule as the image allows (as in the authors' code).
     """
     last = side - crop
-    lo = math.ceil(p + margin - crop)
-    hi = math.floor(p - margin)
+    if rule == "truncate":
+        m = math.floor(margin)
+        lo = math.floor(p - crop + m)
+        hi = math.floor(p - m)
+    elif rule == "inward":
+        lo = math.ceil(p + margin - crop)
+        hi = math.floor(p - margin)
+    else:
+        raise ValueError(f"unknown crop-margin rule {rule!r}")
     lo = min(max(lo, 0), last)
     hi = min(max(hi, 0), last)
     if hi < lo:  # only when 2 * margin > crop, which the config forbids
@@ -33,11 +44,11 @@ def pick(lo: int, hi: int, u: float) -> int:
 
 
 def random_start(
-    p: tuple[float, float], crop: int, margin: float, side: int, u: tuple[float, float]
+    p: tuple[float, float], crop: int, margin: float, side: int, u: tuple[float, float], rule: str = "inward"
 ) -> tuple[int, int]:
     """A crop start (x0, y0) around working-image point ``p`` drawn with uniforms ``u``."""
-    x0 = pick(*start_range(p[0], crop, margin, side), u[0])
-    y0 = pick(*start_range(p[1], crop, margin, side), u[1])
+    x0 = pick(*start_range(p[0], crop, margin, side, rule), u[0])
+    y0 = pick(*start_range(p[1], crop, margin, side, rule), u[1])
     return x0, y0
 
 

@@ -8,7 +8,9 @@ Per image, as the authors' zero-shot SPair pipeline (``preprocess_map.py``, ``pc
   Each crop is scaled to [-1, 1], VAE-encoded (posterior mean, no sample) and scaled, noised at
   ``timestep`` and passed once through the UNet with the prompt embedding. The outputs of
   ``sd_layers`` (s5, s4, s3: the second layer of up blocks 0, 1, 2) are kept; the UNet stops after
-  the last (:func:`truncation.run_until`; nothing after ``up_blocks[2].attentions[1]`` runs). Crop
+  the last (:func:`truncation.run_until`; nothing after ``up_blocks[2].attentions[1]`` runs). With
+  ``freeu`` (GeoAware-SC; not sd-dino) the decoder runs with FreeU as their ODISE copy applies it
+  and the taps read the scaled tensors (:mod:`freeu`). Crop
   maps are placed at their offsets and averaged where they overlap; s4 and s5 are bilinearly
   upsampled to s3's grid and the three concatenated (3200 channels on SD 1.5).
 * DINOv2: the image resized into a ``dino_resolution`` square the same way, ImageNet-normalised,
@@ -42,7 +44,9 @@ from labeler.correspondence.cards import find_card
 from labeler.correspondence.device import resolve_device, resolve_dtype
 from labeler.correspondence.dift import model_identity
 from labeler.correspondence.features import DenseFeatureMatcher, match_grid, translate_oom
+from labeler.correspondence.freeu import FreeU, freeu_hooks
 from labeler.correspondence.fusion_config import (
+    FUSION_FP32_PRESETS,
     FUSION_VERSION,
     FusionConfig,
     fusion_config_dict,
@@ -117,6 +121,13 @@ def content_seed(seed: int, pixels: np.ndarray) -> int:
     """A generator seed from ``seed`` and an image's resized pixels (its content, not its batch)."""
     digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).digest()
     return (int.from_bytes(digest[:8], "little") ^ (seed * 0x9E3779B97F4A7C15)) % (1 << 63)
+
+
+def freeu_of(config: FusionConfig) -> FreeU | None:
+    """The FreeU scales the UNet runs with under ``config``; None when FreeU is off."""
+    if not config.freeu:
+        return None
+    return FreeU(config.freeu_b1, config.freeu_b2, config.freeu_s1, config.freeu_s2)
 
 
 def _tensor(output: Any) -> torch.Tensor:
@@ -213,16 +224,18 @@ class FusionFeaturizer:
         noisy = self.comps.scheduler.add_noise(latents, noise, t) if cfg.noise else latents
         context = self.prompt_embeds.expand(latents.shape[0], -1, -1)
         captured: dict[str, torch.Tensor] = {}
-        handles = []
-        for name in cfg.sd_layers[:-1]:
-            def keep(_m: Any, _i: Any, out: Any, name: str = name) -> None:
-                captured[name] = _tensor(out)
-            handles.append(unet.get_submodule(name).register_forward_hook(keep))
-        try:
-            last = _tensor(run_until(unet, cfg.sd_layers[-1], noisy, t, encoder_hidden_states=context))
-        finally:
-            for h in handles:
-                h.remove()
+        # FreeU's hooks first: the taps (registered after them) read the scaled tensors, as the authors'
+        with freeu_hooks(unet, freeu_of(cfg)):
+            handles = []
+            for name in cfg.sd_layers[:-1]:
+                def keep(_m: Any, _i: Any, out: Any, name: str = name) -> None:
+                    captured[name] = _tensor(out)
+                handles.append(unet.get_submodule(name).register_forward_hook(keep))
+            try:
+                last = _tensor(run_until(unet, cfg.sd_layers[-1], noisy, t, encoder_hidden_states=context))
+            finally:
+                for h in handles:
+                    h.remove()
         missing = [n for n in cfg.sd_layers[:-1] if n not in captured]
         if missing:
             raise UserInputError(f"UNet blocks {', '.join(missing)} run after {cfg.sd_layers[-1]}; "
@@ -285,6 +298,7 @@ class FusionMatcher(DenseFeatureMatcher):
             **self._identity(),
             "sd_resolution": c.sd_resolution, "dino_resolution": c.dino_resolution, "timestep": c.timestep,
             "noise": c.noise, "sd_layers": list(c.sd_layers), "prompt": c.prompt, "sd_weight": c.sd_weight, "seed": c.seed,
+            "freeu": [c.freeu_b1, c.freeu_b2, c.freeu_s1, c.freeu_s2] if c.freeu else None,
         }
         return f"{METHOD}:{stable_hash(payload)}"
 
@@ -325,7 +339,7 @@ def build(model: str, preset: str, device: str = "auto", dtype: str = "auto", **
     card_settings = card.method_settings(METHOD) if card is not None else {}
     config = fusion_config_for(preset, card_settings, **overrides)
     dev = resolve_device(device)
-    if preset == "paper" and dtype == "auto":
+    if preset in FUSION_FP32_PRESETS and dtype == "auto":
         dtype = "float32"  # the authors' precision on every device
     torch_dtype = resolve_dtype(dtype, dev)
     dino = dino_mod.load_dinov2(config.dino or default_dino(model), device=dev, dtype=torch_dtype,

@@ -1,9 +1,11 @@
 """Settings of the SD + DINOv2 fusion method (zero-shot GeoAware-SC / SD-DINO).
 
-``paper``: the authors' zero-shot SPair-71k pipeline (Junyi42/GeoAware-SC,
+``paper`` = ``geoaware-sc``: the authors' zero-shot SPair-71k pipeline (Junyi42/GeoAware-SC,
 ``configs/eval_zero_shot_spair.yaml`` with ``preprocess_map.py``): SD 1.5 on a 960 px square seen
-as ODISE's 2 x 2 sliding 512 px crops, t = 50, decoder features s3/s4/s5; DINOv2-B/14 at 840 px, block 11 tokens; a 60 x 60 grid, 11 x 11 window
-soft-argmax at temperature 0.02. ``fast``: the same pipeline at 768/672 px (48 x 48 grid), SD in
+as ODISE's 2 x 2 sliding 512 px crops, t = 50, FreeU on (as their ODISE copy), decoder features
+s3/s4/s5; DINOv2-B/14 at 840 px, block 11 tokens; a 60 x 60 grid, 11 x 11 window soft-argmax at
+temperature 0.02. ``sd-dino``: Zhang et al. 2023's pipeline (Junyi42/sd-dino): the same without
+FreeU, t = 100, nearest-cell argmax. ``fast``: ``geoaware-sc`` at 768/672 px (48 x 48 grid), SD in
 one pass. Every difference from the authors is listed in :data:`FUSION_AUTHOR_DIFFERENCES` and in
 the README.
 
@@ -14,6 +16,8 @@ A model card may carry a ``[fusion]`` table overriding ``sd_resolution``, ``dino
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +25,8 @@ from labeler.correspondence.config import MatchSettings, Refine, Combine, _valid
 from labeler.correspondence.settings import replace_settings
 from labeler.errors import UserInputError
 
-#: Bumped whenever the fusion maths changes in a way that changes predictions.
-FUSION_VERSION = 1
+#: Bumped whenever the fusion maths changes in a way that changes predictions (2: FreeU).
+FUSION_VERSION = 2
 
 #: Outputs of the SD 1.x/2.x UNet taken by the authors, in the order the UNet runs them. In the
 #: LDM code they are the inputs of ``output_blocks[2, 5, 8]`` (``decoder_only``), i.e. the outputs
@@ -62,6 +66,11 @@ class FusionConfig:
     dino_layer: int | None = None
     sd_weight: float = 0.5
     seed: int = 0
+    freeu: bool = True
+    freeu_b1: float = 1.2
+    freeu_b2: float = 1.4
+    freeu_s1: float = 0.9
+    freeu_s2: float = 0.2
     match_side: int | None = 60
     refine: Refine = "soft_argmax"
     soft_window: int = 11
@@ -96,6 +105,7 @@ class FusionConfig:
         )
 
     def validate(self) -> None:
+        check_field_types(self)
         _validate_matching(self)
         if self.sd_resolution < 64 or self.sd_resolution % 64:
             raise UserInputError(f"sd_resolution must be a multiple of 64 (got {self.sd_resolution})")
@@ -110,20 +120,62 @@ class FusionConfig:
             )
         if not 0 <= self.timestep < 1000:
             raise UserInputError(f"timestep must lie in [0, 999] (got {self.timestep})")
+        if not isinstance(self.sd_layers, tuple) or not all(isinstance(n, str) for n in self.sd_layers):
+            raise UserInputError(f"sd_layers must be a list of UNet block names (got {self.sd_layers!r})")
         if not self.sd_layers:
             raise UserInputError("sd_layers must name at least one UNet block")
         if not 0.0 <= self.sd_weight <= 1.0:
             raise UserInputError(f"sd_weight must lie in [0, 1] (got {self.sd_weight})")
+        for name in ("freeu_b1", "freeu_b2", "freeu_s1", "freeu_s2"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise UserInputError(f"{name} must be a finite number >= 0 (got {value})")
         if self.batch_size < 1:
             raise UserInputError(f"batch_size must be at least 1 (got {self.batch_size})")
 
 
-#: The authors' zero-shot SPair pipeline.
-FUSION_PAPER = FusionConfig()
+def check_field_types(config: FusionConfig) -> None:
+    """Every bool, int and float field holds that type (``--setting freeu=maybe`` is refused,
+    not read as true); an int is accepted where a float is expected."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value, hint = getattr(config, f.name), hints[f.name]
+        if hint is bool:
+            ok = isinstance(value, bool)
+        elif hint is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif hint is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            continue
+        if not ok:
+            kind = {bool: "true or false", int: "a whole number", float: "a number"}[hint]
+            raise UserInputError(f"{f.name} must be {kind} (got {value!r})")
+
+
+#: GeoAware-SC's zero-shot SPair pipeline (Zhang et al. CVPR 2024, ``configs/eval_zero_shot_spair.yaml``):
+#: FreeU on, t = 50, window soft-argmax. ``paper`` is this one.
+FUSION_GEOAWARE = FusionConfig()
+FUSION_PAPER = FUSION_GEOAWARE
+#: sd-dino's SPair pipeline (Zhang et al. NeurIPS 2023, ``pck_spair_pascal.py`` defaults): the same
+#: ODISE feature extractor without FreeU, t = 100 (``--TIMESTEP``), nearest-cell argmax; its
+#: co-PCA of the pair's SD features is not adopted (see FUSION_AUTHOR_DIFFERENCES).
+FUSION_SD_DINO = FusionConfig(timestep=100, freeu=False, refine="argmax")
 #: 768/672 px, 48 x 48 grid; see FUSION_FAST_DIFFERENCES.
 FUSION_FAST = FusionConfig(sd_resolution=768, sd_window=768, dino_resolution=672, match_side=48)
 
-FUSION_PRESETS: dict[str, FusionConfig] = {"paper": FUSION_PAPER, "fast": FUSION_FAST}
+FUSION_PRESETS: dict[str, FusionConfig] = {
+    "paper": FUSION_PAPER, "fast": FUSION_FAST, "geoaware-sc": FUSION_GEOAWARE, "sd-dino": FUSION_SD_DINO,
+}
+#: The presets named after the paper whose published figure they reproduce.
+FUSION_PAPER_PRESETS: dict[str, str] = {
+    "geoaware-sc": "GeoAware-SC zero-shot (Zhang et al. CVPR 2024): FreeU on, t = 50, soft-argmax; SPair-71k "
+    "PCK@0.1 per point 70.0 with CleanDIFT's SD 1.5 (Stracke et al. 2025)",
+    "sd-dino": "SD + DINOv2 (Zhang et al. NeurIPS 2023, sd-dino): no FreeU, t = 100, nearest-cell argmax, "
+    "no pose alignment (--flip off); SPair-71k PCK@0.1 ~64 per point (theirs with co-PCA)",
+}
+#: Presets whose authors ran fp32 (``auto`` precision means float32 on every device).
+FUSION_FP32_PRESETS = frozenset({"paper", "geoaware-sc", "sd-dino"})
 
 FUSION_FAST_DIFFERENCES: dict[str, str] = {
     "sd_resolution": "768 px instead of 960 (and DINOv2 672 instead of 840, a 48 x 48 grid instead of 60 x 60): "
@@ -132,7 +184,7 @@ FUSION_FAST_DIFFERENCES: dict[str, str] = {
     "2.25 instead of 4 crop-areas of UNet work (SD 1.5 was trained at 512 px; DIFT runs SD at 768).",
 }
 
-#: What the ``paper`` preset does differently from the authors' code, and why (also in the README).
+#: What the ``paper`` / ``geoaware-sc`` / ``sd-dino`` presets do differently from the authors' code, and why (also in the README).
 FUSION_AUTHOR_DIFFERENCES: dict[str, str] = {
     "prompt": "empty prompt through SD's CLIP text encoder, instead of ODISE's implicit captioner (a CLIP "
     "image embedding projected by weights trained for ODISE's panoptic segmentation): those weights need "
@@ -145,6 +197,9 @@ FUSION_AUTHOR_DIFFERENCES: dict[str, str] = {
     "grid": "the fused map is resampled (bilinear) from the padded square onto a grid that covers only the "
     "image (60 cells on its long side), so padding is never predicted; for square images it is the "
     "authors' grid exactly.",
+    "co_pca": "sd-dino only: no co-PCA (their default reduces each SD layer to 256 channels by a PCA fitted "
+    "on the source and target together): it depends on the pair, so a reference's features could not be "
+    "kept and reused; GeoAware-SC's zero-shot pipeline dropped it too.",
     "pose": "the pose with the smaller mean mutual-nearest-neighbour feature distance (the authors' "
     "--MUTUAL_NN) instead of their default, the masked feature distance: its masks come from SAM, a "
     "further model and download; no mask is needed by the mutual-nearest-neighbour criterion.",
@@ -158,11 +213,14 @@ def fusion_config_for(preset: str, card_settings: dict[str, Any], **overrides: A
     except KeyError:
         raise UserInputError(f"unknown preset {preset!r}; choose one of {', '.join(FUSION_PRESETS)}") from None
     merged = {**card_settings, **overrides}
-    if "sd_layers" in merged:
+    if isinstance(merged.get("sd_layers"), (list, tuple)):
         merged["sd_layers"] = tuple(merged["sd_layers"])
-    if "match_side" not in overrides and "sd_resolution" in merged:
+    elif isinstance(merged.get("sd_layers"), str):
+        merged["sd_layers"] = (merged["sd_layers"],)
+    res = merged.get("sd_resolution")
+    if "match_side" not in overrides and isinstance(res, int) and not isinstance(res, bool):
         # the match grid follows the feature grid unless set explicitly
-        merged["match_side"] = int(merged["sd_resolution"]) // SD_STRIDE
+        merged["match_side"] = res // SD_STRIDE
     config = replace_settings(base, merged, "fusion")
     config.validate()
     return config

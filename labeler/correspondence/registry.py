@@ -19,6 +19,9 @@ METHODS = {
     "fusion": "labeler.correspondence.fusion",
 }
 PRESETS = ("fast", "paper")
+#: Presets only some engines offer, each named after the paper whose pipeline it reproduces.
+METHOD_PRESETS: dict[str, tuple[str, ...]] = {"fusion": ("geoaware-sc", "sd-dino")}
+ALL_PRESETS = PRESETS + tuple(p for names in METHOD_PRESETS.values() for p in names)
 DEFAULT_METHOD = "dift"
 DEFAULT_PRESET = "fast"
 
@@ -30,6 +33,11 @@ def engine_module(method: str):
         raise UserInputError(
             f"unknown method {method!r}; choose one of {', '.join(METHODS)}"
         ) from None
+
+
+def presets_for(method: str) -> tuple[str, ...]:
+    """The presets ``method`` offers: ``fast``, ``paper`` and its own paper-named ones."""
+    return PRESETS + METHOD_PRESETS.get(method, ())
 
 
 def default_model(method: str) -> str | None:
@@ -46,9 +54,10 @@ def create_matcher(
     **overrides: Any,
 ) -> Matcher:
     """Build an engine; ``overrides`` replace fields of the preset's config dataclass."""
-    if preset not in PRESETS:
-        raise UserInputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     module = engine_module(method)
+    if preset not in presets_for(method):
+        raise UserInputError(f"unknown preset {preset!r} for --method {method}; choose one of "
+                             f"{', '.join(presets_for(method))}")
     return module.build(
         model=model if model is not None else module.DEFAULT_MODEL,
         preset=preset,

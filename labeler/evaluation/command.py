@@ -23,7 +23,7 @@ DATASET_CHOICES = ("spair", "pf-willow", "cub")
 # Spelled out so that building the parser imports no numpy/torch (`labeler --help` stays fast);
 # a test keeps them equal to the registry's and the metric's.
 METHOD_CHOICES = ("dift", "attention", "classical", "fusion")
-PRESET_CHOICES = ("fast", "paper")
+PRESET_CHOICES = ("fast", "paper", "geoaware-sc", "sd-dino")  # the last two: fusion only
 DEFAULT_METHOD = "dift"
 DEFAULT_PRESET = "fast"
 DEFAULT_ALPHAS_TEXT = "0.05,0.1,0.15"
@@ -109,7 +109,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--flip", choices=("auto", "on", "off"), default="auto",
                         help="flip-aware matching (adaptive pose alignment): each source is also used mirrored "
                              "with left/right keypoints swapped and the better pose is kept per pair (default: "
-                             "on for fusion, whose published figures use it; off for the others)")
+                             "on for fusion, whose published GeoAware-SC figures use it; off for the others and for "
+                             "fusion's sd-dino preset)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the report as JSON")
     parser.add_argument("--plot", type=Path, default=None, metavar="OUT.png",
                         help="PCK-vs-alpha per category and qualitative pairs")
@@ -129,12 +130,10 @@ def _cluster_options(args: argparse.Namespace):  # noqa: ANN202 - labeler.cluste
     if args.category_prompt:
         raise UserInputError("--category-prompt builds one engine per category and is not sharded over Ray yet; "
                              "run it without --ray")
-    from labeler.cluster.connection import AUTO, LOCAL, ClusterOptions, check_reachable
+    from labeler.cluster.connection import ClusterOptions, check_address
 
     options = ClusterOptions(address=address.strip(), workers=workers, gpus_per_worker=per_gpu)
-    options.check()
-    if options.address not in (LOCAL, AUTO):  # before the dataset is read: a bad address fails at once
-        check_reachable(options.address, options.connect_timeout_s)
+    check_address(options)  # before the dataset is read: a bad address fails at once
     return options
 
 
@@ -174,10 +173,12 @@ def run_eval(args: argparse.Namespace) -> int:
         settings["unet_file"] = args.unet
     try:
         if cluster is not None:
+            from labeler.cluster.console import ray_lines_to_log
             from labeler.cluster.evaluation import run_sharded
 
-            result = run_sharded(dataset, args.method, cluster, model=args.model, preset=args.preset, device=args.device,
-                                 dtype=args.dtype, options=options, progress=progress, **settings)
+            with ray_lines_to_log():  # Ray's C++ log lines to the log, not under the table
+                result = run_sharded(dataset, args.method, cluster, model=args.model, preset=args.preset,
+                                     device=args.device, dtype=args.dtype, options=options, progress=progress, **settings)
         else:
             result = run(dataset, args.method, model=args.model, preset=args.preset, device=args.device,
                          dtype=args.dtype, options=options, progress=progress, category_prompt=args.category_prompt,

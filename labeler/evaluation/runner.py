@@ -44,6 +44,8 @@ PROMPT_METHODS = ("dift",)
 #: Methods whose published protocol matches with flip-aware pose alignment (GeoAware-SC's zero-shot
 #: pipeline); ``--flip auto`` turns it on for them only.
 FLIP_METHODS = ("fusion",)
+#: Presets of those methods whose paper matched without pose alignment (sd-dino, Zhang et al. 2023).
+NO_FLIP_PRESETS = frozenset({"sd-dino"})
 
 
 @dataclass(frozen=True)
@@ -192,13 +194,15 @@ _FLIP_HINTS = {
 }
 
 
-def flip_enabled(options: EvalOptions, method: str) -> bool:
-    return options.flip if options.flip is not None else method in FLIP_METHODS
+def flip_enabled(options: EvalOptions, method: str, preset: str | None = None) -> bool:
+    if options.flip is not None:
+        return options.flip
+    return method in FLIP_METHODS and preset not in NO_FLIP_PRESETS
 
 
-def with_flip(options: EvalOptions, method: str) -> EvalOptions:
-    """``options`` with ``flip`` decided for ``method`` (so every shard and part agrees)."""
-    return replace(options, flip=flip_enabled(options, method))
+def with_flip(options: EvalOptions, method: str, preset: str | None = None) -> EvalOptions:
+    """``options`` with ``flip`` decided for ``method`` and ``preset`` (so every shard and part agrees)."""
+    return replace(options, flip=flip_enabled(options, method, preset))
 
 
 def shown_list(items: Sequence[str], most: int = 5) -> str:
@@ -285,7 +289,7 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
     should_stop: StopFn | None = None,
 ) -> EvalResult:
-    flip = flip_enabled(options, matcher.method)
+    flip = flip_enabled(options, matcher.method, preset)
     threshold, candidates = check_options(dataset, replace(options, flip=flip))
     pairs = select_pairs(candidates, options.limit)
     grouping = options.grouping
@@ -474,7 +478,7 @@ def run(
     """
     from labeler.correspondence import registry
 
-    options = with_flip(options, method)
+    options = with_flip(options, method, preset)
     threshold, candidates = check_options(dataset, options)
     if category_prompt and method not in PROMPT_METHODS:
         raise UserInputError(f"--category-prompt applies to --method {' or '.join(PROMPT_METHODS)} "

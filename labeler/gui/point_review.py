@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from PyQt6.QtCore import QObject
 
+from labeler.errors import LabelerError
 from labeler.gui.review_panel import ABOVE, ALL, ASK, LowConfidenceBox, low_points
 from labeler.store import PREDICTED
 
@@ -186,8 +187,13 @@ class PointReview(QObject):
         editor = w.editor
         if w.refuse_if_busy():
             return None
+        try:  # a flagged image's predictions are hidden and out of review: say so, not "none"
+            w.project.check_reviewable(image_id)
+        except LabelerError as exc:
+            w.say(str(exc), error=True)
+            return None
         predicted = [p for p in w.current_points.values() if p.status == PREDICTED]
-        if not predicted:  # only what is shown is accepted (a skipped image's predictions are not)
+        if not predicted:
             w.say("no predictions on this image to accept")
             return 0
         low = self._low_here()

@@ -33,7 +33,8 @@ from labeler.cluster.connection import ClusterOptions
 from labeler.correspondence.cards import all_cards, is_test_model
 from labeler.correspondence.method_info import describe as describe_method
 from labeler.correspondence.method_info import recommended_method
-from labeler.correspondence.registry import METHODS, PRESETS
+from labeler.correspondence.fusion_config import FUSION_PAPER_PRESETS
+from labeler.correspondence.registry import METHODS, presets_for
 from labeler.errors import LabelerError, UserInputError
 from labeler.gui.background import run_in_background
 from labeler.gui.cluster_panel import RunOnBox
@@ -157,8 +158,7 @@ class PropagateDialog(QDialog):
         self.model.setToolTip("A model card key, a Hugging Face id, a local folder or a .safetensors file")
         browse = QPushButton("Folder…")
         browse.clicked.connect(self._browse_model)
-        self.preset = QComboBox()
-        self.preset.addItems(list(PRESETS))
+        self.preset = QComboBox()  # filled per method by _fill_presets
         self.device = QComboBox()
         self.device.addItems(DEVICES)
         self.dtype = QComboBox()
@@ -244,6 +244,7 @@ class PropagateDialog(QDialog):
         for w in (self.flip, self.force):
             w.toggled.connect(self._changed)
         self.method.currentIndexChanged.connect(self._fill_models)
+        self.method.currentIndexChanged.connect(self._fill_presets)
         self._update_model_warning()
         self._compute_plan()
 
@@ -252,6 +253,7 @@ class PropagateDialog(QDialog):
         self.method.setCurrentIndex(max(0, self.method.findData(c.method)))
         self._fill_models()
         self.model.setCurrentText(c.model or DEFAULT_MODEL_TEXT)
+        self._fill_presets()
         self.preset.setCurrentText(c.preset)
         self.device.setCurrentText(c.device)
         self.dtype.setCurrentText(c.dtype)
@@ -284,6 +286,20 @@ class PropagateDialog(QDialog):
         self.model.setCurrentText(keep if keep and method != "classical" else DEFAULT_MODEL_TEXT)
         self.model.blockSignals(False)
         self._update_model_warning()
+
+    def _fill_presets(self) -> None:
+        """The presets the chosen method offers (fusion's paper-named ones too); the current one
+        kept where the new method has it, else ``fast``."""
+        method = self.method.currentData() or "dift"
+        keep = self.preset.currentText()
+        self.preset.blockSignals(True)
+        self.preset.clear()
+        self.preset.addItems(list(presets_for(method)))
+        if method == "fusion":
+            for name, text in FUSION_PAPER_PRESETS.items():
+                self.preset.setItemData(self.preset.findText(name), text, Qt.ItemDataRole.ToolTipRole)
+        self.preset.setCurrentText(keep if self.preset.findText(keep) >= 0 else "fast")
+        self.preset.blockSignals(False)
 
     def _update_model_warning(self) -> None:
         test = self.method.currentData() != "classical" and is_test_model(self.model.currentText().strip())

@@ -91,7 +91,9 @@ def _argvs(world: Path, project_name: str, value: str, number: str, file_name: s
 
 def _check(argv: list[str]) -> None:
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    # in a folder of its own: a hostile value is often a relative path that a command writes to
+    with contextlib.chdir(tempfile.mkdtemp(prefix="labeler-hostile-cwd-")), \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv)
     text = err.getvalue()
     assert "Traceback" not in text and "internal error" not in text, (argv, text)

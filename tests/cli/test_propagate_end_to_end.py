@@ -164,3 +164,23 @@ def test_sd_methods_on_tiny_random_complete_and_write_valid_predictions(cli, tmp
             x, y, v = kp[i]
             assert v == 2 and 0 <= x <= img["width"] and 0 <= y <= img["height"] and math.isfinite(x + y)
             assert 0.0 <= ann["keypoint_scores"][i] <= 1.0
+
+
+def test_fusion_paper_presets_run_from_the_command_line_and_are_recorded(cli, tmp_path, warped):
+    """``--preset geoaware-sc`` (FreeU on) and ``--preset sd-dino`` (no FreeU) each predict, and the
+    second is a different prediction (its own signature), not a cache hit of the first."""
+    root, points, _ = warped
+    project = _init(cli, tmp_path, root)
+    assert cli("label", project, "reference.png", *_label_args(points[:3])).code == 0
+    sigs = []
+    for preset in ("geoaware-sc", "sd-dino"):
+        r = cli("propagate", project, "--method", "fusion", "--preset", preset, "--model", "tiny-random",
+                "--device", "cpu", "--images", "copy1.jpg", "--no-flip",
+                "--setting", "sd_resolution=128", "--setting", "dino_resolution=112")
+        assert r.code == 0, r.err
+        assert f"preset {preset}" in r.out and "images predicted: 1 of 1" in r.out
+        with Project.open(project) as p:
+            sigs.append({s for s in p.prediction_signatures().values() if s})
+    assert len(sigs[0]) == len(sigs[1]) == 1 and sigs[0] != sigs[1]
+    r = cli("propagate", project, "--method", "dift", "--preset", "sd-dino", "--model", "tiny-random")
+    assert r.code == 2 and r.err.count("error:") == 1 and "Traceback" not in r.err and "for --method dift" in r.err

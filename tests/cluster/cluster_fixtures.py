@@ -27,9 +27,9 @@ def make_project(folder: Path, n: int = 12) -> Path:
     return path
 
 
-def labeler(*args: object, timeout: float = 240, check: bool = True) -> subprocess.CompletedProcess:
-    """The real CLI in a subprocess."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def labeler(*args: object, timeout: float = 240, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess (``env``: more variables)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     result = subprocess.run([sys.executable, "-m", "labeler", *map(str, args)], capture_output=True, text=True,
                             timeout=timeout, env=env)
     if check:

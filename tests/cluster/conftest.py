@@ -8,9 +8,10 @@ import pytest
 @pytest.fixture(scope="session")
 def ray_address():
     """The address of a Ray instance started here; other processes join it with --ray ADDRESS."""
-    from labeler.cluster.connection import import_ray
+    from labeler.cluster.connection import _local_env, disconnect, import_ray, private_token_env
 
     ray = import_ray(loopback=True)
+    _local_env.update(private_token_env())  # as --ray local: a token of its own, nothing in ~/.ray
     ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -21,7 +22,7 @@ def ray_address():
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
-        ray.shutdown()
+        disconnect(ray)
 
 
 @pytest.fixture(autouse=True)

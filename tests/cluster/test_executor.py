@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,9 @@ from labeler.store import Project
 from labeler.store.project import raw_connection
 
 pytestmark = pytest.mark.slow
+
+#: Ray's C++ log lines, ANSI colours, raylet reports and the token banner: never on labeler's terminal.
+RAY_NOISE = re.compile(r"^\[\d{4}-\d\d-\d\d |\x1b\[|\(raylet\)|InvalidAuthToken|Token authentication is", re.M)
 
 CLASSICAL_CONFIG = PropagationConfig(method="classical", batch_size=2, overrides={"work_side": 256})
 DIFT_CONFIG = PropagationConfig(
@@ -68,9 +72,16 @@ def test_cli_ray_local_two_workers_predicts_exactly_what_one_process_does(tmp_pa
     plain, clustered = _twins(tmp_path)
     _plain(plain, CLASSICAL_CONFIG)
     before = _raylets()
-    r = labeler("propagate", clustered, *CLASSICAL, "--batch-size", "2", "--ray", "local", "--workers", "2")
+    home = tmp_path / "home"
+    home.mkdir()
+    r = labeler("propagate", clustered, *CLASSICAL, "--batch-size", "2", "--ray", "local", "--workers", "2",
+                env={"HOME": str(home)})
     assert "2 Ray worker(s) ready" in r.stderr and "predicting" in r.stderr  # the same tqdm bar
     assert "images predicted: 12 of 12" in r.stdout and "ray: 2 x cpu" in r.stdout
+    tallies = re.findall(r"^  worker (\d) \((.+?)\): (\d+) image\(s\) in (\d+) batch", r.stdout, re.M)
+    assert [t[0] for t in tallies] == ["1", "2"] and sum(int(t[2]) for t in tallies) == 12, r.stdout
+    assert not RAY_NOISE.search(r.stdout + r.stderr), (r.stdout + r.stderr)[-3000:]
+    assert not (home / ".ray").exists()  # its token lived in its environment: ~/.ray/auth_token is not created
     assert _raylets() == before  # the Ray instance it started is gone with it
     assert export(clustered) == export(plain)
     # A re-run resumes: nothing left to do, no model and no cluster needed.
@@ -85,6 +96,10 @@ def test_tiny_random_dift_on_two_workers_matches_one_process(tmp_path, ray_addre
     assert not summary.failed and summary.predicted_images == expected.predicted_images == 8
     assert summary.signature == expected.signature  # a later plain run resumes the cluster's work
     assert sum(s.images for s in executor.status) == 8 and all(s.images for s in executor.status)  # both worked
+    assert [s.state for s in executor.status] == ["ready", "ready"]  # idle after the run
+    from labeler.gui.cluster_panel import describe_workers
+
+    assert describe_workers(executor.status)[0] == "Ray: 2 worker(s), 0 busy"  # the app's status label
     assert executor.ray is None  # closed: the workers are gone, the session's instance stays
     assert export(clustered) == export(plain)
 

@@ -312,9 +312,9 @@ def test_reference_points_at_borders_and_crop_rule(small, with_config, monkeypat
     seen = []
     original = attention._gaussians
 
-    def record(points, side, sigma):
+    def record(points, side, sigma, grid):
         seen.append(points.cpu().numpy().copy())
-        return original(points, side, sigma)
+        return original(points, side, sigma, grid)
 
     monkeypatch.setattr(attention, "_gaussians", record)
     image = _texture(90, 170, 3)
@@ -329,6 +329,74 @@ def test_reference_points_at_borders_and_crop_rule(small, with_config, monkeypat
         mid = step[4:] * crop / SMALL  # back to crop pixels
         assert np.all(mid >= margin - 1e-6) and np.all(mid <= crop - margin + 1e-6)
     assert not (np.allclose(seen[0][4], seen[0][5]) and np.allclose(seen[1][4], seen[1][5]))
+
+
+def test_paper_rules_reach_the_crops_the_target_and_the_softmax(small, with_config, monkeypatch):
+    """The preset's margin rule drives every crop (optimisation and inference), its grid the
+    Gaussian target, its softmax dtype the final map."""
+    rules, grids, dtypes = [], [], []
+    start, gauss, softmax = crops.random_start, attention._gaussians, torch.softmax
+
+    def record_start(p, crop, margin, side, u, rule="inward"):
+        rules.append(rule)
+        return start(p, crop, margin, side, u, rule)
+
+    def record_gauss(points, side, sigma, grid="centre"):
+        grids.append(grid)
+        return gauss(points, side, sigma, grid)
+
+    def record_softmax(x, dim):
+        if x.shape[-1] == SMALL * SMALL:  # the final softmax over the image (not the attention's)
+            dtypes.append(x.dtype)
+        return softmax(x, dim=dim)
+
+    monkeypatch.setattr(crops, "random_start", record_start)
+    monkeypatch.setattr(attention, "_gaussians", record_gauss)
+    monkeypatch.setattr(attention.torch, "softmax", record_softmax)
+    image = _texture(SMALL, SMALL, 5)
+    for rule, grid, dtype in (("truncate", "index", "float32"), ("inward", "centre", "float64")):
+        rules.clear(), grids.clear(), dtypes.clear()
+        with_config(steps=2, inference_crops=6, margin_rule=rule, target_grid=grid, softmax_dtype=dtype)
+        ref = small.prepare_reference(image, {"a": (40.0, 90.0)})
+        small.predict([ref], [image])
+        assert rules and set(rules) == {rule} and grids and set(grids) == {grid}
+        assert dtypes == [getattr(torch, dtype)]
+
+
+def test_gaussian_target_grids():
+    """``index``: the authors' gaussian_circle, pixel i evaluated at i; ``centre``: at i + 0.5."""
+    point = torch.tensor([[10.0, 20.0]])
+    sigma = 3.0
+    i = torch.arange(32, dtype=torch.float32)
+    for grid, offset in (("index", 0.0), ("centre", 0.5)):
+        g = attention._gaussians(point, 32, sigma, grid)[0]
+        # the authors' formula: exp(-((x - px)^2 + (y - py)^2) / (2 sigma^2)) on grid (y, x)
+        yy, xx = torch.meshgrid(i + offset, i + offset, indexing="ij")
+        expected = torch.exp(-((xx - 10.0) ** 2 + (yy - 20.0) ** 2) / (2 * sigma**2))
+        torch.testing.assert_close(g, expected, rtol=1e-6, atol=1e-7)
+    peak = attention._gaussians(point, 32, sigma, "index")[0]
+    assert peak[20, 10] == 1.0  # the point (10, 20) is the centre of pixel (10, 20) on the authors' grid
+
+
+def test_paper_precision_is_float32_on_every_device(tiny_model_dir):
+    """``paper`` asks every device for fp32 (CUDA included); ``fast`` the device default; an explicit
+    dtype wins; the matcher's signature records the dtype it runs in."""
+    from labeler.correspondence.attention_config import FAST, PAPER
+
+    assert attention.model_dtype_request(PAPER, "auto") == "float32"
+    assert attention.model_dtype_request(FAST, "auto") == "auto"
+    assert attention.model_dtype_request(PAPER, "bfloat16") == "bfloat16"
+    assert attention.model_dtype_request(FAST, "float16") == "float16"
+    m = build("tiny-random", "paper", "cpu", "auto", steps=1)
+    assert m._requested_dtype == "float32" and m._dtype == torch.float32
+    comps = m.components
+    direct = AttentionMatcher(comps, m.config, device=torch.device("cpu"), dtype=torch.float32)
+    assert direct._requested_dtype == "float32"  # .to("cuda") would keep fp32
+    bf16 = AttentionMatcher(comps, m.config, device=torch.device("cpu"), dtype=torch.bfloat16, requested_dtype="bfloat16")
+    assert bf16.signature != m.signature and bf16.reference_signature == m.reference_signature
+    fast = AttentionMatcher(comps, dataclasses.replace(m.config, precision="device"), device=torch.device("cpu"),
+                            dtype=torch.float32)
+    assert fast._requested_dtype == "auto" and fast.reference_signature != m.reference_signature
 
 
 def test_progress_and_cancellation(small, with_config, texture):

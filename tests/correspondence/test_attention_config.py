@@ -12,6 +12,7 @@ from labeler.correspondence.attention_config import (
     FAST,
     FAST_DIFFERENCES,
     PAPER,
+    PAPER_DEVIATIONS,
     PRESETS,
     card_overrides,
     config_dict,
@@ -37,6 +38,11 @@ def test_paper_preset_holds_the_authors_parameters():
     assert PAPER.sigma_px == pytest.approx(27.97853316316864)
     assert PAPER.crop_px == 477 and PAPER.crop_margin == 0.15
     assert PAPER.noise == "uniform" and PAPER.refine == "argmax"
+    # The authors' integer crop rule, Gaussian grid (pixel i at i), fp32 model and fp32 final softmax.
+    assert PAPER.margin_rule == "truncate" and PAPER.target_grid == "index"
+    assert PAPER.precision == "float32" and PAPER.softmax_dtype == "float32"
+    # What is left is the seeded randomness only.
+    assert set(PAPER_DEVIATIONS) == {"randomness"}
 
 
 def test_fast_differs_from_paper_only_where_documented():
@@ -46,6 +52,9 @@ def test_fast_differs_from_paper_only_where_documented():
     assert differing == set(FAST_DIFFERENCES)
     assert FAST.num_embeddings == 2 and FAST.inference_crops == 8 and FAST.steps == 129
     assert (FAST.refine, FAST.soft_window, FAST.soft_temperature) == ("soft_argmax", 11, 0.02)
+    assert (FAST.margin_rule, FAST.target_grid, FAST.precision, FAST.softmax_dtype) == (
+        "inward", "centre", "device", "float64"
+    )
     assert set(PRESETS) == {"paper", "fast"}
 
 
@@ -64,7 +73,9 @@ def test_overrides_are_checked():
     with pytest.raises(UserInputError, match="unknown setting"):
         with_overrides(PAPER, {"stepz": 3})
     for bad in ({"steps": 0}, {"token": 77}, {"resolution": 500}, {"noise": "pink"}, {"heads": "lower"},
-                {"crop_fraction": 1.5}, {"soft_window": 4}, {"refine": "mean"}, {"confidence_radius": 0}):
+                {"crop_fraction": 1.5}, {"soft_window": 4}, {"refine": "mean"}, {"confidence_radius": 0},
+                {"margin_rule": "round"}, {"target_grid": "corner"}, {"precision": "bfloat16"},
+                {"softmax_dtype": "float16"}):
         with pytest.raises(UserInputError):
             with_overrides(PAPER, bad)
 
@@ -74,6 +85,56 @@ def test_signature_payload_ignores_batch_size_only():
     assert stable_hash(config_dict(dataclasses.replace(PAPER, batch_size=1))) == base
     assert stable_hash(config_dict(dataclasses.replace(PAPER, inference_crops=19))) != base
     assert stable_hash(config_dict(dataclasses.replace(PAPER, noise="gaussian"))) != base
+    for change in ({"margin_rule": "inward"}, {"target_grid": "centre"}, {"precision": "device"},
+                   {"softmax_dtype": "float64"}):
+        assert stable_hash(config_dict(dataclasses.replace(PAPER, **change))) != base, change
+
+
+def _authors_start_range(x, side, crop_percent, margin=0.15):
+    """Hedlin et al.'s crop_image (ubc-vision/LDM_correspondences, utils/optimize_token.py), written
+    out: the integer start range its torch.randint(lo, hi + 1) draws from, for one axis."""
+    width = side
+    crop_width = int(width * crop_percent / 100)
+    safe_margin_x = int(crop_width * margin)
+    x_start_min = max(0, x - crop_width + safe_margin_x)
+    x_start_min = min(x_start_min, width - crop_width)
+    x_start_max = max(0, x - safe_margin_x)
+    x_start_max = min(x_start_max, width - crop_width)
+    return int(x_start_min), int(x_start_max)
+
+
+@pytest.mark.parametrize(
+    "side,fraction,margin",
+    [(512, PAPER.crop_fraction, 0.15), (768, PAPER.crop_fraction, 0.15), (256, PAPER.crop_fraction, 0.15),
+     (128, PAPER.crop_fraction, 0.15), (384, 0.6, 0.15), (512, 0.75, 0.3), (512, 1.0, 0.15), (256, 0.8, 0.0)],
+)
+def test_truncate_rule_is_the_authors_crop_range_everywhere(side, fraction, margin):
+    """Every position of the grid (pixel indices, as the optimisation's points can be, and pixel
+    centres i + 0.5, as the inference's running argmax is), plus quarter pixels and random reals:
+    the engine's range is the authors' range exactly."""
+    cfg = dataclasses.replace(PAPER, resolution=side, crop_fraction=fraction, crop_margin=margin)
+    crop = cfg.crop_px
+    assert crop == int(side * (fraction * 100) / 100)  # the authors' crop side
+    rng = random.Random(side)
+    positions = [i / 4 for i in range(4 * side + 1)] + [rng.uniform(0, side) for _ in range(500)]
+    for p in positions:
+        ours = crops.start_range(p, crop, cfg.crop_margin * crop, side, cfg.margin_rule)
+        assert ours == _authors_start_range(p, side, fraction * 100, margin), p
+
+
+def test_the_two_rules_differ_where_documented():
+    """At 512 px the inward rule moves range ends for 71 of the 512 pixel centres, by up to 2 px."""
+    differing, largest = [], 0
+    for i in range(512):
+        a = crops.start_range(i + 0.5, 477, 0.15 * 477, 512, "inward")
+        b = crops.start_range(i + 0.5, 477, 0.15 * 477, 512, "truncate")
+        if a != b:
+            differing.append(i)
+            largest = max(largest, abs(a[0] - b[0]), abs(a[1] - b[1]))
+    assert differing == [*range(72, 107), *range(405, 441)] and largest == 2
+    assert "72-106 and 405-440" in FAST_DIFFERENCES["margin_rule"]
+    with pytest.raises(ValueError, match="unknown crop-margin rule"):
+        crops.start_range(10.0, 477, 71.55, 512, "round")
 
 
 @pytest.mark.parametrize("side,fraction", [(512, PAPER.crop_fraction), (256, PAPER.crop_fraction), (256, 0.6)])
@@ -83,7 +144,7 @@ def test_random_crops_keep_the_point_away_from_the_border(side, fraction):
     rng = random.Random(0)
     for _ in range(2000):
         p = (rng.uniform(0, side), rng.uniform(0, side))
-        x0, y0 = crops.random_start(p, crop, margin, side, (rng.random(), rng.random()))
+        x0, y0 = crops.random_start(p, crop, margin, side, (rng.random(), rng.random()), "inward")
         assert 0 <= x0 <= side - crop and 0 <= y0 <= side - crop
         for v, s in ((p[0], x0), (p[1], y0)):
             assert s <= v <= s + crop  # the point is always inside its crop

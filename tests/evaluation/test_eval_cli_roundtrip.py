@@ -91,16 +91,20 @@ def test_an_empty_split_of_a_small_export_says_what_to_do(exported, tmp_path, ca
     assert code == 2 and "the test split lists no pairs" in err and "--split trn" in err
 
 
-def test_fusion_tiny_random_through_the_command_line(exported, tmp_path, capsys):
-    """`labeler eval --method fusion` on the tiny random SD + DINOv2: bookkeeping only, never accuracy."""
+@pytest.mark.parametrize("preset", ["geoaware-sc", "sd-dino"])
+def test_fusion_tiny_random_through_the_command_line(exported, tmp_path, capsys, preset):
+    """`labeler eval --method fusion` with each paper's preset on the tiny random SD + DINOv2:
+    bookkeeping only, never accuracy."""
     report = tmp_path / "f.json"
     code = main(["eval", "--dataset", "spair", "--root", str(exported), "--split", "trn", "--method", "fusion",
+                 "--preset", preset,
                  "--model", "tiny-random", "--device", "cpu", "--quiet", "--json", str(report),
                  "--setting", "sd_resolution=128", "--setting", "dino_resolution=112"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     data = json.loads(report.read_text())
-    assert (data["method"], data["model"], data["preset"]) == ("fusion", "tiny-random", "fast")
+    assert (data["method"], data["model"], data["preset"]) == ("fusion", "tiny-random", preset)
+    assert data["flip"] is (preset == "geoaware-sc")  # --flip auto: sd-dino's paper had no pose alignment
     listed = (exported / "Layout" / "large" / "trn.txt").read_text().split()
     assert data["pairs"] == len(listed) and data["failed_pairs"] == []
     assert all(0.0 <= v <= 100.0 for v in (*data["per_point"].values(), *data["per_image"].values()))

@@ -182,7 +182,7 @@ def test_command_defaults_are_the_registry_and_metric_defaults():
 
     args = command.add_eval_arguments(argparse.ArgumentParser()).parse_args(["--dataset", "cub", "--root", "."])
     assert tuple(args.alphas) == DEFAULT_ALPHAS and args.threshold is None and args.cub_classes == 3
-    assert command.METHOD_CHOICES == tuple(registry.METHODS) and command.PRESET_CHOICES == registry.PRESETS
+    assert command.METHOD_CHOICES == tuple(registry.METHODS) and command.PRESET_CHOICES == registry.ALL_PRESETS
     assert (args.method, args.preset) == (registry.DEFAULT_METHOD, registry.DEFAULT_PRESET)
 
 

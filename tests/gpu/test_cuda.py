@@ -127,6 +127,15 @@ def test_attention_half_precision_matches_cpu_fp32(dtype, scene):
     assert_points_match(phalf, p32, sizes_of(targets), grid=128)
 
 
+def test_attention_paper_runs_fp32_on_cuda():
+    """The paper preset is the authors' fp32 on CUDA too; fast takes the device's half precision."""
+    paper = attention.build("tiny-random", "paper", CUDA, resolution=128, steps=1)
+    assert paper._dtype == torch.float32 and next(paper.components.unet.parameters()).dtype == torch.float32
+    paper.to(CUDA)
+    assert paper._dtype == torch.float32
+    assert _attention(CUDA)._dtype in (torch.bfloat16, torch.float16)
+
+
 def test_attention_batched_prediction_equals_one_at_a_time(scene):
     ref, points, targets = scene
     m = _attention(CUDA)

@@ -50,6 +50,7 @@ def test_a_cluster_run_from_the_window_shows_its_workers(qtbot, make_window, pro
     assert summary.device.startswith("ray: 1 x cpu")
     texts = [t for t, _ in seen]
     assert "Ray: 1 worker(s), 1 busy" in texts
+    assert window.progress.workers.text() == "Ray: 1 worker(s), 0 busy"  # idle once the run is over
     last = seen[-1][1][0]
     assert last.images == 5 and last.pid and "5 image(s)" in last.describe()
     assert window.runner.last_cluster == ClusterOptions(address="local", workers=1)

@@ -59,7 +59,7 @@ def test_a_server_that_goes_away_is_one_banner_and_the_window_recovers(qtbot, ma
     stop()
     qtbot.waitUntil(lambda: w.connection.down, timeout=10_000)
     assert w.connection.bar.isVisible() and "cannot be reached" in w.connection.banner.text()
-    w._place("nose", 40.0, 30.0, False)  # a write while it is gone: refused, and said so
+    w.labeling.place("nose", 40.0, 30.0, False)  # a write while it is gone: refused, and said so
     assert "database server" in w.statusBar().currentMessage()
     w.refresh_index()
     w.team.claim_current()
@@ -70,7 +70,7 @@ def test_a_server_that_goes_away_is_one_banner_and_the_window_recovers(qtbot, ma
     start()
     qtbot.waitUntil(lambda: not w.connection.down, timeout=15_000)
     assert not w.connection.bar.isVisible()
-    w._place("nose", 41.0, 31.0, False)  # saved again
+    w.labeling.place("nose", 41.0, 31.0, False)  # saved again
     with Project.open(url) as p:
         assert p.points(image)["nose"].x == 41.0
 

@@ -4,6 +4,7 @@ measured cost, and a run through the real worker completes on the tiny random SD
 from __future__ import annotations
 
 from gui_helpers import label_first_image, wait_shown
+from PyQt6.QtCore import Qt
 
 from labeler.propagation import PropagationConfig
 
@@ -27,8 +28,20 @@ def test_dialog_offers_fusion_with_its_published_accuracy_and_cost(qtbot, make_w
     models = [dialog.model.itemText(i) for i in range(dialog.model.count())]
     assert "sd-1-5" in models and "tiny-random" in models
     assert dialog.config() == TINY_FUSION
+    presets = [dialog.preset.itemText(i) for i in range(dialog.preset.count())]
+    assert presets == ["fast", "paper", "geoaware-sc", "sd-dino"]
+    assert "FreeU" in dialog.preset.itemData(presets.index("sd-dino"), Qt.ItemDataRole.ToolTipRole)
+    dialog.preset.setCurrentText("sd-dino")
+    qtbot.waitUntil(lambda: "fusion sd-dino" in dialog.plan_label.text(), timeout=10_000)
+    assert dialog.config().preset == "sd-dino"
     dialog.method.setCurrentIndex(dialog.method.findData("dift"))
     assert "52.9" in dialog.method_info.text()
+    # DIFT offers only its own presets; the fusion-only choice falls back to fast
+    assert [dialog.preset.itemText(i) for i in range(dialog.preset.count())] == ["fast", "paper"]
+    assert dialog.config().preset == "fast"
+    dialog.method.setCurrentIndex(dialog.method.findData("fusion"))
+    dialog.preset.setCurrentText("geoaware-sc")
+    assert dialog.config().preset == "geoaware-sc"
 
 
 def test_fusion_run_from_the_window_predicts_every_image(qtbot, make_window, project_path):

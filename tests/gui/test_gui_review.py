@@ -146,13 +146,13 @@ def test_bulk_accept_and_the_count_pass_over_flagged_images(qtbot, make_window, 
     qtbot.waitUntil(lambda: "2 image(s) with predictions to review" in window.review_label.text())
     monkeypatch.setattr(AcceptAboveDialog, "exec", lambda self: (self.spin.setValue(0.3), 1)[1])
     window.actions["accept_above"].trigger()
-    qtbot.waitUntil(lambda: window.bulk_job is not None and window.bulk_job.is_finished)
+    qtbot.waitUntil(lambda: window.labeling.bulk_job is not None and window.labeling.bulk_job.is_finished)
     assert "accepted 4 prediction(s)" in window.statusBar().currentMessage()  # image 4 (0.4) only
     with Project.open(project_path) as p:
         for i in (1, 3):
             assert {r.status for r in p.points(predicted[i]).values()} == {PREDICTED}
     window.show_image(predicted[1])
-    window.accept_current()
+    window.labeling.accept_current()
     assert "is flagged" in window.statusBar().currentMessage()
     with Project.open(project_path) as p:
         assert {r.status for r in p.points(predicted[1]).values()} == {PREDICTED}

@@ -137,7 +137,7 @@ def test_flagged_images_leave_the_queue_and_hide_their_predictions(qtbot, make_w
     window.show_image(predicted[1])
     assert window.canvas.drawn_points() == {} and window.current_points == {}
     key(qtbot, window, Qt.Key.Key_Return)
-    assert window.statusBar().currentMessage() == "no predictions on this image to accept"
+    assert "is flagged skipped: its predictions are out of review" in window.statusBar().currentMessage()
     assert set(statuses(project_path, predicted[1]).values()) == {"predicted"}
     key(qtbot, window, Qt.Key.Key_K)  # cleared: back in the queue, predictions shown again
     assert set(window.canvas.drawn_points()) == set(PREDICTIONS[1])
