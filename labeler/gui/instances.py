@@ -54,6 +54,18 @@ class Instances(QObject):
         browser.shown.connect(self.show)
         self.changed.connect(browser.refresh_current)
 
+    def handlers(self) -> dict:
+        """Action id (labeler.gui.shortcuts, group Objects) -> what it does."""
+        return {
+            "next_instance": lambda: self.step(1),
+            "previous_instance": lambda: self.step(-1),
+            "draw_box": self.start_box,
+            "new_instance": self.new_instance,
+            "duplicate_instance": self.duplicate_instance,
+            "copy_instance_points": self.copy_previous_points,
+            "delete_instance": self.delete_instance,
+        }
+
     # -- showing -------------------------------------------------------------------------------
     def show(self, image_id: int | None = None) -> None:
         """Draw the current image's instances (after it is shown, or after they change)."""
@@ -66,7 +78,7 @@ class Instances(QObject):
         except LabelerError:
             self.records = []
             return
-        focus = getattr(s.project, "_focus", {}).get(s.current.id)
+        focus = s.project.focused_instance(s.current.id)
         ids = [r.id for r in self.records]
         if focus is None and image_id is not None and len(ids) > 1:
             # an image just shown: review starts at its least confident object awaiting review

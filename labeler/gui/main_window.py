@@ -262,13 +262,7 @@ class MainWindow(QMainWindow):
             "toggle_names": lambda: self.canvas.set_show_names(self.actions["toggle_names"].isChecked()),
             "view_options": self.view_options_dialog,
             "show_shortcuts": self.show_shortcuts,
-            "next_instance": lambda: self.instances.step(1),
-            "previous_instance": lambda: self.instances.step(-1),
-            "draw_box": self.instances.start_box,
-            "new_instance": self.instances.new_instance,
-            "duplicate_instance": self.instances.duplicate_instance,
-            "copy_instance_points": self.instances.copy_previous_points,
-            "delete_instance": self.instances.delete_instance,
+            **self.instances.handlers(),  # menu Objects
         }
         self.actions = make_actions(self, handlers, self.labeling.select_keypoint_index)
         self.actions["toggle_names"].setCheckable(True)

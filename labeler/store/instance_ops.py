@@ -97,6 +97,10 @@ class InstanceOps(ProjectCore):
             raise UserInputError(f"instance {instance_id} belongs to another image")
         focus[int(image_id)] = inst.id
 
+    def focused_instance(self, image_id: int) -> int | None:
+        """The instance :meth:`focus_instance` chose on the image (None: its first is used)."""
+        return self.__dict__.get("_focus", {}).get(int(image_id))
+
     def all_instances(self, *, image_ids: Iterable[int] | None = None) -> list[InstanceRecord]:
         """Every instance (or those of ``image_ids``), ordered by image path then id."""
         stmt = select(*_COLUMNS).join(IMAGE_T, IMAGE_T.c.id == INSTANCE_T.c.image_id).order_by(IMAGE_T.c.path, INSTANCE_T.c.id)
