@@ -509,11 +509,9 @@ def _several_instances(several: dict[int, int], images: dict[int, dict[str, Any]
 def _object(ann: dict[str, Any], points: dict[str, ImportedPoint], where: str, problems: _Problems) -> ImportedObject:
     box = ann.get("bbox")
     parsed = None
-    if box is not None:
-        if not isinstance(box, list) or len(box) != 4 or not all(_number(v) for v in box) or box[2] < 0 or box[3] < 0:
-            problems.add(f"{where}: 'bbox' must be four numbers x, y, w, h (w, h not negative)")
-        elif box[2] > 0 and box[3] > 0:
-            parsed = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+    # a bbox that is not a usable box is left out, as before boxes were read (tools write odd ones)
+    if isinstance(box, list) and len(box) == 4 and all(_number(v) for v in box) and box[2] > 0 and box[3] > 0:
+        parsed = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
     source = ann.get("box_source")
     source = source if source in BOX_SOURCES and source != "detected" else "imported"
     name = ann.get("instance_name")
@@ -807,8 +805,6 @@ def merge_coco_file(
             for name, pt in obj.points.items():
                 if pt.visibility != ABSENT and not (0 <= (pt.x or 0.0) <= w and 0 <= (pt.y or 0.0) <= h):
                     problems.add(f"{entry.where}{which} {name}: ({pt.x:g}, {pt.y:g}) is outside the {w}x{h} image")
-            if obj.box is not None and not (obj.box[0] < w and obj.box[1] < h and obj.box[0] + obj.box[2] > 0 and obj.box[1] + obj.box[3] > 0):
-                problems.add(f"{entry.where}{which}: its bbox lies outside the {w}x{h} image")
         if entry.points:
             labels[rel] = entry.points
         if entry.objects:
