@@ -395,6 +395,10 @@ def propagate(
             raise NoReferencesError("none of the reference images could be read: " + "; ".join(f"{p}: {r}" for p, r in built.failed))
         signature = run_signature(matcher.signature, built.used, flip=ctx.flip, max_references=config.max_references)
         todo, up_to_date = ctx.selection.split(signature, config.force)
+        # a box drawn since (by someone who may not reset the prediction record) is predicted anyway
+        boxed = project.images_with_unpredicted_boxes([r.id for r in up_to_date]) if up_to_date else set()
+        todo += [r for r in up_to_date if r.id in boxed]
+        up_to_date = [r for r in up_to_date if r.id not in boxed]
         try:
             run.predict(todo, built.for_engine(), signature, ctx.flip)
             finished = True

@@ -69,10 +69,30 @@ def _box_values(box: Box | None, source: str | None) -> dict[str, object]:
 
 def boxes_changed(s, image_ids: Iterable[int]) -> None:  # noqa: ANN001 - a Session
     """The images' objects changed: their last prediction no longer matches them, so the next
-    run predicts them again instead of calling them up to date."""
+    run predicts them again instead of calling them up to date.
+
+    On PostgreSQL an annotator may not write an image's prediction record (only reviewers may:
+    labeler.store.roles); their box edit still goes through (a savepoint takes the refusal back),
+    and propagation predicts every boxed instance that has no point yet whatever the record says."""
+    from sqlalchemy import exc as sa_exc
+
     ids = list(image_ids)
-    if ids:
-        s.execute(update(IMAGE_T).where(in_ids(IMAGE_T.c.id, ids)).values(pred_signature=None))
+    if not ids:
+        return
+    stmt = update(IMAGE_T).where(in_ids(IMAGE_T.c.id, ids), IMAGE_T.c.pred_signature.is_not(None)).values(pred_signature=None)
+    if s.get_bind().dialect.name != "postgresql":
+        s.execute(stmt)
+        return
+    from labeler.store.dialects.postgresql import PermissionRefused
+
+    try:
+        with s.begin_nested():
+            s.execute(stmt)
+    except PermissionRefused:
+        pass
+    except sa_exc.DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient privilege
+            raise
 
 
 class InstanceOps(ProjectCore):
@@ -121,6 +141,19 @@ class InstanceOps(ProjectCore):
         )
         with self._read() as s:
             return [int(i) for i in s.execute(stmt).scalars()]
+
+    def images_with_unpredicted_boxes(self, image_ids: Iterable[int]) -> set[int]:
+        """Of these images, those with a boxed instance that has no point at all (one query): a run
+        predicts them even when their prediction record says up to date."""
+        ids = list(image_ids)
+        if not ids:
+            return set()
+        has_points = select(POINT_T.c.instance_id).where(POINT_T.c.instance_id == INSTANCE_T.c.id).exists()
+        stmt = select(INSTANCE_T.c.image_id).where(
+            in_ids(INSTANCE_T.c.image_id, ids), INSTANCE_T.c.box_x.is_not(None), ~has_points
+        ).distinct()
+        with self._read() as s:
+            return {int(i) for i in s.execute(stmt).scalars()}
 
     def instance(self, instance_id: int) -> InstanceRecord:
         with self._read() as s:

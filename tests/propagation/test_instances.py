@@ -71,3 +71,18 @@ def test_a_person_finished_instance_is_not_predicted_and_its_points_stay(project
         n: (float(x), float(y), "manual") for n, (x, y) in full.items()
     }
     assert project.points(b.id, open_.id)["nose"].status == "predicted"
+
+
+def test_a_new_box_is_predicted_even_when_the_image_record_says_up_to_date(project):
+    """(A team annotator may not reset an image's prediction record: the run still notices.)"""
+    label(project, "plain/a.jpg", REF)
+    propagate(project, CFG, matcher=FakeMatcher())
+    b = project.find_image("plain/b.png")
+    signature = project.image(b.id).pred_signature
+    new = project.add_instance(b.id, box=(5.0, 5.0, 30.0, 24.0))
+    with project._write() as s, s.begin():  # as if the record could not be reset
+        from sqlalchemy import text
+
+        s.execute(text("UPDATE image SET pred_signature = :s WHERE id = :i"), {"s": signature, "i": b.id})
+    summary = propagate(project, CFG, matcher=FakeMatcher())
+    assert summary.predicted_images == 1 and project.points(b.id, new.id)

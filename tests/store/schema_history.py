@@ -23,6 +23,15 @@ def back_to_schema_6(conn) -> None:
     """Turn a project of this schema into a schema-6 one (points straight on images), both backends."""
     from sqlalchemy import text
 
+    grants, owner = [], None
+    if conn.dialect.name == "postgresql":  # a real schema-6 point table had the team's grants
+        grants = conn.execute(text(
+            "SELECT grantee, privilege_type FROM information_schema.role_table_grants "
+            "WHERE table_schema = current_schema() AND table_name = 'point' AND grantee <> current_user"
+        )).all()
+        owner = conn.execute(text(
+            "SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'point'"
+        )).scalar()
     conn.execute(text(f"CREATE TABLE point_keep AS SELECT {OLD_COLUMNS} FROM point"))
     conn.execute(text("DROP TABLE point"))
     conn.execute(text("DROP TABLE instance"))
@@ -43,5 +52,9 @@ def back_to_schema_6(conn) -> None:
                                ("labeler_change", "FOR UPDATE USING (true) WITH CHECK (true)"),
                                ("labeler_remove", "FOR DELETE USING (true)")):
             conn.execute(text(f"CREATE POLICY {policy} ON point {clause}"))
+    for grantee, privilege in grants:
+        conn.execute(text(f'GRANT {privilege} ON point TO "{grantee}"'))
+    if owner is not None:
+        conn.execute(text(f'ALTER TABLE point OWNER TO "{owner}"'))
     conn.execute(text("UPDATE alembic_version SET version_num = '0006'"))
     conn.execute(text("UPDATE meta SET value = '6' WHERE key = 'schema_version'"))

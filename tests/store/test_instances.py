@@ -246,3 +246,26 @@ def test_review_goes_instance_by_instance_least_confident_first(project):
     project.focus_instance(img, c.id)
     project.accept_predictions([img], names=["nose"], min_confidence=0.85)
     assert project.instances_to_review(img) == [c.id, b.id]
+
+
+def test_a_team_project_upgraded_to_instances_keeps_its_members_rights(tmp_path, pg_url):
+    """The point table is rebuilt by the upgrade: its owner, grants, guards and row security come
+    back, and members may write instances."""
+    from labeler.store.copying import copy_project
+    from labeler.store.roles import grant
+    from labeler.store.testing import make_project
+
+    local, _ = make_project(tmp_path)
+    local.close()
+    copy_project(tmp_path / "test.labeler", pg_url)
+    grant(pg_url, "inst_upgrade_ann", "annotator")
+    project = Project.open(pg_url)
+    img = project.image_by_path("plain/a.jpg").id
+    location = _as_schema_6(project)
+    with Project.open(location) as owner:  # the owner opens it first: the upgrade runs
+        assert owner.schema_version == 7
+    with Project.open(location.replace("postgres:@", "inst_upgrade_ann@", 1)) as ann:
+        ann.set_point(img, "nose", 3, 4)
+        extra = ann.add_instance(img, box=(1, 1, 10, 10))
+        ann.set_points(img, {"tail": (5, 5)}, instance_id=extra.id)
+        assert ann.points(img)["nose"].annotator == "inst_upgrade_ann"  # the server's guard is back

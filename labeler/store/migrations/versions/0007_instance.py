@@ -140,6 +140,8 @@ def upgrade() -> None:
             who = '"' + grantee.replace('"', '""') + '"'
             for table in ("point", "instance"):
                 op.execute(f"GRANT {privilege} ON {table} TO {who}")
+            if privilege == "INSERT":  # a new instance takes its id from the table's sequence
+                op.execute(f"GRANT USAGE ON SEQUENCE instance_id_seq TO {who}")
         if owner is not None:
             who = '"' + owner.replace('"', '""') + '"'
             for table in ("point", "instance"):
