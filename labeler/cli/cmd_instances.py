@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"instance {ident}: named {shown(args.rename[1])}")
             return 0
         if args.delete:
+            args.delete = list(dict.fromkeys(args.delete))  # an id given twice is deleted once
             for ident in args.delete:  # every id is checked before anything is deleted
                 project.instance(ident)
             gone = sum(project.delete_instance(i) for i in args.delete)
