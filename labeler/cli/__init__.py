@@ -34,6 +34,7 @@ COMMANDS: list[str] = [
     "labeler.cli.cmd_propagate",
     "labeler.cli.cmd_review",
     "labeler.cli.cmd_flag",
+    "labeler.cli.cmd_instances",
     "labeler.cli.cmd_schema",
     "labeler.cli.cmd_clear_cache",
     "labeler.cli.cmd_gui",

@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pairs", metavar="OUTDIR", help="write an SPair-71k-style dataset into this new folder")
     p.add_argument("--yolo", metavar="OUTDIR", help="write an Ultralytics YOLO pose dataset into this new folder")
     p.add_argument("--dlc", metavar="OUTDIR", help="write DeepLabCut labelled data into this new folder")
+    p.add_argument("--sleap", metavar="OUT.slp", help="write a SLEAP .slp file (user instances; predicted ones with --predicted)")
     p.add_argument("--max-pairs", type=int, metavar="N", help="pairs: at most N pairs in all (seeded sample)")
     p.add_argument(
         "--split-ratio", metavar="TRN,VAL[,TEST]",
@@ -50,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from labeler.display import listing
     from labeler.store import Project
 
-    if not (args.coco or args.pairs or args.yolo or args.dlc):
-        raise UserInputError("say what to export: --coco OUT.json, --pairs OUTDIR, --yolo OUTDIR and/or --dlc OUTDIR")
+    if not (args.coco or args.pairs or args.yolo or args.dlc or args.sleap):
+        raise UserInputError("say what to export: --coco OUT.json, --pairs OUTDIR, --yolo OUTDIR, --dlc OUTDIR and/or --sleap OUT.slp")
     with Project.open(args.project) as project:
         if args.predicted:
             from labeler.propagation.review import TEST_MODEL_NOTE, test_model_predictions
@@ -113,4 +114,9 @@ def run(args: argparse.Namespace) -> int:
                   f"{count(d.points, 'point')} with a position ({d.occluded} occluded){', .csv and .h5' if d.h5_written else ', .csv'}")
             for note in d.notes:
                 print(f"  note: {note}")
+        if args.sleap:
+            from labeler.formats.sleap import export_sleap
+
+            n = export_sleap(project, args.sleap, predicted=args.predicted)
+            print(f"wrote {args.sleap}: {count(n, 'instance')}")
     return 0

@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--coco", metavar="FILE.json")
     source.add_argument("--yolo", metavar="DIR_OR_DATA_YAML")
     source.add_argument("--dlc", metavar="CSV_OR_H5")
+    source.add_argument("--sleap", metavar="FILE.slp")
     p.add_argument("--category", metavar="NAME", help="COCO: the category, YOLO: the class to read when there are several")
     add_user_option(p)
     p.add_argument(
@@ -52,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
                 from labeler.formats.yolo import import_yolo
 
                 report = import_yolo(project, args.yolo, category=args.category, on_conflict=args.on_conflict)
+            elif args.sleap:
+                from labeler.formats.sleap import import_sleap
+
+                report = import_sleap(project, args.sleap, on_conflict=args.on_conflict)
             else:
                 from labeler.formats.dlc import import_dlc
 
@@ -59,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         except MergeConflict as exc:
             raise UserInputError(f"{exc}\nuse --on-conflict keep or --on-conflict replace to choose") from None
     m = report.merge
-    print(f"imported {args.coco or args.yolo or args.dlc}: {count(report.matched, 'image')} matched, {len(report.registered)} newly registered")
+    print(f"imported {args.coco or args.yolo or args.dlc or args.sleap}: {count(report.matched, 'image')} matched, {len(report.registered)} newly registered")
     print(
         f"  points: {m.written} confirmed written, {m.predictions_written} predictions written, "
         f"{m.unchanged} unchanged"

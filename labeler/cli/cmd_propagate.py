@@ -77,6 +77,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="override one engine setting (repeatable), e.g. --setting resolution=256",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    boxes = p.add_argument_group("several objects per image (boxes)")
+    boxes.add_argument(
+        "--boxes", choices=("existing", "detect"), default="existing",
+        help="existing (default): predict each boxed object in its own crop (images without boxes: whole); "
+        "detect: propose boxes with a text-prompted detector on images without any, store them as "
+        "'detected' for review (labeler instances), and stop before predicting keypoints",
+    )
+    boxes.add_argument("--prompt", metavar="TEXT", help='with --boxes detect: what to find, e.g. "a bird"')
+    boxes.add_argument("--detector", metavar="ID|DIR|tiny-random",
+                       help="OWLv2 detector: hub id (from the local cache), local folder, or tiny-random (tests)")
+    boxes.add_argument("--box-threshold", type=float, default=0.2, metavar="S", help="lowest detector score kept (default 0.2)")
+    boxes.add_argument("--max-boxes", type=int, default=20, metavar="N", help="most boxes per image (default 20)")
     add_cluster_arguments(p)
     p.set_defaults(run=run)
 
@@ -217,6 +229,10 @@ def run(args: argparse.Namespace) -> int:
         overrides=overrides,
     )
     config.check()
+    if args.boxes == "detect":
+        return _detect(args, config)
+    if args.prompt:
+        raise UserInputError("--prompt names what a detector looks for: use it with --boxes detect")
     if _test_warning(config):
         print(f"warning: {_test_warning(config)}", file=sys.stderr)
     stop = threading.Event()
@@ -247,3 +263,39 @@ def run(args: argparse.Namespace) -> int:
     if summary.stopped:
         return EXIT_STOPPED
     return EXIT_FAILURES if summary.failed else 0
+
+
+def _detect(args: argparse.Namespace, config) -> int:  # noqa: ANN001 - a PropagationConfig
+    """``--boxes detect``: propose boxes, list them, and stop (a person reviews them first)."""
+    import math
+
+    from labeler.correspondence.detection import load_detector
+    from labeler.display import listing, shown
+    from labeler.propagation.detect_boxes import propose_boxes
+    from labeler.store import Project
+
+    if not (args.prompt or "").strip():
+        raise UserInputError('--boxes detect needs --prompt naming the objects, e.g. --prompt "a bird"')
+    if not (math.isfinite(args.box_threshold) and 0.0 <= args.box_threshold <= 1.0):
+        raise UserInputError(f"--box-threshold is a score between 0 and 1, not {args.box_threshold!r}")
+    if args.max_boxes < 1:
+        raise UserInputError(f"--max-boxes must be at least 1, not {args.max_boxes!r}")
+    device = "cpu" if args.device in ("auto", "cpu") else args.device
+    detector = load_detector(args.detector, device=device)
+    with Project.open(args.project) as project:
+        found = propose_boxes(project, config, detector, args.prompt, threshold=args.box_threshold, max_boxes=args.max_boxes)
+    n = sum(len(v) for v in found.boxes.values())
+    print(f"detector {detector.name}: {n} box(es) of {shown(args.prompt)!s} on {len(found.boxes)} of {found.images} image(s)")
+    lines = [
+        f"{path}: instance {i} at {b[0]:.0f},{b[1]:.0f} {b[2]:.0f}x{b[3]:.0f} (score {score:.2f})"
+        for path, items in found.boxes.items() for i, b, score in items
+    ]
+    if lines:
+        print(listing(lines, indent="  "))
+    if found.already_boxed:
+        print(f"  {found.already_boxed} image(s) already have boxes and were left alone")
+    for path, reason in found.failed:
+        print(f"  failed: {shown(path)}: {reason}")
+    print("  the boxes are stored as 'detected': check them (labeler instances PROJECT), adjust with "
+          "--set-box, delete with --delete, then run labeler propagate PROJECT to predict into them")
+    return EXIT_FAILURES if found.failed else 0

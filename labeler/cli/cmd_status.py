@@ -41,6 +41,12 @@ def run(args: argparse.Namespace) -> int:
         by_point = ", ".join(f"{k} {v}" for k, v in counts.points_by_status.items())
         vis = counts.points_by_visibility
         print(f"points: {counts.points} ({by_point}; visible {vis[2]}, occluded {vis[1]}, absent {vis[0]})")
+        instances = project.all_instances()
+        if any(i.box is not None or i.name for i in instances) or len(instances) > len({i.image_id for i in instances}):
+            detected = sum(1 for i in instances if i.box_source == "detected")
+            print(f"instances: {len(instances)} on {len({i.image_id for i in instances})} image(s) "
+                  f"({sum(1 for i in instances if i.box is not None)} with a box, {detected} detected boxes awaiting "
+                  "a person: `labeler instances PROJECT`)")
         out_of_review = counts.points_by_status["predicted"] - sum(project.prediction_models().values())
         if out_of_review:
             print(f"  {out_of_review} of the predictions are on flagged images (out of review until the flag is cleared)")

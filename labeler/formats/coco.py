@@ -12,6 +12,15 @@ said "not in the image") survives a round trip; with ``predicted=True`` predicti
 exported too and ``keypoint_scores`` (K floats) holds their confidence (1.0 for manual points,
 0.0 where there is no row or no confidence).
 
+Several objects per image: one annotation per instance that has points, each with its own
+``bbox`` (the instance's box when it has one, else the points' box as above), ``area`` and
+``num_keypoints``; an instance's name is written as ``instance_name`` and the source of a real
+box as ``box_source``. Annotation ids are the image's COCO id while every image has at most one
+annotation (so a one-object project is written exactly as before), else 1..N. Importing a file
+with several annotations of the category on an image makes one instance per annotation, with
+its ``bbox`` as an imported box; a single annotation's bbox becomes a box only when the file
+says it was one (``box_source``), so one-object files import exactly as before.
+
 Importing maps ``file_name`` to the project's image by its path relative to the images root.
 Names that point outside the root are refused. Images the project does not know are registered
 when the file exists under the root (and is readable); the others are reported with the number
@@ -42,7 +51,9 @@ from labeler.store import (
     MANUAL,
     POINT_STATUSES,
     PREDICTED,
+    BOX_SOURCES,
     ImportedPoint,
+    InstanceRecord,
     MergeReport,
     OnConflict,
     OutsideImagesFolder,
@@ -66,6 +77,9 @@ UNLABELED = "unlabeled"
 BBOX_PADDING = 0.1
 BBOX_MIN_PADDING = 2.0
 _MAX_LISTED = 10
+#: The most objects an imported image may hold (a crowded COCO image has a few dozen); more is
+#: refused as a whole rather than turned into thousands of instances.
+MAX_OBJECTS_PER_IMAGE = 500
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -103,6 +117,52 @@ def _score(row: PointRecord | None) -> float:
     return 1.0 if row.status == MANUAL else 0.0
 
 
+def _annotation(
+    rows: dict[str, PointRecord], inst: InstanceRecord | None, names: Sequence[str], width: int, height: int,
+    coco_id: int, ann_id: int, *, predicted: bool, annotators: bool,
+) -> dict[str, Any]:
+    """One instance's annotation (see the module docs)."""
+    keypoints: list[float | int] = []
+    status: list[str] = []
+    scores: list[float] = []
+    who: list[str | None] = []
+    labelled: list[tuple[float, float]] = []
+    for name in names:
+        row = rows.get(name)
+        if row is None or row.visibility == ABSENT or row.x is None or row.y is None:
+            keypoints += [0, 0, 0]
+        else:
+            keypoints += [row.x, row.y, row.visibility]
+            labelled.append((row.x, row.y))
+        status.append(UNLABELED if row is None else row.status)
+        scores.append(_score(row))
+        who.append(None if row is None or not row.confirmed else row.annotator)
+    if inst is not None and inst.box is not None:
+        bbox = [round(v, 3) for v in inst.box]
+    else:
+        bbox = bbox_from_points(labelled, width, height)
+    annotation: dict[str, Any] = {
+        "id": ann_id,
+        "image_id": coco_id,
+        "category_id": 1,
+        "keypoints": keypoints,
+        "num_keypoints": len(labelled),
+        "bbox": bbox,
+        "area": round(bbox[2] * bbox[3], 3),
+        "iscrowd": 0,
+        "keypoint_status": status,
+    }
+    if predicted:
+        annotation["keypoint_scores"] = scores
+    if annotators:
+        annotation["keypoint_annotators"] = who
+    if inst is not None and inst.box is not None:
+        annotation["box_source"] = inst.box_source
+    if inst is not None and inst.name:
+        annotation["instance_name"] = inst.name
+    return annotation
+
+
 def to_coco(
     project: Project, *, predicted: bool = False, category: str | None = None, annotators: bool = False
 ) -> dict[str, Any]:
@@ -119,9 +179,11 @@ def to_coco(
         raise UserInputError("the project has no keypoints yet; nothing to export")
     statuses = list(CONFIRMED_STATUSES) + ([PREDICTED] if predicted else [])
     project.check_positions(statuses=statuses)
-    by_image: dict[int, dict[str, PointRecord]] = {}
+    by_instance: dict[int, dict[int | None, dict[str, PointRecord]]] = {}
     for row in project.all_points(statuses=statuses):
-        by_image.setdefault(row.image_id, {})[row.name] = row
+        by_instance.setdefault(row.image_id, {}).setdefault(row.instance_id, {})[row.name] = row
+    instances = {i.id: i for i in project.all_instances()}
+    several = any(len(v) > 1 for v in by_instance.values())
     category_name = category or project.category()
     images_out: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
@@ -132,44 +194,18 @@ def to_coco(
             images_out.append({"id": len(images_out) + 1, "file_name": image.path, "width": image.width,
                                "height": image.height, FLAG_KEY: image.flag})
             continue
-        rows = by_image.get(image.id)
-        if not rows:
+        objects = by_instance.get(image.id)
+        if not objects:
             continue
         coco_id = len(images_out) + 1
         images_out.append({"id": coco_id, "file_name": image.path, "width": image.width, "height": image.height,
                            **({FLAG_KEY: image.flag} if image.flag else {})})
-        keypoints: list[float | int] = []
-        status: list[str] = []
-        scores: list[float] = []
-        who: list[str | None] = []
-        labelled: list[tuple[float, float]] = []
-        for name in names:
-            row = rows.get(name)
-            if row is None or row.visibility == ABSENT or row.x is None or row.y is None:
-                keypoints += [0, 0, 0]
-            else:
-                keypoints += [row.x, row.y, row.visibility]
-                labelled.append((row.x, row.y))
-            status.append(UNLABELED if row is None else row.status)
-            scores.append(_score(row))
-            who.append(None if row is None or not row.confirmed else row.annotator)
-        bbox = bbox_from_points(labelled, image.width, image.height)
-        annotation: dict[str, Any] = {
-            "id": coco_id,
-            "image_id": coco_id,
-            "category_id": 1,
-            "keypoints": keypoints,
-            "num_keypoints": len(labelled),
-            "bbox": bbox,
-            "area": round(bbox[2] * bbox[3], 3),
-            "iscrowd": 0,
-            "keypoint_status": status,
-        }
-        if predicted:
-            annotation["keypoint_scores"] = scores
-        if annotators:
-            annotation["keypoint_annotators"] = who
-        annotations.append(annotation)
+        for instance_id in sorted(objects, key=lambda i: -1 if i is None else i):
+            inst = instances.get(instance_id) if instance_id is not None else None
+            annotations.append(_annotation(
+                objects[instance_id], inst, names, image.width, image.height, coco_id,
+                len(annotations) + 1 if several else coco_id, predicted=predicted, annotators=annotators,
+            ))
     index = {n: i for i, n in enumerate(names)}
     return {
         "info": {"description": f"{category_name} keypoints", "contributor": "labeler"},
@@ -267,6 +303,16 @@ FLAG_KEY = "labeler_flag"
 
 
 @dataclass(frozen=True)
+class ImportedObject:
+    """One annotation of an image that holds several (or whose box the file says is real)."""
+
+    points: dict[str, ImportedPoint]
+    box: tuple[float, float, float, float] | None = None
+    box_source: str = "imported"
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class CocoImage:
     coco_id: int
     file_name: str
@@ -275,6 +321,9 @@ class CocoImage:
     points: dict[str, ImportedPoint] | None  # None: no annotation for this image
     where: str  # "images[3]", for messages
     flag: str | None = None  # labeler's image flag, from FLAG_KEY
+    #: Every object of the image, first one first (``points`` is the first one's), when the file
+    #: has several annotations on it or a real box; empty otherwise (one object, as before).
+    objects: tuple[ImportedObject, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -446,15 +495,28 @@ def _named(category_id: Any, data: dict[str, Any]) -> str:
 
 
 def _several_instances(several: dict[int, int], images: dict[int, dict[str, Any]], category: str) -> str:
-    """One message for every image with several instances (COCO person has thousands)."""
+    """One message for every image with several instances (a format whose import keeps one)."""
     shown = ", ".join(f"{images[i]['file_name']}: {n}" for i, n in list(several.items())[:5])
     more = f" and {len(several) - 5} more" if len(several) > 5 else ""
     count = f"{len(several)} image has" if len(several) == 1 else f"{len(several)} images have"
     return (
-        f"{count} several {category!r} annotations ({shown}{more}); a project holds one instance per image, "
+        f"{count} several {category!r} annotations ({shown}{more}); this import keeps one instance per image, "
         "so nothing was imported: keep one annotation per image in a copy of the file (or crop the images "
         "so that each shows one instance) and import that"
     )
+
+
+def _object(ann: dict[str, Any], points: dict[str, ImportedPoint], where: str, problems: _Problems) -> ImportedObject:
+    box = ann.get("bbox")
+    parsed = None
+    # a bbox that is not a usable box is left out, as before boxes were read (tools write odd ones)
+    if isinstance(box, list) and len(box) == 4 and all(_number(v) for v in box) and box[2] > 0 and box[3] > 0:
+        parsed = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+    source = ann.get("box_source")
+    source = source if source in BOX_SOURCES and source != "detected" else "imported"
+    name = ann.get("instance_name")
+    name = name if isinstance(name, str) and name.strip() and name.isprintable() and len(name) <= 200 else None
+    return ImportedObject(points, parsed, source, name)
 
 
 def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> CocoFile:
@@ -488,7 +550,9 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
     notes: list[str] = []
     other = crowd = 0
     annotated: dict[int, dict[str, ImportedPoint]] = {}
-    several: dict[int, int] = {}  # image id -> annotations of the category, where more than one
+    objects: dict[int, list[ImportedObject]] = {}  # image id -> its annotations, in file order
+    real_box: set[int] = set()  # images whose (single) annotation says its bbox is a real box
+    crowded: set[int] = set()  # images with more than MAX_OBJECTS_PER_IMAGE annotations
     placed_v0 = 0  # x, y, 0 with a position: CVAT writes points marked "outside" so
     for i, ann in enumerate(data["annotations"]):
         where = f"annotations[{i}]"
@@ -514,19 +578,24 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
             problems.add(f"{where}: 'image_id' {ann.get('image_id')!r} is not in 'images'")
             continue
         where = f"{where} of {images[image_id]['file_name']}"
-        if image_id in annotated:
-            several[image_id] = several.get(image_id, 1) + 1
+        mine = objects.setdefault(image_id, [])
+        if len(mine) >= MAX_OBJECTS_PER_IMAGE:
+            crowded.add(image_id)
             continue
-        annotated[image_id] = _points(ann, schema.keypoints, where, problems)
+        points = _points(ann, schema.keypoints, where, problems)
+        mine.append(_object(ann, points, where, problems))
+        if ann.get("box_source") in BOX_SOURCES:
+            real_box.add(image_id)
+        if image_id in annotated:
+            continue
+        annotated[image_id] = points
         if ann.get("keypoint_status") is None and isinstance(ann.get("keypoints"), list):
             kps = ann["keypoints"]
             placed_v0 += sum(1 for i in range(0, len(kps) - 2, 3) if kps[i + 2] == 0 and (kps[i] != 0 or kps[i + 1] != 0))
-    if several:
-        many = _several_instances(several, images, str(cat.get("name")))
-        if problems.items:
-            problems.add(many)
-        problems.raise_if_any()
-        raise FormatError(f"{path}: refusing to import: {many}")
+    if crowded:
+        listed = ", ".join(str(images[i]["file_name"]) for i in list(crowded)[:5])
+        problems.add(f"{len(crowded)} image(s) have more than {MAX_OBJECTS_PER_IMAGE} annotations of "
+                     f"{cat.get('name')!r} ({listed}); at most {MAX_OBJECTS_PER_IMAGE} objects per image are imported")
     problems.raise_if_any()
     if other:
         notes.append(f"ignored {other} annotation{'' if other == 1 else 's'} of other categories (such as boxes)")
@@ -546,6 +615,7 @@ def read_coco(path: str | os.PathLike[str], *, category: str | None = None) -> C
             points=annotated.get(image_id),
             where=where_image[image_id],
             flag=im.get(FLAG_KEY) if im.get(FLAG_KEY) in IMAGE_FLAGS else None,
+            objects=tuple(objects[image_id]) if len(objects.get(image_id, ())) > 1 or image_id in real_box else (),
         )
         for image_id, im in images.items()
     )
@@ -718,6 +788,7 @@ def merge_coco_file(
     sizes.update({p.rel: (p.info.width, p.info.height) for p in probed})
 
     labels: dict[str, dict[str, ImportedPoint]] = {}
+    several: dict[str, tuple[ImportedObject, ...]] = {}
     not_imported: list[tuple[str, str, int]] = []
     for entry in coco.images:
         rel = rel_of[entry.coco_id]
@@ -729,11 +800,15 @@ def merge_coco_file(
             hint = " (EXIF orientation? sizes here are as the image is displayed)" if (entry.width, entry.height) == (h, w) else ""
             problems.add(f"{entry.where}: size {entry.width}x{entry.height} in the file, {w}x{h} on disk{hint}")
             continue
-        for name, pt in (entry.points or {}).items():
-            if pt.visibility != ABSENT and not (0 <= (pt.x or 0.0) <= w and 0 <= (pt.y or 0.0) <= h):
-                problems.add(f"{entry.where} {name}: ({pt.x:g}, {pt.y:g}) is outside the {w}x{h} image")
+        for k, obj in enumerate(entry.objects or (ImportedObject(entry.points or {}),)):
+            which = f" object {k + 1}" if entry.objects else ""
+            for name, pt in obj.points.items():
+                if pt.visibility != ABSENT and not (0 <= (pt.x or 0.0) <= w and 0 <= (pt.y or 0.0) <= h):
+                    problems.add(f"{entry.where}{which} {name}: ({pt.x:g}, {pt.y:g}) is outside the {w}x{h} image")
         if entry.points:
             labels[rel] = entry.points
+        if entry.objects:
+            several[rel] = entry.objects
     problems.raise_if_any("refusing to import")
 
     merge = project.merge_points(
@@ -744,6 +819,10 @@ def merge_coco_file(
         category=coco.category if coco.names_category else None,
         flags={rel_of[e.coco_id]: e.flag for e in coco.images if e.flag and rel_of[e.coco_id] not in why_not},
     )
+    if several:  # the first object went in with the points above; its box and the others now
+        project.merge_objects(
+            {rel: [(o.box, o.box_source, o.name, o.points) for o in objs] for rel, objs in several.items()}
+        )
     return CocoImportReport(
         merge=merge,
         matched=len(coco.images) - len(not_imported),

@@ -11,7 +11,11 @@ bodyparts, coords x/y) and a three-level row index ``('labeled-data', folder, fi
 of points not labelled or absent are empty; occluded points keep their positions (DeepLabCut has
 no visibility). A background image (flagged no object, or every keypoint absent; as COCO's
 negatives) is a row without points, written as "NaN" cells (see :data:`EMPTY_ROW_CELL`); a skipped
-image is left out. The ``.h5`` twin (``key="df_with_missing"``) is written when pandas and PyTables
+image is left out. A project with several objects on an image is written as DeepLabCut's
+multi-animal data: a fourth header row ``individuals`` (between scorer and bodyparts), one block
+of columns per individual (an instance's name, else ``individualN`` by its order on the image),
+and ``multianimalproject: true`` with ``individuals`` and ``multianimalbodyparts`` in config.yaml;
+importing such a file makes one instance per individual, named after it. The ``.h5`` twin (``key="df_with_missing"``) is written when pandas and PyTables
 are installed. Images of a sub-folder of the images root go to a folder of that name (root-level
 images to one named after the project); EXIF-rotated images are written upright.
 """
@@ -31,7 +35,7 @@ import yaml
 
 from labeler.display import shown
 from labeler.errors import FormatError, UserInputError
-from labeler.formats.coco import CocoFile, CocoImage, CocoImportReport, _Problems, merge_coco_file
+from labeler.formats.coco import CocoFile, CocoImage, CocoImportReport, ImportedObject, _Problems, merge_coco_file
 from labeler.formats.exchange import (
     IMAGE_MODES,
     PlacedImages,
@@ -109,34 +113,73 @@ def csv_text(scorer: str, bodyparts: tuple[str, ...], rows: list[tuple[str, str,
     return buf.getvalue()
 
 
-def _write_h5(path: Path, scorer: str, bodyparts: tuple[str, ...], rows: list[tuple[str, str, list[float | None]]]) -> None:
+def csv_text_multi(scorer: str, individuals: list[str], bodyparts: tuple[str, ...],
+                   rows: list[tuple[str, str, list[float | None]]]) -> str:
+    """The multi-animal CollectedData CSV (``individuals`` header row; values per individual, then
+    bodypart, then x/y), as ``DataFrame.to_csv`` writes DeepLabCut's multi-animal frame."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    n = 2 * len(bodyparts)
+    w.writerow(["scorer", "", "", *[scorer] * (n * len(individuals))])
+    w.writerow(["individuals", "", "", *[ind for ind in individuals for _ in range(n)]])
+    w.writerow(["bodyparts", "", "", *[b for _ in individuals for b in bodyparts for _ in (0, 1)]])
+    w.writerow(["coords", "", "", *["x", "y"] * (len(bodyparts) * len(individuals))])
+    for folder, name, values in rows:
+        w.writerow([LABELED_DATA, folder, name, *["" if v is None else _number(v) for v in values]])
+    return buf.getvalue()
+
+
+def _write_h5(path: Path, scorer: str, bodyparts: tuple[str, ...], rows: list[tuple[str, str, list[float | None]]],
+              individuals: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
 
-    columns = pd.MultiIndex.from_product([[scorer], list(bodyparts), ["x", "y"]], names=["scorer", "bodyparts", "coords"])
+    if individuals:
+        columns = pd.MultiIndex.from_product([[scorer], individuals, list(bodyparts), ["x", "y"]],
+                                             names=["scorer", "individuals", "bodyparts", "coords"])
+    else:
+        columns = pd.MultiIndex.from_product([[scorer], list(bodyparts), ["x", "y"]], names=["scorer", "bodyparts", "coords"])
     index = pd.MultiIndex.from_tuples([(LABELED_DATA, folder, name) for folder, name, _ in rows])
     values = np.array([[np.nan if v is None else v for v in vals] for _, _, vals in rows], dtype=float)
-    frame = pd.DataFrame(values.reshape(len(rows), 2 * len(bodyparts)), index=index, columns=columns)
+    frame = pd.DataFrame(values.reshape(len(rows), len(columns)), index=index, columns=columns)
     # DeepLabCut writes CollectedData in pandas' fixed format ("table" refuses this MultiIndex)
     frame.to_hdf(path, key=H5_KEY, mode="w")
 
 
 def config_fragment(scorer: str, bodyparts: tuple[str, ...], skeleton: tuple[tuple[str, str], ...],
-                    sizes: dict[str, tuple[int, int]]) -> str:
+                    sizes: dict[str, tuple[int, int]], individuals: list[str] | None = None) -> str:
     head = (
         "# DeepLabCut config.yaml keys for labeled-data/ (written by labeler). Merge them into your\n"
         "# project's config.yaml (scorer, bodyparts and skeleton as here; one video_sets entry per\n"
         "# labeled-data folder: DeepLabCut finds a folder by the stem of its video path), copy\n"
         "# labeled-data/ into the project, then run deeplabcut.create_training_dataset(config_path).\n"
     )
-    body = {
+    body: dict[str, object] = {
         "scorer": scorer,
-        "multianimalproject": False,
+        "multianimalproject": bool(individuals),
         "bodyparts": list(bodyparts),
         "skeleton": [list(e) for e in skeleton],
         "video_sets": {f"videos/{folder}.mp4": {"crop": f"0, {w}, 0, {h}"} for folder, (w, h) in sizes.items()},
     }
+    if individuals:  # as deeplabcut.create_new_project(..., multianimal=True) writes them
+        body["bodyparts"] = "MULTI!"
+        body["individuals"] = list(individuals)
+        body["uniquebodyparts"] = []
+        body["multianimalbodyparts"] = list(bodyparts)
     return head + yaml.safe_dump(body, allow_unicode=True, sort_keys=False, default_flow_style=False)
+
+
+def _individuals(items) -> list[str] | None:  # noqa: ANN001 - LabelledImage list
+    """The individuals' names when some image holds several objects (else None: single animal)."""
+    if not any(len(it.objects) > 1 for it in items):
+        return None
+    out: list[str] = []
+    for it in items:
+        for k, (name, _) in enumerate(it.objects):
+            label = name or f"individual{k + 1}"
+            if label not in out:
+                out.append(label)
+    return out
 
 
 def _folder_names(parents: list[str], project_name: str) -> dict[str, str]:
@@ -189,6 +232,7 @@ def export_dlc(
     if want_h5 and not pandas_available():
         raise UserInputError("the .h5 file needs pandas and PyTables: pip install pandas tables")
     names = schema.keypoints
+    individuals = _individuals(items)
     parent_of = {it.image.path: it.image.path.rpartition("/")[0] for it in items}
     folder_of = _folder_names(list(parent_of.values()), project.name)
     by_folder: dict[str, list] = {}
@@ -213,14 +257,20 @@ def export_dlc(
                 name = file_names[im.path]
                 place_image(project.image_path(im), target / name, im, images, placed)
                 values: list[float | None] = []
-                for n in names:
-                    p = it.points.get(n)
-                    if p is None or p.visibility == ABSENT or p.x is None or p.y is None:
-                        values += [None, None]
-                    else:
-                        values += [p.x, p.y]
-                        points += 1
-                        occluded += int(p.visibility == 1)
+                if individuals:
+                    by_individual = {(name or f"individual{k + 1}"): rows_ for k, (name, rows_) in enumerate(it.objects)}
+                    blocks = [by_individual.get(ind, {}) for ind in individuals]
+                else:
+                    blocks = [it.points]
+                for block in blocks:
+                    for n in names:
+                        p = block.get(n)
+                        if p is None or p.visibility == ABSENT or p.x is None or p.y is None:
+                            values += [None, None]
+                        else:
+                            values += [p.x, p.y]
+                            points += 1
+                            occluded += int(p.visibility == 1)
                 rows.append((folder, name, values))
                 written[f"{LABELED_DATA}/{folder}/{name}"] = im.path
                 done += 1
@@ -230,11 +280,12 @@ def export_dlc(
             h = max(it.image.height for it in group)
             sizes[folder] = (w, h)
             csv_path = target / f"CollectedData_{scorer}.csv"
-            write_text(csv_path, csv_text(scorer, names, rows))
+            text = csv_text_multi(scorer, individuals, names, rows) if individuals else csv_text(scorer, names, rows)
+            write_text(csv_path, text)
             csv_files.append(out / LABELED_DATA / folder / csv_path.name)
             if want_h5:
-                _write_h5(csv_path.with_suffix(".h5"), scorer, names, rows)
-        write_text(tmp / "config.yaml", config_fragment(scorer, names, schema.skeleton, sizes))
+                _write_h5(csv_path.with_suffix(".h5"), scorer, names, rows, individuals)
+        write_text(tmp / "config.yaml", config_fragment(scorer, names, schema.skeleton, sizes, individuals))
         write_record(tmp, "deeplabcut", project, written, {"scorer": scorer, "predicted": predicted})
     notes: list[str] = []
     if occluded:
@@ -257,6 +308,8 @@ class _Table:
     scorer: str
     bodyparts: tuple[str, ...]
     rows: list[tuple[str, list[str | float | None], str]]  # (image path 'labeled-data/f/x.png', values, where)
+    #: multi-animal files: the individuals; values are then [x, y] per bodypart per individual
+    individuals: tuple[str, ...] = ()
 
 
 def _read_csv(path: Path, problems: _Problems) -> _Table:
@@ -276,23 +329,34 @@ def _parse_csv(text: str, path: Path, problems: _Problems) -> _Table:
         raise FormatError(f"{path}: not a DeepLabCut CollectedData file ({exc})") from None
     if len(table) < 3 or not table[0] or table[0][0] != "scorer":
         raise FormatError(f"{path}: not a DeepLabCut CollectedData file (its first rows must be scorer, bodyparts, coords)")
-    if table[1] and table[1][0] == "individuals":
-        raise FormatError(f"{path}: a multi-animal DeepLabCut file (it has an 'individuals' row); a project holds one "
-                          "animal per image, so only single-animal files can be imported")
-    if table[1][:1] != ["bodyparts"] or table[2][:1] != ["coords"]:
-        raise FormatError(f"{path}: its first rows must be scorer, bodyparts, coords")
-    data = [r for r in table[3:] if any(c.strip() for c in r)]
+    multi = bool(table[1]) and table[1][0] == "individuals"
+    if multi:  # scorer, individuals, bodyparts, coords
+        if len(table) < 4 or table[2][:1] != ["bodyparts"] or table[3][:1] != ["coords"]:
+            raise FormatError(f"{path}: a multi-animal file's first rows must be scorer, individuals, bodyparts, coords")
+        head, body_start = table[:4], 4
+    else:
+        if table[1][:1] != ["bodyparts"] or table[2][:1] != ["coords"]:
+            raise FormatError(f"{path}: its first rows must be scorer, bodyparts, coords")
+        head, body_start = table[:3], 3
+    data = [r for r in table[body_start:] if any(c.strip() for c in r)]
     n_index = 3 if data and data[0][0] == LABELED_DATA else 1
     scorers = {c for c in table[0][n_index:] if c}
-    coords = table[2][n_index:]
-    parts = table[1][n_index:]
-    columns: list[tuple[str, str]] = list(zip(parts, coords, strict=False))
+    coords = head[-1][n_index:]
+    parts = head[-2][n_index:]
+    inds = head[1][n_index:] if multi else [""] * len(parts)
+    individuals = list(dict.fromkeys(i for i in inds if i)) if multi else [""]
+    if multi and (not individuals or len(individuals) > 500 or not all(i.isprintable() for i in individuals)):
+        raise FormatError(f"{path}: the individuals row names no individuals (or more than 500)")
+    # a column is (individual, bodypart, coord); single-animal files have one unnamed individual
+    columns: list[tuple[str, str, str]] = list(zip(inds, parts, coords, strict=False))
     # dict/Counter, not list membership: a file with 10^5 columns is read in linear time
-    bodyparts = list(dict.fromkeys(bp for bp, co in columns if co in ("x", "y")))
+    bodyparts = list(dict.fromkeys(bp for _, bp, co in columns if co in ("x", "y")))
     counts = Counter(columns)
-    for bp in bodyparts:
-        if counts[(bp, "x")] != 1 or counts[(bp, "y")] != 1:
-            problems.add(f"bodypart {shown(bp)!r} needs exactly one x and one y column")
+    for ind in individuals:
+        for bp in bodyparts:
+            if counts[(ind, bp, "x")] != 1 or counts[(ind, bp, "y")] != 1:
+                who = f"{shown(ind)!r}'s " if ind else ""
+                problems.add(f"{who}bodypart {shown(bp)!r} needs exactly one x and one y column")
     if not bodyparts or not all(bodyparts):
         raise FormatError(f"{path}: names no bodyparts with x and y columns")
     rows = []
@@ -304,9 +368,9 @@ def _parse_csv(text: str, path: Path, problems: _Problems) -> _Table:
         image = "/".join(r[:n_index]).replace("\\", "/")
         values: list[str | float | None] = []
         cells = dict(zip(columns, r[n_index:], strict=True))
-        for bp in bodyparts:
-            for co in ("x", "y"):
-                cell = cells.get((bp, co), "").strip()
+        for ind, bp, co in ((i, b, c) for i in individuals for b in bodyparts for c in ("x", "y")):
+            if True:
+                cell = cells.get((ind, bp, co), "").strip()
                 if cell == "" or cell.lower() == "nan":
                     values.append(None)
                     continue
@@ -317,7 +381,8 @@ def _parse_csv(text: str, path: Path, problems: _Problems) -> _Table:
                     v = math.nan
                 values.append(v)
         rows.append((image, values, f"line {line} ({image})"))
-    return _Table(next(iter(scorers)) if len(scorers) == 1 else ",".join(sorted(scorers)), tuple(bodyparts), rows)
+    return _Table(next(iter(scorers)) if len(scorers) == 1 else ",".join(sorted(scorers)), tuple(bodyparts), rows,
+                  tuple(individuals) if multi else ())
 
 
 def _read_h5(path: Path, problems: _Problems) -> _Table:
@@ -410,21 +475,29 @@ def import_dlc(
             parts = image.split("/")
             fallback = "/".join(parts[1:]) if len(parts) > 2 and parts[0] == LABELED_DATA else image
             file_name = project_name_for(file, image, record, project, known, fallback=fallback)
-            points: dict[str, ImportedPoint] = {}
             had = confirmed.get(file_name, {})
-            for j, bp in enumerate(table.bodyparts):
-                x, y = values[2 * j], values[2 * j + 1]
-                if x is None and y is None:
-                    continue
-                if x is None or y is None:
-                    problems.add(f"{where} {bp}: has only one of x and y")
-                    continue
-                # no visibility in DeepLabCut: an occluded point of the project at this position stays so
-                points[bp] = keep_if_same(ImportedPoint(float(x), float(y), 2, MANUAL), had.get(bp), 0.0, 0.0,
-                                          any_visibility=True)
+            k = len(table.bodyparts)
+            found: list[tuple[str, dict[str, ImportedPoint]]] = []
+            for a, ind in enumerate(table.individuals or ("",)):
+                pts: dict[str, ImportedPoint] = {}
+                for j, bp in enumerate(table.bodyparts):
+                    x, y = values[2 * (a * k + j)], values[2 * (a * k + j) + 1]
+                    if x is None and y is None:
+                        continue
+                    if x is None or y is None:
+                        problems.add(f"{where} {ind + ' ' if ind else ''}{bp}: has only one of x and y")
+                        continue
+                    # no visibility in DeepLabCut: an occluded point of the project at this position stays so
+                    pts[bp] = keep_if_same(ImportedPoint(float(x), float(y), 2, MANUAL), had.get(bp) if not found else None,
+                                           0.0, 0.0, any_visibility=True)
+                if pts:
+                    found.append((ind, pts))
+            points = found[0][1] if found else {}
             if not points:  # a labelled frame without the animal
                 points = {bp: ImportedPoint(None, None, ABSENT, MANUAL) for bp in table.bodyparts}
-            entries.append(CocoImage(coco_id=n, file_name=file_name, width=None, height=None, points=points, where=where))
+            objects = tuple(ImportedObject(p, None, "imported", ind or None) for ind, p in found) if table.individuals else ()
+            entries.append(CocoImage(coco_id=n, file_name=file_name, width=None, height=None, points=points, where=where,
+                                     objects=objects))
             n += 1
             if progress is not None:
                 progress(n, total, "reading labels")

@@ -53,7 +53,9 @@ _SAFE = re.compile(r"[^\w.-]+", re.UNICODE)
 @dataclass(frozen=True)
 class LabelledImage:
     image: ImageRecord
-    points: dict[str, PointRecord]  # confirmed (and predicted when asked) rows by keypoint name
+    points: dict[str, PointRecord]  # the first instance's confirmed (and predicted when asked) rows by name
+    #: every instance with rows, first (lowest id) first: (instance name or None, rows by name)
+    objects: tuple[tuple[str | None, dict[str, PointRecord]], ...] = ()
 
     def positioned(self, names: Sequence[str]) -> list[tuple[str, PointRecord]]:
         return [
@@ -77,9 +79,15 @@ def labelled_images(project: Project, *, predicted: bool = False) -> tuple[list[
     if not names:
         raise UserInputError("the project has no keypoints yet; nothing to export")
     statuses = list(CONFIRMED_STATUSES) + ([PREDICTED] if predicted else [])
-    by_image: dict[int, dict[str, PointRecord]] = {}
+    grouped: dict[int, dict[int | None, dict[str, PointRecord]]] = {}
     for row in project.all_points(statuses=statuses):
-        by_image.setdefault(row.image_id, {})[row.name] = row
+        grouped.setdefault(row.image_id, {}).setdefault(row.instance_id, {})[row.name] = row
+    names_of = {i.id: i.name for i in project.all_instances()}
+    objects_of = {
+        image_id: tuple((names_of.get(k), rows) for k, rows in sorted(by.items(), key=lambda kv: kv[0] or 0))
+        for image_id, by in grouped.items()
+    }
+    by_image = {image_id: objs[0][1] for image_id, objs in objects_of.items()}
     out: list[LabelledImage] = []
     left_out: list[str] = []
     for image in project.list_images():
@@ -91,7 +99,7 @@ def labelled_images(project: Project, *, predicted: bool = False) -> tuple[list[
         rows = by_image.get(image.id)
         if not rows:
             continue
-        item = LabelledImage(image, rows)
+        item = LabelledImage(image, rows, objects_of[image.id])
         if item.positioned(names) or item.all_absent(names):
             out.append(item)
         else:

@@ -37,7 +37,8 @@ from labeler.formats.coco import (
     CocoImportReport,
     _category,
     _Problems,
-    _several_instances,
+    MAX_OBJECTS_PER_IMAGE,
+    ImportedObject,
     bbox_from_points,
     merge_coco_file,
 )
@@ -99,15 +100,19 @@ class YoloExportReport:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def label_row(points: list[tuple[float, float, int] | None], width: int, height: int) -> str:
-    """One instance: ``0 cx cy w h`` then ``x y v`` per keypoint (``0 0 0`` where None).
+def label_row(
+    points: list[tuple[float, float, int] | None], width: int, height: int,
+    box: tuple[float, float, float, float] | None = None,
+) -> str:
+    """One instance: ``0 cx cy w h`` then ``x y v`` per keypoint (``0 0 0`` where None); the box is
+    the instance's own when it has one (``box``), else derived from the points as below.
 
     The box is computed from the points as the file states them (six decimals of the image
     size), not from the project's more precise ones: importing the file and exporting again then
     computes the very same box, so the round trip is byte-identical."""
     points = [None if p is None else (_at_six(p[0], width), _at_six(p[1], height), p[2]) for p in points]
     placed = [(p[0], p[1]) for p in points if p is not None]
-    x, y, w, h = bbox_from_points(placed, width, height)
+    x, y, w, h = box if box is not None else bbox_from_points(placed, width, height)
     cells = ["0", _num((x + w / 2) / width), _num((y + h / 2) / height), _num(w / width), _num(h / height)]
     for p in points:
         cells += ["0", "0", "0"] if p is None else [_num(p[0] / width), _num(p[1] / height), str(int(p[2]))]
@@ -188,6 +193,7 @@ def export_yolo(
     if small:
         notes.append(f"{len(small)} image(s) under {MIN_SIDE} pixels on a side, which Ultralytics ignores: {', '.join(small[:5])}")
     placed = PlacedImages()
+    objects = _objects(project, predicted)
     instances = backgrounds = points = 0
     written: dict[str, str] = {}
     category = category or project.category()
@@ -203,7 +209,12 @@ def export_yolo(
             stem = name.rsplit(".", 1)[0] if "." in name else name
             place_image(project.image_path(im), tmp / "images" / s / name, im, images, placed)
             positioned = dict(it.positioned(names))
-            if positioned:
+            several = objects.get(im.id)
+            if several:  # several objects (or real boxes): one row per instance with its box
+                row = "".join(label_row(pts, im.width, im.height, box) for pts, box in several)
+                instances += len(several)
+                points += sum(1 for pts, _ in several for p in pts if p is not None)
+            elif positioned:
                 row = label_row(
                     [(p.x, p.y, p.visibility) if (p := positioned.get(n)) is not None else None for n in names],  # type: ignore[misc]
                     im.width, im.height,
@@ -228,6 +239,30 @@ def export_yolo(
                      "(label a point, or mark every keypoint absent to make it a background image)")
     notes += images_note(placed) + left_out_notes
     return YoloExportReport(out, counts, instances, backgrounds, points, tuple(renamed), tuple(left_out), tuple(notes))
+
+
+def _objects(project: Project, predicted: bool) -> dict[int, list[tuple[list[tuple[float, float, int] | None], Any]]]:
+    """image id -> one ``(points in schema order, box or None)`` per instance with a placed point,
+    for images with several such instances or a boxed one (the others keep the one-object path,
+    written exactly as before instances existed)."""
+    from labeler.store import CONFIRMED_STATUSES, PREDICTED
+
+    names = project.schema().keypoints
+    statuses = list(CONFIRMED_STATUSES) + ([PREDICTED] if predicted else [])
+    grouped: dict[int, dict[int | None, dict[str, Any]]] = {}
+    for r in project.all_points(statuses=statuses):
+        if r.visibility > 0 and r.x is not None and r.y is not None:
+            grouped.setdefault(r.image_id, {}).setdefault(r.instance_id, {})[r.name] = r
+    boxes = {i.id: i.box for i in project.all_instances() if i.box is not None}
+    out = {}
+    for image_id, by_instance in grouped.items():
+        if len(by_instance) < 2 and not any(i in boxes for i in by_instance):
+            continue
+        out[image_id] = [
+            ([(p.x, p.y, p.visibility) if (p := rows.get(n)) is not None else None for n in names], boxes.get(inst))
+            for inst, rows in sorted(by_instance.items(), key=lambda kv: kv[0] or 0)
+        ]
+    return out
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -460,8 +495,6 @@ def import_yolo(
     known = {im.path for im in project.list_images()}
     confirmed = confirmed_by_path(project)
     entries: list[CocoImage] = []
-    several: dict[int, int] = {}
-    shown_of: dict[int, dict[str, Any]] = {}
     used_classes: set[int] = set()
     other_rows = placed_v0 = no_label = 0
     for n, (key, img, lb) in enumerate(pairs):
@@ -479,9 +512,8 @@ def import_yolo(
             used_classes |= classes
             mine = [r for r in rows if cls is None or int(r[0]) == cls]
             other_rows += len(rows) - len(mine)
-            if len(mine) > 1:
-                several[n] = len(mine)
-                shown_of[n] = {"file_name": where}
+            if len(mine) > MAX_OBJECTS_PER_IMAGE:
+                problems.add(f"{where}: {len(mine)} rows; at most {MAX_OBJECTS_PER_IMAGE} objects per image are imported")
                 continue
             export_path = _shown(img, lay.root)
             fallback = _relative_to_split(img, lay.split_dirs, key)
@@ -493,10 +525,12 @@ def import_yolo(
                 continue
             points: dict[str, ImportedPoint] = {}
             had = confirmed.get(file_name, {})
+            objects: list[ImportedObject] = []
             if not mine:
                 points = {name: ImportedPoint(None, None, ABSENT, MANUAL) for name in names}
-            else:
-                vals = mine[0][5:]
+            for row_index, row in enumerate(mine):
+                vals = row[5:]
+                found: dict[str, ImportedPoint] = {}
                 for j, name in enumerate(names):
                     x, y = vals[j * ndim], vals[j * ndim + 1]
                     v = vals[j * ndim + 2] if ndim == 3 else (0.0 if (x <= 0 and y <= 0) or x < 0 or y < 0 else 2.0)
@@ -506,20 +540,19 @@ def import_yolo(
                     if v == 0:
                         placed_v0 += int(x != 0 or y != 0)
                         continue
-                    points[name] = _at_file_precision(ImportedPoint(x * size[0], y * size[1], int(v), MANUAL),
-                                                      had.get(name), size)
+                    # several objects: the first one's points merge with the project's rules
+                    found[name] = _at_file_precision(ImportedPoint(x * size[0], y * size[1], int(v), MANUAL),
+                                                     had.get(name) if row_index == 0 else None, size)
+                if row_index == 0:
+                    points = found
+                cx, cy, bw, bh = row[1] * size[0], row[2] * size[1], row[3] * size[0], row[4] * size[1]
+                objects.append(ImportedObject(found, (cx - bw / 2, cy - bh / 2, bw, bh) if bw > 0 and bh > 0 else None))
             entries.append(CocoImage(coco_id=n, file_name=file_name, width=size[0], height=size[1],
-                                     points=points, where=where))
+                                     points=points, where=where, objects=tuple(objects) if len(objects) > 1 else ()))
     if len(used_classes) > 1 and cls is None:
         listed = ", ".join(f"{c} ({lay.classes.get(c, '?')!r})" for c in sorted(used_classes))
         raise FormatError(f"{path}: the labels use several classes: {listed}; choose one with --category NAME "
                           "(a project holds one kind of object)")
-    if several:
-        many = _several_instances(several, shown_of, lay.classes.get(cls or 0, "object"))
-        if problems.items:
-            problems.add(many)
-        problems.raise_if_any()
-        raise FormatError(f"{path}: refusing to import: {many}")
     problems.raise_if_any("refusing to import")
     if other_rows:
         notes.append(f"ignored {other_rows} row(s) of other classes")

@@ -37,6 +37,7 @@ from labeler.gui.editing import Editor
 from labeler.gui.errors import show_error
 from labeler.gui.exchange import Exchange
 from labeler.gui.help_dialog import ShortcutsDialog
+from labeler.gui.instances import Instances
 from labeler.gui.image_flags import ImageFlags
 from labeler.gui.image_list import BY_CONFIDENCE, ImageListPanel, fetch_listing
 from labeler.gui.image_loader import ImageLoader, ThumbnailLoader
@@ -204,6 +205,7 @@ class MainWindow(QMainWindow):
         self.browser.shown.connect(lambda _: self.team.claim_current())
         self.browser.shown.connect(lambda _: self._message("") if self._error_shown else None)  # a stale error
         self.exchange = Exchange(s, self.statusBar())  # File > Export and File > Import
+        self.instances = Instances(s, self.canvas, self.browser)  # several objects per image
         self.connection = ConnectionWatch(s, self)  # a database server gone: one banner; back: reload
         # the verbs scripts and tests call on the window
         self.show_image, self.step_image = self.browser.show_image, self.browser.step_image
@@ -260,6 +262,7 @@ class MainWindow(QMainWindow):
             "toggle_names": lambda: self.canvas.set_show_names(self.actions["toggle_names"].isChecked()),
             "view_options": self.view_options_dialog,
             "show_shortcuts": self.show_shortcuts,
+            **self.instances.handlers(),  # menu Objects
         }
         self.actions = make_actions(self, handlers, self.labeling.select_keypoint_index)
         self.actions["toggle_names"].setCheckable(True)

@@ -127,11 +127,20 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "view_options", ("V",), "&View options…", "View",
         "Keypoints shown, skeleton, names, point size, brightness and contrast (display only)",
     ),
+    # -- objects (several per image: labeler.gui.instances)
+    Shortcut("next_instance", ("I",), "Next &object", "Objects", "Select the image's next object: every edit goes to it"),
+    Shortcut("previous_instance", ("Shift+I",), "Previous o&bject", "Objects", "Select the image's previous object"),
+    Shortcut("draw_box", ("B",), "Draw &box…", "Objects", "Then drag: the selected object's box (drawn again if it has one)"),
+    Shortcut("new_instance", ("Ctrl+B",), "&New object…", "Objects", "A new object on the image, then drag its box"),
+    Shortcut("duplicate_instance", ("Ctrl+D",), "&Duplicate object", "Objects", "A copy of the selected object (box and points)"),
+    Shortcut("copy_instance_points", ("Shift+C",), "&Copy points from the previous object", "Objects",
+             "The previous object's points into the selected one, as a start"),
+    Shortcut("delete_instance", ("Shift+Delete",), "De&lete object", "Objects", "Delete the selected object and its points"),
     # -- help
     Shortcut("show_shortcuts", ("F1", "?"), "&Keyboard shortcuts", "Help"),
 )
 
-GROUPS: tuple[str, ...] = ("File", "Navigate", "Label", "Review", "Propagate", "Edit", "View", "Help")
+GROUPS: tuple[str, ...] = ("File", "Navigate", "Label", "Objects", "Review", "Propagate", "Edit", "View", "Help")
 
 #: Mouse gestures, listed in the same dialog (not bindable, so not in the table above).
 MOUSE: tuple[tuple[str, str], ...] = (

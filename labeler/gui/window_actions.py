@@ -22,7 +22,7 @@ ICONS = {
     "swap_pair": "swap", "show_shortcuts": "help", "edit_schema": "schema", "accept_point": "accept",
     "reject_point": "absent", "next_low_point": "review",
 }
-MENUS = ("File", "Edit", "Navigate", "Label", "Review", "Propagate", "View", "Help")
+MENUS = ("File", "Edit", "Navigate", "Label", "Objects", "Review", "Propagate", "View", "Help")
 #: toolbar buttons (None: a separator) and their short texts
 TOOLBAR = ("open_project", None, "previous_image", "next_image", "next_to_review", None, "accept_and_next", None,
            "propagate", "stop_propagation", None, "undo", "redo", None, "zoom_fit", "show_shortcuts")

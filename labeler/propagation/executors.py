@@ -35,6 +35,12 @@ class TargetResult:
     prediction: Prediction | None = None
     scale: tuple[float, float] = (1.0, 1.0)
     error: str | None = None
+    offset: tuple[float, float] = (0.0, 0.0)  # project pixels of the array's corner (a crop's)
+
+    def points(self, pose_points):  # noqa: ANN001, ANN201 - flip.Points
+        """Predicted points (already divided by ``scale``) moved back to the whole image."""
+        ox, oy = self.offset
+        return {k: (x + ox, y + oy, c) for k, (x, y, c) in pose_points.items()}
 
 
 def chunks(items: Sequence[ImageTask], n: int) -> Iterator[list[ImageTask]]:
@@ -92,7 +98,7 @@ class BatchPredictor:
                     out += one
                 return out
             return [TargetResult(batch[0].task, error=str(exc))]
-        return [TargetResult(d.task, p, d.scale) for d, p in zip(batch, predictions, strict=True)]
+        return [TargetResult(d.task, p, d.scale, offset=d.offset) for d, p in zip(batch, predictions, strict=True)]
 
 
 class Executor(Protocol):

@@ -5,6 +5,10 @@ side: every engine works at 768 px or less), and coordinates are mapped between 
 array and the image as the project knows it with the exact per-axis ratio of their sizes
 (``x -> x * array_width / width``), following the coordinate convention of
 :mod:`labeler.correspondence.base`.
+
+A task with a ``crop`` (one object's box with a margin, in project pixels) hands the engine only
+that part of the decoded image; ``Decoded.offset`` (the crop's corner in project pixels) maps
+its predictions back: ``project = offset + array / scale``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ class ImageTask:
     file: Path
     width: int  # as the project recorded it (displayed, EXIF applied)
     height: int
+    #: (x0, y0, x1, y1) in project pixels: predict inside this part only (an instance's box)
+    crop: tuple[float, float, float, float] | None = None
+    instance_id: int | None = None  # the instance the prediction is for (None: the image's first)
 
 
 @dataclass
@@ -39,13 +46,31 @@ class Decoded:
     task: ImageTask
     array: np.ndarray | None  # (h, w, 3) uint8, or None when it could not be read
     error: str | None = None
+    #: Array pixels per project pixel (sx, sy); set by :func:`decode` (the whole image's ratio)
+    ratio: tuple[float, float] | None = None
+    #: Project pixels of the array's (0, 0) corner: (0, 0) unless the task has a crop
+    offset: tuple[float, float] = (0.0, 0.0)
 
     @property
     def scale(self) -> tuple[float, float]:
         """Array pixels per project pixel, (sx, sy)."""
+        if self.ratio is not None:
+            return self.ratio
         assert self.array is not None
         h, w = self.array.shape[:2]
         return w / self.task.width, h / self.task.height
+
+
+def crop_array(array: np.ndarray, crop: tuple[float, float, float, float], scale: tuple[float, float]):  # noqa: ANN201
+    """``(part, offset)``: the array pixels covering ``crop`` (project pixels, widened to whole
+    array pixels) and the project position of the part's corner."""
+    sx, sy = scale
+    h, w = array.shape[:2]
+    x0, y0, x1, y1 = crop
+    ax0, ay0 = max(0, math.floor(x0 * sx)), max(0, math.floor(y0 * sy))
+    ax1, ay1 = min(w, math.ceil(x1 * sx)), min(h, math.ceil(y1 * sy))
+    ax1, ay1 = max(ax1, min(w, ax0 + 2)), max(ay1, min(h, ay0 + 2))
+    return np.ascontiguousarray(array[ay0:ay1, ax0:ax1]), (ax0 / sx, ay0 / sy)
 
 
 def _plausible(n_array: int, n_full: int) -> bool:
@@ -73,7 +98,11 @@ def decode(task: ImageTask, max_side: int | None = DECODE_MAX_SIDE) -> Decoded:
             f"the file changed since it was added: it is now {w}x{h} pixels, the project has "
             f"{task.width}x{task.height} (remove it and add it again)",
         )
-    return Decoded(task, array)
+    ratio = (w / task.width, h / task.height)
+    if task.crop is None:
+        return Decoded(task, array, ratio=ratio)
+    part, offset = crop_array(array, task.crop, ratio)
+    return Decoded(task, part, ratio=ratio, offset=offset)
 
 
 def prefetched(batches: Iterable[Sequence[ImageTask]], max_side: int | None = DECODE_MAX_SIDE) -> Iterator[list[Decoded]]:

@@ -74,9 +74,9 @@ class ReferenceBuilder:
         return state_cache.state_key(point, self.matcher.method, self.ref_signature, pose, self.decode_side)
 
     def _pose_key(self, point: RefPoint, pose: str) -> str:
-        return state_cache.pose_key(point.image.sha256, self.matcher.method, self.ref_signature, pose, self.decode_side)
+        return state_cache.pose_key(point.image.content, self.matcher.method, self.ref_signature, pose, self.decode_side)
 
-    def build(self, by_image: Mapping[int, Sequence[RefPoint]]) -> BuiltReferences:
+    def build(self, by_image: Mapping[object, Sequence[RefPoint]]) -> BuiltReferences:
         out = BuiltReferences()
         poses = [state_cache.PLAIN, state_cache.MIRROR] if self.flip else [state_cache.PLAIN]
         todo: list[tuple[Sequence[RefPoint], dict[str, dict[str, ReferenceState]], dict[str, list[RefPoint]]]] = []
@@ -169,18 +169,19 @@ class ReferenceBuilder:
             file = self.project.image_path(image.image_id)
         except LabelerError as exc:  # a link leading outside the images folder: never read
             return f"reference image not readable, its points are not used: {exc}"
-        task = ImageTask(image.image_id, image.path, file, image.width, image.height)
+        task = ImageTask(image.image_id, image.path, file, image.width, image.height, crop=image.crop)
         decoded = decode(task, self.decode_side)
         if decoded.array is None:
             return f"reference image not readable, its points are not used: {decoded.error}"
         sx, sy = decoded.scale
+        ox, oy = decoded.offset
         array = decoded.array
         for pose, lacking in missing.items():
             need_map = self.pose_maps and pose not in maps
             if not lacking and not need_map:
                 continue
             # a pose map alone still needs keypoints to prepare: the image's own are used
-            coords = {p.name: (p.x * sx, p.y * sy) for p in (lacking or points)}
+            coords = {p.name: ((p.x - ox) * sx, (p.y - oy) * sy) for p in (lacking or points)}
             source = array
             if pose == state_cache.MIRROR:
                 source = flipping.mirror_image(array)

@@ -16,6 +16,10 @@ and within each group the most recently edited first. All chosen references of a
 to the engine together, which combines them (DIFT and classical: per-pixel maximum of the
 similarity maps, i.e. the best-matching reference wins at each pixel; attention: the optimised
 contexts of every reference are pooled and averaged like more contexts).
+
+A reference point of an instance with a box is described from a crop around that box
+(:mod:`.boxes`): the reference "image" is then the crop, told apart in caches and signatures
+by :attr:`RefImage.content`. Points of instances without a box use the whole image, as before.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from labeler.propagation.boxes import Crop, crop_around, inside
 from labeler.store import ACCEPTED, CONFIRMED_STATUSES, CORRECTED, MANUAL, VISIBLE, ImageRecord, PointRecord, Project
 
 #: Bumped when the way references are chosen or signed changes.
@@ -39,6 +44,15 @@ class RefImage:
     sha256: str
     width: int
     height: int
+    instance_id: int | None = None
+    crop: Crop | None = None  # project pixels; None: the whole image
+
+    @property
+    def content(self) -> str:
+        """What the reference's pixels are: the file's sha256, plus the crop when there is one."""
+        if self.crop is None:
+            return self.sha256
+        return self.sha256 + "@" + ",".join(f"{v:.6g}" for v in self.crop)
 
 
 @dataclass(frozen=True)
@@ -82,16 +96,25 @@ def resolve(
     *,
     records: Mapping[int, ImageRecord] | None = None,
 ) -> dict[str, list[RefPoint]]:
-    """Attach image records to the chosen points, keypoints in schema order."""
-    images: dict[int, RefImage] = {}
+    """Attach image records (and the crop of a boxed instance) to the chosen points, keypoints
+    in schema order. A point outside its instance's crop is left out (it cannot be described)."""
+    wanted = {p.image_id for pts in chosen.values() for p in pts}
+    boxes = {i.id: i.box for i in project.all_instances(image_ids=wanted) if i.box is not None} if wanted else {}
+    images: dict[tuple[int, int | None], RefImage] = {}
     out: dict[str, list[RefPoint]] = {}
     for name in keypoints:
         for p in chosen.get(name, ()):
-            if p.image_id not in images:
+            box = boxes.get(p.instance_id) if p.instance_id is not None else None
+            key = (p.image_id, p.instance_id if box is not None else None)
+            if key not in images:
                 rec = records[p.image_id] if records is not None and p.image_id in records else project.image(p.image_id)
-                images[p.image_id] = RefImage(rec.id, rec.path, rec.sha256, rec.width, rec.height)
+                crop = None if box is None else crop_around(box, rec.width, rec.height)
+                images[key] = RefImage(rec.id, rec.path, rec.sha256, rec.width, rec.height, key[1], crop)
             assert p.x is not None and p.y is not None
-            out.setdefault(name, []).append(RefPoint(images[p.image_id], name, float(p.x), float(p.y), p.status, p.updated_at))
+            ref = images[key]
+            if ref.crop is not None and not inside(ref.crop, p.x, p.y):
+                continue
+            out.setdefault(name, []).append(RefPoint(ref, name, float(p.x), float(p.y), p.status, p.updated_at))
     return out
 
 
@@ -102,7 +125,7 @@ def select_references(project: Project, max_references: int) -> dict[str, list[R
 
 
 def by_image(refs: Mapping[str, Sequence[RefPoint]]) -> dict[int, list[RefPoint]]:
-    """The same points grouped by reference image (so each image is read once)."""
+    """The same points grouped by reference image id."""
     out: dict[int, list[RefPoint]] = {}
     for pts in refs.values():
         for p in pts:
@@ -110,10 +133,20 @@ def by_image(refs: Mapping[str, Sequence[RefPoint]]) -> dict[int, list[RefPoint]
     return out
 
 
+def by_reference(refs: Mapping[str, Sequence[RefPoint]]) -> dict[RefImage, list[RefPoint]]:
+    """The same points grouped by what is prepared once: a whole reference image, or the crop
+    around one of its instances."""
+    out: dict[RefImage, list[RefPoint]] = {}
+    for pts in refs.values():
+        for p in pts:
+            out.setdefault(p.image, []).append(p)
+    return out
+
+
 def run_signature(engine_signature: str, used: Iterable[RefPoint], *, flip: bool, max_references: int) -> str:
     """What a target's prediction depends on: the engine's settings, the exact reference points
     (by image content, keypoint and position), flip-aware matching on/off and the cap."""
-    refs = sorted((p.image.sha256, p.name, p.x, p.y) for p in used)
+    refs = sorted((p.image.content, p.name, p.x, p.y) for p in used)
     payload = {
         "version": SIGNATURE_VERSION,
         "engine": engine_signature,

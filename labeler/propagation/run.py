@@ -21,10 +21,11 @@ from labeler.propagation.cost import estimate
 from labeler.propagation.engines import MatcherCache, build_matcher, model_name
 from labeler.propagation.executors import Cluster, Executor, LocalExecutor, TargetResult
 from labeler.propagation.fallback import OutOfMemoryRecovery
-from labeler.propagation.images import DECODE_MAX_SIDE, ImageTask
+from labeler.propagation.images import DECODE_MAX_SIDE
+from labeler.propagation.instance_targets import target_tasks
 from labeler.propagation.reference_states import BuiltReferences, ReferenceBuilder
 from labeler.propagation.review import test_model_warning
-from labeler.propagation.references import RefPoint, by_image, candidate_points, choose, resolve, run_signature
+from labeler.propagation.references import RefPoint, by_reference, candidate_points, choose, resolve, run_signature
 from labeler.propagation.targets import TargetSelection, select_targets
 from labeler.propagation.types import (
     STAGE_DONE,
@@ -225,26 +226,27 @@ class _Run:
             should_stop=self.should_stop,
             report=report,
         )
-        return builder.build(by_image(ctx.refs))
+        return builder.build(by_reference(ctx.refs))
 
     def predict(self, todo: Sequence[ImageRecord], states: list[ReferenceState], signature: str, flip: bool) -> None:
         """Predict and commit every target, batch by batch as the executor finishes them.
 
         Raises Cancelled when stopped on request (what was committed stays)."""
-        root_path = self.project.image_path
-        tasks = [ImageTask(r.id, r.path, root_path(r), r.width, r.height) for r in todo]
+        instances = self.project.all_instances(image_ids=[r.id for r in todo]) if todo else []
+        tasks = target_tasks(todo, instances, self.project.image_path)
         total, done = len(tasks), 0
         started = time.monotonic()
         method = self.matcher.method
         model = model_name(self.config, method)
         self._where = (STAGE_PREDICTING, 0, total)
-        self.emit(ProgressEvent(STAGE_PREDICTING, 0, total, message=f"predicting {total} image(s)"))
-        committed: set[int] = set()
+        what = f"{total} image(s)" if total == len(todo) else f"{total} object(s) on {len(todo)} image(s)"
+        self.emit(ProgressEvent(STAGE_PREDICTING, 0, total, message=f"predicting {what}"))
+        committed: set[tuple[int, int | None]] = set()
         for results in self.executor.run(tasks, states, self.should_stop):
             # A batch that came back twice (a cluster worker died after finishing it) is stored once.
-            fresh = [r for r in results if r.task.image_id not in committed]
+            fresh = [r for r in results if (r.task.image_id, r.task.instance_id) not in committed]
             ids = self._commit(fresh, signature, flip, method, model, states)
-            committed.update(r.task.image_id for r in fresh)
+            committed.update((r.task.image_id, r.task.instance_id) for r in fresh)
             done += len(fresh)
             self._progress(done, total, started, ids)
             if done < total:
@@ -270,7 +272,7 @@ class _Run:
                 points, flipped = flipping.choose_pose(plain, mirrored, flipping.pose_distances(r.prediction, states))
             else:
                 points, flipped = plain, False
-            items.append((r.task.image_id, points, flipped))
+            items.append((r.task.image_id, r.points(points), flipped, r.task.instance_id))
             self.tally.flipped += flipped
         if not items:
             return ()
@@ -278,7 +280,7 @@ class _Run:
         self.tally.predicted += report.images
         self.tally.written += report.written
         self.tally.kept += report.kept_confirmed
-        return tuple(item[0] for item in items)
+        return tuple(dict.fromkeys(item[0] for item in items))
 
 
 def propagate(
@@ -393,6 +395,10 @@ def propagate(
             raise NoReferencesError("none of the reference images could be read: " + "; ".join(f"{p}: {r}" for p, r in built.failed))
         signature = run_signature(matcher.signature, built.used, flip=ctx.flip, max_references=config.max_references)
         todo, up_to_date = ctx.selection.split(signature, config.force)
+        # a box drawn since (by someone who may not reset the prediction record) is predicted anyway
+        boxed = project.images_with_unpredicted_boxes([r.id for r in up_to_date]) if up_to_date else set()
+        todo += [r for r in up_to_date if r.id in boxed]
+        up_to_date = [r for r in up_to_date if r.id not in boxed]
         try:
             run.predict(todo, built.for_engine(), signature, ctx.flip)
             finished = True

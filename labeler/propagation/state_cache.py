@@ -52,7 +52,7 @@ def point_prefix(sha256: str, name: str) -> str:
 
 def state_key(point: RefPoint, method: str, ref_signature: str, pose: str, decode_side: int | None) -> str:
     return (
-        f"{point_prefix(point.image.sha256, point.name)}{_pos(point.x, point.y)}/"
+        f"{point_prefix(point.image.content, point.name)}{_pos(point.x, point.y)}/"
         f"{quote(method, safe='')}/{quote(ref_signature, safe='')}/{pose}/d{decode_side or 0}"
     )
 
@@ -64,7 +64,7 @@ def pose_key(sha256: str, method: str, ref_signature: str, pose: str, decode_sid
 
 def state_prefix_any_engine(point: RefPoint, method: str) -> str:
     """Prefix matching this point's entries made by ``method`` with any settings."""
-    return f"{point_prefix(point.image.sha256, point.name)}{_pos(point.x, point.y)}/{quote(method, safe='')}/"
+    return f"{point_prefix(point.image.content, point.name)}{_pos(point.x, point.y)}/{quote(method, safe='')}/"
 
 
 def load_state(
@@ -98,7 +98,7 @@ def delete_moved(project: Project, points: Iterable[RefPoint]) -> int:
     """Delete entries of these (image, keypoint) pairs made at positions no current point has."""
     current: dict[str, set[str]] = {}
     for p in points:
-        current.setdefault(point_prefix(p.image.sha256, p.name), set()).add(_pos(p.x, p.y))
+        current.setdefault(point_prefix(p.image.content, p.name), set()).add(_pos(p.x, p.y))
     removed = 0
     for prefix, positions in current.items():
         for key in project.cache_keys(prefix):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from labeler.errors import UserInputError
 from labeler.store.database import ChangePoller, Sessions
 from labeler.store.dialects import InJsonArray
-from labeler.store.models import ImageRow, KeypointRow, PointRow
+from labeler.store.models import ImageRow, InstanceRow, KeypointRow, PointRow
 from labeler.store.records import (
     PARTIAL,
     PREDICTED,
@@ -31,6 +31,7 @@ from labeler.store.records import (
 
 IMAGE_T = ImageRow.__table__
 POINT_T = PointRow.__table__
+INSTANCE_T = InstanceRow.__table__
 
 
 def now() -> float:
@@ -105,6 +106,7 @@ def point_record(row: PointRow, name: str) -> PointRecord:
         updated_at=row.updated_at,
         version=row.version,
         annotator=row.annotator,
+        instance_id=row.instance_id,
     )
 
 
@@ -127,6 +129,7 @@ POINT_COLUMNS = (
     POINT_T.c.updated_at,
     POINT_T.c.version,
     POINT_T.c.annotator,
+    POINT_T.c.instance_id,
 )
 
 
@@ -174,16 +177,40 @@ def unflagged_images():  # noqa: ANN201 - a SQLAlchemy Select
     return select(IMAGE_T.c.id).where(IMAGE_T.c.flag.is_(None))
 
 
-def recompute_review(s: Session, image_ids: Iterable[int] | None = None) -> None:
-    """Set ``image.review_status`` from the point rows (all images when ``image_ids`` is None).
+def first_instance_of(image_id: ColumnElement[int] | int) -> ColumnElement[int]:
+    """The image's first instance (lowest id): the one the single-object calls read and write."""
+    return select(func.min(INSTANCE_T.c.id)).where(INSTANCE_T.c.image_id == image_id).scalar_subquery()
 
-    One aggregate over the image's rows (found through the primary key's image_id prefix), so
-    recomputing 100k images stays a single fast statement.
-    """
-    k = s.execute(select(func.count()).select_from(KeypointRow)).scalar_one()
+
+def in_first_instance(image_id: ColumnElement[int] | int) -> ColumnElement[bool]:
+    """Point rows of the image's first instance only."""
+    return POINT_T.c.instance_id == first_instance_of(image_id)
+
+
+def first_instances(s: Session, image_ids: Iterable[int], *, create: bool = True) -> dict[int, int]:
+    """image id -> its first instance's id, creating an instance (no box, no name) for images
+    that have none when ``create`` (caller holds the write lock)."""
+    wanted = sorted({int(i) for i in image_ids})
+    if not wanted:
+        return {}
+    stmt = (
+        select(INSTANCE_T.c.image_id, func.min(INSTANCE_T.c.id))
+        .where(in_ids(INSTANCE_T.c.image_id, wanted))
+        .group_by(INSTANCE_T.c.image_id)
+    )
+    found = {int(a): int(b) for a, b in s.execute(stmt)}
+    missing = [i for i in wanted if i not in found]
+    if missing and create:
+        t = now()
+        s.execute(INSTANCE_T.insert(), [{"image_id": i, "review_status": UNLABELED, "created_at": t} for i in missing])
+        found.update({int(a): int(b) for a, b in s.execute(stmt)})
+    return found
+
+
+def _status_of(rows_of, k: int):  # noqa: ANN001, ANN202 - SQLAlchemy clauses
     n_rows = func.count()
     n_predicted = func.sum(case((POINT_T.c.status == PREDICTED, 1), else_=0))
-    status = (
+    return (
         select(
             case(
                 (n_predicted > 0, REVIEW_PREDICTED),
@@ -192,16 +219,42 @@ def recompute_review(s: Session, image_ids: Iterable[int] | None = None) -> None
                 else_=UNLABELED,
             )
         )
-        .where(POINT_T.c.image_id == IMAGE_T.c.id)
+        .where(rows_of)
         .scalar_subquery()
     )
-    stmt = update(IMAGE_T).values(review_status=status)
+
+
+def recompute_review(s: Session, image_ids: Iterable[int] | None = None) -> None:
+    """Set each instance's ``review_status`` from its point rows, then each image's from its
+    instances (all images when ``image_ids`` is None).
+
+    An instance is reviewed when every keypoint has a confirmed row, predicted while one
+    prediction waits, partial with some rows. The image: predicted if any instance is, reviewed
+    when it has instances and all are, partial when any has rows; an image of one instance
+    reads exactly as before schema 6. Two set-based statements over the indexed rows.
+    """
+    k = s.execute(select(func.count()).select_from(KeypointRow)).scalar_one()
+    inst = update(INSTANCE_T).values(review_status=_status_of(POINT_T.c.instance_id == INSTANCE_T.c.id, k))
+    per_instance = select(INSTANCE_T.c.review_status).where(INSTANCE_T.c.image_id == IMAGE_T.c.id)
+    any_of = lambda st: per_instance.where(INSTANCE_T.c.review_status == st).exists()  # noqa: E731
+    image_status = case(
+        (any_of(REVIEW_PREDICTED), REVIEW_PREDICTED),
+        (
+            and_(any_of(REVIEWED), ~per_instance.where(INSTANCE_T.c.review_status != REVIEWED).exists()),
+            REVIEWED,
+        ),
+        (per_instance.where(INSTANCE_T.c.review_status != UNLABELED).exists(), PARTIAL),
+        else_=UNLABELED,
+    )
+    img = update(IMAGE_T).values(review_status=image_status)
     if image_ids is not None:
         ids = list(image_ids)
         if not ids:
             return
-        stmt = stmt.where(in_ids(IMAGE_T.c.id, ids))
-    s.execute(stmt)
+        inst = inst.where(in_ids(INSTANCE_T.c.image_id, ids))
+        img = img.where(in_ids(IMAGE_T.c.id, ids))
+    s.execute(inst)
+    s.execute(img)
 
 
 class ProjectCore:

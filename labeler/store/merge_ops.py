@@ -13,6 +13,7 @@ from labeler.store.core import (
     POINT_COLUMNS,
     ProjectCore,
     check_xy,
+    in_first_instance,
     in_ids,
     in_values,
     keypoint_ids,
@@ -22,7 +23,7 @@ from labeler.store.core import (
 )
 from labeler.store.image_ops import insert_probed
 from labeler.store.models import ImageRow, KeypointRow, PointRow
-from labeler.store.point_ops import upsert_rows
+from labeler.store.point_ops import upsert_rows, with_instances
 from labeler.store.prediction_ops import upsert_predictions_stmt
 from labeler.store.records import (
     ABSENT,
@@ -113,7 +114,7 @@ class MergeOps(ProjectCore):
                 for row in s.execute(
                     select(PointRow.keypoint_id, *POINT_COLUMNS)
                     .join_from(PointRow, KeypointRow, PointRow.keypoint_id == KeypointRow.id)
-                    .where(in_ids(PointRow.image_id, [v[0] for v in images.values()]))
+                    .where(in_ids(PointRow.image_id, [v[0] for v in images.values()]), in_first_instance(PointRow.image_id))
                 )
             }
             confirmed_rows: list[dict[str, Any]] = []
@@ -179,7 +180,7 @@ class MergeOps(ProjectCore):
                 )
             upsert_rows(s, confirmed_rows)
             if predicted_rows:
-                s.execute(upsert_predictions_stmt(s), predicted_rows)
+                s.execute(upsert_predictions_stmt(s), with_instances(s, predicted_rows))
             recompute_review(s, [v[0] for v in images.values()])
             flags_set = self._merge_flags(s, flags or {})
         return MergeReport(

@@ -13,16 +13,19 @@ from sqlalchemy import (
     CheckConstraint,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
+    UniqueConstraint,
     false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from labeler.store.records import IMAGE_FLAGS, POINT_STATUSES, REVIEW_STATUSES, UNLABELED
+from labeler.store.records import BOX_SOURCES, IMAGE_FLAGS, POINT_STATUSES, REVIEW_STATUSES, UNLABELED
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -103,10 +106,43 @@ class ImageRow(Base):
     )
 
 
+class InstanceRow(Base):
+    """One object of an image (schema 6): owns its points, has an optional box and name, and
+    its own review status (the image's is derived from its instances').
+
+    The box is all four numbers or none, with a positive size and a source; "first instance"
+    (what the single-object calls use) is the image's instance with the lowest id.
+    """
+
+    __tablename__ = "instance"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String)
+    box_x: Mapped[float | None] = mapped_column(Float)
+    box_y: Mapped[float | None] = mapped_column(Float)
+    box_w: Mapped[float | None] = mapped_column(Float)
+    box_h: Mapped[float | None] = mapped_column(Float)
+    box_source: Mapped[str | None] = mapped_column(String)
+    review_status: Mapped[str] = mapped_column(String, default=UNLABELED)
+    created_at: Mapped[float] = mapped_column(Float)
+    __table_args__ = (
+        CheckConstraint(
+            "(box_x IS NULL AND box_y IS NULL AND box_w IS NULL AND box_h IS NULL AND box_source IS NULL)"
+            " OR (box_x IS NOT NULL AND box_y IS NOT NULL AND box_w > 0 AND box_h > 0 AND box_source IS NOT NULL"
+            f" AND {_in('box_source', BOX_SOURCES)})",
+            name="instance_box",
+        ),
+        CheckConstraint(_in("review_status", REVIEW_STATUSES), name="instance_review_status"),
+        # the target of point's (instance_id, image_id) key: a point's image is its instance's
+        UniqueConstraint("id", "image_id", name="instance_id_image"),
+        Index("ix_instance_image", "image_id", "id"),
+    )
+
+
 class PointRow(Base):
     __tablename__ = "point"
-    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), primary_key=True)
-    keypoint_id: Mapped[int] = mapped_column(ForeignKey("keypoint.id", ondelete="CASCADE"), primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"))
+    keypoint_id: Mapped[int] = mapped_column(ForeignKey("keypoint.id", ondelete="CASCADE"))
     x: Mapped[float | None] = mapped_column(Float)
     y: Mapped[float | None] = mapped_column(Float)
     visibility: Mapped[int] = mapped_column(Integer)
@@ -122,7 +158,15 @@ class PointRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     #: Who last confirmed the point (None for predictions).
     annotator: Mapped[str | None] = mapped_column(String)
+    #: The object the point belongs to (schema 6; last, so older column positions hold).
+    instance_id: Mapped[int] = mapped_column(Integer)
     __table_args__ = (
+        PrimaryKeyConstraint("instance_id", "keypoint_id", name="point_pkey"),
+        ForeignKeyConstraint(
+            ["instance_id", "image_id"], ["instance.id", "instance.image_id"], ondelete="CASCADE",
+            name="point_instance",
+        ),
+        Index("ix_point_image", "image_id", "keypoint_id"),
         CheckConstraint("visibility IN (0, 1, 2)", name="point_visibility"),
         CheckConstraint(_in("status", POINT_STATUSES), name="point_status"),
         CheckConstraint(

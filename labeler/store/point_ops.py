@@ -21,10 +21,13 @@ from labeler.errors import ProjectError, UserInputError
 from labeler.store.dialects import NotStoredAs
 from labeler.store.dialects import insert as dialect_insert
 from labeler.store.core import (
+    INSTANCE_T,
     POINT_T,
     ProjectCore,
     check_xy,
+    first_instances,
     image_row,
+    in_first_instance,
     in_ids,
     keypoint_id,
     keypoint_ids,
@@ -63,15 +66,39 @@ _COLUMNS = (
 
 def upsert_rows(s: Session, rows: list[dict[str, Any]]) -> None:
     """Insert or fully overwrite point rows (caller holds the write lock and decided it may).
-    A new row is version 1; an overwritten one goes up by one."""
+    A new row is version 1; an overwritten one goes up by one. A row without ``instance_id``
+    goes to its image's first instance (made when the image has none)."""
     if not rows:
         return
+    rows = with_instances(s, rows)
     ins = dialect_insert(s, POINT_T)
     stmt = ins.on_conflict_do_update(
-        index_elements=[POINT_T.c.image_id, POINT_T.c.keypoint_id],
+        index_elements=[POINT_T.c.instance_id, POINT_T.c.keypoint_id],
         set_={**{c: ins.excluded[c] for c in _COLUMNS}, "version": POINT_T.c.version + 1},
     )
     s.execute(stmt, [{**r, "version": 1} for r in rows])
+
+
+def with_instances(s: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with ``instance_id`` filled in (the image's first instance) where missing."""
+    need = {r["image_id"] for r in rows if r.get("instance_id") is None}
+    if not need:
+        return rows
+    first = first_instances(s, need)
+    return [r if r.get("instance_id") is not None else {**r, "instance_id": first[r["image_id"]]} for r in rows]
+
+
+def instance_of(s: Session, image_id: int, instance_id: int | None, *, create: bool = True) -> int | None:
+    """The instance an edit of ``image_id`` goes to: ``instance_id`` (checked to belong to the
+    image), else the image's first (made when ``create`` and there is none)."""
+    if instance_id is None:
+        return first_instances(s, [image_id], create=create).get(int(image_id))
+    owner = s.execute(select(INSTANCE_T.c.image_id).where(INSTANCE_T.c.id == int(instance_id))).scalar()
+    if owner is None:
+        raise UserInputError(f"no instance with id {instance_id} in this project")
+    if int(owner) != int(image_id):
+        raise UserInputError(f"instance {instance_id} belongs to another image (id {owner}), not to image {image_id}")
+    return int(instance_id)
 
 
 class EditConflict(UserInputError):
@@ -79,7 +106,7 @@ class EditConflict(UserInputError):
 
 
 def check_versions(
-    s: Session, image: ImageRow, ids: Mapping[str, int], expected: Mapping[str, int | None]
+    s: Session, image: ImageRow, ids: Mapping[str, int], expected: Mapping[str, int | None], instance_id: int | None = None
 ) -> None:
     """Refuse the edit when a stored row is not the version it was based on (None: no row).
 
@@ -89,7 +116,7 @@ def check_versions(
     for name, version in expected.items():
         if name not in ids:
             raise unknown_keypoint(name, ids)
-        row = existing_row(s, image.id, ids[name])
+        row = existing_row(s, instance_id, ids[name])
         stored = None if row is None else row.version
         if stored == version:
             continue
@@ -106,8 +133,11 @@ def check_versions(
         )
 
 
-def existing_row(s: Session, image_id: int, kp_id: int) -> PointRow | None:
-    return s.get(PointRow, (image_id, kp_id), populate_existing=True)
+def existing_row(s: Session, instance_id: int | None, kp_id: int) -> PointRow | None:
+    """The row of one instance's keypoint (None: not labelled, or no instance yet)."""
+    if instance_id is None:
+        return None
+    return s.get(PointRow, (instance_id, kp_id), populate_existing=True)
 
 
 def confirmed_values(
@@ -173,13 +203,33 @@ NUMERIC = ("integer", "real")
 
 
 class PointOps(ProjectCore):
+    #: image id -> the instance the single-object calls use instead of the image's first (the
+    #: app's selected object; see InstanceOps.focus_instance). Empty: always the first.
+    _focus: dict[int, int]
+
+    def _focused(self, s: Session, image_id: int) -> int | None:
+        """The focused instance of the image when it still exists there, else None."""
+        wanted = getattr(self, "_focus", {}).get(int(image_id))
+        if wanted is None:
+            return None
+        owner = s.execute(select(INSTANCE_T.c.image_id).where(INSTANCE_T.c.id == wanted)).scalar()
+        return wanted if owner is not None and int(owner) == int(image_id) else None
+
     # -- reading -------------------------------------------------------------------------------
-    def points(self, image_id: int) -> dict[str, PointRecord]:
-        """Every row of one image, name -> record, in schema order (unlabelled keypoints absent)."""
+    def points(self, image_id: int, instance_id: int | None = None) -> dict[str, PointRecord]:
+        """Every row of one instance of an image (default: its first), name -> record, in schema
+        order (unlabelled keypoints absent)."""
         with self._read() as s:
             image_row(s, image_id)
+            focused = self._focused(s, image_id) if instance_id is None else None
+            if focused is not None:
+                which = PointRow.instance_id == focused
+            elif instance_id is None:
+                which = in_first_instance(int(image_id))
+            else:
+                which = PointRow.instance_id == instance_of(s, image_id, instance_id, create=False)
             rows = point_records(
-                s.execute(select_points().where(PointRow.image_id == image_id).order_by(KeypointRow.position))
+                s.execute(select_points().where(PointRow.image_id == image_id, which).order_by(KeypointRow.position))
             )
             return {r.name: r for r in rows}
 
@@ -268,6 +318,7 @@ class PointOps(ProjectCore):
         *,
         status: str = MANUAL,
         expected_versions: Mapping[str, int | None] | None = None,
+        instance_id: int | None = None,
     ) -> dict[str, PointRecord]:
         """Set several confirmed points of one image at once: all are checked, then all written.
 
@@ -280,7 +331,8 @@ class PointOps(ProjectCore):
 
         ``expected_versions`` (name -> the :attr:`PointRecord.version` the edit was made from,
         None for "no row") makes the edit optimistic: if anyone wrote one of those rows since,
-        :class:`EditConflict` is raised and nothing is written.
+        :class:`EditConflict` is raised and nothing is written. ``instance_id`` names the
+        object of the image the points belong to (default: the image's first, made if needed).
         """
         if status not in CONFIRMED_STATUSES:
             raise UserInputError(f"status must be one of {', '.join(CONFIRMED_STATUSES)}, not {status!r}")
@@ -288,14 +340,15 @@ class PointOps(ProjectCore):
         with self._write() as s, s.begin():
             image = image_row(s, image_id)
             ids = keypoint_ids(s)
+            inst = instance_of(s, image.id, instance_id if instance_id is not None else self._focused(s, image.id))
             if expected_versions:
-                check_versions(s, image, ids, expected_versions)
+                check_versions(s, image, ids, expected_versions, inst)
             rows = []
             deleted: list[int] = []
             for name, value in points.items():
                 if name not in ids:
                     raise unknown_keypoint(name, ids)
-                existing = existing_row(s, image.id, ids[name])
+                existing = existing_row(s, inst, ids[name])
                 x: float | None
                 y: float | None
                 if value == UNLABELED_VALUE:
@@ -320,11 +373,11 @@ class PointOps(ProjectCore):
                         f"{name}: expected (x, y), 'absent', 'occluded', 'visible' or 'unlabeled', got {value!r}"
                     )
                 row = confirmed_values(existing, x=x, y=y, visibility=vis, status=status, t=t, user=self.user)
-                rows.append({"image_id": image.id, "keypoint_id": ids[name], **row})
+                rows.append({"image_id": image.id, "keypoint_id": ids[name], "instance_id": inst, **row})
             if rows:
                 upsert_rows(s, rows)
             if deleted:
-                gone = s.execute(delete(POINT_T).where(POINT_T.c.image_id == image.id, in_ids(POINT_T.c.keypoint_id, deleted)))
+                gone = s.execute(delete(POINT_T).where(POINT_T.c.instance_id == inst, in_ids(POINT_T.c.keypoint_id, deleted)))
                 if gone.rowcount != len(deleted):  # PostgreSQL's row security hid someone else's point
                     raise ProjectError("your database role may not delete a point someone else confirmed; "
                                        "nothing was saved (a reviewer or admin can)")
@@ -332,7 +385,7 @@ class PointOps(ProjectCore):
             # read back inside the transaction: after it, another writer's edit could already be there
             # and this call would report a version it never wrote
             written = point_records(
-                s.execute(select_points().where(PointRow.image_id == image.id).order_by(KeypointRow.position))
+                s.execute(select_points().where(PointRow.instance_id == inst).order_by(KeypointRow.position))
             )
         return {r.name: r for r in written}
 
@@ -376,7 +429,9 @@ class PointOps(ProjectCore):
         with self._write() as s, s.begin():
             image_row(s, image_id)
             kp = keypoint_id(s, name)
-            gone = s.execute(delete(PointRow).where(PointRow.image_id == image_id, PointRow.keypoint_id == kp)).rowcount
+            focused = self._focused(s, image_id)
+            which = in_first_instance(int(image_id)) if focused is None else PointRow.instance_id == focused
+            gone = s.execute(delete(PointRow).where(PointRow.image_id == image_id, which, PointRow.keypoint_id == kp)).rowcount
             recompute_review(s, [image_id])
             return bool(gone)
 
@@ -446,18 +501,19 @@ class PointOps(ProjectCore):
             if pair is None:
                 raise UserInputError(f"keypoint {name!r} is not in a flip pair")
             a, b = pair
-            ra, rb = existing_row(s, image_id, a), existing_row(s, image_id, b)
+            inst = self._focused(s, image_id) or instance_of(s, image_id, None, create=False)
+            ra, rb = existing_row(s, inst, a), existing_row(s, inst, b)
             if ra is None and rb is None:
                 raise UserInputError(f"neither {name!r} nor its counterpart is labelled on this image")
             rows = []
             for own, other, kp in ((ra, rb, a), (rb, ra, b)):
                 if other is None:
-                    s.execute(delete(PointRow).where(PointRow.image_id == image_id, PointRow.keypoint_id == kp))
+                    s.execute(delete(PointRow).where(PointRow.instance_id == inst, PointRow.keypoint_id == kp))
                     continue
                 values = confirmed_values(
                     own, x=other.x, y=other.y, visibility=other.visibility, status=CORRECTED, t=t, user=self.user
                 )
-                rows.append({"image_id": image_id, "keypoint_id": kp, **values})
+                rows.append({"image_id": image_id, "keypoint_id": kp, "instance_id": inst, **values})
             upsert_rows(s, rows)
             recompute_review(s, [image_id])
         return self.points(image_id)
@@ -509,11 +565,32 @@ class PointOps(ProjectCore):
                     if not (math.isfinite(snapshot.x) and math.isfinite(snapshot.y)):
                         raise UserInputError(f"{name}: snapshot has no valid position")
                 values = {c: getattr(snapshot, c) for c in _COLUMNS}
-                upserts.append({"image_id": image_id, "keypoint_id": kp, **values})
+                upserts.append(
+                    {"image_id": image_id, "keypoint_id": kp, "instance_id": snapshot.instance_id, **values}
+                )
+            # a snapshot's instance that was deleted since: its point goes back to the image's first
+            alive = {
+                (int(i), int(m))
+                for i, m in s.execute(
+                    select(INSTANCE_T.c.id, INSTANCE_T.c.image_id).where(
+                        in_ids(INSTANCE_T.c.id, {u["instance_id"] for u in upserts if u["instance_id"] is not None})
+                    )
+                )
+            }
+            for u in upserts:
+                if (u["instance_id"], u["image_id"]) not in alive:
+                    u["instance_id"] = self._focused(s, u["image_id"])
+            if gone:  # each image's focused instance, else its first (one query for all)
+                first = first_instances(s, {g["b_image"] for g in gone}, create=False)
+                gone = [
+                    {"b_inst": target, "b_kp": g["b_kp"]}
+                    for g in gone
+                    if (target := self._focused(s, g["b_image"]) or first.get(g["b_image"])) is not None
+                ]
             if gone:
                 s.execute(
                     delete(POINT_T).where(
-                        POINT_T.c.image_id == bindparam("b_image"), POINT_T.c.keypoint_id == bindparam("b_kp")
+                        POINT_T.c.instance_id == bindparam("b_inst"), POINT_T.c.keypoint_id == bindparam("b_kp")
                     ),
                     gone,
                 )

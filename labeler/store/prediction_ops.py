@@ -31,6 +31,7 @@ from labeler.store.core import (
     unknown_keypoint,
 )
 from labeler.store.models import ClaimRow, ImageRow, KeypointRow, PointRow
+from labeler.store.point_ops import instance_of
 from labeler.store.records import (
     ABSENT,
     CONFIRMED_STATUSES,
@@ -45,8 +46,11 @@ from labeler.store.records import (
 
 #: ``{name: (x, y, confidence)}`` for one image; confidence may be None.
 PredictedPoints = Mapping[str, tuple[float, float, float | None]]
-#: ``(image_id, points)`` or ``(image_id, points, flipped)``.
-PredictionItem = tuple[int, PredictedPoints] | tuple[int, PredictedPoints, bool]
+#: ``(image_id, points)``, ``(image_id, points, flipped)`` or ``(image_id, points, flipped,
+#: instance_id)``; without an instance (or None) the points go to the image's first instance.
+PredictionItem = (
+    tuple[int, PredictedPoints] | tuple[int, PredictedPoints, bool] | tuple[int, PredictedPoints, bool, int | None]
+)
 
 _PRED_COLUMNS = (
     "x", "y", "visibility", "status", "confidence", "method", "model", "pred_x", "pred_y", "updated_at", "annotator",
@@ -56,7 +60,7 @@ _PRED_COLUMNS = (
 def upsert_predictions_stmt(s: Session):  # noqa: ANN201 - a SQLAlchemy Insert
     ins = dialect_insert(s, POINT_T)
     return ins.on_conflict_do_update(
-        index_elements=[POINT_T.c.image_id, POINT_T.c.keypoint_id],
+        index_elements=[POINT_T.c.instance_id, POINT_T.c.keypoint_id],
         set_={**{c: ins.excluded[c] for c in _PRED_COLUMNS}, "version": POINT_T.c.version + 1},
         where=POINT_T.c.status == PREDICTED,
     )
@@ -88,15 +92,13 @@ class PredictionOps(ProjectCore):
         default) so a re-run can skip finished images and recognise stale ones. Positions
         slightly outside the image are clipped onto its border.
         """
-        batch: list[tuple[int, PredictedPoints, bool]] = []
+        wanted: list[tuple[int, PredictedPoints, bool, int | None]] = []
         for item in items:
-            if len(item) == 3:
-                batch.append((int(item[0]), item[1], bool(item[2])))  # type: ignore[misc]
-            else:
-                batch.append((int(item[0]), item[1], flipped))
-        ids = [b[0] for b in batch]
-        if len(set(ids)) != len(ids):
-            raise UserInputError("a prediction batch lists the same image twice")
+            inst = item[3] if len(item) == 4 else None  # type: ignore[misc]
+            wanted.append(
+                (int(item[0]), item[1], bool(item[2]) if len(item) >= 3 else flipped, None if inst is None else int(inst))  # type: ignore[misc]
+            )
+        ids = list(dict.fromkeys(b[0] for b in wanted))
         t = now()
         with self._write() as s, s.begin():
             kp = keypoint_ids(s)
@@ -109,9 +111,13 @@ class PredictionOps(ProjectCore):
             unknown = [i for i in ids if i not in sizes]
             if unknown:
                 raise UserInputError(f"no image with id {unknown[0]} in this project")
+            batch = [(i, p, f, instance_of(s, i, inst)) for i, p, f, inst in wanted]
+            targets = [b[3] for b in batch]
+            if len(set(targets)) != len(targets):
+                raise UserInputError("a prediction batch lists the same image (or instance) twice")
             confirmed = set(
                 s.execute(
-                    select(PointRow.image_id, PointRow.keypoint_id).where(
+                    select(PointRow.instance_id, PointRow.keypoint_id).where(
                         in_ids(PointRow.image_id, ids), PointRow.status.in_(CONFIRMED_STATUSES)
                     )
                 )
@@ -119,7 +125,7 @@ class PredictionOps(ProjectCore):
             rows: list[dict[str, Any]] = []
             keep: list[dict[str, Any]] = []
             kept_confirmed = clipped = 0
-            for image_id, points, _ in batch:
+            for image_id, points, _, inst in batch:
                 w, h = sizes[image_id]
                 kps: list[int] = []
                 for name, value in points.items():
@@ -133,12 +139,13 @@ class PredictionOps(ProjectCore):
                     clipped += cx or cy
                     conf_f = None if conf is None or not math.isfinite(float(conf)) else float(conf)
                     kps.append(kp[name])
-                    if (image_id, kp[name]) in confirmed:
+                    if (inst, kp[name]) in confirmed:
                         kept_confirmed += 1
                         continue
                     rows.append(
                         {
                             "image_id": image_id,
+                            "instance_id": inst,
                             "keypoint_id": kp[name],
                             "x": x,
                             "y": y,
@@ -154,19 +161,19 @@ class PredictionOps(ProjectCore):
                             "annotator": None,
                         }
                     )
-                keep.append({"img": image_id, "kps": json.dumps(kps)})
+                keep.append({"inst": inst, "kps": json.dumps(kps)})
             if rows:
                 s.execute(upsert_predictions_stmt(s), rows)
             removed = 0
             if not partial and keep:
                 stmt = delete(POINT_T).where(
-                    POINT_T.c.image_id == bindparam("img"),
+                    POINT_T.c.instance_id == bindparam("inst"),
                     POINT_T.c.status == PREDICTED,
                     InJsonArray(POINT_T.c.keypoint_id, bindparam("kps"), negate=True),
                 )
                 removed = s.execute(stmt, keep).rowcount or 0
             for flag in (False, True):
-                chosen = [i for i, _, f in batch if f == flag]
+                chosen = sorted({i for i, _, f, _ in batch if f == flag})
                 if chosen:
                     s.execute(
                         update(IMAGE_T)
@@ -182,7 +189,7 @@ class PredictionOps(ProjectCore):
                     )
             recompute_review(s, ids)
         return PredictionReport(
-            images=len(batch), written=len(rows), kept_confirmed=kept_confirmed, removed=removed, clipped=clipped
+            images=len(ids), written=len(rows), kept_confirmed=kept_confirmed, removed=removed, clipped=clipped
         )
 
     def clear_predictions(self, image_ids: Iterable[int] | None = None) -> int:

@@ -43,6 +43,7 @@ from labeler.store.database import (
 from labeler.redaction import scrub
 from labeler.store.location import PgLocation, is_url, parse_url
 from labeler.store.image_ops import ImageOps, insert_probed
+from labeler.store.instance_ops import InstanceOps
 from labeler.store.integrity import check_meta_types, check_project_file
 from labeler.store.schema_reference import check_postgresql_readable, check_postgresql_schema, check_sqlite_schema
 from labeler.store.merge_ops import MergeOps
@@ -258,7 +259,7 @@ def _build_database(
         engine.dispose()
 
 
-class Project(SchemaOps, ImageOps, PointOps, PredictionOps, ReviewOps, MergeOps, CacheOps, ClaimOps):
+class Project(SchemaOps, ImageOps, InstanceOps, PointOps, PredictionOps, ReviewOps, MergeOps, CacheOps, ClaimOps):
     """A labeling project. Every method runs and commits its own short transaction and returns
     plain frozen values, so one Project may be used from several threads at once, and several
     processes may open the same file."""

@@ -31,6 +31,13 @@ REVIEW_PREDICTED: Final = "predicted"  # at least one prediction awaits review
 REVIEWED: Final = "reviewed"  # every schema keypoint has a confirmed row
 REVIEW_STATUSES: Final = (UNLABELED, PARTIAL, REVIEW_PREDICTED, REVIEWED)
 
+# Where an instance's box came from (schema 6).
+BOX_DRAWN: Final = "drawn"  # a person dragged it
+BOX_IMPORTED: Final = "imported"  # read from a COCO/YOLO/DeepLabCut/SLEAP file
+BOX_DETECTED: Final = "detected"  # proposed by a text-prompted detector, awaiting a person
+BOX_DERIVED: Final = "derived"  # computed from the instance's points
+BOX_SOURCES: Final = (BOX_DRAWN, BOX_IMPORTED, BOX_DETECTED, BOX_DERIVED)
+
 # Image flag: what the annotator decided about the image as a whole (None: nothing).
 FLAG_SKIP: Final = "skip"  # passed over on purpose: not labelled, not exported
 FLAG_NO_OBJECT: Final = "no_object"  # the object is not in the image: exported as a negative
@@ -136,10 +143,26 @@ class PointRecord:
     #: The row's version (not part of the point's value: a restored point equals its snapshot).
     version: int = field(default=1, compare=False)
     annotator: str | None = None  # who last confirmed it
+    #: The instance (object) of the image the point belongs to (schema 6).
+    instance_id: int | None = None
 
     @property
     def confirmed(self) -> bool:
         return self.status in CONFIRMED_STATUSES
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """One object of an image: its points belong to it; its box is (x, y, w, h) in image
+    pixels, or None; ``box_source`` says where the box came from (:data:`BOX_SOURCES`)."""
+
+    id: int
+    image_id: int
+    name: str | None
+    box: tuple[float, float, float, float] | None
+    box_source: str | None
+    review_status: str
+    created_at: float = 0.0
 
 
 @dataclass(frozen=True)

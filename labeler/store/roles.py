@@ -40,12 +40,14 @@ _IMAGE_OBSERVED = "missing, changed, mtime_ns"  # facts any client's file check 
 _IMAGE_PREDICTION = "pred_signature, pred_method, pred_model, pred_preset, pred_flipped, predicted_at"
 MATRIX = {
     "annotator": {
+        "instance": "INSERT, UPDATE, DELETE",
         "point": "INSERT, UPDATE, DELETE",
         "claim": "INSERT, UPDATE, DELETE",
         "cache": "INSERT, UPDATE, DELETE",
         "image": f"UPDATE (review_status, flag, {_IMAGE_OBSERVED})",
     },
     "reviewer": {
+        "instance": "INSERT, UPDATE, DELETE",
         "point": "INSERT, UPDATE, DELETE",
         "claim": "INSERT, UPDATE, DELETE",
         "cache": "INSERT, UPDATE, DELETE",
@@ -214,6 +216,8 @@ def _grant_privileges(conn, where: PgLocation, groups: dict[str, str], tables: l
                     conn.execute(text(f"GRANT UPDATE {privileges[7:]} ON {schema}.{quote(table)} TO {group}"))
                 else:
                     conn.execute(text(f"GRANT {privileges} ON {schema}.{quote(table)} TO {group}"))
+        if "instance" in tables:  # new objects take their id from the table's sequence
+            conn.execute(text(f"GRANT USAGE ON SEQUENCE {schema}.instance_id_seq TO {group}"))
     # admin: owns everything in the schema (ALTER and DROP need ownership in PostgreSQL)
     conn.execute(text(f"ALTER SCHEMA {schema} OWNER TO {admin}"))
     for q in qualified:

@@ -241,3 +241,22 @@ def test_a_local_instance_offers_what_the_workers_need_and_no_more_than_the_core
     assert local_cpus(ClusterOptions(workers=1)) == 1
     assert local_cpus(ClusterOptions(workers=1000)) == cores
     assert local_cpus(ClusterOptions()) == cores  # one worker per GPU: as many as Ray finds
+
+
+def test_boxed_instances_are_predicted_in_their_crops_on_the_workers_as_in_one_process(tmp_path, ray_address):
+    """The crop travels with each task: a Ray run writes the very predictions a local run does."""
+    plain, clustered = _twins(tmp_path, n=6)
+    for path in (plain, clustered):
+        with Project.open(path) as project:
+            project.set_box(project.instances(project.find_image("img00.png").id)[0].id, (20, 10, 80, 50))
+            target = project.find_image("img01.png").id
+            project.add_instance(target, box=(10, 10, 60, 50))
+            project.add_instance(target, box=(50, 30, 60, 55))
+    _plain(plain, CLASSICAL_CONFIG)
+    summary, _ = _on_ray(clustered, CLASSICAL_CONFIG, ray_address)
+    assert not summary.failed
+    assert export(clustered) == export(plain)
+    with Project.open(clustered) as project:
+        target = project.find_image("img01.png").id
+        first, second = project.instances(target)
+        assert project.points(target, first.id) and project.points(target, second.id)

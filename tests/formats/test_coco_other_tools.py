@@ -200,14 +200,18 @@ def _person_keypoints():
     }
 
 
-def test_person_keypoints_with_several_people_is_refused_as_a_whole(project, tmp_path):
-    with pytest.raises(FormatError) as err:
-        import_coco(project, _dump(tmp_path, _person_keypoints()))
-    message = str(err.value)
-    assert message.count("\n") <= 4, message  # one summary, not one line per extra person
-    assert "1 image has several 'person' annotations (c.png: 2)" in message
-    assert "one instance per image" in message and "keep one annotation per image" in message
-    assert _points(project) == {} and project.schema().keypoints == ()
+def test_person_keypoints_with_several_people_import_as_instances_with_their_boxes(project, tmp_path):
+    import_coco(project, _dump(tmp_path, _person_keypoints()))
+    c = project.image_by_path("c.png").id
+    first, second = project.instances(c)
+    assert (first.box, first.box_source) == ((1.0, 1.0, 4.0, 4.0), "imported")
+    assert (second.box, second.box_source) == ((20.0, 20.0, 10.0, 10.0), "imported")
+    assert {n: (p.x, p.y) for n, p in project.points(c, first.id).items()} == {"nose": (3.0, 4.0), "left_eye": (5.0, 6.0)}
+    assert project.points(c, second.id) == {}  # a person without keypoints: a box to label
+    (only,) = project.instances(project.image_by_path("frames/a.jpg").id)
+    assert only.box is None  # one annotation on an image: its bbox stays derived, as before
+    import_coco(project, _dump(tmp_path, _person_keypoints()))  # the same file again changes nothing
+    assert len(project.instances(c)) == 2
 
 
 def test_person_keypoints_with_one_person_per_image_imports_and_skips_crowd(project, tmp_path):

@@ -164,7 +164,6 @@ def exported(labelled, tmp_path):
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("scorer,,,me,me\nindividuals,,,a,a\nbodyparts,,,nose,nose\ncoords,,,x,y\n", "multi-animal DeepLabCut file"),
         ("frame,x\n1,2\n", "not a DeepLabCut CollectedData file"),
         ("scorer,,,me,me\ncoords,,,x,y\nbodyparts,,,nose,nose\n", "first rows must be scorer, bodyparts, coords"),
         (HEADER + "labeled-data,nest,a.jpg,1.0,,,,,\n", "nose: has only one of x and y"),

@@ -257,7 +257,6 @@ def _refused(project, path, match):
 @pytest.mark.parametrize(
     ("file", "text", "match"),
     [
-        ("labels/train/rot.txt", ROT + ROT, r"1 image has several 'birds' annotations \(labels/train/rot.txt: 2\)"),
         ("labels/train/rot.txt", ROT.replace("0.500000 0.500000 2", "1.500000 0.500000 2"), r"rot.txt nose: \(60, 30\) is outside the 40x60 image"),
         ("labels/train/rot.txt", ROT.replace(" 2 0 0 0", " 3 0 0 0"), "rot.txt nose: visibility must be 0, 1 or 2, got 3"),
         ("labels/train/rot.txt", "0 0.5 0.5 0.1 0.1\n", r"rows need 14 numbers \(class, box, 3 keypoints x 3\), found 5"),

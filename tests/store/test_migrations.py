@@ -15,6 +15,7 @@ from alembic.config import Config
 from labeler.store import SCHEMA_VERSION, Project
 from labeler.store.migrations import FOLDER, current_revision, revision_id
 from labeler.store.models import Base
+from schema_history import back_to_schema_6
 
 V1 = Path(__file__).parent / "data" / "v1"
 
@@ -108,6 +109,7 @@ def test_a_database_project_is_upgraded_on_open_too(tmp_path, pg_url):
     copy_project(tmp_path / "test.labeler", pg_url)
     with Project.open(pg_url) as p, p._engine.begin() as conn:  # back to schema 2
         new_guards = _guards(conn)
+        back_to_schema_6(conn)
         conn.execute(text("DROP TABLE claim"))
         conn.execute(text("ALTER TABLE image DROP COLUMN mtime_ns, DROP COLUMN changed, DROP COLUMN flag"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
@@ -116,7 +118,7 @@ def test_a_database_project_is_upgraded_on_open_too(tmp_path, pg_url):
             conn.execute(text(f"DROP FUNCTION {f}() CASCADE"))
         install_legacy_notify(conn, pg_url.rsplit("schema=", 1)[1])  # what `labeler init` wrote then
         for policy in ("labeler_read", "labeler_add", "labeler_change", "labeler_remove"):
-            conn.execute(text(f"DROP POLICY {policy} ON point"))
+            conn.execute(text(f"DROP POLICY IF EXISTS {policy} ON point"))
         conn.execute(text("ALTER TABLE point DISABLE ROW LEVEL SECURITY"))
     with Project.open(pg_url) as p:
         assert p.schema_version == SCHEMA_VERSION and _schema_diff(p) == []

@@ -37,7 +37,7 @@ def test_the_rule_holds_in_sql_itself(project, img):
     row = {
         "image_id": img, "keypoint_id": kp["nose"], "x": 30.0, "y": 30.0, "visibility": 2, "status": PREDICTED,
         "confidence": 0.9, "method": "m", "model": None, "pred_x": None, "pred_y": None,
-        "created_at": now(), "updated_at": now(),
+        "created_at": now(), "updated_at": now(), "instance_id": project.instances(img)[0].id,
     }
     with project._write() as s, s.begin():
         s.execute(upsert_predictions_stmt(s), [row])

@@ -48,6 +48,7 @@ def team(tmp_path_factory, pg_server):
         ids = {k: owner.image_by_path(p).id for k, p in (("a", "plain/a.jpg"), ("b", "plain/b.png"), ("c", "formats/gray.png"),
                                                           ("d", "formats/rgba.png"))}
         owner.write_predictions([(ids["b"], {"tail": (1.0, 1.0, 0.5)})], method="m", model=None)
+        owner.add_instance(ids["d"])  # an object with no points yet
     with Project.open(as_role(pg_url, people["ann1"])) as ann1:
         ann1.set_point(ids["a"], "nose", 3, 4)
     with Project.open(as_role(pg_url, people["ann2"])) as ann2:
@@ -60,8 +61,11 @@ Y, N = True, False
 MATRIX = [
     ("SELECT * FROM point", (Y, Y, Y, Y, N)),
     ("SELECT * FROM image", (Y, Y, Y, Y, N)),
-    ("INSERT INTO point (image_id, keypoint_id, x, y, visibility, status, created_at, updated_at) "
-     "SELECT {d}, id, 1, 1, 2, 'manual', 0, 0 FROM keypoint LIMIT 1", (Y, Y, Y, Y, N)),
+    ("INSERT INTO point (image_id, instance_id, keypoint_id, x, y, visibility, status, created_at, updated_at) "
+     "SELECT {d}, (SELECT min(id) FROM instance WHERE image_id = {d}), id, 1, 1, 2, 'manual', 0, 0 FROM keypoint LIMIT 1",
+     (Y, Y, Y, Y, N)),
+    ("INSERT INTO instance (image_id, box_x, box_y, box_w, box_h, box_source, review_status, created_at) "
+     "VALUES ({d}, 1, 1, 5, 5, 'drawn', 'unlabeled', 0)", (Y, Y, Y, Y, N)),
     ("UPDATE point SET x = x + 1 WHERE image_id = {a}", (Y, N, Y, Y, N)),  # ann1's own point
     ("DELETE FROM point WHERE image_id = {a}", (Y, N, Y, Y, N)),
     ("UPDATE point SET x = 2, status = 'corrected' WHERE image_id = {b}", (Y, Y, Y, Y, N)),  # a prediction
@@ -126,8 +130,9 @@ def test_the_server_sets_who_and_which_version(team):
     with connect(url, ann2) as conn:
         # an annotator cannot write someone else's name, a version, or an endless claim
         conn.execute(
-            "INSERT INTO point (image_id, keypoint_id, x, y, visibility, status, created_at, updated_at, annotator, version) "
-            f"SELECT {ids['d']}, id, 1, 1, 2, 'manual', 0, 0, 'rita', 77 FROM keypoint ORDER BY position LIMIT 1"
+            "INSERT INTO point (image_id, instance_id, keypoint_id, x, y, visibility, status, created_at, updated_at, "
+            f"annotator, version) SELECT {ids['d']}, (SELECT min(id) FROM instance WHERE image_id = {ids['d']}), id, "
+            "1, 1, 2, 'manual', 0, 0, 'rita', 77 FROM keypoint ORDER BY position LIMIT 1"
         )
         conn.execute(f"UPDATE point SET version = 1, annotator = 'rita' WHERE image_id = {ids['d']}")
         conn.execute(f"UPDATE point SET status = 'accepted' WHERE image_id = {ids['b']}")

@@ -18,7 +18,7 @@ bypass row-level security, and the triggers step aside for them). For everyone e
   are theirs or nobody's (predictions); reviewers any point.
 - ``claim``: the claim is recorded for the login role and lasts at most :data:`MAX_CLAIM_S`;
   another person's unexpired claim cannot be changed or deleted by an annotator.
-- ``image``: ``review_status`` is derived by the server from the image's points whenever a
+- ``image``: ``review_status`` is derived by the server from the image's instances' points whenever a
   member changes it (column privileges, in :mod:`labeler.store.roles`, limit the rest).
 
 Functions run with ``search_path = pg_catalog, pg_temp`` and reach the project's tables through
@@ -36,7 +36,7 @@ KEY_CHARS = 12
 #: The longest a claim may last when written by a non-admin (the client renews every few minutes).
 MAX_CLAIM_S = 3600
 #: Tables whose changes other windows must see (the cache is derived data: no notification).
-NOTIFIED_TABLES = ("meta", "keypoint", "skeleton_edge", "flip_pair", "image", "point", "claim")
+NOTIFIED_TABLES = ("meta", "keypoint", "skeleton_edge", "flip_pair", "image", "instance", "point", "claim")
 GROUPS = ("annotator", "reviewer", "admin")
 
 
@@ -108,13 +108,18 @@ BEGIN
     IF {_SQL_IS_ADMIN} OR NEW.review_status IS NOT DISTINCT FROM OLD.review_status THEN
         RETURN NEW;
     END IF;
+    -- per instance as store.core.recompute_review: each instance's status from its points, then
+    -- the image's from its instances'
     EXECUTE format(
-        'SELECT CASE WHEN p.predicted > 0 THEN ''predicted'' '
-        '            WHEN k.n > 0 AND p.n >= k.n THEN ''reviewed'' '
-        '            WHEN p.n > 0 THEN ''partial'' ELSE ''unlabeled'' END '
-        'FROM (SELECT count(*) AS n, count(*) FILTER (WHERE status = ''predicted'') AS predicted '
-        '      FROM %1$I.point WHERE image_id = $1) p, '
-        '     (SELECT count(*) AS n FROM %1$I.keypoint) k', TG_TABLE_SCHEMA)
+        'SELECT CASE WHEN bool_or(s = ''predicted'') THEN ''predicted'' '
+        '            WHEN count(*) > 0 AND bool_and(s = ''reviewed'') THEN ''reviewed'' '
+        '            WHEN bool_or(s <> ''unlabeled'') THEN ''partial'' ELSE ''unlabeled'' END '
+        'FROM (SELECT CASE WHEN count(p.status) FILTER (WHERE p.status = ''predicted'') > 0 THEN ''predicted'' '
+        '                  WHEN k.n > 0 AND count(p.status) >= k.n THEN ''reviewed'' '
+        '                  WHEN count(p.status) > 0 THEN ''partial'' ELSE ''unlabeled'' END AS s '
+        '      FROM %1$I.instance i LEFT JOIN %1$I.point p ON p.instance_id = i.id, '
+        '           (SELECT count(*) AS n FROM %1$I.keypoint) k '
+        '      WHERE i.image_id = $1 GROUP BY i.id, k.n) per', TG_TABLE_SCHEMA)
     INTO NEW.review_status USING NEW.id;
     RETURN NEW;
 END""",
@@ -145,8 +150,11 @@ def install_guards(conn: Connection) -> None:
     schema of the connection's search path. Run by the table owner (init, grant)."""
     for name, body in FUNCTIONS.items():
         run_plain(conn, f"CREATE OR REPLACE FUNCTION {name}() {_HEADER} $${body}\n$$")
+    present = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars())
     for name_on, definition in TRIGGERS:
-        name = name_on.split(" ON ")[0]
+        name, table = name_on.split(" ON ")
+        if table not in present:  # an older revision's upgrade, before a later one adds the table
+            continue
         conn.execute(text(f"DROP TRIGGER IF EXISTS {name_on}"))
         conn.execute(text(f"CREATE TRIGGER {name} {definition}"))
     for table, mine in _MINE_OR_REVIEWER.items():

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # Alembic is imported when a project is created or upgraded, 
 
 FORMAT_MARKER = "labeler-project"
 #: The newest revision's number (revision ids are this number as 4 digits).
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: ``PRAGMA application_id`` stamped into the file header ("LBLR"), so tools like ``file`` can tell.
 APPLICATION_ID = 0x4C424C52
 FOLDER = Path(__file__).parent
