@@ -11,6 +11,7 @@ SCHEMA_5_POINT = """CREATE TABLE point (
     updated_at FLOAT NOT NULL, version INTEGER DEFAULT 1 NOT NULL, annotator VARCHAR,
     PRIMARY KEY (image_id, keypoint_id),
     CONSTRAINT point_visibility CHECK (visibility IN (0, 1, 2)),
+    CONSTRAINT point_status CHECK (status IN ('manual', 'predicted', 'accepted', 'corrected')),
     CONSTRAINT point_absent_has_no_position CHECK ((visibility = 0 AND x IS NULL AND y IS NULL)
         OR (visibility > 0 AND x IS NOT NULL AND y IS NOT NULL)))"""
 OLD_COLUMNS = (

@@ -15,7 +15,10 @@ from sqlalchemy import text
 
 from labeler.errors import ProjectError
 from labeler.store import Project
+from labeler.store.migrations import SCHEMA_VERSION
 from labeler.store.schema_reference import SchemaRefused, check_postgresql_schema
+
+from schema_history import back_to_schema_6
 
 TABLES = ("meta", "keypoint", "skeleton_edge", "flip_pair", "image", "point", "cache", "claim", "alembic_version")
 ROW_TABLES = ("point", "image", "claim", "cache", "keypoint", "meta")
@@ -228,7 +231,6 @@ def test_a_refused_project_is_one_line_on_open_and_copy_salvages_its_rows(team, 
 
 def test_untouched_granted_and_upgraded_projects_open(team, pg_server):
     from labeler.store.dialects.postgresql_catalog import install_legacy_notify
-    from labeler.store.migrations import SCHEMA_VERSION
 
     with Project.open(team) as p:  # after grant: privileges and owners are labeler's business
         assert p.schema_version == SCHEMA_VERSION
@@ -241,6 +243,7 @@ def test_untouched_granted_and_upgraded_projects_open(team, pg_server):
     old = f"{pg_server}&schema=allow_old"
     copy_project(team, old)
     with Project.open(old) as p, p._engine.begin() as conn:
+        back_to_schema_6(conn)  # points straight on images, as before instances
         for f in ("labeler_notify", "labeler_point_guard", "labeler_claim_guard", "labeler_image_guard"):
             conn.execute(text(f"DROP FUNCTION {f}() CASCADE"))
         for table in ("point", "claim"):
@@ -261,12 +264,13 @@ def test_untouched_granted_and_upgraded_projects_open(team, pg_server):
     with Project.open(old) as p:
         assert p.schema_version == SCHEMA_VERSION and p.counts().images == 12
     with Project.open(old) as p, p._engine.connect() as conn:
-        assert check_postgresql_schema(old, conn) == "0006"
+        assert check_postgresql_schema(old, conn) == f"{SCHEMA_VERSION:04d}"
 
 
 def test_a_recorded_revision_that_is_not_the_schemas_is_refused(team):
     message = _refused(team, ["UPDATE alembic_version SET version_num = '0003'"])
-    assert "its schema is labeler's schema 6 but its recorded revision is 0003" in message
+
+    assert f"its schema is labeler's schema {SCHEMA_VERSION} but its recorded revision is 0003" in message
 
 
 def test_a_role_that_may_not_create_schemas_builds_the_reference_in_its_temporary_schema(team, opened, tmp_path, monkeypatch):
@@ -287,7 +291,7 @@ def test_a_role_that_may_not_create_schemas_builds_the_reference_in_its_temporar
     monkeypatch.setattr(schema_reference, "_pg_memory", {})
     with Project.open(annotator) as p, p._engine.connect() as conn:  # from the cache file now
         conn.connection.driver_connection.execute("SELECT 1")
-        assert check_postgresql_schema(annotator, conn) == "0006"
+        assert check_postgresql_schema(annotator, conn) == f"{SCHEMA_VERSION:04d}"
 
 
 @pytest.mark.parametrize("schema", ["point", "Select"])
