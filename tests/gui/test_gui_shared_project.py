@@ -22,14 +22,14 @@ from labeler.store import Project
 
 SOAK_S = float(os.environ.get("LABELER_SOAK_S", "12"))
 
-#: One terminal: runs real `labeler label` / `labeler status` processes until the deadline and
-#: prints every edit the CLI reported committed (exit status 0).
+#: One terminal: runs real `labeler label` / `labeler status` processes until the deadline (at
+#: least one) and prints every edit the CLI reported committed (exit status 0).
 TERMINAL = textwrap.dedent(
     """
     import json, subprocess, sys, time
     path, keypoint, deadline, images = sys.argv[1], sys.argv[2], float(sys.argv[3]), json.loads(sys.argv[4])
     n = 0
-    while time.time() < deadline:
+    while n == 0 or time.time() < deadline:  # at least one edit, however short the soak
         image = images[n % len(images)]
         x = float(1 + n % 40)
         done = subprocess.run([sys.executable, "-m", "labeler", "label", path, image, f"{keypoint}={x},{x}"],
