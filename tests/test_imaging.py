@@ -107,22 +107,31 @@ def test_broken_symlink_says_so(tmp_path):
 
 
 def _huge_png(path, side: int) -> None:
-    """A side x side RGB PNG of one colour, written row by row (a few hundred KB on disk, as a
-    hostile file would be) without ever holding the pixels."""
+    """A side x side RGB PNG of one colour (a few MB on disk, as a hostile file would be) written
+    without ever holding the pixels. Deflating 1.7 GB of zeros takes seconds, so one band of rows
+    is deflated and its bytes repeated: after a full flush the compressor starts afresh, so every
+    band compresses to the same bytes, and the zlib checksum of n zero bytes is (n % 65521) << 16 | 1."""
+    import math
     import struct
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
+    row_bytes = 1 + 3 * side  # filter byte + RGB
+    rows = math.gcd(side, 100)
+    band = bytes(row_bytes * rows)
     comp = zlib.compressobj(9)
-    row = bytes(1 + 3 * side)
-    parts = [comp.compress(row) for _ in range(side)]
-    parts.append(comp.flush())
+    first = comp.compress(band) + comp.flush(zlib.Z_FULL_FLUSH)  # with the zlib header
+    again = comp.compress(band) + comp.flush(zlib.Z_FULL_FLUSH)
+    assert comp.compress(band) + comp.flush(zlib.Z_FULL_FLUSH) == again  # the bands repeat exactly
+    end = comp.flush()[:-4]  # the final block, without the checksum of only the bands seen here
+    n = row_bytes * side
+    data = first + again * (side // rows - 1) + end + struct.pack(">I", (n % 65521) << 16 | 1)
     with open(path, "wb") as fh:
         fh.write(b"\x89PNG\r\n\x1a\n")
         fh.write(chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)))
-        fh.write(chunk(b"IDAT", b"".join(parts)))
+        fh.write(chunk(b"IDAT", data))
         fh.write(chunk(b"IEND", b""))
 
 

@@ -219,8 +219,8 @@ def test_real_dift_engine_runs_through_the_runner(spair_fixture, tiny_model_dir)
     from labeler.correspondence.registry import create_matcher
 
     ds = load_dataset("spair", spair_fixture.root, "test")
-    matcher = create_matcher("dift", model="tiny-random", preset="fast", device="cpu", resolution=256,
-                             ensemble=2, match_side=256)
+    matcher = create_matcher("dift", model="tiny-random", preset="fast", device="cpu", resolution=128,
+                             ensemble=2, match_side=128)  # 128 px: bookkeeping needs no more, a quarter of 256's work
     try:
         union = evaluate(ds, matcher, EvalOptions(grouping="union"), model="tiny-random", preset="fast")
         exact = evaluate(ds, matcher, EvalOptions(grouping="exact", batch_size=1))

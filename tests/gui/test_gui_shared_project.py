@@ -1,5 +1,10 @@
-"""Soak: the app (offscreen) and three CLI processes edit one project for a minute; every edit
-is on disk at the end (issue #11: edits were lost when the app and the CLI shared a project)."""
+"""Soak: the app (offscreen) and three CLI processes edit one project at once; every edit is on
+disk at the end (issue #11: edits were lost when the app and the CLI shared a project).
+
+The soak lasts ``LABELER_SOAK_S`` seconds (default 12, so the suite stays quick; run
+``LABELER_SOAK_S=60`` for the minute-long soak). Whatever the length, the app keeps editing past
+the deadline until it has edited every image, exported twice and started a propagation, so a
+short or loaded run still covers everything the assertions need."""
 
 from __future__ import annotations
 
@@ -15,16 +20,16 @@ from gui_helpers import REFERENCE, click_image, wait_shown
 from labeler.propagation import PropagationConfig
 from labeler.store import Project
 
-SOAK_S = float(os.environ.get("LABELER_SOAK_S", "60"))
+SOAK_S = float(os.environ.get("LABELER_SOAK_S", "12"))
 
-#: One terminal: runs real `labeler label` / `labeler status` processes until the deadline and
-#: prints every edit the CLI reported committed (exit status 0).
+#: One terminal: runs real `labeler label` / `labeler status` processes until the deadline (at
+#: least one) and prints every edit the CLI reported committed (exit status 0).
 TERMINAL = textwrap.dedent(
     """
     import json, subprocess, sys, time
     path, keypoint, deadline, images = sys.argv[1], sys.argv[2], float(sys.argv[3]), json.loads(sys.argv[4])
     n = 0
-    while time.time() < deadline:
+    while n == 0 or time.time() < deadline:  # at least one edit, however short the soak
         image = images[n % len(images)]
         x = float(1 + n % 40)
         done = subprocess.run([sys.executable, "-m", "labeler", "label", path, image, f"{keypoint}={x},{x}"],
@@ -56,7 +61,8 @@ def test_app_and_three_terminals_lose_no_edit(qtbot, window, tmp_path):
     exports = 0
     propagated = False
     n = 0
-    while time.time() < deadline:
+    covered = lambda: propagated and exports >= 2 and len(app_edits) == len(index)  # noqa: E731
+    while time.time() < deadline or (not covered() and time.time() < deadline + 120):
         image_id = index[n % len(index)][0]
         window.show_image(image_id)
         wait_shown(qtbot, window)
