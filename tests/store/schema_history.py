@@ -41,18 +41,10 @@ def back_to_schema_6(conn) -> None:
     conn.execute(text("CREATE INDEX ix_point_predicted ON point (image_id, confidence) WHERE status = 'predicted'"))
     conn.execute(text(f"INSERT INTO point ({OLD_COLUMNS}) SELECT {OLD_COLUMNS} FROM point_keep"))
     conn.execute(text("DROP TABLE point_keep"))
-    if conn.dialect.name == "postgresql":
-        conn.execute(text(
-            "CREATE TRIGGER labeler_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON point "
-            "FOR EACH STATEMENT EXECUTE FUNCTION labeler_notify()"
-        ))
-        conn.execute(text("CREATE TRIGGER labeler_guard BEFORE INSERT OR UPDATE ON point FOR EACH ROW "
-                          "EXECUTE FUNCTION labeler_point_guard()"))
-        conn.execute(text("ALTER TABLE point ENABLE ROW LEVEL SECURITY"))
-        for policy, clause in (("labeler_read", "FOR SELECT USING (true)"), ("labeler_add", "FOR INSERT WITH CHECK (true)"),
-                               ("labeler_change", "FOR UPDATE USING (true) WITH CHECK (true)"),
-                               ("labeler_remove", "FOR DELETE USING (true)")):
-            conn.execute(text(f"CREATE POLICY {policy} ON point {clause}"))
+    if conn.dialect.name == "postgresql":  # the server's guards on the new table, as schema 6 had them
+        from labeler.store.dialects.postgresql_team import install_guards
+
+        install_guards(conn)
     for grantee, privilege in grants:
         conn.execute(text(f'GRANT {privilege} ON point TO "{grantee}"'))
     if owner is not None:
