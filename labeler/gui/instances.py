@@ -53,6 +53,7 @@ class Instances(QObject):
         canvas.viewport().installEventFilter(self)
         browser.shown.connect(self.show)
         self.changed.connect(browser.refresh_current)
+        session.object_wanted.connect(self.select)  # review going object by object
 
     def handlers(self) -> dict:
         """Action id (labeler.gui.shortcuts, group Objects) -> what it does."""

@@ -2,8 +2,8 @@
 (zooming to each), accept or reject one point without touching the rest, and what Space/Enter
 do on an image that still has low points.
 
-The walk goes through the current image's low points (least confident first), then on to the
-next image of the review queue that has any; W / Shift+W step, C accepts, R rejects (back to
+The walk goes through the current image's low points (least confident first), then through the
+image's other objects with low points (labeler.gui.object_review), then on to the next image of the review queue that has any; W / Shift+W step, C accepts, R rejects (back to
 unlabelled), Shift+R rejects as absent. Acting on the point the walk is at moves on to the next.
 """
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from PyQt6.QtCore import QObject
 
 from labeler.errors import LabelerError
+from labeler.gui.object_review import ObjectWalk
 from labeler.gui.review_panel import ABOVE, ALL, ASK, LowConfidenceBox, low_points
 from labeler.store import PREDICTED
 
@@ -38,8 +39,10 @@ class PointReview(QObject):
     """W / Shift+W / C / R / Shift+R, and Space on an image with low points. ``attempt`` runs an
     edit the way every edit runs (refused while busy or on an unreadable image; errors said)."""
 
-    def __init__(self, session: Session, panel: ReviewPanel, canvas: Canvas, attempt: Attempt) -> None:
+    def __init__(self, session: Session, panel: ReviewPanel, canvas: Canvas, attempt: Attempt, *,
+                 objects: ObjectWalk | None = None) -> None:
         super().__init__(session)
+        self.objects = objects or ObjectWalk(session)  # the image's other objects before the next image
         self.w = session
         self.panel, self.canvas, self.attempt = panel, canvas, attempt
         self.at: tuple[int, str] | None = None  # (image id, keypoint) the walk stands on
@@ -65,6 +68,12 @@ class PointReview(QObject):
             return
         if focus not in names and names:
             self._go(names[0])
+            return
+        threshold = self.threshold
+        if self.objects.next_object(lambda points: bool(low_points(points, threshold))):
+            names = self._low_here()  # the image's next object with low points
+            if names:
+                self._go(names[0])
             return
         if self._finish_first():
             return
@@ -131,10 +140,17 @@ class PointReview(QObject):
             if target is None or target in seen:
                 return None
             seen.add(target)
-            if target != (w.current.id if w.current else None) and low_points(project.points(target), self.threshold):
+            if target != (w.current.id if w.current else None) and self._has_low(project, target):
                 return target
             current = target
         return None
+
+    def _has_low(self, project, image_id: int) -> bool:  # noqa: ANN001 - a Project
+        """Any object of the image has a low point (not only its first object)."""
+        objects = project.instances_to_review(image_id)
+        if len(objects) < 2:
+            return bool(low_points(project.points(image_id), self.threshold))
+        return any(low_points(project.points(image_id, i), self.threshold) for i in objects)
 
     def _go(self, name: str, *, moved_from: str | None = None) -> None:
         w = self.w
