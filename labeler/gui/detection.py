@@ -89,6 +89,8 @@ def detect(project, request: DetectRequest, report=None):  # noqa: ANN001, ANN20
 def summary(name: str, prompt: str, found) -> str:  # noqa: ANN001 - a BoxProposals
     n = sum(len(v) for v in found.boxes.values())
     text = f"detector {name}: {n} box(es) of {shown(prompt)!s} on {len(found.boxes)} of {found.images} image(s)"
+    if not found.images and not found.already_boxed and not found.failed:
+        text += " (reviewed, flagged and missing images are left out)"
     if found.already_boxed:
         text += f"; {found.already_boxed} image(s) already had boxes and were left alone"
     if found.failed:
@@ -227,7 +229,9 @@ class Detection(QObject):
             self.done.emit(found)
 
         def failed(exc: BaseException) -> None:
-            if isinstance(exc, LabelerError):
+            if s.project is not project:  # closed (another project opened) while it ran
+                s.say("finding objects stopped: its project was closed", error=True)
+            elif isinstance(exc, LabelerError):
                 s.say(f"finding objects: {exc}", error=True)
             else:
                 s.show_error(exc)

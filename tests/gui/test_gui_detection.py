@@ -79,3 +79,8 @@ def test_a_detector_that_cannot_load_is_one_message_and_stores_nothing(qtbot, wi
         if job is not None:
             qtbot.waitUntil(lambda: job.is_finished, timeout=60000)
         assert said[-1][1] is True and words in said[-1][0], said[-1]
+    window.project.set_image_flag(image, "skip")  # out of review: nothing to find on, and it says why
+    job = window.instances.detection.start(DetectRequest("a bird", "tiny-random", 0.0, image_ids=(image,)))
+    qtbot.waitUntil(lambda: job.is_finished, timeout=60000)
+    assert "on 0 of 0 image(s) (reviewed, flagged and missing images are left out)" in said[-1][0]
+    assert [s for s, _ in _boxes(window.project.path, image)] in ([], [None])
