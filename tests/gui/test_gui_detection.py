@@ -84,3 +84,34 @@ def test_a_detector_that_cannot_load_is_one_message_and_stores_nothing(qtbot, wi
     qtbot.waitUntil(lambda: job.is_finished, timeout=60000)
     assert "on 0 of 0 image(s) (reviewed, flagged and missing images are left out)" in said[-1][0]
     assert [s for s, _ in _boxes(window.project.path, image)] in ([], [None])
+
+
+def test_detected_boxes_are_propagated_into_then_reviewed_object_by_object(qtbot, make_window, project_path):
+    from gui_helpers import label_first_image
+
+    from labeler.propagation import PropagationConfig
+
+    label_first_image(project_path)
+    window = make_window(project_path)
+    wait_shown(qtbot, window)
+    window.step_image(1)
+    wait_shown(qtbot, window)
+    target = window.current.id
+    job = window.instances.detection.start(DetectRequest("a bird", "tiny-random", 0.0, 2, image_ids=(target,)))
+    qtbot.waitUntil(lambda: job.is_finished, timeout=60000)
+    objects = [i.id for i in window.project.instances(target)]
+    assert len(objects) == 2
+    with qtbot.waitSignal(window.runner.finished, timeout=120_000):
+        window.start_propagation(PropagationConfig(method="classical", image_ids=(target,), flip=False))
+    with Project.open(project_path) as p:
+        assert all(p.points(target, o) for o in objects)  # a prediction in each detected box
+        first = p.instances_to_review(target)[0]
+    window.show_image(target)
+    wait_shown(qtbot, window)
+    assert window.instances.current == first
+    key(qtbot, window, Qt.Key.Key_Space, Qt.KeyboardModifier.ShiftModifier)
+    assert (window.current.id, window.instances.current) == (target, next(o for o in objects if o != first))
+    key(qtbot, window, Qt.Key.Key_Space, Qt.KeyboardModifier.ShiftModifier)  # the last object: then the queue
+    assert "accepted all 4 prediction(s)" in window.statusBar().currentMessage()
+    with Project.open(project_path) as p:
+        assert p.instances_to_review(target) == [] and p.image(target).review_status == "reviewed"
