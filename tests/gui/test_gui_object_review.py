@@ -91,3 +91,21 @@ def test_space_on_one_object_is_undone_alone(qtbot, make_window, project_path):
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: _status(project_path, ids[1], unsure) == {PREDICTED})
     assert _status(project_path, ids[1], sure) == {PREDICTED}
+
+
+def test_shift_w_walks_back_through_the_objects_and_i_does_not_confuse_the_walk(qtbot, make_window, project_path):
+    ids, made = _objects(project_path, {1: (0.2, 0.1)})
+    window = make_window(project_path)
+    window.review_panel.threshold_spin.setValue(0.5)
+    wait_shown(qtbot, window)
+    window.show_image(ids[1])
+    wait_shown(qtbot, window)
+    b1, b2 = made[ids[1]]
+    for _ in range(3):
+        key(qtbot, window, Qt.Key.Key_W)
+    assert (window.instances.current, window.point_review.at[1]) == (b1, "nose")
+    key(qtbot, window, Qt.Key.Key_W, Qt.KeyboardModifier.ShiftModifier)  # back to the first object's last low point
+    assert (window.instances.current, window.point_review.at[1]) == (b2, "tail")
+    key(qtbot, window, Qt.Key.Key_I)  # the other object by hand: W starts at its first low point
+    key(qtbot, window, Qt.Key.Key_W)
+    assert (window.instances.current, window.point_review.at[1]) == (b1, "nose")
