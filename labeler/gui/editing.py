@@ -134,7 +134,7 @@ class Editor(QObject):
             return 0
         text = f"accept {len(predicted)} predictions" + (f" ≥ {min_confidence:.2f}" if min_confidence is not None else "")
         cmd = self._run([(image_id, n) for n in predicted], text,
-                        lambda: self.project.accept_predictions([image_id], names=predicted))
+                        lambda: self.project.accept_predictions([image_id], names=predicted, one_object=True))
         return int(cmd.result or 0)
 
     def accept_point(self, image_id: int, name: str) -> StoreEdit:

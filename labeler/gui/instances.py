@@ -18,6 +18,7 @@ from PyQt6.QtGui import QBrush, QColor, QFont, QPen
 from PyQt6.QtWidgets import QGraphicsRectItem, QGraphicsSimpleTextItem
 
 from labeler.errors import LabelerError
+from labeler.gui.detection import Detection
 from labeler.store import InstanceRecord
 
 #: One colour per instance, by its order on the image (colour-blind-safe Okabe-Ito palette).
@@ -53,6 +54,8 @@ class Instances(QObject):
         canvas.viewport().installEventFilter(self)
         browser.shown.connect(self.show)
         self.changed.connect(browser.refresh_current)
+        session.object_wanted.connect(self.select)  # review going object by object
+        self.detection = Detection(session)  # boxes from a detector (labeler.gui.detection)
 
     def handlers(self) -> dict:
         """Action id (labeler.gui.shortcuts, group Objects) -> what it does."""
@@ -64,6 +67,7 @@ class Instances(QObject):
             "duplicate_instance": self.duplicate_instance,
             "copy_instance_points": self.copy_previous_points,
             "delete_instance": self.delete_instance,
+            "detect_objects": self.detection.dialog,
         }
 
     # -- showing -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from labeler.gui.browsing import Browser
 from labeler.gui.canvas import Canvas
 from labeler.gui.commands import StoreEdit
 from labeler.gui.keypoint_panel import KeypointPanel
+from labeler.gui.object_review import ObjectWalk
 from labeler.gui.point_review import PointReview
 from labeler.gui.progress_panel import ProgressPanel
 from labeler.gui.review import AcceptAboveDialog
@@ -37,7 +38,10 @@ class Labeling(QObject):
         self.auto_advance = True
         self.bulk_job: background.BackgroundJob | None = None
         self.point_menu: QMenu | None = None
-        self.review = PointReview(session, review_panel, canvas, self.attempt)
+        self.objects = ObjectWalk(session)  # Space goes to the image's next object first
+        browser.shown.connect(self.objects.reset)
+        self.review = PointReview(session, review_panel, canvas, self.attempt, objects=ObjectWalk(session))
+        browser.shown.connect(self.review.objects.reset)
         canvas.place_requested.connect(self.place)
         canvas.point_moved.connect(self.move)
         canvas.point_clicked.connect(self.set_current_keypoint)
@@ -221,7 +225,8 @@ class Labeling(QObject):
         if s.current is not None and any(not p.confirmed for p in s.current_points.values()):
             if self.review.accept_image() is None:
                 return  # cancelled (or refused): stay on this image
-        self.browser.next_to_review()
+        if not self.objects.next_object():
+            self.browser.next_to_review()
 
     def accept_all_and_next(self) -> None:
         """Shift+Space: every prediction of this image, the low ones too, in one key (one undo step)."""
@@ -234,7 +239,8 @@ class Labeling(QObject):
             n = self.attempt(lambda: editor.accept_image(image.id))
             if n is None:
                 return  # refused (said why): stay on this image
-        self.browser.next_to_review()
+        if not self.objects.next_object():
+            self.browser.next_to_review()
         if n:
             s.say(f"{image.path}: accepted all {n} prediction(s), low ones too (Ctrl+Z undoes)")
 

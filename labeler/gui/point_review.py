@@ -2,8 +2,8 @@
 (zooming to each), accept or reject one point without touching the rest, and what Space/Enter
 do on an image that still has low points.
 
-The walk goes through the current image's low points (least confident first), then on to the
-next image of the review queue that has any; W / Shift+W step, C accepts, R rejects (back to
+The walk goes through the current image's low points (least confident first), then through the
+image's other objects with low points (labeler.gui.object_review), then on to the next image of the review queue that has any; W / Shift+W step, C accepts, R rejects (back to
 unlabelled), Shift+R rejects as absent. Acting on the point the walk is at moves on to the next.
 """
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from PyQt6.QtCore import QObject
 
 from labeler.errors import LabelerError
+from labeler.gui.object_review import ObjectWalk
 from labeler.gui.review_panel import ABOVE, ALL, ASK, LowConfidenceBox, low_points
 from labeler.store import PREDICTED
 
@@ -38,12 +39,15 @@ class PointReview(QObject):
     """W / Shift+W / C / R / Shift+R, and Space on an image with low points. ``attempt`` runs an
     edit the way every edit runs (refused while busy or on an unreadable image; errors said)."""
 
-    def __init__(self, session: Session, panel: ReviewPanel, canvas: Canvas, attempt: Attempt) -> None:
+    def __init__(self, session: Session, panel: ReviewPanel, canvas: Canvas, attempt: Attempt, *,
+                 objects: ObjectWalk | None = None) -> None:
         super().__init__(session)
+        self.objects = objects or ObjectWalk(session)  # the image's other objects before the next image
         self.w = session
         self.panel, self.canvas, self.attempt = panel, canvas, attempt
         self.at: tuple[int, str] | None = None  # (image id, keypoint) the walk stands on
-        self._visited: list[int] = []  # images the walk went through, for Shift+W
+        self._at_object: int | None = None  # and the object it is of (the focused one then)
+        self._visited: list[tuple[int, int | None]] = []  # (image, object) the walk went through, for Shift+W
         self._told: int | None = None  # the image whose pending predictions the walk pointed out
 
     @property
@@ -59,12 +63,20 @@ class PointReview(QObject):
         if w.current is None:
             return
         names = self._low_here()
-        focus = self.at[1] if self.at is not None and self.at[0] == w.current.id else None
+        focus = self._walked_point()
         if focus in names and names.index(focus) + 1 < len(names):
             self._go(names[names.index(focus) + 1])
             return
         if focus not in names and names:
             self._go(names[0])
+            return
+        threshold = self.threshold
+        here = (w.current.id, self._focused())
+        if self.objects.next_object(lambda points: bool(low_points(points, threshold))):
+            self._visited.append(here)
+            names = self._low_here()  # the image's next object with low points
+            if names:
+                self._go(names[0])
             return
         if self._finish_first():
             return
@@ -73,7 +85,7 @@ class PointReview(QObject):
             w.say(f"no more predictions below {self.threshold:.2f} to review", error=False)
             return
         left = w.current.path
-        self._visited.append(w.current.id)
+        self._visited.append(here)
         w.show(target)
         names = self._low_here()
         if names:
@@ -104,15 +116,18 @@ class PointReview(QObject):
         if w.current is None:
             return
         names = self._low_here()
-        focus = self.at[1] if self.at is not None and self.at[0] == w.current.id else None
+        focus = self._walked_point()
         if focus in names and names.index(focus) > 0:
             self._go(names[names.index(focus) - 1])
             return
         while self._visited:
-            image_id = self._visited.pop()
-            if image_id == w.current.id:
+            image_id, instance = self._visited.pop()
+            if image_id == w.current.id and (instance is None or instance == self._focused()):
                 continue
-            w.show(image_id)
+            if image_id != w.current.id:
+                w.show(image_id)
+            if instance is not None and w.current is not None and w.current.id == image_id:
+                w.select_object(instance)  # the object the walk was at there
             names = self._low_here()
             if names:
                 self._go(names[-1])
@@ -131,10 +146,27 @@ class PointReview(QObject):
             if target is None or target in seen:
                 return None
             seen.add(target)
-            if target != (w.current.id if w.current else None) and low_points(project.points(target), self.threshold):
+            if target != (w.current.id if w.current else None) and self._has_low(project, target):
                 return target
             current = target
         return None
+
+    def _has_low(self, project, image_id: int) -> bool:  # noqa: ANN001 - a Project
+        """Any object of the image has a low point (not only its first object)."""
+        objects = project.instances_to_review(image_id)
+        if len(objects) < 2:
+            return bool(low_points(project.points(image_id), self.threshold))
+        return any(low_points(project.points(image_id, i), self.threshold) for i in objects)
+
+    def _focused(self) -> int | None:
+        w = self.w
+        return None if w.project is None or w.current is None else w.project.focused_instance(w.current.id)
+
+    def _walked_point(self) -> str | None:
+        """The keypoint the walk stands on when it is on the image and object on screen."""
+        if self.at is None or self.w.current is None or self.at[0] != self.w.current.id:
+            return None
+        return self.at[1] if self._at_object == self._focused() else None
 
     def _go(self, name: str, *, moved_from: str | None = None) -> None:
         w = self.w
@@ -142,6 +174,7 @@ class PointReview(QObject):
         if w.current is None or rec is None:
             return
         self.at = (w.current.id, name)
+        self._at_object = self._focused()
         w.select_keypoint(name)
         self.canvas.focus_on(name)
         names = self._low_here()
@@ -174,7 +207,7 @@ class PointReview(QObject):
         }[what]
         if self.attempt(fn) is None:
             return
-        if self.at == (image_id, name):  # walking: on to the next low point
+        if self.at == (image_id, name) and self._at_object == self._focused():  # walking: on to the next low point
             self.next_low()
 
     # -- Space / Enter -------------------------------------------------------------------------

@@ -36,6 +36,8 @@ class Session(QObject):
     images_removed = pyqtSignal(object)
     #: a keypoint name a controller makes current
     keypoint_wanted = pyqtSignal(str)
+    #: an instance id of the image on screen a controller selects (labeler.gui.instances focuses it)
+    object_wanted = pyqtSignal(int)
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
@@ -96,6 +98,9 @@ class Session(QObject):
 
     def select_keypoint(self, name: str) -> None:
         self.keypoint_wanted.emit(name)
+
+    def select_object(self, instance_id: int) -> None:
+        self.object_wanted.emit(instance_id)
 
     @property
     def current_id(self) -> int | None:

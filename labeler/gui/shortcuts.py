@@ -78,11 +78,11 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     # -- review
     Shortcut(
         "accept_and_next", ("Space",), "Accept and &next", "Review",
-        "Accept this image's predictions (low ones as the review panel says) and go to the next image to review",
+        "Accept the selected object's predictions (low ones as the review panel says), then the image's next object to review, then the next image",
     ),
     Shortcut(
         "accept_all_and_next", ("Shift+Space",), "Accept all, &low ones too, and next", "Review",
-        "Accept every prediction of this image, also those below the threshold, and go to the next image to review",
+        "Accept every prediction of the selected object, also those below the threshold, then its next object or image",
     ),
     Shortcut(
         "accept", ("Return", "Enter"), "&Accept predictions", "Review",
@@ -90,7 +90,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     ),
     Shortcut(
         "next_low_point", ("W",), "Next &low-confidence point", "Review",
-        "Zoom to the next prediction below the threshold (this image, then the next to review)",
+        "Zoom to the next prediction below the threshold (this object, the image's next, then the next image)",
     ),
     Shortcut("previous_low_point", ("Shift+W",), "Previous low-confidence point", "Review", "Back to the previous low-confidence point"),
     Shortcut("accept_point", ("C",), "Accept &point", "Review", "Accept the prediction under the mouse (or the current one)"),
@@ -136,6 +136,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("copy_instance_points", ("Shift+C",), "&Copy points from the previous object", "Objects",
              "The previous object's points into the selected one, as a start"),
     Shortcut("delete_instance", ("Shift+Delete",), "De&lete object", "Objects", "Delete the selected object and its points"),
+    Shortcut("detect_objects", ("Ctrl+Shift+B",), "&Find objects with a detector…", "Objects",
+             "Boxes from a text-prompted detector (OWLv2), to keep, adjust or delete before Propagate"),
     # -- help
     Shortcut("show_shortcuts", ("F1", "?"), "&Keyboard shortcuts", "Help"),
 )

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from labeler.display import MAX_LISTED, listing, shown
@@ -442,6 +442,7 @@ class PointOps(ProjectCore):
         names: Iterable[str] | None = None,
         min_confidence: float | None = None,
         exclude_models: Iterable[str] = (),
+        one_object: bool = False,
     ) -> int:
         """Accept predicted points as they are; returns how many.
 
@@ -450,6 +451,8 @@ class PointOps(ProjectCore):
         means every image; ``names`` None every keypoint; with
         ``min_confidence`` only predictions at or above it (unknown confidence never qualifies);
         predictions of ``exclude_models`` (e.g. random-weight test models) are left alone.
+        ``one_object`` (with ``image_ids``): only the object the single-object calls use on each
+        image (the focused one, else the first), as :meth:`points` shows it: the app's Space.
         """
         t = now()
         with self._write() as s, s.begin():
@@ -463,7 +466,13 @@ class PointOps(ProjectCore):
                 .returning(POINT_T.c.image_id)
             )
             if image_ids is not None:
+                image_ids = [int(i) for i in image_ids]
                 stmt = stmt.where(in_ids(POINT_T.c.image_id, image_ids))
+                if one_object:
+                    chosen = {i: self._focused(s, i) for i in image_ids}
+                    stmt = stmt.where(or_(false(), *(
+                        and_(POINT_T.c.image_id == i, in_first_instance(i) if f is None else POINT_T.c.instance_id == f)
+                        for i, f in chosen.items())))
             if names is not None:
                 ids = keypoint_ids(s)
                 wanted = list(names)

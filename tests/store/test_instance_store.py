@@ -269,3 +269,24 @@ def test_a_team_project_upgraded_to_instances_keeps_its_members_rights(tmp_path,
         extra = ann.add_instance(img, box=(1, 1, 10, 10))
         ann.set_points(img, {"tail": (5, 5)}, instance_id=extra.id)
         assert ann.points(img)["nose"].annotator == "inst_upgrade_ann"  # the server's guard is back
+
+
+def test_accepting_one_object_touches_only_the_object_the_single_object_calls_use(project):
+    """Generated: 1-4 objects with predictions, focus on none or any of them; the app's Space
+    (``one_object``) accepts exactly the focused (else the first) object's predictions."""
+    img = project.image_by_path("plain/b.png").id
+    rng = random.Random(24)
+    for _ in range(12):
+        for inst in project.instances(img):
+            project.delete_instance(inst.id)
+        objs = [project.add_instance(img).id for _ in range(rng.randint(1, 4))]
+        project.write_predictions([(img, {"nose": (1.0, 1.0, rng.random()), "tail": (2.0, 2.0, rng.random())}, False, o)
+                                   for o in objs], method="m", model=None)
+        focus = rng.choice([None, *objs])
+        project.focus_instance(img, focus)
+        chosen = objs[0] if focus is None else focus
+        assert project.accept_predictions([img], one_object=True) == 2
+        for o in objs:
+            statuses = {p.status for p in project.points(img, o).values()}
+            assert statuses == ({"accepted"} if o == chosen else {"predicted"}), (objs, focus, o)
+        project.focus_instance(img, None)
