@@ -83,6 +83,8 @@ def make_engine(location: PgLocation) -> Engine:
             if table is not None:
                 return PermissionRefused(f"{location.display}: your database role may not {what[table]}; "
                                          "nothing was saved (a reviewer or admin can)")
+        if getattr(orig, "sqlstate", None) == "42501" and first.startswith("your database role may not "):
+            return PermissionRefused(f"{location.display}: {first}; nothing was saved (a reviewer or admin can)")  # a guard's words
         if getattr(orig, "sqlstate", None) == "42501":
             return PermissionRefused(
                 f"{location.display}: your database role may not do this ({first}); "
