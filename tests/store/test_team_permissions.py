@@ -183,3 +183,22 @@ def test_deleting_someone_elses_point_is_refused_not_silently_skipped(team):
                                                    r"confirmed; nothing was saved \(a reviewer or admin can\)"):
                 change()
         assert ann2.points(ids["a"])["nose"].annotator == people["ann1"]
+
+
+def test_a_member_locking_a_table_stalls_no_one_without_a_word(team, monkeypatch):
+    """Any member may LOCK a table they can write IN ACCESS EXCLUSIVE MODE (PostgreSQL lets UPDATE
+    do that), which stalls every read: each wait for a lock is bounded and names who holds it."""
+    from labeler.errors import ProjectError
+    from labeler.store.dialects import postgresql as pg
+
+    monkeypatch.setattr(pg, "LOCK_WAIT_S", 0.5)
+    url, people, ids = team
+    for table in ("point", "instance", "claim", "cache"):
+        with connect(url, people["ann1"]) as holder:
+            holder.execute("SET idle_in_transaction_session_timeout = '10s'")  # unbounded waits: fail, not hang
+            holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(ProjectError, match=rf"locked by {people['ann1']} \(unknown program, pid \d+\); "
+                                                   r"waited 0\.5 s"), Project.open(as_role(url, people["ann2"])) as ann2:
+                ann2.points(ids["a"]) if table == "point" else ann2.instances(ids["a"]) if table == "instance" \
+                    else ann2.claim_image(ids["a"]) if table == "claim" else ann2.cache_get("k")
+            holder.rollback()

@@ -230,12 +230,18 @@ def write_lock_sql(wait_s: float) -> str:
             "SET LOCAL lock_timeout = DEFAULT")
 
 
-#: Who holds a project's writer lock (asked on a connection of its own after a timed-out wait).
+#: Who holds a project's writer lock, or a lock on any of its tables that stalls readers (asked
+#: on a connection of its own after a timed-out wait).
 HOLDERS_SQL = """
-SELECT string_agg(DISTINCT format('%%s (%%s, pid %%s, in a transaction since %%s)', a.usename,
+SELECT string_agg(DISTINCT format('%%s (%%s, pid %%s%%s)', a.usename,
                   coalesce(nullif(a.application_name, ''), 'unknown program'), a.pid,
-                  to_char(a.xact_start AT TIME ZONE 'UTC', 'HH24:MI:SS "UTC"')), ', ')
+                  -- another role's transaction start is hidden from non-superusers
+                  coalesce(', in a transaction since ' || to_char(a.xact_start AT TIME ZONE 'UTC', 'HH24:MI:SS "UTC"'), '')),
+                  ', ')
   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
- WHERE l.relation = to_regclass(%(point)s) AND l.granted
-   AND l.mode IN ('RowExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock',
-                  'AccessExclusiveLock', 'ShareUpdateExclusiveLock')"""
+ WHERE l.granted AND a.pid <> pg_backend_pid()
+   AND ((l.relation = to_regclass(%(point)s)
+         AND l.mode IN ('RowExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock',
+                        'AccessExclusiveLock', 'ShareUpdateExclusiveLock'))
+        OR (l.mode = 'AccessExclusiveLock'  -- what stalls readers of any of its tables
+            AND l.relation IN (SELECT c.oid FROM pg_class c WHERE c.relnamespace = to_regnamespace(%(schema)s))))"""
