@@ -114,7 +114,9 @@ def test_a_database_project_is_upgraded_on_open_too(tmp_path, pg_url):
         conn.execute(text("ALTER TABLE image DROP COLUMN mtime_ns, DROP COLUMN changed, DROP COLUMN flag"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
         conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
-        for f in ("labeler_notify", "labeler_point_guard", "labeler_claim_guard", "labeler_image_guard"):  # before schema 6
+        from labeler.store.dialects.postgresql_team import FUNCTIONS
+
+        for f in FUNCTIONS:  # before schema 6: none of the guard functions
             conn.execute(text(f"DROP FUNCTION {f}() CASCADE"))
         install_legacy_notify(conn, pg_url.rsplit("schema=", 1)[1])  # what `labeler init` wrote then
         for policy in ("labeler_read", "labeler_add", "labeler_change", "labeler_remove"):

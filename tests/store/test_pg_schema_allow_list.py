@@ -244,7 +244,9 @@ def test_untouched_granted_and_upgraded_projects_open(team, pg_server):
     copy_project(team, old)
     with Project.open(old) as p, p._engine.begin() as conn:
         back_to_schema_6(conn)  # points straight on images, as before instances
-        for f in ("labeler_notify", "labeler_point_guard", "labeler_claim_guard", "labeler_image_guard"):
+        from labeler.store.dialects.postgresql_team import FUNCTIONS
+
+        for f in FUNCTIONS:  # every guard function there is, as schema 5 had none
             conn.execute(text(f"DROP FUNCTION {f}() CASCADE"))
         for table in ("point", "claim"):
             for policy in ("labeler_read", "labeler_add", "labeler_change", "labeler_remove"):

@@ -70,6 +70,14 @@ MATRIX = [
     ("DELETE FROM point WHERE image_id = {a}", (Y, N, Y, Y, N)),
     ("UPDATE point SET x = 2, status = 'corrected' WHERE image_id = {b}", (Y, Y, Y, Y, N)),  # a prediction
     ("UPDATE image SET flag = 'later' WHERE id = {a}", (Y, Y, Y, Y, N)),
+    # image a's object holds ann1's confirmed point: the others' annotators may not delete it
+    # (its points would go by cascade), rename, re-box or move it; b's holds only a prediction
+    ("DELETE FROM instance WHERE image_id = {a}", (Y, N, Y, Y, N)),
+    ("UPDATE instance SET name = 'mine' WHERE image_id = {a}", (Y, N, Y, Y, N)),
+    ("UPDATE instance SET box_x = 1, box_y = 1, box_w = 2, box_h = 2, box_source = 'drawn' WHERE image_id = {a}",
+     (Y, N, Y, Y, N)),
+    ("DELETE FROM instance WHERE image_id = {b}", (Y, Y, Y, Y, N)),
+    ("UPDATE instance SET name = 'cat' WHERE image_id = {b}", (Y, Y, Y, Y, N)),
     ("UPDATE image SET pred_method = 'x' WHERE id = {a}", (N, N, Y, Y, N)),
     ("UPDATE image SET path = 'elsewhere.jpg' WHERE id = {a}", (N, N, N, Y, N)),
     ("UPDATE image SET width = 1, height = 1 WHERE id = {a}", (N, N, N, Y, N)),
@@ -138,6 +146,8 @@ def test_the_server_sets_who_and_which_version(team):
         conn.execute(f"UPDATE point SET status = 'accepted' WHERE image_id = {ids['b']}")
         conn.execute(f"INSERT INTO claim VALUES ({ids['d']}, 'rita', 0, 1e12)")
         conn.execute(f"UPDATE image SET review_status = 'reviewed' WHERE id = {ids['c']}")
+        conn.execute(f"UPDATE instance SET review_status = 'reviewed' WHERE image_id = {ids['c']}")
+        conn.execute(f"INSERT INTO instance (image_id, review_status, created_at) VALUES ({ids['c']}, 'reviewed', 0)")
         conn.commit()
     with connect(url) as su:
         assert su.execute(f"SELECT annotator, version FROM point WHERE image_id = {ids['d']}").fetchall() == [(ann2, 2)]
@@ -146,6 +156,7 @@ def test_the_server_sets_who_and_which_version(team):
             f"SELECT \"user\", expires_at, extract(epoch FROM now()) FROM claim WHERE image_id = {ids['d']}").fetchone()
         assert user == ann2 and expires <= now + 3600 + 60
         assert su.execute(f"SELECT review_status FROM image WHERE id = {ids['c']}").fetchone() == ("unlabeled",)
+        assert set(su.execute(f"SELECT review_status FROM instance WHERE image_id = {ids['c']}").fetchall()) == {("unlabeled",)}
     with Project.open(as_role(url, ann2)) as p:  # what the app shows is what the server recorded
         assert p.user == ann2
         assert next(iter(p.points(ids["d"]).values())).annotator == ann2
@@ -165,4 +176,29 @@ def test_deleting_someone_elses_point_is_refused_not_silently_skipped(team):
         with pytest.raises(ProjectError, match="your database role may not change a point someone else confirmed; "
                                                r"nothing was saved \(a reviewer or admin can\)"):
             ann2.set_point(ids["a"], "nose", 7, 7)  # nor move it
+        first = ann2.instances(ids["a"])[0].id
+        for change in (lambda: ann2.delete_instance(first), lambda: ann2.rename_instance(first, "mine"),
+                       lambda: ann2.set_box(first, (1, 1, 2, 2))):  # its object is ann1's too
+            with pytest.raises(ProjectError, match=rf"may not (delete|update) an object holding points {people['ann1']} "
+                                                   r"confirmed; nothing was saved \(a reviewer or admin can\)"):
+                change()
         assert ann2.points(ids["a"])["nose"].annotator == people["ann1"]
+
+
+def test_a_member_locking_a_table_stalls_no_one_without_a_word(team, monkeypatch):
+    """Any member may LOCK a table they can write IN ACCESS EXCLUSIVE MODE (PostgreSQL lets UPDATE
+    do that), which stalls every read: each wait for a lock is bounded and names who holds it."""
+    from labeler.errors import ProjectError
+    from labeler.store.dialects import postgresql as pg
+
+    monkeypatch.setattr(pg, "LOCK_WAIT_S", 0.5)
+    url, people, ids = team
+    for table in ("point", "instance", "claim", "cache"):
+        with connect(url, people["ann1"]) as holder:
+            holder.execute("SET idle_in_transaction_session_timeout = '10s'")  # unbounded waits: fail, not hang
+            holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(ProjectError, match=rf"locked by {people['ann1']} \(unknown program, pid \d+\); "
+                                                   r"waited 0\.5 s"), Project.open(as_role(url, people["ann2"])) as ann2:
+                ann2.points(ids["a"]) if table == "point" else ann2.instances(ids["a"]) if table == "instance" \
+                    else ann2.claim_image(ids["a"]) if table == "claim" else ann2.cache_get("k")
+            holder.rollback()

@@ -59,6 +59,11 @@ def _in_json_array(element: InJsonArray, compiler, **kw) -> str:  # noqa: ANN001
 def make_engine(location: PgLocation) -> Engine:
     # named in pg_stat_activity, so a held writer lock says which program holds it
     named = {} if "application_name" in location.url.query else {"application_name": "labeler"}
+    # Every wait for a lock is bounded, reads included: any member may LOCK a table they can write
+    # IN ACCESS EXCLUSIVE MODE (PostgreSQL lets UPDATE do that), which would stall everyone's reads
+    # without a word. A startup option, so the writer lock's `SET LOCAL ... = DEFAULT` returns to it.
+    given = location.url.query.get("options", "")
+    named["options"] = f"{given if isinstance(given, str) else ' '.join(given)} -c lock_timeout={max(1, int(LOCK_WAIT_S * 1000))}".strip()
     engine = create_engine(location.url, pool_size=4, max_overflow=8, connect_args=named)
     schema = quote(location.schema)
 
@@ -83,11 +88,16 @@ def make_engine(location: PgLocation) -> Engine:
             if table is not None:
                 return PermissionRefused(f"{location.display}: your database role may not {what[table]}; "
                                          "nothing was saved (a reviewer or admin can)")
+        if getattr(orig, "sqlstate", None) == "42501" and first.startswith("your database role may not "):
+            return PermissionRefused(f"{location.display}: {first}; nothing was saved (a reviewer or admin can)")  # a guard's words
         if getattr(orig, "sqlstate", None) == "42501":
             return PermissionRefused(
                 f"{location.display}: your database role may not do this ({first}); "
                 "ask the project's admin for another role (`labeler grant`)"
             )
+        if getattr(orig, "sqlstate", None) == "55P03":  # lock_not_available: the bounded wait ran out
+            return ProjectError(f"{location.display}: the project is locked by {_lock_holders(location)}; "
+                                f"waited {LOCK_WAIT_S:g} s for them to finish (nothing was changed)")
         if ctx.statement is None and _no_server(orig):  # no connection made at all
             return ServerUnreachable(f"{location.display}: cannot connect to the database server ({redact(first)})")
         if ctx.is_disconnect or _no_server(orig):
@@ -112,13 +122,7 @@ def _take_write_lock(conn: Connection, location: PgLocation) -> None:
     try:
         conn.connection.driver_connection.execute(team.write_lock_sql(LOCK_WAIT_S))
     except psycopg.errors.LockNotAvailable:
-        holders = "another session"
-        try:
-            with psycopg.connect(conninfo(location), autocommit=True) as other:
-                found = other.execute(team.HOLDERS_SQL, {"point": f"{quote(location.schema)}.point"}).fetchone()
-                holders = found[0] if found and found[0] else holders
-        except psycopg.Error:
-            pass
+        holders = _lock_holders(location)
         raise ProjectError(f"{location.display}: the project is being written by {holders}; "
                            f"waited {LOCK_WAIT_S:g} s for them to finish") from None
     except psycopg.errors.InsufficientPrivilege as exc:
@@ -131,6 +135,19 @@ def _take_write_lock(conn: Connection, location: PgLocation) -> None:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ServerUnreachable(f"{location.display}: lost the connection to the database server ({redact(first)}); "
                                 "nothing of the interrupted change was saved") from None
+
+
+def _lock_holders(location: PgLocation) -> str:
+    """Who holds a lock on the project that blocks others (asked on a connection of its own)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(conninfo(location), autocommit=True) as other:
+            found = other.execute(team.HOLDERS_SQL, {"point": f"{quote(location.schema)}.point",
+                                                     "schema": quote(location.schema)}).fetchone()
+            return found[0] if found and found[0] else "another session"
+    except psycopg.Error:
+        return "another session"
 
 
 class PermissionRefused(ProjectError):

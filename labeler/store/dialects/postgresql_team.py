@@ -20,6 +20,10 @@ bypass row-level security, and the triggers step aside for them). For everyone e
   another person's unexpired claim cannot be changed or deleted by an annotator.
 - ``image``: ``review_status`` is derived by the server from the image's instances' points whenever a
   member changes it (column privileges, in :mod:`labeler.store.roles`, limit the rest).
+- ``instance``: ``review_status`` is derived by the server from the instance's points (a new one
+  is unlabeled). An object holding another person's confirmed points may not be deleted (its
+  points would go with it, by the foreign key's cascade, which row security does not see),
+  renamed, re-boxed or moved to another image by an annotator; reviewers may.
 
 Functions run with ``search_path = pg_catalog, pg_temp`` and reach the project's tables through
 the trigger's own schema, so no one can slip in a table or function of their own.
@@ -123,6 +127,44 @@ BEGIN
     INTO NEW.review_status USING NEW.id;
     RETURN NEW;
 END""",
+    "labeler_instance_guard": f"""
+DECLARE
+    others text;
+BEGIN
+    IF {_SQL_IS_ADMIN} THEN
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        NEW.review_status := 'unlabeled';  -- no point can be in it yet
+        RETURN NEW;
+    END IF;
+    -- an object holding someone else's confirmed points is theirs too: an annotator may not
+    -- delete it (its points would go with it) nor rename, re-box or move it
+    IF (TG_OP = 'DELETE' OR (NEW.image_id, NEW.name, NEW.box_x, NEW.box_y, NEW.box_w, NEW.box_h, NEW.box_source)
+                            IS DISTINCT FROM (OLD.image_id, OLD.name, OLD.box_x, OLD.box_y, OLD.box_w, OLD.box_h, OLD.box_source))
+       AND NOT has_column_privilege(format('%I.image', TG_TABLE_SCHEMA), 'pred_method', 'UPDATE') THEN
+        EXECUTE format('SELECT string_agg(DISTINCT annotator, '', '') FROM %I.point '
+                       'WHERE instance_id = $1 AND annotator IS NOT NULL AND annotator <> session_user', TG_TABLE_SCHEMA)
+        INTO others USING OLD.id;
+        IF others IS NOT NULL THEN
+            RAISE EXCEPTION 'your database role may not % an object holding points % confirmed', lower(TG_OP), others
+                USING ERRCODE = 'insufficient_privilege', HINT = 'a reviewer or admin can';
+        END IF;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    IF NEW.review_status IS DISTINCT FROM OLD.review_status THEN  -- derived, as store.core.recompute_review
+        EXECUTE format(
+            'SELECT CASE WHEN count(p.status) FILTER (WHERE p.status = ''predicted'') > 0 THEN ''predicted'' '
+            '            WHEN k.n > 0 AND count(p.status) >= k.n THEN ''reviewed'' '
+            '            WHEN count(p.status) > 0 THEN ''partial'' ELSE ''unlabeled'' END '
+            'FROM (SELECT count(*) AS n FROM %1$I.keypoint) k LEFT JOIN %1$I.point p ON p.instance_id = $1 '
+            'GROUP BY k.n', TG_TABLE_SCHEMA)
+        INTO NEW.review_status USING NEW.id;
+    END IF;
+    RETURN NEW;
+END""",
 }
 
 _MINE_OR_REVIEWER = {
@@ -136,6 +178,8 @@ TRIGGERS = (
     ("labeler_guard ON point", "BEFORE INSERT OR UPDATE ON point FOR EACH ROW EXECUTE FUNCTION labeler_point_guard()"),
     ("labeler_guard ON claim", "BEFORE INSERT OR UPDATE ON claim FOR EACH ROW EXECUTE FUNCTION labeler_claim_guard()"),
     ("labeler_guard ON image", "BEFORE UPDATE ON image FOR EACH ROW EXECUTE FUNCTION labeler_image_guard()"),
+    ("labeler_guard ON instance",
+     "BEFORE INSERT OR UPDATE OR DELETE ON instance FOR EACH ROW EXECUTE FUNCTION labeler_instance_guard()"),
 )
 
 
@@ -186,12 +230,18 @@ def write_lock_sql(wait_s: float) -> str:
             "SET LOCAL lock_timeout = DEFAULT")
 
 
-#: Who holds a project's writer lock (asked on a connection of its own after a timed-out wait).
+#: Who holds a project's writer lock, or a lock on any of its tables that stalls readers (asked
+#: on a connection of its own after a timed-out wait).
 HOLDERS_SQL = """
-SELECT string_agg(DISTINCT format('%%s (%%s, pid %%s, in a transaction since %%s)', a.usename,
+SELECT string_agg(DISTINCT format('%%s (%%s, pid %%s%%s)', a.usename,
                   coalesce(nullif(a.application_name, ''), 'unknown program'), a.pid,
-                  to_char(a.xact_start AT TIME ZONE 'UTC', 'HH24:MI:SS "UTC"')), ', ')
+                  -- another role's transaction start is hidden from non-superusers
+                  coalesce(', in a transaction since ' || to_char(a.xact_start AT TIME ZONE 'UTC', 'HH24:MI:SS "UTC"'), '')),
+                  ', ')
   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
- WHERE l.relation = to_regclass(%(point)s) AND l.granted
-   AND l.mode IN ('RowExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock',
-                  'AccessExclusiveLock', 'ShareUpdateExclusiveLock')"""
+ WHERE l.granted AND a.pid <> pg_backend_pid()
+   AND ((l.relation = to_regclass(%(point)s)
+         AND l.mode IN ('RowExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock',
+                        'AccessExclusiveLock', 'ShareUpdateExclusiveLock'))
+        OR (l.mode = 'AccessExclusiveLock'  -- what stalls readers of any of its tables
+            AND l.relation IN (SELECT c.oid FROM pg_class c WHERE c.relnamespace = to_regnamespace(%(schema)s))))"""
