@@ -143,3 +143,36 @@ def test_sleap_slp_written_and_read_by_sleap_io_user_and_predicted_instances(tmp
     assert sorted((p.name, p.confidence) for p in preds) == [("brow", 0.25), ("nose", 0.75)]
     src.close()
     dst.close()
+
+
+@pytest.mark.parametrize("predicted", [False, True])
+def test_sleap_no_object_image_is_a_negative_frame_and_imports_back_flagged(tmp_path, predicted):
+    """A *no object* image is a negative in COCO, a background image in YOLO and an all-empty row
+    in DeepLabCut; in SLEAP it is a negative frame (``LabeledFrame.is_negative``, no instances),
+    which the import turns back into the flag. A skipped image stays out, as everywhere."""
+    import sleap_io as sio  # the dev extra has it
+
+    from labeler.formats.sleap import export_sleap, import_sleap
+
+    src = _project(tmp_path / "src", labelled=True)
+    b = src.image_by_path("b.png").id
+    src.set_image_flag(b, "no_object")  # it holds points: a negative whatever it holds
+    export_sleap(src, tmp_path / "x.slp", predicted=predicted)
+    labels = sio.load_slp(str(tmp_path / "x.slp"), open_videos=False)
+    frames = {lf.video.filename[lf.frame_idx].rsplit("/", 1)[-1]: lf for lf in labels.labeled_frames}
+    assert sorted(frames) == ["a.png", "b.png"]
+    assert frames["b.png"].is_negative and not frames["b.png"].instances
+    assert not frames["a.png"].is_negative and frames["a.png"].instances
+    dst = _project(tmp_path / "dst", labelled=False)
+    import_sleap(dst, tmp_path / "x.slp")
+    assert dst.image_flags() == {dst.image_by_path("b.png").id: "no_object"}
+    export_sleap(dst, tmp_path / "y.slp", predicted=predicted)
+    again = sio.load_slp(str(tmp_path / "y.slp"), open_videos=False)
+    assert [(lf.frame_idx, lf.is_negative, len(lf.instances)) for lf in again.labeled_frames] == \
+        [(lf.frame_idx, lf.is_negative, len(lf.instances)) for lf in labels.labeled_frames]
+    src.set_image_flag(b, "skip")
+    export_sleap(src, tmp_path / "z.slp")
+    skipped = sio.load_slp(str(tmp_path / "z.slp"), open_videos=False)
+    assert len(skipped.labeled_frames) == 1 and not skipped.labeled_frames[0].is_negative
+    src.close()
+    dst.close()
