@@ -184,3 +184,27 @@ def test_a_flagged_image_never_says_to_review_in_its_row(qtbot):
         flagged = index.data(IdRole) in (3, 7, 11)
         assert ("to review" in index.data(Qt.ItemDataRole.ToolTipRole)) == (not flagged and rows[row][2] == "predicted")
     thumbs.shutdown()
+
+
+def test_the_review_line_never_says_label_and_propagate_while_predictions_are_held_back():
+    """Generated indexes: the review panel's line counts exactly the store's "to review" images;
+    with none, predictions held by flagged images are named, never hidden behind "Label an image,
+    then Propagate" (what a new project says)."""
+    import random
+
+    from labeler.gui.browsing import review_label_text
+    from labeler.store import FLAGS_OUT_OF_REVIEW, IMAGE_FLAGS, awaits_review
+
+    rng = random.Random(23)
+    statuses = ("unlabeled", "partial", "predicted", "reviewed")
+    for _ in range(500):
+        rows = [(i, f"img{i}.jpg", rng.choice(statuses)) for i in range(rng.randint(0, 8))]
+        flags = {r[0]: rng.choice(IMAGE_FLAGS) for r in rows if rng.random() < 0.4}
+        text = review_label_text(rows, flags.get)
+        n = sum(awaits_review(r[2], flags.get(r[0])) for r in rows)
+        held = sum(r[2] == "predicted" and flags.get(r[0]) in FLAGS_OUT_OF_REVIEW for r in rows)
+        assert text.startswith(f"{n} image(s)") if n else text.startswith("No predictions")
+        if not n and held:
+            assert f"{held} flagged image(s)" in text and "Propagate" not in text
+        if "Propagate" in text:
+            assert not held and all(r[2] != "reviewed" for r in rows)
