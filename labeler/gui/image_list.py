@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PyQt6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, pyqtSignal
+from PyQt6.QtCore import QAbstractListModel, QItemSelectionModel, QModelIndex, QRect, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPixmap
 from PyQt6.QtWidgets import (
     QAbstractItemView,
@@ -558,8 +558,12 @@ class ImageListPanel(QWidget):
                 self.view.clearSelection()
             else:
                 idx = self.model.index(row)
-                if self.view.currentIndex() != idx:
-                    self.view.setCurrentIndex(idx)
+                if self.view.currentIndex() != idx:  # (a refresh keeping the current row keeps a multi-selection)
+                    # explicitly this row alone: the view's own command reads the keyboard's
+                    # modifiers, and a key that moves here with Ctrl or Shift held (Ctrl+Z,
+                    # Shift+X) would add the row to the selection (which Remove acts on)
+                    flags = QItemSelectionModel.SelectionFlag
+                    self.view.selectionModel().setCurrentIndex(idx, flags.ClearAndSelect | flags.Rows)
                 self.view.scrollTo(idx, QAbstractItemView.ScrollHint.EnsureVisible)
         finally:
             self._programmatic = False
