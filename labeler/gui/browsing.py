@@ -352,7 +352,7 @@ def review_label_text(rows, flag_of) -> str:  # noqa: ANN001 - index rows (id, p
         return f"{n} image(s) with predictions to review."
     held = sum(1 for r in rows if r[2] == REVIEW_PREDICTED and flag_of(r[0]) in FLAGS_OUT_OF_REVIEW)
     if held:
-        return f"No predictions to review ({held} flagged image(s) hold some, out of review)."
+        return f"No predictions to review ({held} flagged image(s) hold some)."
     if any(r[2] == REVIEWED for r in rows):
         return "No predictions left to review."
     return "No predictions to review. Label an image, then Propagate."
