@@ -106,3 +106,13 @@ def test_flag_sets_clears_and_status_counts_flags(cli, project):
     assert r.code == 2 and "one of the arguments --skip --no-object --later --clear is required" in r.err
     assert cli("flag", project, "plain/a.jpg", "plain/b.png", "--clear").code == 0
     assert "flagged: skipped 0, no object 0, for later 0" in cli("status", project).out
+
+
+@pytest.mark.parametrize("text", ["-0", "-0.0", "-0e5", "0", "0.25", "1", "1e-3"])
+def test_a_threshold_is_said_as_a_confidence_never_minus_zero(text):
+    """`--accept-above -0` accepted everything and said "confidence >= -0"; the threshold is
+    a confidence in [0, 1], said as one."""
+    from labeler.cli.cmd_review import _threshold
+
+    value = _threshold(float(text), "--accept-above")
+    assert value == float(text) and f"{value:g}" == f"{abs(float(text)):g}" and not f"{value:g}".startswith("-")
