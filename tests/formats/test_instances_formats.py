@@ -176,3 +176,22 @@ def test_sleap_no_object_image_is_a_negative_frame_and_imports_back_flagged(tmp_
     assert len(skipped.labeled_frames) == 1 and not skipped.labeled_frames[0].is_negative
     src.close()
     dst.close()
+
+
+@pytest.mark.parametrize("unboxed", [(0,), (1,), (0, 1), (2,)])
+def test_coco_round_trip_is_byte_identical_when_some_objects_have_no_box(tmp_path, unboxed):
+    """An object without a box is written with the points' bbox (and no ``box_source``); the
+    import must not turn that bbox into an "imported" box, or export -> import -> export differs
+    (found with a project whose image had its first, box-less object and two drawn ones)."""
+    src = _project(tmp_path / "src", labelled=True)
+    instances = [i for im in src.list_images() for i in src.instances(im.id)]
+    for k in unboxed:
+        src.set_box(instances[k].id, None)
+    export_coco(src, tmp_path / "c.json")
+    dst = _project(tmp_path / "dst", labelled=False)
+    import_coco(dst, tmp_path / "c.json")
+    assert _objects(dst) == _objects(src)
+    export_coco(dst, tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "c.json").read_bytes()
+    src.close()
+    dst.close()
