@@ -828,6 +828,12 @@ def merge_coco_file(
         project.merge_objects(
             {rel: [(o.box, o.box_source, o.name, o.points) for o in objs] for rel, objs in several.items()}
         )
+        further = [o for objs in several.values() for o in objs[1:]]
+        if further:  # the counts above are the first objects': say what the others brought
+            n = sum(len(o.points) for o in further)
+            on = sum(1 for objs in several.values() if len(objs) > 1)
+            notes.append(f"{len(further)} further object(s) on {on} image(s): their {n} point(s) "
+                         "taken as the file has them (not in the counts above)")
     return CocoImportReport(
         merge=merge,
         matched=len(coco.images) - len(not_imported),

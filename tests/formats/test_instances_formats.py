@@ -55,8 +55,11 @@ def test_coco_round_trip_keeps_every_instance_its_box_and_name(tmp_path):
     assert [a["num_keypoints"] for a in data["annotations"]] == [4, 4, 4]
     assert data["annotations"][1]["instance_name"] == "second"
     dst = _project(tmp_path / "dst", labelled=False)
-    import_coco(dst, tmp_path / "c.json")
+    report = import_coco(dst, tmp_path / "c.json")
     assert _objects(dst) == _objects(src)
+    # the merge counts are the first objects' (8 points); the second object's 4 are said in a note
+    assert report.merge.written == 8
+    assert "1 further object(s) on 1 image(s): their 4 point(s)" in " ".join(report.notes)
     export_coco(dst, tmp_path / "again.json")
     assert (tmp_path / "again.json").read_bytes() == (tmp_path / "c.json").read_bytes()
     src.close()
