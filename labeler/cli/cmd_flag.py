@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
         what = "cleared the flag of" if flag is None else f"flagged {FLAG_WORDS[flag]}:"
         print(f"{what} {n} image{'' if n == 1 else 's'}")
         for record in images.values():
-            was = f" (was {FLAG_WORDS[record.flag]})" if record.flag and record.flag != flag else ""
+            if record.flag == flag:  # nothing changed for it: say so, not "cleared" or "flagged"
+                was = " (had no flag)" if flag is None else " (already)"
+            else:
+                was = f" (was {FLAG_WORDS[record.flag]})" if record.flag else ""
             print(f"  {shown(record.path)}{was}")
     return 0

@@ -61,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
             if len(records) != 1:
                 raise UserInputError("--add puts one instance on one image: name exactly one IMAGE")
             made = project.add_instance(records[0].id, box=args.add, name=args.name)
-            print(f"added instance {made.id} on {shown(records[0].path)}")
+            assert made.box is not None
+            clipped = " (clipped to the image)" if tuple(made.box) != tuple(args.add) else ""
+            print(f"added instance {made.id} on {shown(records[0].path)}: box "
+                  f"{made.box[0]:g},{made.box[1]:g},{made.box[2]:g},{made.box[3]:g}{clipped}")
             return 0
         if args.set_box:
             try:

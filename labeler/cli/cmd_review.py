@@ -72,7 +72,7 @@ def _threshold(value: float, option: str) -> float:
 
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise UserInputError(f"{option} takes a confidence between 0 and 1, got {value}")
-    return value
+    return value + 0.0  # -0 is 0: said as "confidence >= 0"
 
 
 def run(args: argparse.Namespace) -> int:

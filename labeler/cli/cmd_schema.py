@@ -87,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
                 names.remove(name)
                 edges = [e for e in edges if name not in e]
                 flips = [f for f in flips if name not in f]
+            counts = project.point_counts() if args.remove and not args.delete_points else {}
+            labelled = [f"{n} ({counts[n]} points)" for n in _names(args.remove, "--remove") if counts.get(n)]
+            if labelled:  # the store refuses too, in the app's words; here, the option that confirms
+                raise UserInputError(f"removing {', '.join(labelled)} deletes their points; "
+                                     "add --delete-points to confirm")
             renames: dict[str, str] = {}
             for text in args.rename or []:
                 a, sep, b = text.partition("=")

@@ -18,8 +18,11 @@ Several objects per image: one annotation per instance that has points, each wit
 box as ``box_source``. Annotation ids are the image's COCO id while every image has at most one
 annotation (so a one-object project is written exactly as before), else 1..N. Importing a file
 with several annotations of the category on an image makes one instance per annotation, with
-its ``bbox`` as an imported box; a single annotation's bbox becomes a box only when the file
-says it was one (``box_source``), so one-object files import exactly as before.
+its ``bbox`` as an imported box (except in labeler's own files, whose annotations carry
+``keypoint_status``: there a bbox without ``box_source`` is the points' box of an object that had
+none, and it stays without one, so export -> import -> export is byte-identical); a single
+annotation's bbox becomes a box only when the file says it was one (``box_source``), so one-object
+files import exactly as before.
 
 Importing maps ``file_name`` to the project's image by its path relative to the images root.
 Names that point outside the root are refused. Images the project does not know are registered
@@ -512,6 +515,8 @@ def _object(ann: dict[str, Any], points: dict[str, ImportedPoint], where: str, p
     # a bbox that is not a usable box is left out, as before boxes were read (tools write odd ones)
     if isinstance(box, list) and len(box) == 4 and all(_number(v) for v in box) and box[2] > 0 and box[3] > 0:
         parsed = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+    if "keypoint_status" in ann and "box_source" not in ann:
+        parsed = None  # labeler's own export: its object had no box, this bbox is the points' box
     source = ann.get("box_source")
     source = source if source in BOX_SOURCES and source != "detected" else "imported"
     name = ann.get("instance_name")
@@ -823,6 +828,12 @@ def merge_coco_file(
         project.merge_objects(
             {rel: [(o.box, o.box_source, o.name, o.points) for o in objs] for rel, objs in several.items()}
         )
+        further = [o for objs in several.values() for o in objs[1:]]
+        if further:  # the counts above are the first objects': say what the others brought
+            n = sum(len(o.points) for o in further)
+            on = sum(1 for objs in several.values() if len(objs) > 1)
+            notes.append(f"{len(further)} further object(s) on {on} image(s): their {n} point(s) "
+                         "taken as the file has them (not in the counts above)")
     return CocoImportReport(
         merge=merge,
         matched=len(coco.images) - len(not_imported),

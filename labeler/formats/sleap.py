@@ -4,14 +4,16 @@ Export: one skeleton (the schema: nodes, edges, left/right symmetries); one imag
 listing the project's images (their real files); one labelled frame per image with points. Each
 instance becomes a *user* instance holding its confirmed points and, with ``predicted``, a
 *predicted* instance holding its predictions with their confidences as point scores (the mean as
-the instance's score). Absent and unlabelled keypoints are NaN, as SLEAP writes missing nodes.
+the instance's score). An image flagged *no object* is a negative frame (``is_negative``, no
+instances), as it is a negative in COCO and a background image in YOLO; a skipped one is left out. Absent and unlabelled keypoints are NaN, as SLEAP writes missing nodes.
 Coordinates are written as labeler keeps them (continuous pixels of the displayed image).
 
 Import: every labelled frame's image is matched to the project's by its file name under the images
 folder (as a COCO ``file_name``); user instances become confirmed (manual) points, predicted
 instances predictions with their point scores; instance k of a frame goes to the image's k-th
 instance. A user instance linked to a prediction (SLEAP's ``from_predicted``, as the export writes
-an instance holding both) takes that prediction's points for the keypoints it lacks.
+an instance holding both) takes that prediction's points for the keypoints it lacks. A negative
+frame without instances flags its image *no object*.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 from labeler.errors import FormatError, UserInputError
 from labeler.formats.coco import CocoFile, CocoImage, CocoImportReport, ImportedObject, merge_coco_file
 from labeler.formats.exchange import labelled_images
-from labeler.store import ABSENT, MANUAL, PREDICTED, ImportedPoint, OnConflict, Project, Schema
+from labeler.store import ABSENT, FLAG_NO_OBJECT, MANUAL, PREDICTED, ImportedPoint, OnConflict, Project, Schema
 
 
 def _sio():  # noqa: ANN202 - the sleap_io module
@@ -45,7 +47,7 @@ def export_sleap(project: Project, out: str | os.PathLike[str], *, predicted: bo
     schema = project.schema()
     names = schema.keypoints
     items, _ = labelled_images(project, predicted=predicted)
-    items = [it for it in items if it.objects]
+    items = [it for it in items if it.objects or it.image.flag == FLAG_NO_OBJECT]
     if not items:
         raise UserInputError("no image has a labelled point yet; nothing to export")
     skeleton = sio.Skeleton(nodes=list(names), edges=[tuple(e) for e in schema.skeleton],
@@ -80,7 +82,8 @@ def export_sleap(project: Project, out: str | os.PathLike[str], *, predicted: bo
                 person.from_predicted = made  # one object: SLEAP's link from a user instance to its prediction
                 instances.append(person)
         written += len(instances)
-        frames.append(sio.LabeledFrame(video=video, frame_idx=i, instances=instances))
+        negative = it.image.flag == FLAG_NO_OBJECT  # SLEAP's negative frame: the object is not there
+        frames.append(sio.LabeledFrame(video=video, frame_idx=i, instances=instances, is_negative=negative))
     labels = sio.Labels(labeled_frames=frames, videos=[video], skeletons=[skeleton])
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -130,6 +133,9 @@ def read_sleap(path: str | os.PathLike[str]) -> CocoFile:
                     pts[name] = ImportedPoint(x, y, 2, PREDICTED if is_pred else MANUAL, conf)
             objects.append(ImportedObject(pts))
         if not objects:
+            if getattr(lf, "is_negative", False):  # a negative frame: the image is flagged no object
+                entries.append(CocoImage(coco_id=n, file_name=str(file), width=None, height=None, points=None,
+                                         where=f"frame {n} ({Path(str(file)).name})", flag=FLAG_NO_OBJECT))
             continue
         entries.append(CocoImage(coco_id=n, file_name=str(file), width=None, height=None, points=objects[0].points,
                                  where=f"frame {n} ({Path(str(file)).name})", objects=tuple(objects) if len(objects) > 1 else ()))

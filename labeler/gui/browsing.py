@@ -24,7 +24,7 @@ from labeler.gui.image_loader import ImageLoader, ThumbnailLoader
 from labeler.gui.keypoint_panel import KeypointPanel
 from labeler.gui.session import Session
 from labeler.gui.settings import AppSettings
-from labeler.store import FLAGS_OUT_OF_REVIEW, PointRecord, awaits_review
+from labeler.store import FLAGS_OUT_OF_REVIEW, REVIEW_PREDICTED, REVIEWED, PointRecord, awaits_review
 
 log = logging.getLogger(__name__)
 
@@ -327,10 +327,7 @@ class Browser(QObject):
     def update_review_label(self, rows: list[tuple[int, str, str]] | None) -> None:
         if rows is None:
             rows = self.image_list.all_rows()
-        n = sum(1 for r in rows if awaits_review(r[2], self.image_list.flag_of(r[0])))  # the store's rule
-        self.review_label.setText(
-            f"{n} image(s) with predictions to review." if n else "No predictions to review. Label an image, then Propagate."
-        )
+        self.review_label.setText(review_label_text(rows, self.image_list.flag_of))
 
     def update_image_label(self) -> None:
         s = self.session
@@ -344,3 +341,18 @@ class Browser(QObject):
             f"{c.path}   {c.width}×{c.height}   {n_conf}/{len(s.schema.keypoints)} confirmed"
             + (f", {n_pred} predicted" if n_pred else "")
         )
+
+
+def review_label_text(rows, flag_of) -> str:  # noqa: ANN001 - index rows (id, path, status); id -> flag
+    """The review panel's line. "Label an image, then Propagate" only while nothing was reviewed
+    or held back: after the last prediction is decided it says so, and predictions on flagged
+    images (out of review, not counted) are named, so the annotator knows where they went."""
+    n = sum(1 for r in rows if awaits_review(r[2], flag_of(r[0])))  # the store's rule
+    if n:
+        return f"{n} image(s) with predictions to review."
+    held = sum(1 for r in rows if r[2] == REVIEW_PREDICTED and flag_of(r[0]) in FLAGS_OUT_OF_REVIEW)
+    if held:
+        return f"No predictions to review ({held} flagged image(s) hold some)."
+    if any(r[2] == REVIEWED for r in rows):
+        return "No predictions left to review."
+    return "No predictions to review. Label an image, then Propagate."

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PyQt6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, pyqtSignal
+from PyQt6.QtCore import QAbstractListModel, QItemSelectionModel, QModelIndex, QRect, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPixmap
 from PyQt6.QtWidgets import (
     QAbstractItemView,
@@ -108,6 +108,15 @@ FILTERS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("Reviewed", (REVIEWED,)),
 )
 STATUS_WORDS = {UNLABELED: "unlabeled", PARTIAL: "in progress", REVIEW_PREDICTED: "to review", REVIEWED: "reviewed"}
+
+
+def row_status_words(status: str, flag: str | None) -> str:
+    """A row's state in words. A flagged image is out of the review queue (its predictions wait
+    until the flag is cleared, and it is counted by its flag), so it never says "to review"."""
+    if status == REVIEW_PREDICTED and flag in FLAGS_OUT_OF_REVIEW:
+        return "out of review"
+    return STATUS_WORDS.get(status, status)
+
 #: Filters by image flag, after the status filters in the same combo: label, flag.
 FLAG_FILTERS: tuple[tuple[str, str], ...] = (
     ("Skipped", FLAG_SKIP),
@@ -215,7 +224,7 @@ class ImageListModel(QAbstractListModel):
             return path.rsplit("/", 1)[-1]
         if role == Qt.ItemDataRole.ToolTipRole:
             who = self._claims.get(image_id)
-            state = "file missing" if image_id in self._missing else STATUS_WORDS.get(status, status)
+            state = "file missing" if image_id in self._missing else row_status_words(status, self.flags.get(image_id))
             return f"{path}\n{state}" + (f"\nbeing labelled by {who}" if who else "")
         if role == ClaimRole:
             return self._claims.get(image_id)
@@ -303,7 +312,8 @@ class ImageRowDelegate(QStyledItemDelegate):
             painter.fillRect(thumb_rect, QColor("#232833"))
         status = index.data(StatusRole) or UNLABELED
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setBrush(QColor(STATUS_COLOURS.get(status, "#6b7380")))
+        out = status == REVIEW_PREDICTED and index.data(FlagRole) in FLAGS_OUT_OF_REVIEW  # not "to review" blue
+        painter.setBrush(QColor("#6b7380" if out else STATUS_COLOURS.get(status, "#6b7380")))
         painter.setPen(QColor(10, 12, 16))
         painter.drawEllipse(thumb_rect.right() - 9, thumb_rect.bottom() - 9, 10, 10)
         text_left = thumb_rect.right() + 8
@@ -324,7 +334,7 @@ class ImageRowDelegate(QStyledItemDelegate):
         fm2 = QFontMetrics(small)
         lower = QRect(text_rect.left(), text_rect.top() + fm.height() * len(names) + 2, text_rect.width(),
                       fm2.height() * 2)
-        words = STATUS_WORDS.get(status, status)
+        words = row_status_words(status, index.data(FlagRole))
         confirmed = index.data(ConfirmedRole)
         if confirmed:
             words = f"{words} · {confirmed}"
@@ -548,8 +558,12 @@ class ImageListPanel(QWidget):
                 self.view.clearSelection()
             else:
                 idx = self.model.index(row)
-                if self.view.currentIndex() != idx:
-                    self.view.setCurrentIndex(idx)
+                if self.view.currentIndex() != idx:  # (a refresh keeping the current row keeps a multi-selection)
+                    # explicitly this row alone: the view's own command reads the keyboard's
+                    # modifiers, and a key that moves here with Ctrl or Shift held (Ctrl+Z,
+                    # Shift+X) would add the row to the selection (which Remove acts on)
+                    flags = QItemSelectionModel.SelectionFlag
+                    self.view.selectionModel().setCurrentIndex(idx, flags.ClearAndSelect | flags.Rows)
                 self.view.scrollTo(idx, QAbstractItemView.ScrollHint.EnsureVisible)
         finally:
             self._programmatic = False

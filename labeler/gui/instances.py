@@ -149,7 +149,7 @@ class Instances(QObject):
         self.select(ids[(k + delta) % len(ids)])
         self._say(f"object {ids.index(self.current) + 1 if self.current in ids else 1} of {len(ids)}")
 
-    def _run(self, what: str, edit) -> None:  # noqa: ANN001 - a callable
+    def _run(self, what: str, edit, done: str = "") -> None:  # noqa: ANN001 - a callable
         try:
             edit()
         except LabelerError as exc:
@@ -157,6 +157,12 @@ class Instances(QObject):
             return
         self.changed.emit()
         self.show()
+        if done:  # object edits are written at once and are not on the undo stack: say what happened
+            self._say(f"{done} (object edits are not undone by Ctrl+Z)")
+
+    def _number(self, instance_id: int | None) -> int:
+        ids = [r.id for r in self.records]
+        return ids.index(instance_id) + 1 if instance_id in ids else 0
 
     def new_instance(self) -> None:
         """Ctrl+B: a new object on the image, selected, its box drawn by the next drag."""
@@ -184,20 +190,23 @@ class Instances(QObject):
         self.show()
         if self.current is None:
             return
-        gone = self.current
-        self._run("delete object", lambda: self.session.project.delete_instance(gone))
+        gone, k = self.current, self._number(self.current)
+        image = self._image()
+        n = len(self.session.project.points(image, gone)) if image is not None else 0
+        self._run("delete object", lambda: self.session.project.delete_instance(gone),
+                  f"deleted object {k} and its {n} point(s)")
 
     def duplicate_instance(self) -> None:
         self.show()
         if self.current is None:
             return
-        image, src = self._image(), self.current
+        image, src, k = self._image(), self.current, self._number(self.current)
 
         def dup() -> None:
             made = self.session.project.duplicate_instance(src, offset=(10.0, 10.0))
             self.session.project.focus_instance(image, made.id)
 
-        self._run("duplicate object", dup)
+        self._run("duplicate object", dup, f"duplicated object {k} (box and points, 10 px aside)")
 
     def copy_previous_points(self) -> None:
         """Shift+C: the previous instance's points into the selected one, as a start."""
@@ -207,7 +216,8 @@ class Instances(QObject):
             return
         k = ids.index(self.current)
         src, dst = ids[k - 1], self.current
-        self._run("copy points", lambda: self.session.project.copy_instance_points(src, dst))
+        self._run("copy points", lambda: self.session.project.copy_instance_points(src, dst),
+                  f"copied object {k}'s points into object {k + 1}")
 
     def _say(self, text: str) -> None:
         self.session.message.emit(text, False)

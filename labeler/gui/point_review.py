@@ -85,11 +85,12 @@ class PointReview(QObject):
             w.say(f"no more predictions below {self.threshold:.2f} to review", error=False)
             return
         left = w.current.path
+        undecided = sum(1 for p in w.current_points.values() if p.status == PREDICTED)
         self._visited.append(here)
         w.show(target)
         names = self._low_here()
         if names:
-            self._go(names[0], moved_from=left)
+            self._go(names[0], moved_from=left, undecided=undecided)
 
     def _finish_first(self) -> bool:
         """The walk reached the end of this image's low points while predictions of it still
@@ -168,7 +169,7 @@ class PointReview(QObject):
             return None
         return self.at[1] if self._at_object == self._focused() else None
 
-    def _go(self, name: str, *, moved_from: str | None = None) -> None:
+    def _go(self, name: str, *, moved_from: str | None = None, undecided: int = 0) -> None:
         w = self.w
         rec = w.current_points.get(name)
         if w.current is None or rec is None:
@@ -179,7 +180,10 @@ class PointReview(QObject):
         self.canvas.focus_on(name)
         names = self._low_here()
         conf = "?" if rec.confidence is None else f"{rec.confidence:.2f}"
-        moved = f"{file_name(moved_from)} done with its low points; now " if moved_from else ""
+        moved = ""
+        if moved_from:  # "done" only when nothing of it awaits review: the walk may leave some behind
+            moved = (f"{file_name(moved_from)} left with {undecided} prediction(s) undecided; now " if undecided
+                     else f"{file_name(moved_from)} done with its low points; now ")
         w.say(f"{moved}{file_name(w.current.path)}: {name}: prediction {conf} ({names.index(name) + 1} of "
               f"{len(names)} low here) · C accepts · R rejects · Shift+R absent · W next")
 

@@ -77,3 +77,17 @@ def test_detect_proposes_boxes_for_review_and_propagate_fills_them(cli, project)
                           (["--boxes", "detect", "--prompt", "x", "--box-threshold", "2"], "between 0 and 1")):
         r = cli("propagate", project, *argv)
         assert r.code == 2 and message in r.err
+
+
+@pytest.mark.parametrize("box", ["2,3,10,8", "-5,4,12,6", "30,20,400,300"])
+def test_add_says_the_box_it_stored_and_whether_it_was_clipped(cli, project, box):
+    """A box reaching past the image is clipped to it; --add says the box it stored (as --set-box
+    does), and that it was clipped, so the person never works with a box they did not draw."""
+    r = cli("instances", project, "plain/a.jpg", f"--add={box}")  # = : argparse reads -5 as an option
+    assert r.code == 0, r.err
+    with Project.open(project) as p:
+        (made,) = [i for i in p.instances(p.image_by_path("plain/a.jpg").id) if i.box is not None]
+    x, y, w, h = made.box
+    assert f"box {x:g},{y:g},{w:g},{h:g}" in r.out
+    given = tuple(float(v) for v in box.split(","))
+    assert ("clipped to the image" in r.out) == (given != made.box)

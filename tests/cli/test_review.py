@@ -106,3 +106,25 @@ def test_flag_sets_clears_and_status_counts_flags(cli, project):
     assert r.code == 2 and "one of the arguments --skip --no-object --later --clear is required" in r.err
     assert cli("flag", project, "plain/a.jpg", "plain/b.png", "--clear").code == 0
     assert "flagged: skipped 0, no object 0, for later 0" in cli("status", project).out
+
+
+@pytest.mark.parametrize("text", ["-0", "-0.0", "-0e5", "0", "0.25", "1", "1e-3"])
+def test_a_threshold_is_said_as_a_confidence_never_minus_zero(text):
+    """`--accept-above -0` accepted everything and said "confidence >= -0"; the threshold is
+    a confidence in [0, 1], said as one."""
+    from labeler.cli.cmd_review import _threshold
+
+    value = _threshold(float(text), "--accept-above")
+    assert value == float(text) and f"{value:g}" == f"{abs(float(text)):g}" and not f"{value:g}".startswith("-")
+
+
+def test_flag_says_which_images_it_did_not_change(cli, project):
+    """`flag --clear` on an image without a flag said "cleared the flag of 1 image"; each line
+    now says what happened to that image."""
+    assert cli("flag", project, "plain/a.jpg", "--later").code == 0
+    r = cli("flag", project, "plain/a.jpg", "plain/b.png", "--later")
+    assert r.code == 0 and "plain/a.jpg (already)" in r.out and "plain/b.png\n" in r.out
+    r = cli("flag", project, "plain/a.jpg", "plain/b.png", "--skip")
+    assert "plain/a.jpg (was for later)" in r.out and "plain/b.png (was for later)" in r.out
+    r = cli("flag", project, "plain/a.jpg", "formats/gray.png", "--clear")
+    assert "plain/a.jpg (was skipped)" in r.out and "formats/gray.png (had no flag)" in r.out

@@ -36,7 +36,7 @@ def test_schema_shows_and_edits_keeping_points(cli, project):
     assert r.code == 0 and _schema(project).keypoints[:2] == ("beak", "crest")
     # removing a keypoint with points needs --delete-points; its edges and pair go with it
     r = cli("schema", project, "--remove", "nose")
-    assert r.code == 2 and "nose (1 points)" in r.err and "confirm" in r.err
+    assert r.code == 2 and "nose (1 points)" in r.err and "add --delete-points to confirm" in r.err  # the CLI's way
     r = cli("schema", project, "--remove", "nose", "--delete-points")
     assert r.code == 0 and "nose" not in _schema(project).keypoints
     assert all("nose" not in e for e in _schema(project).skeleton)

@@ -55,8 +55,11 @@ def test_coco_round_trip_keeps_every_instance_its_box_and_name(tmp_path):
     assert [a["num_keypoints"] for a in data["annotations"]] == [4, 4, 4]
     assert data["annotations"][1]["instance_name"] == "second"
     dst = _project(tmp_path / "dst", labelled=False)
-    import_coco(dst, tmp_path / "c.json")
+    report = import_coco(dst, tmp_path / "c.json")
     assert _objects(dst) == _objects(src)
+    # the merge counts are the first objects' (8 points); the second object's 4 are said in a note
+    assert report.merge.written == 8
+    assert "1 further object(s) on 1 image(s): their 4 point(s)" in " ".join(report.notes)
     export_coco(dst, tmp_path / "again.json")
     assert (tmp_path / "again.json").read_bytes() == (tmp_path / "c.json").read_bytes()
     src.close()
@@ -141,5 +144,57 @@ def test_sleap_slp_written_and_read_by_sleap_io_user_and_predicted_instances(tmp
     # the predicted instance came back as predictions with their scores, into b's own instance
     preds = [p for p in dst.all_points(statuses=["predicted"]) if p.image_id == dst.image_by_path("b.png").id]
     assert sorted((p.name, p.confidence) for p in preds) == [("brow", 0.25), ("nose", 0.75)]
+    src.close()
+    dst.close()
+
+
+@pytest.mark.parametrize("predicted", [False, True])
+def test_sleap_no_object_image_is_a_negative_frame_and_imports_back_flagged(tmp_path, predicted):
+    """A *no object* image is a negative in COCO, a background image in YOLO and an all-empty row
+    in DeepLabCut; in SLEAP it is a negative frame (``LabeledFrame.is_negative``, no instances),
+    which the import turns back into the flag. A skipped image stays out, as everywhere."""
+    import sleap_io as sio  # the dev extra has it
+
+    from labeler.formats.sleap import export_sleap, import_sleap
+
+    src = _project(tmp_path / "src", labelled=True)
+    b = src.image_by_path("b.png").id
+    src.set_image_flag(b, "no_object")  # it holds points: a negative whatever it holds
+    export_sleap(src, tmp_path / "x.slp", predicted=predicted)
+    labels = sio.load_slp(str(tmp_path / "x.slp"), open_videos=False)
+    frames = {lf.video.filename[lf.frame_idx].rsplit("/", 1)[-1]: lf for lf in labels.labeled_frames}
+    assert sorted(frames) == ["a.png", "b.png"]
+    assert frames["b.png"].is_negative and not frames["b.png"].instances
+    assert not frames["a.png"].is_negative and frames["a.png"].instances
+    dst = _project(tmp_path / "dst", labelled=False)
+    import_sleap(dst, tmp_path / "x.slp")
+    assert dst.image_flags() == {dst.image_by_path("b.png").id: "no_object"}
+    export_sleap(dst, tmp_path / "y.slp", predicted=predicted)
+    again = sio.load_slp(str(tmp_path / "y.slp"), open_videos=False)
+    assert [(lf.frame_idx, lf.is_negative, len(lf.instances)) for lf in again.labeled_frames] == \
+        [(lf.frame_idx, lf.is_negative, len(lf.instances)) for lf in labels.labeled_frames]
+    src.set_image_flag(b, "skip")
+    export_sleap(src, tmp_path / "z.slp")
+    skipped = sio.load_slp(str(tmp_path / "z.slp"), open_videos=False)
+    assert len(skipped.labeled_frames) == 1 and not skipped.labeled_frames[0].is_negative
+    src.close()
+    dst.close()
+
+
+@pytest.mark.parametrize("unboxed", [(0,), (1,), (0, 1), (2,)])
+def test_coco_round_trip_is_byte_identical_when_some_objects_have_no_box(tmp_path, unboxed):
+    """An object without a box is written with the points' bbox (and no ``box_source``); the
+    import must not turn that bbox into an "imported" box, or export -> import -> export differs
+    (found with a project whose image had its first, box-less object and two drawn ones)."""
+    src = _project(tmp_path / "src", labelled=True)
+    instances = [i for im in src.list_images() for i in src.instances(im.id)]
+    for k in unboxed:
+        src.set_box(instances[k].id, None)
+    export_coco(src, tmp_path / "c.json")
+    dst = _project(tmp_path / "dst", labelled=False)
+    import_coco(dst, tmp_path / "c.json")
+    assert _objects(dst) == _objects(src)
+    export_coco(dst, tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "c.json").read_bytes()
     src.close()
     dst.close()

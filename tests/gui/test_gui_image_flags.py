@@ -64,3 +64,18 @@ def test_a_flag_is_undone_like_any_edit_and_the_view_goes_back(qtbot, window):
     assert window.image_list.flag_of(ids[0]) is None
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert flags(window.project.path) == {ids[0]: FLAG_SKIP}
+
+
+def test_moving_to_an_image_by_a_key_with_ctrl_or_shift_selects_only_it(qtbot, window):
+    """Undo (Ctrl+Z) and flag keys (Shift+X) move to another image while Ctrl or Shift is held:
+    the list must select that image alone, not add it to the selection (the list selects several
+    for Remove; a stale second row would be removed too)."""
+    wait_shown(qtbot, window)
+    ids = [r[0] for r in window.image_list.model.rows()]
+    for undo in (Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ControlModifier):
+        key(qtbot, window, Qt.Key.Key_X, Qt.KeyboardModifier.ShiftModifier)  # no object; moved on
+        moved = window.current.id
+        assert window.image_list.selected_ids() == [moved]
+        key(qtbot, window, Qt.Key.Key_Z, undo)  # back to the flagged image
+        assert window.current.id != moved
+        assert window.image_list.selected_ids() == [window.current.id], (ids, moved)

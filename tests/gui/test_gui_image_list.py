@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QImage
 
 from labeler.gui.image_list import IdRole, ImageListModel, ImageListPanel
@@ -157,3 +158,53 @@ def test_search_by_file_name_sort_by_least_confident_and_k_of_k_confirmed(qtbot,
 
     click_image(qtbot, window, 30, 30)
     assert k_of(ids[4]) == "1/4"  # follows the edit at once
+
+
+def test_a_flagged_image_never_says_to_review_in_its_row(qtbot):
+    """Issue 23: a flagged image (skip, no object, later) is out of the review queue and not
+    counted "to review"; its row says so too, whatever its status, and the panel's counts agree."""
+    from labeler.gui.image_list import row_status_words
+    from labeler.store import FLAGS_OUT_OF_REVIEW, IMAGE_FLAGS
+
+    statuses = ("unlabeled", "partial", "predicted", "reviewed")
+    for status in statuses:
+        for flag in (None, *IMAGE_FLAGS):
+            words = row_status_words(status, flag)
+            assert ("to review" in words) == (status == "predicted" and flag not in FLAGS_OUT_OF_REVIEW), (status, flag)
+    thumbs = ThumbnailLoader(decode=lambda path, size: QImage(size, size, QImage.Format.Format_RGB32))
+    panel = ImageListPanel(thumbs)
+    panel.model.set_resolver(lambda rel: Path("/nowhere") / rel)
+    qtbot.addWidget(panel)
+    rows = [(i, f"set/img{i}.jpg", statuses[i % 4]) for i in range(1, 13)]
+    panel.set_index(rows)
+    for image_id, flag in zip((3, 7, 11), sorted(FLAGS_OUT_OF_REVIEW), strict=False):
+        panel.set_flag(image_id, flag)
+    for row in range(panel.model.rowCount()):
+        index = panel.model.index(row)
+        flagged = index.data(IdRole) in (3, 7, 11)
+        assert ("to review" in index.data(Qt.ItemDataRole.ToolTipRole)) == (not flagged and rows[row][2] == "predicted")
+    thumbs.shutdown()
+
+
+def test_the_review_line_never_says_label_and_propagate_while_predictions_are_held_back():
+    """Generated indexes: the review panel's line counts exactly the store's "to review" images;
+    with none, predictions held by flagged images are named, never hidden behind "Label an image,
+    then Propagate" (what a new project says)."""
+    import random
+
+    from labeler.gui.browsing import review_label_text
+    from labeler.store import FLAGS_OUT_OF_REVIEW, IMAGE_FLAGS, awaits_review
+
+    rng = random.Random(23)
+    statuses = ("unlabeled", "partial", "predicted", "reviewed")
+    for _ in range(500):
+        rows = [(i, f"img{i}.jpg", rng.choice(statuses)) for i in range(rng.randint(0, 8))]
+        flags = {r[0]: rng.choice(IMAGE_FLAGS) for r in rows if rng.random() < 0.4}
+        text = review_label_text(rows, flags.get)
+        n = sum(awaits_review(r[2], flags.get(r[0])) for r in rows)
+        held = sum(r[2] == "predicted" and flags.get(r[0]) in FLAGS_OUT_OF_REVIEW for r in rows)
+        assert text.startswith(f"{n} image(s)") if n else text.startswith("No predictions")
+        if not n and held:
+            assert f"{held} flagged image(s)" in text and "Propagate" not in text
+        if "Propagate" in text:
+            assert not held and all(r[2] != "reviewed" for r in rows)

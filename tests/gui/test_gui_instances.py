@@ -38,8 +38,13 @@ def test_objects_get_boxes_by_drag_and_clicks_label_the_selected_one(qtbot, wind
     key(qtbot, window, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)  # duplicate the first
     third = _on_disk(window)[2]
     assert len(_on_disk(window)) == 3 and abs(third[1]["nose"][0] - 20) < 0.5  # shifted by 10 px
+    # object edits are not on the undo stack: each says what it did, and that Ctrl+Z will not undo it
+    said = window.statusBar().currentMessage()
+    assert said.startswith("duplicated object 1") and "not undone by Ctrl+Z" in said
     key(qtbot, window, Qt.Key.Key_Delete, Qt.KeyboardModifier.ShiftModifier)
     assert len(_on_disk(window)) == 2
+    said = window.statusBar().currentMessage()
+    assert said.startswith("deleted object 3 and its 1 point(s)") and "not undone by Ctrl+Z" in said
     if os.environ.get("LABELER_SHOT"):
         window.grab().save(os.environ["LABELER_SHOT"])
 

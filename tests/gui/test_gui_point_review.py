@@ -43,6 +43,8 @@ def test_w_walks_low_points_across_images_zooming_to_each(qtbot, make_window, pr
     for _ in range(2):
         key(qtbot, window, Qt.Key.Key_W)
         visited.append((window.current.id, window.current_keypoint))
+        if len(visited) == 1:  # image 0 holds no prediction: done with it
+            assert "img00.jpg done with its low points; now img01.jpg" in window.statusBar().currentMessage()
     assert visited == [(predicted[1], "right_eye"), (predicted[1], "left_eye")]
     # the image's last low point: its other predictions are pointed out before the walk moves on
     key(qtbot, window, Qt.Key.Key_W)
@@ -56,7 +58,8 @@ def test_w_walks_low_points_across_images_zooming_to_each(qtbot, make_window, pr
     centre = window.canvas.view_centre()
     assert (centre.x(), centre.y()) == pytest.approx((40.0, 25.0), abs=1.0)  # the point is in the middle
     said = window.statusBar().currentMessage()
-    assert "img01.jpg done with its low points; now img02.jpg: nose: prediction 0.20" in said
+    # it left image 1 with all 4 predictions undecided: it says so, never "done"
+    assert "img01.jpg left with 4 prediction(s) undecided; now img02.jpg: nose: prediction 0.20" in said
     key(qtbot, window, Qt.Key.Key_W, Qt.KeyboardModifier.ShiftModifier)
     assert (window.current.id, window.current_keypoint) == (predicted[1], "left_eye")
     key(qtbot, window, Qt.Key.Key_W)  # image 1's last low point: its other predictions are said first
