@@ -92,9 +92,34 @@ def export_sleap(project: Project, out: str | os.PathLike[str], *, predicted: bo
     return written
 
 
+#: Values (rows x fields) of one table of a .slp file that labeler lets sleap-io read: a compressed
+#: dataset of 10^9 rows takes a few KB on disk and 17 GB once read (the same bound as DeepLabCut's .h5).
+MAX_CELLS = 20_000_000
+
+
+def _bounded(path: Path) -> None:
+    """Refuse a file whose tables sleap-io would read whole (every dataset outside the embedded
+    videos' groups) before they are read: their sizes are declared, and a compressed one may
+    claim any size."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            for name, node in f.items():
+                if isinstance(node, h5py.Dataset):
+                    cells = math.prod(node.shape or ()) * max(1, len(node.dtype.names or ()))
+                    if cells > MAX_CELLS:
+                        raise FormatError(f"{path}: {name!r} holds {cells} values, more than labeler reads ({MAX_CELLS})")
+    except FormatError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a broken file
+        raise FormatError(f"{path}: not a SLEAP .slp file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+
+
 def read_sleap(path: str | os.PathLike[str]) -> CocoFile:
     sio = _sio()
     path = Path(path)
+    _bounded(path)
     try:
         labels = sio.load_slp(str(path), open_videos=False)
     except Exception as exc:  # noqa: BLE001 - h5py/sleap-io raise many kinds for a broken file
@@ -108,6 +133,8 @@ def read_sleap(path: str | os.PathLike[str]) -> CocoFile:
     entries = []
     for n, lf in enumerate(labels.labeled_frames):
         files = lf.video.filename
+        if isinstance(files, list) and not 0 <= lf.frame_idx < len(files):
+            raise FormatError(f"{path}: frame {n} is image {lf.frame_idx} of a sequence of {len(files)} images")
         file = files[lf.frame_idx] if isinstance(files, list) else files
         if not isinstance(files, list):
             raise FormatError(f"{path}: frame {lf.frame_idx} of the video {file}: labeler labels images, not video frames")
