@@ -24,7 +24,7 @@ import numpy as np
 
 from labeler.errors import FormatError, UserInputError
 from labeler.formats.coco import CocoFile, CocoImage, CocoImportReport, ImportedObject, merge_coco_file
-from labeler.formats.exchange import labelled_images
+from labeler.formats.exchange import labelled_images, usable_images
 from labeler.store import ABSENT, MANUAL, PREDICTED, ImportedPoint, OnConflict, Project, Schema
 
 
@@ -36,8 +36,12 @@ def _sio():  # noqa: ANN202 - the sleap_io module
     return sleap_io
 
 
-def export_sleap(project: Project, out: str | os.PathLike[str], *, predicted: bool = False) -> int:
-    """Write ``out`` (.slp); returns the number of instances written."""
+def export_sleap(project: Project, out: str | os.PathLike[str], *, predicted: bool = False,
+                 notes: list[str] | None = None) -> int:
+    """Write ``out`` (.slp); returns the number of instances written. The file names each image's
+    file for a trainer to read beside its labels, so images whose file is gone, leads outside the
+    images folder or now holds another picture are left out, as in every export of pictures; the
+    notes saying so are appended to ``notes``."""
     sio = _sio()
     out = Path(out)
     if out.suffix.lower() != ".slp":
@@ -48,6 +52,11 @@ def export_sleap(project: Project, out: str | os.PathLike[str], *, predicted: bo
     items = [it for it in items if it.objects]
     if not items:
         raise UserInputError("no image has a labelled point yet; nothing to export")
+    items, left_out = usable_images(project, items)
+    if notes is not None:
+        notes.extend(left_out)
+    if not items:
+        raise UserInputError("every labelled image now holds another picture than the one labelled; nothing to export")
     skeleton = sio.Skeleton(nodes=list(names), edges=[tuple(e) for e in schema.skeleton],
                             symmetries=[tuple(p) for p in schema.flip_pairs], name=project.category())
     video = sio.Video.from_filename([str(project.image_path(it.image)) for it in items])

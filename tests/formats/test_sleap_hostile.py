@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import resource
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -97,3 +98,51 @@ def test_a_frame_index_outside_the_image_list_is_one_format_error(tmp_path):
         with pytest.raises(FormatError, match="of a sequence of 3 images"):
             read_sleap(path)
     assert len(read_sleap(good).images) == 3
+
+
+def test_the_export_names_only_images_whose_file_is_the_picture_labelled_inside_the_folder(tmp_path):
+    """Each image kept, deleted, replaced by another picture, or made a link leading outside (to a
+    file, or through a folder): the .slp lists exactly the kept ones, and a note names the rest."""
+    import sleap_io as sio
+    from PIL import Image
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    Image.new("RGB", (40, 30), (0, 250, 0)).save(outside / "o.png")
+    rng = random.Random(5)
+    fates = ("keep", "delete", "replace", "file_link", "dir_link")
+    for round_ in range(4):
+        base = tmp_path / f"r{round_}"
+        base.mkdir()
+        _slp(base)
+        root = base / "images"
+        project = Project.open(base / "p.labeler")
+        chosen = {f"i{i}.png": rng.choice(fates) for i in range(3)}
+        if round_ == 0:
+            chosen["i0.png"] = "keep"
+        for name, fate in chosen.items():
+            f = root / name
+            if fate == "delete":
+                f.unlink()
+            elif fate == "replace":
+                Image.new("RGB", (40, 30), (1, 2, 250)).save(f)
+            elif fate == "file_link":
+                f.unlink()
+                f.symlink_to(outside / "o.png")
+            elif fate == "dir_link":
+                f.unlink()
+                (root / f"d{name}").symlink_to(outside)
+                f.symlink_to(root / f"d{name}" / "o.png")
+        kept = sorted(n for n, fate in chosen.items() if fate == "keep")
+        notes: list[str] = []
+        if not kept:
+            with pytest.raises(Exception, match="nothing to export|none of the"):
+                export_sleap(project, base / "x.slp", notes=notes)
+            continue
+        assert export_sleap(project, base / "x.slp", notes=notes) == len(kept)
+        project.close()
+        labels = sio.load_slp(str(base / "x.slp"), open_videos=False)
+        named = sorted(Path(f).name for v in labels.videos for f in v.filename)
+        assert named == kept, chosen
+        for name, fate in chosen.items():
+            assert (fate == "keep") != any(name in note for note in notes), (chosen, notes)
