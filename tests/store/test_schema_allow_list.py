@@ -351,3 +351,46 @@ def test_a_name_sqlite_reads_otherwise_is_refused_when_the_file_opens(base, tmp_
             Project.open(path).close()
         message = str(caught.value)
         assert "\n" not in message and ("refusing to open this project" in message or "malformed" in message), (ch, message)
+
+
+SALVAGED = ("meta", "keypoint", "image", "skeleton_edge", "flip_pair", "instance", "cache", "claim", "point", "alembic_version")
+
+
+def _view_in_place_of(table: str):  # noqa: ANN202
+    """The table renamed away and a view of its rows (through a recursive query) in its place."""
+    return _sql(
+        "PRAGMA legacy_alter_table = ON",
+        f"ALTER TABLE {table} RENAME TO {table}_rows",
+        f"CREATE VIEW {table} AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2) "
+        f"SELECT {table}_rows.* FROM {table}_rows, n WHERE n.i = 1",
+    )
+
+
+def _generated_column_in(table: str, stored: bool):  # noqa: ANN202
+    if stored:  # ALTER TABLE cannot add a STORED one: the table is rebuilt with it
+        return _rebuilt(table, f"CREATE TABLE {table} (", f"CREATE TABLE {table} (\n\tg INTEGER GENERATED ALWAYS AS (length(zeroblob(10))) STORED, ")
+    return _sql(f"ALTER TABLE {table} ADD COLUMN g INTEGER GENERATED ALWAYS AS (length(zeroblob(10))) VIRTUAL")
+
+
+@pytest.mark.parametrize("table", SALVAGED)
+def test_copy_reads_rows_only_where_reading_runs_nothing_of_the_file(base, tmp_path, table):
+    """Salvage reads no view (a recursive one never ends: `labeler copy` ran forever), no virtual
+    table and no generated column in place of one of labeler's tables: refused in one line.
+    Each table: a view in its place, a virtual and a stored generated column."""
+    from labeler.store.copying import copy_project
+
+    for k, mutation in enumerate((_view_in_place_of(table), _generated_column_in(table, False),
+                                  _generated_column_in(table, True))):
+        path = tmp_path / f"{k}.labeler"
+        shutil.copy(base, path)
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            mutation(conn)
+        except sqlite3.OperationalError as exc:  # e.g. a generated column cannot join a primary key table's rebuild
+            pytest.fail(f"mutation {k} of {table}: {exc}")
+        conn.close()
+        with pytest.raises(ProjectError) as caught:
+            copy_project(path, tmp_path / f"saved{k}.labeler", images_root=tmp_path)
+        message = str(caught.value)
+        assert "\n" not in message and "refusing to read rows from this project" in message, (k, message)
+        assert table in message, message
