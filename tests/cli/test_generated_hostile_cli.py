@@ -132,3 +132,11 @@ def test_the_reported_cases(world, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("error:") == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("source", ["--coco", "--yolo", "--dlc", "--sleap"])
+def test_every_import_source_takes_hostile_file_names(world, source):
+    """The file to import drawn from the hostile texts too (an empty name chose no source and
+    reached the DeepLabCut reader as None: an internal error), and from the hostile files."""
+    for value in [*TEXTS, *(str(world / f) for f in FILES)]:
+        _check(["import", str(world / "p.labeler"), source, value])
