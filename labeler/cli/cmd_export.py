@@ -117,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
         if args.sleap:
             from labeler.formats.sleap import export_sleap
 
-            n = export_sleap(project, args.sleap, predicted=args.predicted)
+            sleap_notes: list[str] = []
+            n = export_sleap(project, args.sleap, predicted=args.predicted, notes=sleap_notes)
             print(f"wrote {args.sleap}: {count(n, 'instance')}")
+            for note in sleap_notes:
+                print(f"  note: {note}")
     return 0

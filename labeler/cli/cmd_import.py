@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from labeler.formats.coco import import_coco
     from labeler.store import MergeConflict, Project
 
+    given = [v for v in (args.coco, args.yolo, args.dlc, args.sleap) if v is not None]
+    if not all(v.strip() for v in given):  # an empty value chose no branch below (and read as None)
+        raise UserInputError("the file to import is an empty name; give its path")
     with Project.open(args.project, user=args.user) as project:
         try:
             if args.coco:

@@ -80,6 +80,10 @@ def host_port(address: str) -> tuple[str, int]:
             f"--ray {address!r}: expected local, auto or HOST:PORT of the head (e.g. 10.0.0.5:6379, "
             "as `ray start --head` prints it)"
         )
+    try:  # what resolving it does first (a label over 63 characters, a character no host name has)
+        host.encode("idna")
+    except UnicodeError:
+        raise UserInputError(f"--ray {address!r}: {host[:80]!r} is not a host name or address") from None
     return host, number
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from labeler.errors import FormatError, UserInputError
 from labeler.formats.coco import CocoFile, CocoImage, CocoImportReport, ImportedObject, merge_coco_file
-from labeler.formats.exchange import labelled_images
+from labeler.formats.exchange import labelled_images, usable_images
 from labeler.store import ABSENT, FLAG_NO_OBJECT, MANUAL, PREDICTED, ImportedPoint, OnConflict, Project, Schema
 
 
@@ -38,8 +38,12 @@ def _sio():  # noqa: ANN202 - the sleap_io module
     return sleap_io
 
 
-def export_sleap(project: Project, out: str | os.PathLike[str], *, predicted: bool = False) -> int:
-    """Write ``out`` (.slp); returns the number of instances written."""
+def export_sleap(project: Project, out: str | os.PathLike[str], *, predicted: bool = False,
+                 notes: list[str] | None = None) -> int:
+    """Write ``out`` (.slp); returns the number of instances written. The file names each image's
+    file for a trainer to read beside its labels, so images whose file is gone, leads outside the
+    images folder or now holds another picture are left out, as in every export of pictures; the
+    notes saying so are appended to ``notes``."""
     sio = _sio()
     out = Path(out)
     if out.suffix.lower() != ".slp":
@@ -50,6 +54,11 @@ def export_sleap(project: Project, out: str | os.PathLike[str], *, predicted: bo
     items = [it for it in items if it.objects or it.image.flag == FLAG_NO_OBJECT]
     if not items:
         raise UserInputError("no image has a labelled point yet; nothing to export")
+    items, left_out = usable_images(project, items)
+    if notes is not None:
+        notes.extend(left_out)
+    if not items:
+        raise UserInputError("every labelled image now holds another picture than the one labelled; nothing to export")
     skeleton = sio.Skeleton(nodes=list(names), edges=[tuple(e) for e in schema.skeleton],
                             symmetries=[tuple(p) for p in schema.flip_pairs], name=project.category())
     video = sio.Video.from_filename([str(project.image_path(it.image)) for it in items])
@@ -95,9 +104,34 @@ def export_sleap(project: Project, out: str | os.PathLike[str], *, predicted: bo
     return written
 
 
+#: Values (rows x fields) of one table of a .slp file that labeler lets sleap-io read: a compressed
+#: dataset of 10^9 rows takes a few KB on disk and 17 GB once read (the same bound as DeepLabCut's .h5).
+MAX_CELLS = 20_000_000
+
+
+def _bounded(path: Path) -> None:
+    """Refuse a file whose tables sleap-io would read whole (every dataset outside the embedded
+    videos' groups) before they are read: their sizes are declared, and a compressed one may
+    claim any size."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            for name, node in f.items():
+                if isinstance(node, h5py.Dataset):
+                    cells = math.prod(node.shape or ()) * max(1, len(node.dtype.names or ()))
+                    if cells > MAX_CELLS:
+                        raise FormatError(f"{path}: {name!r} holds {cells} values, more than labeler reads ({MAX_CELLS})")
+    except FormatError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a broken file
+        raise FormatError(f"{path}: not a SLEAP .slp file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+
+
 def read_sleap(path: str | os.PathLike[str]) -> CocoFile:
     sio = _sio()
     path = Path(path)
+    _bounded(path)
     try:
         labels = sio.load_slp(str(path), open_videos=False)
     except Exception as exc:  # noqa: BLE001 - h5py/sleap-io raise many kinds for a broken file
@@ -111,6 +145,8 @@ def read_sleap(path: str | os.PathLike[str]) -> CocoFile:
     entries = []
     for n, lf in enumerate(labels.labeled_frames):
         files = lf.video.filename
+        if isinstance(files, list) and not 0 <= lf.frame_idx < len(files):
+            raise FormatError(f"{path}: frame {n} is image {lf.frame_idx} of a sequence of {len(files)} images")
         file = files[lf.frame_idx] if isinstance(files, list) else files
         if not isinstance(files, list):
             raise FormatError(f"{path}: frame {lf.frame_idx} of the video {file}: labeler labels images, not video frames")

@@ -324,6 +324,14 @@ class _Layout:
 
 #: Limits of a data.yaml that labeler reads (far above any real dataset).
 MAX_KEYPOINTS = 10_000
+#: Characters one number of a label row may take ("-0.123456789012345678e-300" and a space).
+MAX_VALUE_CHARS = 32
+
+
+def _max_label_bytes(k: int | None, ndim: int | None) -> int:
+    """The most bytes a label file of :data:`MAX_OBJECTS_PER_IMAGE` rows can hold: class, box and
+    K keypoints of ``ndim`` values (without data.yaml, K and ndim at their largest)."""
+    return MAX_OBJECTS_PER_IMAGE * ((5 + (ndim or 3) * (k or MAX_KEYPOINTS)) * MAX_VALUE_CHARS + 1)
 MAX_CLASSES = 100_000
 
 
@@ -446,6 +454,11 @@ def import_yolo(
             continue
         where = _shown(lb, lay.root)
         try:
+            size = lb.stat().st_size
+            if size > _max_label_bytes(k, ndim):  # sized before it is read: text and floats cost ~17x the file
+                problems.add(f"{where}: {size} bytes, more than {MAX_OBJECTS_PER_IMAGE} rows of this dataset's "
+                             f"numbers can be ({_max_label_bytes(k, ndim)} bytes)")
+                continue
             text = lb.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             problems.add(f"{where}: cannot read it ({exc})")

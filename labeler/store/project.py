@@ -45,7 +45,12 @@ from labeler.store.location import PgLocation, is_url, parse_url
 from labeler.store.image_ops import ImageOps, insert_probed
 from labeler.store.instance_ops import InstanceOps
 from labeler.store.integrity import check_meta_types, check_project_file
-from labeler.store.schema_reference import check_postgresql_readable, check_postgresql_schema, check_sqlite_schema
+from labeler.store.schema_reference import (
+    check_postgresql_readable,
+    check_postgresql_schema,
+    check_sqlite_readable,
+    check_sqlite_schema,
+)
 from labeler.store.merge_ops import MergeOps
 from labeler.store.migrations import FORMAT_MARKER, SCHEMA_VERSION, migrate, stamp_file_header, stamp_new
 from labeler.store.models import Base, MetaRow
@@ -470,8 +475,8 @@ class Project(SchemaOps, ImageOps, InstanceOps, PointOps, PredictionOps, ReviewO
 
                     raise ProjectError(f"{target}: not a labeler project ({missing_tables_reason(conn)})")
                 raise ProjectError(f"{target}: not a labeler project (an SQLite database without labeler's tables)")
-            if engine.dialect.name == "sqlite" and not salvage:  # before any of its tables is read
-                check_sqlite_schema(target, conn)
+            if engine.dialect.name == "sqlite":  # before any of its tables is read
+                (check_sqlite_readable if salvage else check_sqlite_schema)(target, conn)
             elif engine.dialect.name == "postgresql":
                 (check_postgresql_readable if salvage else check_postgresql_schema)(str(target), conn)
             meta = check_meta_types(target, dict(conn.execute(text("SELECT key, value FROM meta")).all()))

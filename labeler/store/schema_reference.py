@@ -238,6 +238,29 @@ def check_sqlite_schema(target: Path | str, conn: Connection) -> None:
     )
 
 
+def check_sqlite_readable(target: Path | str, conn: Connection) -> None:
+    """For ``labeler copy`` out of a refused file (salvage): reading its rows must run nothing of
+    its schema. A SELECT runs no trigger, but reading a view runs its query (a recursive one never
+    ends), a virtual table its module, a generated column its expression; so each of labeler's
+    tables must be a plain table (``CREATE TABLE`` with labeler's name) without generated columns.
+    Triggers, defaults, CHECKs and foreign keys do not act on reads."""
+    objects, _ = read_schema(conn)
+    found = {o.key: o for o in objects}
+    ref = sqlite_references(revision_id(SCHEMA_VERSION))[0][0]
+    problem = None
+    for obj in sorted((o for o in ref if o.type == "table"), key=lambda o: o.name):
+        mine = found.get(obj.key)
+        if mine is None or not isinstance(mine.sql, tuple) or not mine.sql or mine.sql[0] != obj.sql[0]:
+            problem = f"its table {shown(obj.name)!r} is not a plain table as labeler makes it"
+        else:
+            hidden = [r[6] for r in conn.exec_driver_sql(f'PRAGMA main.table_xinfo("{obj.name}")')]
+            if any(h != 0 for h in hidden):
+                problem = f"its table {shown(obj.name)!r} has generated columns, which would run on reading"
+        if problem:
+            raise SchemaRefused(f"{target}: refusing to read rows from this project: {problem}; "
+                                "copy its rows with a tool you trust (the sqlite3 shell's .dump)")
+
+
 # -- PostgreSQL ---------------------------------------------------------------------------------
 # The same allow-list for a project schema on a server: its catalog (read by
 # :mod:`labeler.store.dialects.postgresql_catalog` in one query) must equal the catalog that

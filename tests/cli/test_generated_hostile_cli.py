@@ -132,3 +132,29 @@ def test_the_reported_cases(world, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("error:") == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("source", ["--coco", "--yolo", "--dlc", "--sleap"])
+def test_every_import_source_takes_hostile_file_names(world, source):
+    """The file to import drawn from the hostile texts too (an empty name chose no source and
+    reached the DeepLabCut reader as None: an internal error), and from the hostile files."""
+    for value in [*TEXTS, *(str(world / f) for f in FILES)]:
+        _check(["import", str(world / "p.labeler"), source, value])
+
+
+def _resolvable(host: str) -> bool:
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(host=st.one_of(st.text(min_size=1, max_size=80), st.text(alphabet="ab.", min_size=64, max_size=90))
+       .filter(lambda h: h.strip() and "/" not in h and ":" not in h and "://" not in h and not _resolvable(h.strip())))
+def test_a_ray_host_no_resolver_takes_is_one_error_line(world, host):
+    """``--ray HOST:PORT`` whose host no resolver takes (a label over 63 characters, an empty
+    label, a character no host name has): one line before anything is contacted (was an
+    internal error from the resolver's encoding; these never reach the network)."""
+    _check(["propagate", str(world / "p.labeler"), "--method", "classical", "--ray", f"{host}:6379"])

@@ -298,3 +298,99 @@ def test_connections_set_the_behaviour_pragmas(base, tmp_path):
     with Project.open(tmp_path / base.name) as project, project._engine.connect() as conn:
         pragmas = {p: conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("foreign_keys", "recursive_triggers", "trusted_schema")}
     assert pragmas == {"foreign_keys": 1, "recursive_triggers": 0, "trusted_schema": 0}
+
+
+#: Characters Python's whitespace class takes that SQLite's tokenizer does not (it has five):
+#: U+00A0 and the like are letters of a name to SQLite, \x0b and \x1c-\x1f illegal characters.
+NOT_SQLITE_SPACE = [chr(c) for c in range(0x110000) if chr(c).isspace() and chr(c) not in " \t\n\f\r"]
+
+
+def _word_starts(sql: str) -> list[int]:
+    import re
+
+    return [m.start() for m in re.finditer(r"(?<=[ \t\n(,])(?=[A-Za-z])", sql)]
+
+
+def test_a_character_sqlite_reads_as_part_of_a_name_never_vanishes_from_the_compared_sql(base):
+    """Every table's SQL with each such character put before a random word: the compared tokens
+    differ (before, ``id \\u00a0INTEGER`` compared equal to ``id INTEGER``, while SQLite read a
+    type that makes ``id`` no rowid alias: every keypoint's id read as NULL)."""
+    import random
+
+    from labeler.store.dialects.sqlite_catalog import tokens
+
+    rng = random.Random(21)
+    conn = sqlite3.connect(base)
+    sqls = [r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL")]
+    conn.close()
+    assert len(NOT_SQLITE_SPACE) > 20
+    for ch in NOT_SQLITE_SPACE:
+        for sql in sqls:
+            at = rng.choice(_word_starts(sql))
+            assert tokens(sql[:at] + ch + sql[at:]) != tokens(sql), (ch, sql[:at])
+
+
+def test_a_name_sqlite_reads_otherwise_is_refused_when_the_file_opens(base, tmp_path):
+    import random
+
+    rng = random.Random(7)
+    chars = rng.sample(NOT_SQLITE_SPACE, 6)
+    for k, ch in enumerate(chars):
+        path = tmp_path / f"{k}.labeler"
+        shutil.copy(base, path)
+        conn = sqlite3.connect(path, isolation_level=None)
+        table = rng.choice(("keypoint", "image", "point", "instance"))
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        new = sql.replace("\n\tid INTEGER", f"\n\tid {ch}INTEGER", 1) if "\n\tid INTEGER" in sql else sql.replace(
+            "\n\tx FLOAT", f"\n\tx {ch}FLOAT", 1)
+        assert new != sql
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?", (new, table))
+        conn.close()
+        with pytest.raises(ProjectError) as caught:
+            Project.open(path).close()
+        message = str(caught.value)
+        assert "\n" not in message and ("refusing to open this project" in message or "malformed" in message), (ch, message)
+
+
+SALVAGED = ("meta", "keypoint", "image", "skeleton_edge", "flip_pair", "instance", "cache", "claim", "point", "alembic_version")
+
+
+def _view_in_place_of(table: str):  # noqa: ANN202
+    """The table renamed away and a view of its rows (through a recursive query) in its place."""
+    return _sql(
+        "PRAGMA legacy_alter_table = ON",
+        f"ALTER TABLE {table} RENAME TO {table}_rows",
+        f"CREATE VIEW {table} AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2) "
+        f"SELECT {table}_rows.* FROM {table}_rows, n WHERE n.i = 1",
+    )
+
+
+def _generated_column_in(table: str, stored: bool):  # noqa: ANN202
+    if stored:  # ALTER TABLE cannot add a STORED one: the table is rebuilt with it
+        return _rebuilt(table, f"CREATE TABLE {table} (", f"CREATE TABLE {table} (\n\tg INTEGER GENERATED ALWAYS AS (length(zeroblob(10))) STORED, ")
+    return _sql(f"ALTER TABLE {table} ADD COLUMN g INTEGER GENERATED ALWAYS AS (length(zeroblob(10))) VIRTUAL")
+
+
+@pytest.mark.parametrize("table", SALVAGED)
+def test_copy_reads_rows_only_where_reading_runs_nothing_of_the_file(base, tmp_path, table):
+    """Salvage reads no view (a recursive one never ends: `labeler copy` ran forever), no virtual
+    table and no generated column in place of one of labeler's tables: refused in one line.
+    Each table: a view in its place, a virtual and a stored generated column."""
+    from labeler.store.copying import copy_project
+
+    for k, mutation in enumerate((_view_in_place_of(table), _generated_column_in(table, False),
+                                  _generated_column_in(table, True))):
+        path = tmp_path / f"{k}.labeler"
+        shutil.copy(base, path)
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            mutation(conn)
+        except sqlite3.OperationalError as exc:  # e.g. a generated column cannot join a primary key table's rebuild
+            pytest.fail(f"mutation {k} of {table}: {exc}")
+        conn.close()
+        with pytest.raises(ProjectError) as caught:
+            copy_project(path, tmp_path / f"saved{k}.labeler", images_root=tmp_path)
+        message = str(caught.value)
+        assert "\n" not in message and "refusing to read rows from this project" in message, (k, message)
+        assert table in message, message

@@ -24,7 +24,7 @@ Token = tuple[str, str]
 
 _TOKEN = re.compile(
     r"""
-    (?P<space>\s+)
+    (?P<space>[\ \t\n\f\r]+)
   | (?P<comment>--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$))
   | (?P<str>'(?:[^']|'')*')
   | (?P<blob>[xX]'[^']*')
@@ -50,8 +50,10 @@ def _upper(word: str) -> str:
 
 def tokens(sql: str) -> tuple[Token, ...]:
     """SQLite's tokens of ``sql``: keywords and bare names upper-cased (ASCII, as SQLite folds),
-    whitespace and comments gone, quoted names and literals kept exactly as written (an unknown
-    character is a token of its own)."""
+    whitespace (SQLite's five: space, tab, newline, form feed, carriage return; not Python's
+    whitespace class, which also takes U+00A0 and the like, letters of a name to SQLite) and
+    comments gone, quoted names and literals kept exactly as written (an unknown character is a
+    token of its own)."""
     out: list[Token] = []
     for m in _TOKEN.finditer(sql):
         kind = m.lastgroup or "other"
