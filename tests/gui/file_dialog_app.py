@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import QApplication, QFileDialog  # noqa: E402
 def file_dialog_openers(window) -> dict[str, Callable[[], object]]:  # noqa: ANN001 - MainWindow
     """Every place the app opens a QFileDialog, by the code that opens it (one entry per call
     site of ``QFileDialog.`` in labeler/gui; a test checks the count)."""
+    from labeler.gui.detection import DetectDialog
     from labeler.gui.exchange import ExportDialog
     from labeler.gui.project_actions import SPairExportDialog
     from labeler.gui.propagate_dialog import PropagateDialog
@@ -46,6 +47,7 @@ def file_dialog_openers(window) -> dict[str, Callable[[], object]]:  # noqa: ANN
         "new project: images": lambda: NewProjectDialog(window, str(folder))._pick_folder(),
         "new project: file": lambda: NewProjectDialog(window, str(folder))._pick_project(),
         "propagate: model folder": lambda: PropagateDialog(window.project, parent=window)._browse_model(),
+        "detect objects: detector folder": lambda: DetectDialog(None, None, window)._browse(),
     }
 
 
