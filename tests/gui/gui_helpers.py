@@ -58,3 +58,13 @@ def label_first_image(path) -> int:
         first = p.image_index()[0][0]
         p.set_points(first, REFERENCE)
         return first
+
+
+def label_and_predict(path, predictions: dict[int, dict[str, tuple[float, float, float]]]) -> list[int]:
+    """The first image labelled (nose, eyes, tail), then predictions written for the images at the
+    given indices: image index -> keypoint -> (x, y, confidence). Returns the image ids."""
+    with Project.open(path) as p:
+        ids = [r[0] for r in p.image_index()]
+        p.set_points(ids[0], {"nose": (48, 20), "left_eye": (30, 30), "right_eye": (66, 30), "tail": (48, 66)})
+        p.write_predictions([(ids[i], pts) for i, pts in predictions.items()], method="test", model=None)
+    return ids

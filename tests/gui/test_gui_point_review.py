@@ -5,7 +5,7 @@ predictions are told apart and Tab picks which one a drag grabs."""
 from __future__ import annotations
 
 import pytest
-from gui_helpers import drag_point, key, viewport_pos, wait_shown
+from gui_helpers import drag_point, key, label_and_predict, viewport_pos, wait_shown
 from PyQt6.QtCore import Qt
 
 from labeler.gui.canvas import FOCUS_MAX_ZOOM
@@ -22,11 +22,7 @@ PREDICTIONS = {
 
 @pytest.fixture
 def predicted(project_path):
-    with Project.open(project_path) as p:
-        ids = [r[0] for r in p.image_index()]
-        p.set_points(ids[0], {"nose": (48, 20), "left_eye": (30, 30), "right_eye": (66, 30), "tail": (48, 66)})
-        p.write_predictions([(ids[i], pts) for i, pts in PREDICTIONS.items()], method="test", model=None)
-    return ids
+    return label_and_predict(project_path, PREDICTIONS)
 
 
 def rows(path, image_id):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from gui_helpers import click_image, drag_point, key, viewport_pos, wait_shown
+from gui_helpers import click_image, drag_point, key, label_and_predict, viewport_pos, wait_shown
 from PyQt6.QtCore import QPoint, QPointF, Qt
 from PyQt6.QtWidgets import QApplication
 
@@ -94,11 +94,7 @@ PREDICTIONS = {
 
 @pytest.fixture
 def predicted(project_path):
-    with Project.open(project_path) as p:
-        ids = [r[0] for r in p.image_index()]
-        p.set_points(ids[0], {"nose": (48, 20), "left_eye": (30, 30), "right_eye": (66, 30), "tail": (48, 66)})
-        p.write_predictions([(ids[i], pts) for i, pts in PREDICTIONS.items()], method="test", model=None)
-    return ids
+    return label_and_predict(project_path, PREDICTIONS)
 
 
 def statuses(path, image_id):
